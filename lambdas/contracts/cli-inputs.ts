@@ -1,0 +1,21 @@
+/** File formats accepted by the `ich-al` command. */
+import { z } from "zod";
+
+/** pool.json: one entry per pending stack. */
+export const PoolEntrySchema = z.object({
+  id: z.string().min(1),
+  /** V: stack uncertainty. */
+  uncertainty: z.number().nonnegative(),
+  /** T: predicted labeling seconds. */
+  predictedSeconds: z.number().positive(),
+});
+export const PoolFileSchema = z.array(PoolEntrySchema);
+export type PoolEntry = z.infer<typeof PoolEntrySchema>;
+
+/** timings.json: one entry per completed stack. */
+export const TimingEntrySchema = z.object({
+  boundaryLength: z.number().nonnegative(),
+  components: z.number().nonnegative(),
+  seconds: z.number().positive(),
+});
+export const TimingsFileSchema = z.array(TimingEntrySchema);

@@ -1,0 +1,121 @@
+/**
+ * Records kept in the records table: one per CT stack, one per weekly selection round, one per
+ * labeling-time model version. Shared by handlers (parse at the edge) and infra (key names).
+ */
+import { z } from "zod";
+
+const finiteNonNegative = z.number().finite().nonnegative();
+const isoTimestamp = z.iso.datetime({ offset: true });
+
+/** Where a stack came from: the idempotency key is bucket + decoded key + versionId (+ series). */
+export const StackSourceSchema = z.object({
+  bucket: z.string().min(1),
+  key: z.string().min(1),
+  versionId: z.string().min(1),
+  /** DICOM SeriesInstanceUID when a study holds several axial series (each is a stack). */
+  seriesUid: z.string().min(1).optional(),
+});
+export type StackSource = z.infer<typeof StackSourceSchema>;
+
+/**
+ * Life of a stack: received → pending (scored) → selected → labeled; or received → rejected (with a
+ * reason code) / failed (scoring kept failing, with the error).
+ */
+export const STACK_STATUSES = ["received", "pending", "rejected", "failed", "selected", "labeled"] as const;
+export const StackStatusSchema = z.enum(STACK_STATUSES);
+export type StackStatus = z.infer<typeof StackStatusSchema>;
+
+export const ScoresSchema = z.object({
+  /** V: mean JS divergence of the top-K patches (paper §3.1). */
+  stackUncertainty: finiteNonNegative,
+  /** K actually used (fewer than requested when a stack has fewer patches). */
+  topK: z.number().int().positive(),
+  /** B: mean over thresholds of the boundary length (pixels). */
+  boundaryLength: finiteNonNegative,
+  /** M: mean over thresholds of the connected-component count. */
+  components: finiteNonNegative,
+  /** Stack-level hemorrhage score in [0, 1]. */
+  stackScore: z.number().min(0).max(1),
+  modelVersion: z.string().min(1),
+});
+export type Scores = z.infer<typeof ScoresSchema>;
+
+export const PredictionSchema = z.object({
+  /** T: predicted labeling seconds (log-normal mean). */
+  predictedSeconds: z.number().finite().positive(),
+  medianSeconds: z.number().finite().positive(),
+  low: z.number().finite().positive(),
+  high: z.number().finite().positive(),
+  level: z.number().gt(0).lt(1),
+  timeModelVersion: z.number().int().nonnegative(),
+});
+export type Prediction = z.infer<typeof PredictionSchema>;
+
+export const RejectionSchema = z.object({
+  /** Machine-readable reason, e.g. `PHI_PRESENT`, `WRONG_MODALITY`, `CORRUPT_ARCHIVE`. */
+  code: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
+  /** One human-readable line (never contains identifiers from the study). */
+  reason: z.string().min(1),
+});
+
+export const CompletionSchema = z.object({
+  activeSeconds: z.number().finite().positive(),
+  annotator: z.string().min(1),
+  labelLocation: z.string().min(1),
+  completedAt: isoTimestamp,
+});
+export type Completion = z.infer<typeof CompletionSchema>;
+
+export const StackRecordSchema = z.object({
+  stackId: z.string().min(1),
+  status: StackStatusSchema,
+  source: StackSourceSchema,
+  receivedAt: isoTimestamp,
+  updatedAt: isoTimestamp,
+  scores: ScoresSchema.optional(),
+  prediction: PredictionSchema.optional(),
+  rejection: RejectionSchema.optional(),
+  /** ISO-week round id that selected this stack, e.g. `select-2026-W48`. */
+  selectedBy: z.string().min(1).optional(),
+  completion: CompletionSchema.optional(),
+});
+export type StackRecord = z.infer<typeof StackRecordSchema>;
+
+export const SelectionRoundSchema = z.object({
+  /** `select-<ISO week>`, e.g. `select-2026-W48`: one round per week, ever. */
+  roundId: z.string().regex(/^select-\d{4}-W\d{2}$/),
+  strategy: z.enum(["knapsack", "uniform", "random"]),
+  budgetSeconds: finiteNonNegative,
+  resolutionSeconds: z.number().finite().positive(),
+  poolSize: z.number().int().nonnegative(),
+  selected: z.array(z.string().min(1)),
+  totalUncertainty: finiteNonNegative,
+  totalPredictedSeconds: finiteNonNegative,
+  optimal: z.boolean(),
+  timeModelVersion: z.number().int().nonnegative(),
+  createdAt: isoTimestamp,
+  status: z.enum(["completed", "failed"]),
+  error: z.string().optional(),
+});
+export type SelectionRound = z.infer<typeof SelectionRoundSchema>;
+
+export const TimeModelVersionSchema = z.object({
+  /** 0 is the built-in prior; fitted versions count up from 1. */
+  version: z.number().int().nonnegative(),
+  createdAt: isoTimestamp,
+  source: z.enum(["fit", "prior"]),
+  alpha: z.number().finite(),
+  beta: z.number().finite(),
+  gamma: z.number().finite(),
+  n: z.number().int().nonnegative(),
+  r2: z.number().finite().max(1).nullable(),
+  residualSd: finiteNonNegative,
+  design: z
+    .object({
+      meanLogB: z.number().finite(),
+      meanLogM: z.number().finite(),
+      inverse: z.tuple([z.number().finite(), z.number().finite(), z.number().finite()]),
+    })
+    .nullable(),
+});
+export type TimeModelVersion = z.infer<typeof TimeModelVersionSchema>;

@@ -1,0 +1,89 @@
+import { DescribeTableCommand } from "@aws-sdk/client-dynamodb";
+import { describe, expect, it } from "vitest";
+import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
+import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
+import type { StackRecord } from "../../lambdas/contracts/records.js";
+import { RECORDS_TABLE } from "../../lambdas/contracts/records-table.js";
+import { useLocalAws } from "../support/local-aws.js";
+
+const aws = useLocalAws();
+const TABLE = "ich-al-records";
+
+function received(stackId: string, receivedAt: string): StackRecord {
+  return {
+    stackId,
+    status: "received",
+    source: { bucket: "studies", key: `uploads/${stackId}.zip`, versionId: "v1" },
+    receivedAt,
+    updatedAt: receivedAt,
+  };
+}
+
+async function freshStore() {
+  const client = aws.dynamo();
+  await createRecordsTable(client, TABLE);
+  return { client, store: new DynamoRecordStore(client, TABLE) };
+}
+
+describe("DynamoRecordStore on moto server (real SDK v3)", () => {
+  it("creates the records table with the by-status GSI", async () => {
+    const { client } = await freshStore();
+    const table = await client.send(new DescribeTableCommand({ TableName: TABLE }));
+    const gsi = table.Table?.GlobalSecondaryIndexes?.[0];
+    expect(gsi?.IndexName).toBe(RECORDS_TABLE.statusIndex.name);
+    expect(gsi?.KeySchema?.map((k) => k.AttributeName)).toEqual([
+      RECORDS_TABLE.statusIndex.partitionKey,
+      RECORDS_TABLE.statusIndex.sortKey,
+    ]);
+  });
+
+  it("creates a stack once: a repeated create changes nothing", async () => {
+    const { store } = await freshStore();
+    expect(await store.createStack(received("a", "2026-11-20T10:00:00.000Z"))).toBe(true);
+    expect(await store.createStack({ ...received("a", "2026-11-21T10:00:00.000Z") })).toBe(false);
+    expect((await store.getStack("a"))?.receivedAt).toBe("2026-11-20T10:00:00.000Z");
+    expect(await store.getStack("missing")).toBeUndefined();
+  });
+
+  it("lists stacks by status through the GSI, oldest first, across pages", async () => {
+    const { client, store } = await freshStore();
+    let queries = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === "QueryCommand") queries++;
+        return next(args);
+      },
+      { step: "initialize", name: "countQueries" },
+    );
+    // Large items force DynamoDB's 1 MB query pages, exercising LastEvaluatedKey paging.
+    const padding = "x".repeat(40_000);
+    const ids = Array.from({ length: 60 }, (_, i) => `stack-${String(i).padStart(3, "0")}`);
+    for (const [i, id] of [...ids].reverse().entries()) {
+      const record = received(id, `2026-11-20T10:${String(59 - i).padStart(2, "0")}:00.000Z`);
+      await store.createStack({ ...record, source: { ...record.source, key: `uploads/${id}-${padding}` } });
+    }
+    const now = "2026-11-21T00:00:00.000Z";
+    const scores = { stackUncertainty: 0.2, topK: 200, boundaryLength: 10, components: 1, stackScore: 0.9, modelVersion: "m1" };
+    for (const id of ids.slice(0, 45)) expect(await store.transition(id, "received", "pending", { scores }, now)).toBe(true);
+
+    const pending = await store.listByStatus("pending");
+    expect(pending.map((r) => r.stackId)).toEqual(ids.slice(0, 45));
+    expect(pending[0]?.scores).toEqual(scores);
+    expect(queries).toBeGreaterThan(1);
+    expect((await store.listByStatus("received")).map((r) => r.stackId)).toEqual(ids.slice(45));
+  });
+
+  it("refuses a transition from a state the stack is no longer in (late or repeated event)", async () => {
+    const { store } = await freshStore();
+    await store.createStack(received("b", "2026-11-20T10:00:00.000Z"));
+    const t1 = "2026-11-20T11:00:00.000Z";
+    expect(await store.transition("b", "received", "pending", {}, t1)).toBe(true);
+    expect(await store.transition("b", "pending", "selected", { selectedBy: "select-2026-W48" }, t1)).toBe(true);
+    // A second round must not select it again, and a late scoring result must not move it back.
+    expect(await store.transition("b", "pending", "selected", { selectedBy: "select-2026-W49" }, t1)).toBe(false);
+    expect(await store.transition("b", "received", "pending", {}, t1)).toBe(false);
+    const b = await store.getStack("b");
+    expect(b).toMatchObject({ status: "selected", selectedBy: "select-2026-W48" });
+    expect(await store.listByStatus("pending")).toEqual([]);
+  });
+});
