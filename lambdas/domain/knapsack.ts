@@ -27,7 +27,9 @@
  * best feasible set found so far with `optimal: false` and a proven `upperBound`, instead of
  * running out of memory.
  */
+
 import { type BudgetItem, type BudgetOptions, compareIds, type Selection, selectionOf, weighPool } from "./budget-items.js";
+import { InvalidBudgetError } from "./errors.js";
 
 export interface KnapsackOptions extends BudgetOptions {
   /** Most DP states held at once before falling back to the best set found (default 4,000,000 ≈ 160 MB). */
@@ -77,7 +79,8 @@ export function solveKnapsack(items: readonly BudgetItem[], options: KnapsackOpt
     return { ...selectionOf(pool, []), optimal: true, upperBound: 0, stats: emptyStats };
   }
 
-  const quantum = 2 ** Math.ceil(Math.log2(valueSum / 2 ** VALUE_GRID_BITS));
+  if (!Number.isFinite(valueSum)) throw new InvalidBudgetError("the values sum to more than a double can hold; rescale them");
+  const quantum = Math.max(2 ** Math.ceil(Math.log2(valueSum / 2 ** VALUE_GRID_BITS)), 2 ** -1000);
   const eligible = candidates.filter((i) => Math.round((items[i] as BudgetItem).value / quantum) > 0);
   const n = eligible.length;
   const w = new Float64Array(n);
