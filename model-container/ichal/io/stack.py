@@ -1,0 +1,43 @@
+"""``CtStack``: what every reader returns, in one canonical orientation.
+
+Frames are ordered along the slice normal and oriented to DICOM LPS: frame index increases toward
+the patient's head (superior, +z), row index toward posterior (+y), column index toward the
+patient's left (+x), so the image shows anterior at the top and the patient's left on the right,
+whatever the source's own orientation (flips and in-plane transposition are undone exactly; a
+gantry tilt within ``InputLimits.max_tilt_degrees`` is kept as is).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class CtStack:
+    """An axial CT stack in Hounsfield units.
+
+    * ``hu``: float32 [frames, rows, columns], HU after the source's rescale.
+    * ``pixel_spacing``: (row spacing, column spacing) in mm, i.e. (between rows, between columns).
+    * ``slice_spacing``: mm between adjacent frame centres (median gap); None when the source
+      does not say (an npz without ``slice_spacing``).
+    * ``source``: a description of where the stack came from (kind and caller-given location).
+    * ``series_uid``: the DICOM SeriesInstanceUID, None for NIfTI and npz.
+    * ``positions``: each frame's position along the slice normal in mm, ascending, when known.
+    """
+
+    hu: np.ndarray
+    pixel_spacing: tuple[float, float]
+    slice_spacing: float | None
+    source: str
+    series_uid: str | None = None
+    positions: tuple[float, ...] | None = None
+
+    @property
+    def frames(self) -> int:
+        return int(self.hu.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (int(self.hu.shape[0]), int(self.hu.shape[1]), int(self.hu.shape[2]))

@@ -1,0 +1,1 @@
+"""SageMaker training contract and the ensemble training loop."""

@@ -1,0 +1,182 @@
+"""The real scorer behind the SageMaker HTTP contract: a study in S3 (moto server) → JSON scores,
+asynchronous results and overlays in S3; every kind of bad study → 4xx with its reason code, and
+the server keeps serving. Uses a tiny untrained ensemble: this checks the contract, not accuracy."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import threading
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+from ichal.model.ensemble import build_ensemble
+from ichal.phantoms import generate_stack, write_dicom_zip
+from ichal.scoring import StackScorer
+from ichal.serve.s3_location import S3Location
+from ichal.serve.server import ScoringService, make_server
+
+PLANTED_NAME = "Doe^Jane^Planted"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("model")
+    ensemble = build_ensemble(2, width=0.125, crop=32, stride=16, seeds=(3, 4))
+    ensemble.save(directory, manifest_extra={"grid_size": 64, "top_k": 20, "thresholds": [0.3, 0.5, 0.7], "detection_threshold": 0.5})
+    return directory
+
+
+def dicom_zip(seed=5, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    write_dicom_zip(generate_stack(seed, size=64, frames=kwargs.pop("frames", 24)), buffer, **kwargs)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def endpoint(local_aws, model_dir):
+    s3 = local_aws.client("s3")
+    s3.create_bucket(Bucket="studies")
+    s3.put_bucket_versioning(Bucket="studies", VersioningConfiguration={"Status": "Enabled"})
+    scorer = StackScorer.from_model_dir(model_dir, s3=s3, device="cpu")
+    service = ScoringService(scorer=scorer.handle_request, s3=s3, async_output=S3Location("studies", "async-out/"))
+    httpd = make_server(service, host="127.0.0.1", port=0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd.server_address[1], s3, scorer
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def post(port, path, body=b"", headers=None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    connection.request("POST", path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
+    response = connection.getresponse()
+    payload = json.loads(response.read())
+    connection.close()
+    return response.status, payload, dict(response.getheaders())
+
+
+def test_scores_a_dicom_study_from_s3_with_its_version_and_writes_overlays(endpoint):
+    port, s3, scorer = endpoint
+    put = s3.put_object(Bucket="studies", Key="uploads/study one.zip", Body=dicom_zip())
+    status, body, _ = post(
+        port,
+        "/endpoints/ich-scoring/invocations",
+        {"input": "s3://studies/uploads/study one.zip", "versionId": put["VersionId"], "overlayPrefix": "s3://studies/overlays/s1/"},
+    )
+    assert status == 200, body
+    assert body["modelVersion"] == scorer.model_version
+    (stack,) = body["stacks"]
+    assert stack["frames"] == 24 and stack["top_k"] == 20
+    assert stack["stack_uncertainty"] >= 0 and 0 <= stack["stack_score"] <= 1
+    assert [p["threshold"] for p in stack["per_threshold"]] == [0.3, 0.5, 0.7]
+    assert len(stack["frame_scores"]) == 24
+    assert {"preprocess", "forward", "features"} <= set(stack["timings_s"])
+    overlay = S3Location.parse(stack["overlays"])
+    with np.load(io.BytesIO(s3.get_object(Bucket=overlay.bucket, Key=overlay.key)["Body"].read())) as arrays:
+        assert arrays["mean_heatmap"].shape == (24, 64, 64) and arrays["mean_heatmap"].dtype == np.uint8
+        assert arrays["js_divergence"].shape == (24, 64, 64)
+
+
+def test_a_study_with_two_series_gives_two_stacks(endpoint):
+    port, s3, _ = endpoint
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as outer:
+        for seed in (7, 8):
+            with zipfile.ZipFile(io.BytesIO(dicom_zip(seed))) as inner:
+                for info in inner.infolist():
+                    outer.writestr(f"s{seed}/{info.filename}", inner.read(info))
+    s3.put_object(Bucket="studies", Key="uploads/two.zip", Body=buffer.getvalue())
+    status, body, _ = post(port, "/invocations", {"input": "s3://studies/uploads/two.zip"})
+    assert status == 200 and len(body["stacks"]) == 2
+    assert len({s["seriesUid"] for s in body["stacks"]}) == 2
+
+
+def test_async_invocation_through_s3(endpoint):
+    port, s3, _ = endpoint
+    s3.put_object(Bucket="studies", Key="uploads/a.zip", Body=dicom_zip(9))
+    s3.put_object(Bucket="studies", Key="requests/a.json", Body=json.dumps({"input": "s3://studies/uploads/a.zip"}).encode())
+    status, body, headers = post(
+        port, "/endpoints/ich-scoring/async-invocations", headers={"X-Amzn-SageMaker-InputLocation": "s3://studies/requests/a.json"}
+    )
+    assert status == 202
+    out = S3Location.parse(headers["X-Amzn-SageMaker-OutputLocation"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        listed = s3.list_objects_v2(Bucket=out.bucket, Prefix=out.key).get("Contents", [])
+        if listed:
+            break
+        time.sleep(0.1)
+    result = json.loads(s3.get_object(Bucket=out.bucket, Key=out.key)["Body"].read())
+    assert len(result["stacks"]) == 1
+
+
+def _npz(hu):
+    buffer = io.BytesIO()
+    np.savez(buffer, hu=hu, pixel_spacing=np.array([0.5, 0.5]))
+    return buffer.getvalue()
+
+
+def _zip_bomb() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("frame.dcm", b"\0" * (8 * 1024 * 1024))
+    return buffer.getvalue()
+
+
+def _truncated() -> bytes:
+    source = zipfile.ZipFile(io.BytesIO(dicom_zip(11)))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i, info in enumerate(source.infolist()):
+            data = source.read(info)
+            archive.writestr(info.filename, data[: len(data) // 2] if i == 3 else data)
+    return buffer.getvalue()
+
+
+def _geometry(k, ds):
+    if k == 5:
+        ds.PixelSpacing = [0.9, 0.9]
+
+
+BAD_STUDIES = {
+    "PHI_PRESENT": lambda: dicom_zip(12, extra_tags={"PatientName": PLANTED_NAME}),
+    "WRONG_MODALITY": lambda: dicom_zip(13, extra_tags={"Modality": "MR"}),
+    "TOO_FEW_FRAMES": lambda: dicom_zip(14, frames=8),
+    "INCONSISTENT_GEOMETRY": lambda: dicom_zip(15, mutate=_geometry),
+    "CORRUPT_DICOM": _truncated,
+    "UNREADABLE_ARCHIVE": lambda: b"this is not an archive",
+    "ZIP_BOMB": _zip_bomb,
+    "NON_FINITE_VOXELS": lambda: _npz(np.full((24, 64, 64), np.nan, dtype=np.float32)),
+}
+
+
+def test_bad_studies_get_a_4xx_reason_and_the_server_keeps_serving(endpoint):
+    port, s3, _ = endpoint
+    for code, make in sorted(BAD_STUDIES.items()):
+        s3.put_object(Bucket="studies", Key=f"uploads/{code}.bin", Body=make())
+        status, body, _ = post(port, "/invocations", {"input": f"s3://studies/uploads/{code}.bin"})
+        assert (status, body["code"]) == (422, code), body
+        assert PLANTED_NAME not in json.dumps(body)
+    s3.put_object(Bucket="studies", Key="uploads/good.zip", Body=dicom_zip(16))
+    assert post(port, "/invocations", {"input": "s3://studies/uploads/good.zip"})[0] == 200
+
+
+@pytest.mark.parametrize(
+    "request_body,status,code",
+    [
+        ({"input": "s3://studies/uploads/missing.zip"}, 404, "INPUT_NOT_FOUND"),
+        ({"input": "/etc/passwd"}, 400, "BAD_REQUEST"),
+        ({"input": "s3://studies/x.zip", "versionId": 7}, 400, "BAD_REQUEST"),
+        ({"input": "s3://studies/x.zip", "overlayPrefix": "http://x"}, 400, "BAD_REQUEST"),
+    ],
+)
+def test_bad_requests(endpoint, request_body, status, code):
+    port, _, _ = endpoint
+    got_status, body, _ = post(port, "/invocations", request_body)
+    assert (got_status, body["code"]) == (status, code)
