@@ -65,6 +65,7 @@ class StackScorer:
         # Mixed precision and channels-last on the GPU (toolchain reference: fp16 channels-last fastest on H100).
         self.amp_dtype = torch.float16 if cuda else None
         self.channels_last = cuda
+        self.batch_size = 384 if cuda else options.batch_size
 
     @classmethod
     def from_model_dir(cls, model_dir: str | Path, *, s3: Any = None, device: str | None = None) -> "StackScorer":
@@ -89,9 +90,17 @@ class StackScorer:
         frames = torch.from_numpy(window_channels(grid))
         timings["preprocess"] = time.perf_counter() - t0
         t0 = time.perf_counter()
+        # Probabilities stay on the model's device: on a GPU the features then run there too (torch
+        # backend); post-processing on the CPU would cost more than the forward pass itself.
         probs = self.ensemble.predict(
-            frames, batch_size=self.options.batch_size, amp_dtype=self.amp_dtype, channels_last=self.channels_last
+            frames,
+            batch_size=self.batch_size,
+            amp_dtype=self.amp_dtype,
+            channels_last=self.channels_last,
+            output_device=None,
         )
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
         timings["forward"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         features = stack_features(

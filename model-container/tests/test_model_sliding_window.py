@@ -199,3 +199,46 @@ def test_cuda_path_matches_cpu() -> None:
         amp = predict_frames(net, x, amp_dtype=dtype, channels_last=True)
         assert amp.dtype == torch.float32
         torch.testing.assert_close(amp, cpu, atol=0.1, rtol=0)
+
+
+def test_output_device_none_on_cpu_is_identical_to_the_default() -> None:
+    # output_device=None keeps the result on the model's device; on the CPU that must be exactly
+    # the default ("cpu") result: same values, dtype, shape and a contiguous layout.
+    from ichal.model.ensemble import build_ensemble
+
+    padded, full = frames(2, 150, 170, seed=8), frames(2, 200, 230, seed=9)
+    net = patchfcn(width=0.125, generator=torch.Generator().manual_seed(0))
+    for model in (PointwiseStub(), CropDependentStub(), net):
+        for x in (padded, full):
+            default = predict_frames(model, x, batch_size=7)
+            for device in (None, "cpu", torch.device("cpu")):
+                kept = predict_frames(model, x, batch_size=7, output_device=device)
+                assert kept.device.type == "cpu" and kept.dtype == torch.float32 and kept.is_contiguous()
+                assert torch.equal(kept, default)
+    models = [patchfcn(width=0.125, generator=torch.Generator().manual_seed(s)) for s in (0, 1)]
+    multi = predict_frames_multi(models, full, batch_size=5, output_device=None)
+    assert multi.device.type == "cpu" and torch.equal(multi, predict_frames_multi(models, full, batch_size=5))
+    empty = predict_frames_multi(models, np.zeros((0, 3, 200, 200), np.float32), output_device=None)
+    assert empty.shape == (2, 0, 200, 200) and empty.device.type == "cpu"
+    ensemble = build_ensemble(2, width=0.125)
+    kept = ensemble.predict(full, batch_size=6, output_device=None)
+    assert kept.device.type == "cpu" and torch.equal(kept, ensemble.predict(full, batch_size=6))
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="no CUDA device here; output_device=None must keep the probabilities on the GPU",
+)
+def test_cuda_output_device_none_stays_on_the_gpu() -> None:
+    x = frames(2, 230, 210, seed=10)
+    net = patchfcn(width=0.25, generator=torch.Generator().manual_seed(0)).cuda()
+    for amp_dtype, channels_last in ((None, False), (torch.float16, True)):
+        host = predict_frames(net, x, batch_size=5, amp_dtype=amp_dtype, channels_last=channels_last)
+        kept = predict_frames(
+            net, x, batch_size=5, amp_dtype=amp_dtype, channels_last=channels_last, output_device=None
+        )
+        assert host.device.type == "cpu"
+        assert kept.device.type == "cuda" and kept.dtype == torch.float32 and kept.is_contiguous()
+        torch.testing.assert_close(kept.cpu(), host, atol=1e-5, rtol=0)  # CUDA index_add_ uses atomics
+    moved = predict_frames(net, x, output_device="cuda")
+    assert moved.device.type == "cuda"

@@ -122,10 +122,13 @@ class Ensemble(nn.Module):
         batch_size: int = DEFAULT_BATCH_SIZE,
         amp_dtype: torch.dtype | None = None,
         channels_last: bool = False,
+        output_device: str | torch.device | None = "cpu",
     ) -> torch.Tensor:
-        """Per-model hemorrhage probability maps of a frame stack: [N_models, F, H, W] float32 (CPU).
+        """Per-model hemorrhage probability maps of a frame stack: [N_models, F, H, W] float32.
 
         ``frames`` is [F, C, H, W] in model-input space; each patch batch is shared by all models.
+        The maps are returned on ``output_device``: the CPU by default, or ``None`` to keep them on
+        the ensemble's device (e.g. CUDA, for the torch backend of the features).
         Keyword arguments are those of :func:`ichal.model.sliding_window.predict_frames`.
         """
         return predict_frames_multi(
@@ -136,6 +139,7 @@ class Ensemble(nn.Module):
             batch_size=batch_size,
             amp_dtype=amp_dtype,
             channels_last=channels_last,
+            output_device=output_device,
         )
 
     def manifest(self, weights: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:

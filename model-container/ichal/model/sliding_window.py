@@ -11,7 +11,9 @@ one sequence and cut into batches of ``batch_size`` regardless of frame boundari
 are summed into a flat float32 accumulator with ``index_add_`` and divided by the coverage count,
 which is the outer product of the per-axis coverage because the grid is a Cartesian product.
 Several models can share one pass over the patches (:func:`predict_frames_multi`), which is what
-the query-by-committee ensemble of §3.1 uses.
+the query-by-committee ensemble of §3.1 uses. The result is copied to ``output_device`` (default the
+CPU); ``output_device=None`` leaves it on the model's device, so that GPU post-processing (the torch
+backend of :mod:`ichal.features`) needs no device → host → device round trip.
 """
 
 from __future__ import annotations
@@ -58,15 +60,18 @@ def predict_frames(
     batch_size: int = DEFAULT_BATCH_SIZE,
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
+    output_device: str | torch.device | None = "cpu",
 ) -> torch.Tensor:
-    """Hemorrhage probability map of every frame, [F, H, W] float32 on the CPU.
+    """Hemorrhage probability map of every frame, [F, H, W] float32 on ``output_device``.
 
     ``frames`` is [F, C, H, W] (model input space, float in [0, 1]); it is moved to the device of
     the model's parameters. Frames smaller than ``crop`` are zero-padded on the bottom/right and the
     result is cropped back. ``amp_dtype`` (float16 or bfloat16) runs the network under autocast;
     probabilities are always accumulated in float32. ``channels_last`` converts the model (in place;
     values unchanged) and the patches to the channels-last memory format. The model is run in eval
-    mode and its training flag restored afterwards.
+    mode and its training flag restored afterwards. ``output_device`` is where the (contiguous)
+    result is returned: the CPU by default, any torch device, or ``None`` for the model's own device
+    (no copy off a GPU); accumulation always happens in float32 on the model's device.
     """
     return predict_frames_multi(
         [model],
@@ -76,6 +81,7 @@ def predict_frames(
         batch_size=batch_size,
         amp_dtype=amp_dtype,
         channels_last=channels_last,
+        output_device=output_device,
     )[0]
 
 
@@ -88,6 +94,7 @@ def predict_frames_multi(
     batch_size: int = DEFAULT_BATCH_SIZE,
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
+    output_device: str | torch.device | None = "cpu",
 ) -> torch.Tensor:
     """Like :func:`predict_frames` for several models sharing each patch batch: [M, F, H, W].
 
@@ -103,6 +110,7 @@ def predict_frames_multi(
     device = _model_device(models[0])
     if any(_model_device(m) != device for m in models[1:]):
         raise ValueError("all models must be on the same device")
+    target = device if output_device is None else torch.device(output_device)
 
     x = torch.as_tensor(frames)
     if x.dim() != 4:
@@ -113,7 +121,7 @@ def predict_frames_multi(
             raise ValueError(f"frames have {x.shape[1]} channels, the model expects {expected}")
     n_frames, _, height, width = x.shape
     if n_frames == 0:
-        return torch.zeros((len(models), 0, height, width), dtype=torch.float32)
+        return torch.zeros((len(models), 0, height, width), dtype=torch.float32, device=target)
 
     x = x.to(device=device, dtype=torch.float32, non_blocking=True)
     pad_h, pad_w = max(0, crop - height), max(0, crop - width)
@@ -162,4 +170,4 @@ def predict_frames_multi(
 
     coverage = (_coverage(hp, crop, stride)[:, None] * _coverage(wp, crop, stride)[None, :]).to(device)
     out = acc.view(len(models), n_frames, hp, wp).div_(coverage)
-    return out[..., :height, :width].to("cpu").contiguous()
+    return out[..., :height, :width].to(target).contiguous()
