@@ -41,3 +41,16 @@ if [[ ! -f $py_stamp || "$(cat "$py_stamp")" != "$py_want" ]]; then
   "$venv/bin/python" -c "import torch, moto, pydicom, nibabel, skimage, scipy" # fails loudly if the install did not complete
   echo "$py_want" >"$py_stamp"
 fi
+
+# --- dcmtk (optional: the DICOM reader tests against dcmtk-written files need it) ------------------
+if ! command -v dcmconv >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
+    echo "bootstrap: installing dcmtk…"
+    if ! apt_log=$({ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dcmtk; } 2>&1); then
+      printf '%s\n' "$apt_log" | tail -n 5 >&2
+      echo "bootstrap: dcmtk could not be installed; the dcmtk reader tests (tests/test_io_dcmtk.py) will be skipped"
+    fi
+  else
+    echo "bootstrap: dcmtk is not installed (needs root and apt-get); the dcmtk reader tests (tests/test_io_dcmtk.py) will be skipped"
+  fi
+fi

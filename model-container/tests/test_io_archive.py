@@ -50,6 +50,7 @@ def test_reason_codes_are_the_documented_set():
         "ZIP_BOMB",
         "NON_FINITE_VOXELS",
         "PHI_PRESENT",
+        "LOSSY_COMPRESSION",
     }
 
 

@@ -153,6 +153,7 @@ BAD_STUDIES = {
     "UNREADABLE_ARCHIVE": lambda: b"this is not an archive",
     "ZIP_BOMB": _zip_bomb,
     "NON_FINITE_VOXELS": lambda: _npz(np.full((24, 64, 64), np.nan, dtype=np.float32)),
+    "LOSSY_COMPRESSION": lambda: dicom_zip(17, extra_tags={"LossyImageCompression": "01"}),
 }
 
 

@@ -55,6 +55,7 @@ from pydicom.uid import (
 from ichal.io.errors import (
     CORRUPT_DICOM,
     INCONSISTENT_GEOMETRY,
+    LOSSY_COMPRESSION,
     PHI_PRESENT,
     TOO_FEW_FRAMES,
     UNREADABLE_ARCHIVE,
@@ -64,6 +65,20 @@ from ichal.io.errors import (
 from ichal.io.limits import InputLimits
 from ichal.io.phi import find_phi
 from ichal.io.stack import CtStack
+
+# Transfer syntaxes that are lossy by definition (PS3.5 §8, Table A-1): JPEG Baseline/Extended,
+# JPEG-LS near-lossless, JPEG 2000 and HTJ2K (lossy-capable forms), MPEG/HEVC video.
+LOSSY_TRANSFER_SYNTAXES = frozenset(
+    {
+        "1.2.840.10008.1.2.4.50",
+        "1.2.840.10008.1.2.4.51",
+        "1.2.840.10008.1.2.4.81",
+        "1.2.840.10008.1.2.4.91",
+        "1.2.840.10008.1.2.4.93",
+        "1.2.840.10008.1.2.4.203",
+        *(f"1.2.840.10008.1.2.4.{n}" for n in range(100, 109)),
+    }
+)
 
 _SERIES_CODES = (TOO_FEW_FRAMES, INCONSISTENT_GEOMETRY)
 
@@ -172,6 +187,11 @@ def _classify(ds: Dataset) -> _Image | None:
         raise InputRejected(UNREADABLE_ARCHIVE, "multi-frame (Enhanced) CT objects are not supported")
     if sop_class != CTImageStorage:
         return None  # secondary capture and other non-CT-image classes with Modality CT
+    syntax = _transfer_syntax(ds)
+    if _text(ds, "LossyImageCompression") == "01" or str(syntax) in LOSSY_TRANSFER_SYNTAXES:
+        # Lossy re-encoding moves HU by tens of units in brain tissue: blood (50–90 HU) is no longer
+        # reliably separable from parenchyma, so such studies are refused rather than scored.
+        raise InputRejected(LOSSY_COMPRESSION, f"a CT image was lossy-compressed (transfer syntax {syntax})")
     if "LOCALIZER" in _text(ds, "ImageType").upper().split("\\"):
         return None
     if "PixelData" not in ds:

@@ -21,6 +21,8 @@ code                        raised when
 ``ZIP_BOMB``                declared uncompressed size / compressed size over the ratio limit
 ``NON_FINITE_VOXELS``       NaN or ±inf voxels (NIfTI, npz) or spacings
 ``PHI_PRESENT``             a DICOM object still carries identifying attributes
+``LOSSY_COMPRESSION``       a CT image was lossy-compressed (LossyImageCompression 01 or a
+                            lossy transfer syntax): its HU are no longer the scanner's
 ==========================  ==============================================================
 """
 
@@ -35,6 +37,7 @@ ARCHIVE_TOO_LARGE = "ARCHIVE_TOO_LARGE"
 ZIP_BOMB = "ZIP_BOMB"
 NON_FINITE_VOXELS = "NON_FINITE_VOXELS"
 PHI_PRESENT = "PHI_PRESENT"
+LOSSY_COMPRESSION = "LOSSY_COMPRESSION"
 
 REASON_CODES: frozenset[str] = frozenset(
     {
@@ -47,6 +50,7 @@ REASON_CODES: frozenset[str] = frozenset(
         ZIP_BOMB,
         NON_FINITE_VOXELS,
         PHI_PRESENT,
+        LOSSY_COMPRESSION,
     }
 )
 
