@@ -1,0 +1,109 @@
+/**
+ * The one per-institution configuration (`infra/config/<institution>.json`, or `-c config=path`),
+ * read by the CDK app and parsed with this schema before any construct is built. Unknown keys are
+ * refused, so a misspelt field is a named error rather than a silently ignored default.
+ */
+import { z } from "zod";
+
+/** True when the runtime knows the IANA time zone (e.g. "Europe/Berlin", "UTC"). */
+const isTimeZone = (zone: string): boolean => {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * EventBridge Scheduler cron: `cron(minutes hours day-of-month month day-of-week year)`, six fields,
+ * one of day-of-month / day-of-week being `?`.
+ */
+const CRON = /^cron\((\S+ ){5}\S+\)$/;
+const hasOneQuestionMark = (expression: string): boolean => {
+  const fields = expression.slice("cron(".length, -1).split(" ");
+  return (fields[2] === "?") !== (fields[4] === "?");
+};
+
+export const WeeklyScheduleSchema = z
+  .object({
+    /** When the weekly selection runs. Default: `cron(0 6 ? * MON *)` (Mondays 06:00). */
+    expression: z
+      .string()
+      .regex(CRON, "an EventBridge Scheduler cron expression with six fields, e.g. cron(0 6 ? * MON *)")
+      .refine(hasOneQuestionMark, "exactly one of day-of-month and day-of-week must be ?, e.g. cron(0 6 ? * MON *)")
+      .default("cron(0 6 ? * MON *)"),
+    /** IANA time zone the expression is read in (e.g. "Europe/Vienna"). Default: "UTC". */
+    timezone: z.string().refine(isTimeZone, "an IANA time zone such as Europe/Vienna or UTC").default("UTC"),
+  })
+  .strict();
+
+export const ScoringEndpointConfigSchema = z
+  .object({
+    /** SageMaker instance type of the asynchronous endpoint. Default: ml.g5.xlarge (one A10G GPU). */
+    instanceType: z
+      .string()
+      .regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, "a SageMaker instance type such as ml.g5.xlarge")
+      .default("ml.g5.xlarge"),
+    /** Most instances the endpoint scales out to (it scales to zero when idle). Default: 1. */
+    maxInstanceCount: z.number().int().min(1).max(10).default(1),
+    /** The trained ensemble (`s3://bucket/path/model.tar.gz`). Default: none (no endpoint until trained). */
+    modelArtifact: z
+      .string()
+      .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/.+\.tar\.gz$/, "an s3://bucket/path/model.tar.gz URI")
+      .optional(),
+  })
+  .strict();
+
+export const InstitutionConfigSchema = z
+  .object({
+    /** Short id (lower-case letters, digits, hyphens; 1–31 characters); names the stack and its resources. */
+    institution: z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'lower-case letters, digits or hyphens, e.g. "st-elsewhere"'),
+    /** Who receives the weekly selection e-mail (at least one). No default. */
+    annotatorEmails: z.array(z.email("an e-mail address")).min(1, "at least one annotator e-mail address"),
+    /** The SES-verified From address of the weekly e-mail. No default. */
+    senderAddress: z.email("an e-mail address"),
+    /** Q: annotator hours available per week (> 0). No default. */
+    weeklyBudgetHours: z.number().positive("more than 0 hours").finite(),
+    /** When the weekly selection runs. Default: Mondays 06:00 UTC. */
+    schedule: WeeklyScheduleSchema.default({ expression: "cron(0 6 ? * MON *)", timezone: "UTC" }),
+    /** r: knapsack time resolution in seconds (weights ceil(T/r), capacity floor(Q/r)). Default: 1. */
+    timeResolutionSeconds: z.number().positive().finite().default(1),
+    /** K: number of top patches whose mean JS divergence is the stack uncertainty V. Default: 200. */
+    topK: z.number().int().positive().default(200),
+    /** Heatmap thresholds at which B and M are averaged, strictly increasing in (0, 1). Default: [0.3, 0.5, 0.7]. */
+    thresholds: z
+      .array(z.number().gt(0).lt(1))
+      .min(1)
+      .refine((t) => t.every((v, i) => i === 0 || v > (t[i - 1] ?? 0)), "strictly increasing")
+      .default([0.3, 0.5, 0.7]),
+    /** The scoring endpoint. Default: ml.g5.xlarge, at most 1 instance, no model yet. */
+    scoring: ScoringEndpointConfigSchema.default({ instanceType: "ml.g5.xlarge", maxInstanceCount: 1 }),
+  })
+  .strict();
+
+export type InstitutionConfig = z.infer<typeof InstitutionConfigSchema>;
+/** The configuration as written in the JSON file (defaults not yet applied). */
+export type InstitutionConfigInput = z.input<typeof InstitutionConfigSchema>;
+
+/** A configuration that does not parse; the message names every bad field and what it should be. */
+export class InstitutionConfigError extends Error {
+  override readonly name = "InstitutionConfigError";
+}
+
+/** Parses a configuration, throwing `InstitutionConfigError` whose message names each bad field (`scoring.maxInstanceCount: …`). */
+export const parseInstitutionConfig = (input: unknown, source = "institution config"): InstitutionConfig => {
+  const result = InstitutionConfigSchema.safeParse(input);
+  if (result.success) return result.data;
+  const valueAt = (path: PropertyKey[]): unknown =>
+    path.reduce<unknown>(
+      (value, key) => (value !== null && typeof value === "object" ? (value as Record<PropertyKey, unknown>)[key] : undefined),
+      input,
+    );
+  const problems = result.error.issues.map((issue) => {
+    const field = issue.path.length > 0 ? issue.path.join(".") : "(root)";
+    const missing = issue.path.length > 0 && valueAt(issue.path) === undefined;
+    return `${field}: ${missing ? "required (no default)" : issue.message}`;
+  });
+  throw new InstitutionConfigError(`${source} is invalid — ${problems.join("; ")}`, { cause: result.error });
+};
