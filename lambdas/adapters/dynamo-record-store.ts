@@ -1,6 +1,13 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { type StackRecord, StackRecordSchema, type StackStatus } from "../contracts/records.js";
+import {
+  type InvokeClaim,
+  type LastError,
+  type ScoringInvocation,
+  type StackRecord,
+  StackRecordSchema,
+  type StackStatus,
+} from "../contracts/records.js";
 import { RECORDS_TABLE, recordKeys } from "../contracts/records-table.js";
 import type { RecordStore } from "../domain/record-store.js";
 
@@ -109,6 +116,60 @@ export class DynamoRecordStore implements RecordStore {
           ExpressionAttributeValues: values,
         }),
       );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async claimInvocation(stackId: string, claim: InvokeClaim, now: string): Promise<boolean> {
+    return this.conditionalUpdate({
+      Key: recordKeys.stack(stackId),
+      UpdateExpression: "SET #claim = :claim, #updatedAt = :now",
+      ConditionExpression:
+        "#status = :received AND attribute_not_exists(#scoring) AND (attribute_not_exists(#claim) OR #claim.#expiresAt <= :now)",
+      ExpressionAttributeNames: {
+        "#claim": "invokeClaim",
+        "#updatedAt": "updatedAt",
+        "#status": "status",
+        "#scoring": "scoring",
+        "#expiresAt": "expiresAt",
+      },
+      ExpressionAttributeValues: { ":claim": claim, ":now": now, ":received": "received" },
+    });
+  }
+
+  async completeInvocation(stackId: string, token: string, scoring: ScoringInvocation, now: string): Promise<boolean> {
+    return this.conditionalUpdate({
+      Key: recordKeys.stack(stackId),
+      UpdateExpression: "SET #scoring = :scoring, #updatedAt = :now REMOVE #claim, #lastError",
+      ConditionExpression: "#claim.#token = :token AND attribute_not_exists(#scoring)",
+      ExpressionAttributeNames: {
+        "#scoring": "scoring",
+        "#updatedAt": "updatedAt",
+        "#claim": "invokeClaim",
+        "#lastError": "lastError",
+        "#token": "token",
+      },
+      ExpressionAttributeValues: { ":scoring": scoring, ":now": now, ":token": token },
+    });
+  }
+
+  async releaseInvocation(stackId: string, token: string, error: LastError, now: string): Promise<boolean> {
+    return this.conditionalUpdate({
+      Key: recordKeys.stack(stackId),
+      UpdateExpression: "SET #lastError = :error, #updatedAt = :now REMOVE #claim",
+      ConditionExpression: "#claim.#token = :token",
+      ExpressionAttributeNames: { "#lastError": "lastError", "#updatedAt": "updatedAt", "#claim": "invokeClaim", "#token": "token" },
+      ExpressionAttributeValues: { ":error": error, ":now": now, ":token": token },
+    });
+  }
+
+  /** Runs a conditional UpdateItem; false when its condition did not hold. */
+  private async conditionalUpdate(input: Omit<ConstructorParameters<typeof UpdateCommand>[0], "TableName">): Promise<boolean> {
+    try {
+      await this.doc.send(new UpdateCommand({ TableName: this.tableName, ...input }));
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;

@@ -56,7 +56,41 @@ export const RejectionSchema = z.object({
   code: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
   /** One human-readable line (never contains identifiers from the study). */
   reason: z.string().min(1),
+  /** Key of the quarantined copy (same bucket, `quarantine/` prefix) when the object was moved aside. */
+  quarantineKey: z.string().min(1).optional(),
 });
+
+/** The asynchronous scoring request the ingest Lambda queued for a study (exactly one per record). */
+export const ScoringInvocationSchema = z.object({
+  /** s3:// URI of the scoring request JSON (deterministic: `scoring-requests/<stackId>.json`). */
+  requestLocation: z.string().min(1),
+  inferenceId: z.string().min(1),
+  /** s3:// URI where the endpoint leaves the ScoringResult. */
+  outputLocation: z.string().min(1),
+  failureLocation: z.string().min(1).optional(),
+  invokedAt: isoTimestamp,
+});
+export type ScoringInvocation = z.infer<typeof ScoringInvocationSchema>;
+
+/**
+ * A delivery's exclusive right to invoke scoring for a record, until `expiresAt` (a lease longer than
+ * the Lambda timeout, so a live holder is never overtaken; a crashed holder's lease lapses).
+ */
+export const InvokeClaimSchema = z.object({
+  token: z.string().min(1),
+  expiresAt: isoTimestamp,
+});
+export type InvokeClaim = z.infer<typeof InvokeClaimSchema>;
+
+/** The last transient failure while processing a record (kept until the step succeeds). */
+export const LastErrorSchema = z.object({
+  /** Error name, e.g. `ThrottlingException`, `ScoringResponseError`. */
+  code: z.string().min(1),
+  /** One line; never contains object keys or other identifiers. */
+  message: z.string(),
+  at: isoTimestamp,
+});
+export type LastError = z.infer<typeof LastErrorSchema>;
 
 export const CompletionSchema = z.object({
   activeSeconds: z.number().finite().positive(),
@@ -68,6 +102,11 @@ export type Completion = z.infer<typeof CompletionSchema>;
 
 export const StackRecordSchema = z.object({
   stackId: z.string().min(1),
+  /**
+   * `study`: one uploaded object as ingested (its series become stacks when scoring returns);
+   * `stack`: one scored axial series. Absent means `stack` (records written before the field existed).
+   */
+  kind: z.enum(["study", "stack"]).optional(),
   status: StackStatusSchema,
   source: StackSourceSchema,
   receivedAt: isoTimestamp,
@@ -78,6 +117,11 @@ export const StackRecordSchema = z.object({
   /** ISO-week round id that selected this stack, e.g. `select-2026-W48`. */
   selectedBy: z.string().min(1).optional(),
   completion: CompletionSchema.optional(),
+  /** Set once by the ingest Lambda when the asynchronous scoring request was accepted. */
+  scoring: ScoringInvocationSchema.optional(),
+  /** Present only while a delivery holds the right to invoke scoring (see InvokeClaimSchema). */
+  invokeClaim: InvokeClaimSchema.optional(),
+  lastError: LastErrorSchema.optional(),
 });
 export type StackRecord = z.infer<typeof StackRecordSchema>;
 

@@ -2,7 +2,7 @@
  * Port for the records table. The DynamoDB adapter implements it for AWS and the local emulator;
  * unit-test fakes implement the same interface so they cannot drift.
  */
-import type { StackRecord, StackStatus } from "../contracts/records.js";
+import type { InvokeClaim, LastError, ScoringInvocation, StackRecord, StackStatus } from "../contracts/records.js";
 
 export interface RecordStore {
   /** Creates the record unless one with this stackId exists. Returns false (and changes nothing) if it does. */
@@ -21,4 +21,17 @@ export interface RecordStore {
     fields: Partial<Omit<StackRecord, "stackId" | "status" | "source" | "receivedAt">>,
     now: string,
   ): Promise<boolean>;
+  /**
+   * Takes the exclusive right to invoke scoring for a `received` record that has no `scoring` yet,
+   * if no other delivery holds an unexpired claim (`invokeClaim.expiresAt` ≤ `now` counts as lapsed).
+   * Returns false (and changes nothing) otherwise.
+   */
+  claimInvocation(stackId: string, claim: InvokeClaim, now: string): Promise<boolean>;
+  /**
+   * Records the accepted invocation and drops the claim and any `lastError`, only while `token` still
+   * holds the claim. Returns false if it does not (its lease lapsed and another delivery took over).
+   */
+  completeInvocation(stackId: string, token: string, scoring: ScoringInvocation, now: string): Promise<boolean>;
+  /** Drops the claim held by `token` and records why the invocation failed, so a redelivery can claim at once. */
+  releaseInvocation(stackId: string, token: string, error: LastError, now: string): Promise<boolean>;
 }

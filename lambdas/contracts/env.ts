@@ -1,0 +1,55 @@
+/**
+ * Each Lambda's environment as a zod schema: the CDK function wrapper is typed by the schema (a
+ * missing variable is a compile error in infra) and the handler parses it once at cold start (a
+ * missing or malformed variable is an EnvironmentError naming every offending variable).
+ */
+import { z } from "zod";
+
+const GIB = 1024 ** 3;
+
+/** Environment of the ingest Lambda (lambdas/handlers/ingest-handler.ts). */
+export const IngestEnvSchema = z.object({
+  /** The records table. */
+  TABLE_NAME: z.string().min(1),
+  /** The versioned studies bucket (uploads/, quarantine/, scoring-requests/, overlays/). */
+  STUDIES_BUCKET: z.string().min(1),
+  /** The SageMaker asynchronous scoring endpoint. */
+  SCORING_ENDPOINT_NAME: z.string().min(1),
+  /** Largest object accepted for scoring, in bytes (default 2 GiB); larger ones are quarantined. */
+  MAX_OBJECT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(2 * GIB),
+  /**
+   * How long one delivery may hold the right to invoke scoring (default 300 s). Set it ≥ the function
+   * timeout (a live holder is never overtaken) and ≤ the queue's visibility timeout (6× the function
+   * timeout in infra/studies-ingest.ts), so a crashed holder's redelivery finds the claim lapsed.
+   */
+  INVOKE_CLAIM_SECONDS: z.coerce.number().int().positive().default(300),
+  /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */
+  AWS_ENDPOINT_URL: z.url().optional(),
+});
+export type IngestEnv = z.infer<typeof IngestEnvSchema>;
+
+/** A Lambda's environment does not match its schema. */
+export class EnvironmentError extends Error {
+  constructor(
+    readonly lambda: string,
+    readonly variables: string[],
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${lambda}: invalid environment (${variables.join(", ")}): ${detail}`, options);
+    this.name = "EnvironmentError";
+  }
+}
+
+/** Parses `env` with `schema`, or throws EnvironmentError naming each bad variable (never its value). */
+export function parseEnvironment<S extends z.ZodType>(lambda: string, schema: S, env: Record<string, string | undefined>): z.infer<S> {
+  const parsed = schema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const variables = [...new Set(parsed.error.issues.map((issue) => String(issue.path[0] ?? "?")))];
+  const detail = parsed.error.issues.map((issue) => `${String(issue.path[0] ?? "?")}: ${issue.message}`).join("; ");
+  throw new EnvironmentError(lambda, variables, detail, { cause: parsed.error });
+}

@@ -1,0 +1,162 @@
+/** Fakes implementing the ingest ports (so they cannot drift from the real adapters), for handler tests. */
+import type { InvokeClaim, LastError, ScoringInvocation, StackRecord, StackStatus } from "../../lambdas/contracts/records.js";
+import type { ScoringRequest, ScoringResult } from "../../lambdas/contracts/scoring.js";
+import type { ObjectHead, ObjectVersion, StudyObjects } from "../../lambdas/domain/ingest.js";
+import type { RecordStore } from "../../lambdas/domain/record-store.js";
+import type { AsyncInvocation, ScoringEndpoint } from "../../lambdas/domain/scoring-endpoint.js";
+
+/** Counts invokeAsync calls; `failNext(n)` makes the next n calls throw a throttling error. */
+export class CountingScoringEndpoint implements ScoringEndpoint {
+  readonly calls: string[] = [];
+  private failures = 0;
+
+  failNext(times: number): void {
+    this.failures = times;
+  }
+
+  invoke(_request: ScoringRequest): Promise<ScoringResult> {
+    return Promise.reject(new Error("synchronous scoring is not used by ingest"));
+  }
+
+  async invokeAsync(inputLocation: string): Promise<AsyncInvocation> {
+    await new Promise((resolve) => setTimeout(resolve, 5)); // widen the race window for concurrent deliveries
+    if (this.failures > 0) {
+      this.failures--;
+      const error = new Error("Rate exceeded");
+      error.name = "ThrottlingException";
+      throw error;
+    }
+    this.calls.push(inputLocation);
+    const n = this.calls.length;
+    return { inferenceId: `inference-${n}`, outputLocation: `s3://studies/async-out/${n}.out`, failureLocation: undefined };
+  }
+}
+
+/** In-memory records with the same conditional semantics as DynamoRecordStore. */
+export class InMemoryRecordStore implements RecordStore {
+  readonly items = new Map<string, StackRecord>();
+
+  async createStack(record: StackRecord): Promise<boolean> {
+    if (this.items.has(record.stackId)) return false;
+    this.items.set(record.stackId, structuredClone(record));
+    return true;
+  }
+
+  async getStack(stackId: string): Promise<StackRecord | undefined> {
+    const record = this.items.get(stackId);
+    return record ? structuredClone(record) : undefined;
+  }
+
+  async listByStatus(status: StackStatus): Promise<StackRecord[]> {
+    return [...this.items.values()].filter((r) => r.status === status).sort((a, b) => a.receivedAt.localeCompare(b.receivedAt));
+  }
+
+  async transition(stackId: string, from: StackStatus, to: StackStatus, fields: Partial<StackRecord>, now: string): Promise<boolean> {
+    const record = this.items.get(stackId);
+    if (record?.status !== from) return false;
+    this.items.set(stackId, { ...record, ...fields, status: to, updatedAt: now });
+    return true;
+  }
+
+  async claimInvocation(stackId: string, claim: InvokeClaim, now: string): Promise<boolean> {
+    const record = this.items.get(stackId);
+    if (record?.status !== "received" || record.scoring) return false;
+    if (record.invokeClaim && record.invokeClaim.expiresAt > now) return false;
+    this.items.set(stackId, { ...record, invokeClaim: claim, updatedAt: now });
+    return true;
+  }
+
+  async completeInvocation(stackId: string, token: string, scoring: ScoringInvocation, now: string): Promise<boolean> {
+    const record = this.items.get(stackId);
+    if (!record || record.invokeClaim?.token !== token || record.scoring) return false;
+    const { invokeClaim: _claim, lastError: _error, ...rest } = record;
+    this.items.set(stackId, { ...rest, scoring, updatedAt: now });
+    return true;
+  }
+
+  async releaseInvocation(stackId: string, token: string, error: LastError, now: string): Promise<boolean> {
+    const record = this.items.get(stackId);
+    if (!record || record.invokeClaim?.token !== token) return false;
+    const { invokeClaim: _claim, ...rest } = record;
+    this.items.set(stackId, { ...rest, lastError: error, updatedAt: now });
+    return true;
+  }
+}
+
+/** Objects by `key@version`; copies and JSON writes are recorded. */
+export class InMemoryStudyObjects implements StudyObjects {
+  readonly heads = new Map<string, ObjectHead>();
+  readonly copies: { from: ObjectVersion; to: string }[] = [];
+  readonly json = new Map<string, unknown>();
+  failHeadFor: string | undefined;
+
+  async head(object: ObjectVersion): Promise<ObjectHead | undefined> {
+    if (object.key === this.failHeadFor) {
+      const error = new Error("We encountered an internal error. Please try again.");
+      error.name = "InternalError";
+      throw error;
+    }
+    return this.heads.get(`${object.key}@${object.versionId}`);
+  }
+
+  async copyVersion(object: ObjectVersion, destinationKey: string): Promise<void> {
+    this.copies.push({ from: object, to: destinationKey });
+  }
+
+  async putJson(bucket: string, key: string, body: unknown): Promise<void> {
+    this.json.set(`${bucket}/${key}`, body);
+  }
+}
+
+/** A real S3 event notification body as AWS documents it (key encoded like S3: URL-encoding, `+` for space). */
+export function s3EventBody(bucket: string, key: string, versionId: string | undefined, size = 1): string {
+  return JSON.stringify({
+    Records: [
+      {
+        eventVersion: "2.1",
+        eventSource: "aws:s3",
+        awsRegion: "us-east-1",
+        eventTime: "2026-11-26T12:00:00.000Z",
+        eventName: "ObjectCreated:Put",
+        userIdentity: { principalId: "AWS:AIDAEXAMPLE" },
+        requestParameters: { sourceIPAddress: "127.0.0.1" },
+        responseElements: { "x-amz-request-id": "EXAMPLE123456789", "x-amz-id-2": "EXAMPLE" },
+        s3: {
+          s3SchemaVersion: "1.0",
+          configurationId: "ingest",
+          bucket: { name: bucket, ownerIdentity: { principalId: "EXAMPLE" }, arn: `arn:aws:s3:::${bucket}` },
+          object: {
+            key: encodeURIComponent(key).replace(/%20/g, "+"),
+            size,
+            eTag: "0123456789abcdef0123456789abcdef",
+            ...(versionId ? { versionId } : {}),
+            sequencer: "0A1B2C3D4E5F678901",
+          },
+        },
+      },
+    ],
+  });
+}
+
+/** An SQS event (as the event source mapping delivers it) from message bodies; ids are `m0`, `m1`, … unless given. */
+export function sqsEvent(bodies: string[], ids?: string[]) {
+  return {
+    Records: bodies.map((body, i) => ({
+      messageId: ids?.[i] ?? `m${i}`,
+      receiptHandle: `rh-${i}`,
+      body,
+      attributes: { ApproximateReceiveCount: "1", SentTimestamp: "1764158400000" },
+      messageAttributes: {},
+      md5OfBody: "",
+      eventSource: "aws:sqs",
+      eventSourceARN: "arn:aws:sqs:us-east-1:123456789012:ingest",
+      awsRegion: "us-east-1",
+    })),
+  };
+}
+
+/** A Lambda context good enough for middy (no getRemainingTimeInMillis: no early timeout). */
+export const lambdaContext = {
+  functionName: "ingest",
+  awsRequestId: "test",
+} as never;

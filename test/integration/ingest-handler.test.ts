@@ -1,0 +1,239 @@
+/**
+ * The ingest handler end to end against moto server with the real SDK v3 clients and adapters (records
+ * table as the CDK construct defines it, a versioned studies bucket) and a counting fake scoring
+ * endpoint: duplicate deliveries in sequence and concurrently, quarantine of unscorable objects beside
+ * good ones, and an endpoint outage followed by a redelivery. Events follow AWS's documented S3
+ * notification format (moto's own notifications omit versionId, which a versioned bucket sends).
+ */
+import { randomUUID } from "node:crypto";
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+
+vi.hoisted(() => {
+  // The module-scope composition root parses these at import (no AWS call is made).
+  Object.assign(process.env, {
+    TABLE_NAME: "records",
+    STUDIES_BUCKET: "studies",
+    SCORING_ENDPOINT_NAME: "scoring",
+    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
+  });
+});
+
+import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
+import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
+import { S3StudyObjects } from "../../lambdas/adapters/s3-study-objects.js";
+import { studyIdOf } from "../../lambdas/domain/ingest.js";
+import { createIngestHandler } from "../../lambdas/handlers/ingest-handler.js";
+import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { LOCAL_AWS } from "../../scripts/lib/moto-server.js";
+import { CountingScoringEndpoint, lambdaContext, s3EventBody, sqsEvent } from "../handlers/ingest-fakes.js";
+import { useLocalAws } from "../support/local-aws.js";
+
+const aws = useLocalAws();
+const TABLE = "ich-al-records";
+const BUCKET = "studies";
+const PLANTED = "Doe^Jane^Planted";
+
+interface Harness {
+  s3: S3Client;
+  store: DynamoRecordStore;
+  scoring: CountingScoringEndpoint;
+  lines: string[];
+  invoke(bodies: string[]): Promise<string[]>;
+  upload(key: string, body: Uint8Array | string, contentType?: string): Promise<{ body: string; studyId: string }>;
+}
+
+let h: Harness;
+
+beforeEach(async () => {
+  const dynamo = aws.dynamo();
+  await createRecordsTable(dynamo, TABLE);
+  const s3 = new S3Client({ ...LOCAL_AWS, endpoint: aws.endpoint, forcePathStyle: true });
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await s3.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: "Enabled" } }));
+  const store = new DynamoRecordStore(dynamo, TABLE);
+  const scoring = new CountingScoringEndpoint();
+  const lines: string[] = [];
+  const handler = createIngestHandler({
+    records: store,
+    objects: new S3StudyObjects(s3),
+    scoring,
+    config: { studiesBucket: BUCKET, maxObjectBytes: 1024, claimSeconds: 900 },
+    now: () => new Date().toISOString(),
+    newToken: randomUUID,
+    log: jsonLogger({ lambda: "ingest" }, (line) => lines.push(line)),
+  });
+  h = {
+    s3,
+    store,
+    scoring,
+    lines,
+    async invoke(bodies) {
+      const response = await handler(sqsEvent(bodies), lambdaContext);
+      return response.batchItemFailures.map((f: { itemIdentifier: string }) => f.itemIdentifier);
+    },
+    async upload(key, body, contentType) {
+      const bytes = typeof body === "string" ? Buffer.from(body) : body;
+      const out = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: bytes, ContentType: contentType }));
+      const versionId = out.VersionId;
+      if (!versionId) throw new Error("bucket is not versioned");
+      return { body: s3EventBody(BUCKET, key, versionId, bytes.length), studyId: studyIdOf({ bucket: BUCKET, key, versionId }) };
+    },
+  };
+});
+
+async function recordCount(): Promise<number> {
+  const all = await Promise.all((["received", "pending", "rejected", "failed"] as const).map((s) => h.store.listByStatus(s)));
+  return all.flat().length;
+}
+
+describe("ingest handler on moto server (real SDK v3)", () => {
+  it.each([2, 5, 50])("the same event delivered %i times in sequence gives one record and one invocation", async (times) => {
+    const { body, studyId } = await h.upload(`uploads/${PLANTED} study+1.zip`, "PK-zip-bytes", "application/zip");
+    for (let i = 0; i < times; i++) expect(await h.invoke([body])).toEqual([]);
+    expect(h.scoring.calls).toEqual([`s3://${BUCKET}/scoring-requests/${studyId}.json`]);
+    expect(await recordCount()).toBe(1);
+    const record = await h.store.getStack(studyId);
+    expect(record).toMatchObject({ kind: "study", status: "received", scoring: { inferenceId: "inference-1" } });
+    expect(record?.source.key).toBe(`uploads/${PLANTED} study+1.zip`);
+    expect(record?.invokeClaim).toBeUndefined();
+    const request = await h.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `scoring-requests/${studyId}.json` }));
+    expect(JSON.parse(await (request.Body?.transformToString() ?? ""))).toEqual({
+      input: `s3://${BUCKET}/uploads/${PLANTED} study+1.zip`,
+      versionId: record?.source.versionId,
+      overlayPrefix: `s3://${BUCKET}/overlays/${studyId}/`,
+    });
+    expect(h.lines.join("\n")).not.toContain("Planted");
+  });
+
+  it.each([2, 5, 50])("the same event delivered %i times concurrently gives one record and one invocation", async (times) => {
+    const { body, studyId } = await h.upload("uploads/concurrent é.nii.gz", "nifti-bytes");
+    const firstRound = await Promise.all(Array.from({ length: times }, () => h.invoke([body])));
+    expect(h.scoring.calls).toHaveLength(1);
+    expect(await recordCount()).toBe(1);
+    // Deliveries that met the winner's live claim were handed back to SQS; redelivered, they are duplicates.
+    const retried = firstRound.filter((failed) => failed.length > 0).length;
+    const errors = h.lines.map((line) => JSON.parse(line)).filter((entry) => entry.level === "ERROR");
+    expect(errors).toHaveLength(retried);
+    for (const entry of errors) expect(entry.error).toBe("InvocationInProgressError");
+    for (let i = 0; i < retried; i++) expect(await h.invoke([body])).toEqual([]);
+    expect(h.scoring.calls).toHaveLength(1);
+    expect(await h.store.getStack(studyId)).toMatchObject({ status: "received", scoring: { inferenceId: "inference-1" } });
+  });
+
+  it("quarantines unsupported, empty and oversized objects with a reason, and still ingests the good ones in the batch", async () => {
+    const good = await h.upload("uploads/good.npz", "npz-bytes");
+    const text = await h.upload(`uploads/${PLANTED}.txt`, "hello", "text/plain");
+    const empty = await h.upload("uploads/empty.zip", "");
+    const huge = await h.upload("uploads/huge.dcm", new Uint8Array(2048));
+    const failed = await h.invoke([text.body, good.body, empty.body, huge.body, text.body]);
+    expect(failed).toEqual([]);
+    expect(h.scoring.calls).toEqual([`s3://${BUCKET}/scoring-requests/${good.studyId}.json`]);
+    const expected = [
+      [text, "UNSUPPORTED_TYPE", `${PLANTED}.txt`, "hello"],
+      [empty, "EMPTY_OBJECT", "empty.zip", ""],
+      [huge, "OBJECT_TOO_LARGE", "huge.dcm", undefined],
+    ] as const;
+    for (const [upload, code, name, content] of expected) {
+      const record = await h.store.getStack(upload.studyId);
+      expect(record).toMatchObject({ status: "rejected", rejection: { code } });
+      expect(record?.rejection?.quarantineKey).toBe(`quarantine/${code}/${upload.studyId}/${name}`);
+      const copy = await h.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: record?.rejection?.quarantineKey }));
+      const bytes = await copy.Body?.transformToByteArray();
+      if (content !== undefined) expect(Buffer.from(bytes ?? []).toString()).toBe(content);
+      else expect(bytes?.length).toBe(2048);
+    }
+    expect(await recordCount()).toBe(4);
+    const logs = h.lines.join("\n");
+    expect(logs).toContain("UNSUPPORTED_TYPE");
+    expect(logs).not.toContain("Planted");
+  });
+
+  it("quarantines the version the event names, not a later upload to the same key", async () => {
+    const first = await h.upload("uploads/reused.zip", "");
+    await h.upload("uploads/reused.zip", "second version, not empty");
+    expect(await h.invoke([first.body])).toEqual([]);
+    const record = await h.store.getStack(first.studyId);
+    expect(record?.rejection?.code).toBe("EMPTY_OBJECT");
+    const copy = await h.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: record?.rejection?.quarantineKey }));
+    expect(copy.ContentLength).toBe(0);
+  });
+
+  it("reports a message whose invoke failed, records the error, and invokes exactly once after the endpoint recovers", async () => {
+    const failing = await h.upload("uploads/a.zip", "zip-a");
+    const fine = await h.upload("uploads/b.zip", "zip-b");
+    h.scoring.failNext(1);
+    expect(await h.invoke([failing.body])).toEqual(["m0"]);
+    expect(h.scoring.calls).toEqual([]);
+    const afterFailure = await h.store.getStack(failing.studyId);
+    expect(afterFailure).toMatchObject({ status: "received", lastError: { code: "ThrottlingException" } });
+    expect(afterFailure?.scoring).toBeUndefined();
+    expect(afterFailure?.invokeClaim).toBeUndefined();
+
+    // Redelivery (the endpoint is back) together with an unrelated message, then once more.
+    expect(await h.invoke([failing.body, fine.body])).toEqual([]);
+    expect(await h.invoke([failing.body])).toEqual([]);
+    expect(h.scoring.calls.sort()).toEqual(
+      [`s3://${BUCKET}/scoring-requests/${failing.studyId}.json`, `s3://${BUCKET}/scoring-requests/${fine.studyId}.json`].sort(),
+    );
+    const recovered = await h.store.getStack(failing.studyId);
+    expect(recovered?.scoring?.inferenceId).toMatch(/^inference-/);
+    expect(recovered?.lastError).toBeUndefined();
+  });
+
+  it("completes the invoke after a crash between the record's put and the invoke, exactly once", async () => {
+    const { body, studyId } = await h.upload("uploads/crashed.zip", "zip");
+    const versionId = JSON.parse(body).Records[0].s3.object.versionId as string;
+    const at = "2026-11-26T11:00:00.000Z";
+    // What a delivery that died after the put and its claim leaves behind: received, no scoring, a lapsed claim.
+    await h.store.createStack({
+      stackId: studyId,
+      kind: "study",
+      status: "received",
+      source: { bucket: BUCKET, key: "uploads/crashed.zip", versionId },
+      receivedAt: at,
+      updatedAt: at,
+      invokeClaim: { token: "dead-delivery", expiresAt: "2026-11-26T11:05:00.000Z" },
+    });
+    const rounds = await Promise.all(Array.from({ length: 5 }, () => h.invoke([body])));
+    expect(h.scoring.calls).toEqual([`s3://${BUCKET}/scoring-requests/${studyId}.json`]);
+    const retried = rounds.filter((failed) => failed.length > 0).length;
+    for (let i = 0; i < retried; i++) expect(await h.invoke([body])).toEqual([]);
+    expect(h.scoring.calls).toHaveLength(1);
+    const record = await h.store.getStack(studyId);
+    expect(record).toMatchObject({ status: "received", receivedAt: at, scoring: { inferenceId: "inference-1" } });
+    expect(record?.invokeClaim).toBeUndefined();
+  });
+
+  it("leaves a live claim to its holder: the delivery is retried and invokes nothing", async () => {
+    const { body, studyId } = await h.upload("uploads/busy.zip", "zip");
+    const versionId = JSON.parse(body).Records[0].s3.object.versionId as string;
+    const now = new Date().toISOString();
+    await h.store.createStack({
+      stackId: studyId,
+      kind: "study",
+      status: "received",
+      source: { bucket: BUCKET, key: "uploads/busy.zip", versionId },
+      receivedAt: now,
+      updatedAt: now,
+      invokeClaim: { token: "live-delivery", expiresAt: new Date(Date.now() + 600_000).toISOString() },
+    });
+    expect(await h.invoke([body])).toEqual(["m0"]);
+    expect(h.scoring.calls).toEqual([]);
+    expect((await h.store.getStack(studyId))?.invokeClaim?.token).toBe("live-delivery");
+  });
+
+  it("reports a batch's failing message while the others succeed", async () => {
+    const good = await h.upload("uploads/good.zip", "zip");
+    const failed = await h.invoke([good.body, "{not json", s3EventBody(BUCKET, "uploads/x.zip", undefined)]);
+    expect(failed).toEqual(["m1", "m2"]);
+    expect(h.scoring.calls).toHaveLength(1);
+  });
+});
