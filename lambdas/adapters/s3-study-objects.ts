@@ -3,10 +3,19 @@
  * Every call names the object version, so a later upload to the same key never changes what an
  * earlier event ingests or quarantines.
  */
-import { CopyObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client, S3ServiceException } from "@aws-sdk/client-s3";
+import {
+  CopyObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  NoSuchKey,
+  PutObjectCommand,
+  type S3Client,
+  S3ServiceException,
+} from "@aws-sdk/client-s3";
 import type { ObjectHead, ObjectVersion, StudyObjects } from "../domain/ingest.js";
+import type { ScoringOutputs } from "../domain/record-score.js";
 
-export class S3StudyObjects implements StudyObjects {
+export class S3StudyObjects implements StudyObjects, ScoringOutputs {
   constructor(private readonly s3: S3Client) {}
 
   async head(object: ObjectVersion): Promise<ObjectHead | undefined> {
@@ -28,6 +37,17 @@ export class S3StudyObjects implements StudyObjects {
         CopySource: `${object.bucket}/${encodedKey}?versionId=${encodeURIComponent(object.versionId)}`,
       }),
     );
+  }
+
+  /** The object's body as UTF-8 text (the stream is always consumed), or undefined when there is no such key. */
+  async getText(bucket: string, key: string): Promise<string | undefined> {
+    try {
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return (await out.Body?.transformToString("utf-8")) ?? "";
+    } catch (error) {
+      if (error instanceof NoSuchKey || (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404)) return undefined;
+      throw error;
+    }
   }
 
   async putJson(bucket: string, key: string, body: unknown): Promise<void> {

@@ -53,3 +53,14 @@ export function parseEnvironment<S extends z.ZodType>(lambda: string, schema: S,
   const detail = parsed.error.issues.map((issue) => `${String(issue.path[0] ?? "?")}: ${issue.message}`).join("; ");
   throw new EnvironmentError(lambda, variables, detail, { cause: parsed.error });
 }
+
+/** Environment of the record-score Lambda (lambdas/handlers/record-score-handler.ts). */
+export const RecordScoreEnvSchema = z.object({
+  /** The records table (stack records and TIMEMODEL versions). */
+  TABLE_NAME: z.string().min(1),
+  /** The studies bucket: scoring requests, results and failures must live here. */
+  STUDIES_BUCKET: z.string().min(1),
+  /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */
+  AWS_ENDPOINT_URL: z.url().optional(),
+});
+export type RecordScoreEnv = z.infer<typeof RecordScoreEnvSchema>;

@@ -51,3 +51,43 @@ export const S3TestEventSchema = z.object({
   Service: z.string().optional(),
   Time: z.string().optional(),
 });
+
+/**
+ * An SNS notification as SQS receives it with raw message delivery off: the envelope, whose `Message`
+ * is the publisher's JSON as a string. Other envelope fields (Signature, TopicArn, …) are allowed, not used.
+ */
+export const SnsEnvelopeSchema = z
+  .object({
+    Type: z.literal("Notification"),
+    MessageId: z.string().min(1).optional(),
+    TopicArn: z.string().optional(),
+    Message: z.string(),
+  })
+  .loose();
+export type SnsEnvelope = z.infer<typeof SnsEnvelopeSchema>;
+
+/**
+ * The notification SageMaker asynchronous inference publishes to the endpoint's success or error topic
+ * (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference-check-predictions.html). Fields relied
+ * on: `invocationStatus` ("Completed" | "Failed"), `inferenceId`, `requestParameters.inputLocation`, and
+ * `responseParameters.outputLocation` (success) or `responseParameters.failureLocation` plus `failureReason`
+ * (error; both optional here because older endpoints omit the location). Everything else is allowed, not used.
+ */
+export const AsyncInferenceNotificationSchema = z
+  .object({
+    invocationStatus: z.enum(["Completed", "Failed"]),
+    inferenceId: z.string().min(1),
+    eventTime: z.string().optional(),
+    failureReason: z.string().optional(),
+    requestParameters: z.object({ inputLocation: z.string().min(1), endpointName: z.string().optional() }).loose(),
+    responseParameters: z
+      .object({
+        contentType: z.string().optional(),
+        outputLocation: z.string().min(1).optional(),
+        failureLocation: z.string().min(1).optional(),
+      })
+      .loose()
+      .optional(),
+  })
+  .loose();
+export type AsyncInferenceNotification = z.infer<typeof AsyncInferenceNotificationSchema>;

@@ -122,6 +122,8 @@ export const StackRecordSchema = z.object({
   /** Present only while a delivery holds the right to invoke scoring (see InvokeClaimSchema). */
   invokeClaim: InvokeClaimSchema.optional(),
   lastError: LastErrorSchema.optional(),
+  /** On a scored `study` record: the stack records its series became (`<studyId>-s<index>`). */
+  stackIds: z.array(z.string().min(1)).optional(),
 });
 export type StackRecord = z.infer<typeof StackRecordSchema>;
 

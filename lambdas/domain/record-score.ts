@@ -1,0 +1,289 @@
+/**
+ * The record-score core: from one SageMaker asynchronous-inference notification (SNS envelope in an SQS
+ * message) to the scored stacks of a study, or the study's rejection / failure. Talks to AWS only through
+ * ports (RecordStore, ScoringOutputs, TimeModelStore); the clock is passed in.
+ *
+ * Join key. Ingest writes each study's request at `scoring-requests/<studyId>.json` and invokes with that
+ * location, which SageMaker echoes as `requestParameters.inputLocation`; the studyId is read from it. The
+ * `inferenceId` is only cross-checked against the study's `scoring` (a mismatch is the second invocation
+ * of ingest's at-least-once window: same request, same result, processed like the first).
+ *
+ * States (the status enum is shared, so no new status): the study record goes `received → pending` once
+ * its stacks exist (as domain/ingest.ts announces), with `stackIds` naming them; `received → rejected`
+ * (container 4xx, `rejection {code, reason}`) or `received → failed` (anything else, `lastError`). Study
+ * records are `kind: "study"`: the selection pool is the `pending` records of kind `stack`.
+ *
+ * Exactly once, step by step: (1) a study no longer `received` ends the delivery (duplicate or late
+ * notification; nothing read, nothing written). (2) Success: read and parse the result, then create each
+ * stack record with a conditional put (a redelivery's puts change nothing), then the conditional
+ * `received → pending`. A crash between (2)'s puts and the transition is completed by the redelivery.
+ * (3) Failure: read the container's `{status, code, reason}` at the failure location, then one conditional
+ * transition. A result that breaks the scoring contract is recorded as `failed` (retrying cannot fix it).
+ */
+import type { z } from "zod";
+import { AsyncInferenceNotificationSchema, SnsEnvelopeSchema } from "../contracts/events.js";
+import type { LastError, Prediction, Scores, StackRecord } from "../contracts/records.js";
+import {
+  type ScoredStack,
+  type ScoringFailure,
+  ScoringFailureSchema,
+  type ScoringResult,
+  ScoringResultSchema,
+} from "../contracts/scoring.js";
+import { SCORING_REQUESTS_PREFIX } from "./ingest.js";
+import { PRIOR_TIME_MODEL, predictLabelingSeconds } from "./labeling-time-model.js";
+import type { RecordStore } from "./record-store.js";
+import type { TimeModelStore, VersionedTimeModel } from "./time-model-store.js";
+
+/** Base of the record-score core's errors. */
+export class RecordScoreError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A message that can never be recorded as it is: reported failed, it reaches the DLQ after maxReceiveCount. */
+export class MalformedNotificationError extends RecordScoreError {
+  constructor(
+    /** NOT_JSON, NOT_SNS_NOTIFICATION, NOT_ASYNC_INFERENCE_EVENT, UNKNOWN_REQUEST_LOCATION, FOREIGN_BUCKET, UNKNOWN_STUDY. */
+    readonly code: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`malformed notification (${code}): ${detail}`, options);
+  }
+}
+
+/** The endpoint reported success but its output object is not there (yet): retried by SQS. */
+export class ScoringOutputMissingError extends RecordScoreError {}
+
+/** Port for reading the endpoint's output and failure objects; the S3 adapter implements it. */
+export interface ScoringOutputs {
+  /** The object's UTF-8 text, or undefined when it does not exist. */
+  getText(bucket: string, key: string): Promise<string | undefined>;
+}
+
+export interface RecordScoreLog {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface RecordScoreDeps {
+  records: RecordStore;
+  outputs: ScoringOutputs;
+  timeModels: TimeModelStore;
+  config: { studiesBucket: string };
+  /** ISO-8601 UTC timestamp of "now". */
+  now: () => string;
+  log: RecordScoreLog;
+}
+
+export type RecordScoreOutcome = "scored" | "rejected" | "failed" | "duplicate";
+
+/** A parsed notification: which study, and what happened to its scoring. */
+export type ScoringNotification =
+  | { kind: "completed"; studyId: string; inferenceId: string; outputLocation: string }
+  | { kind: "failed"; studyId: string; inferenceId: string; failureLocation: string | undefined; failureReason: string | undefined };
+
+/** Splits `s3://bucket/key`; undefined for anything else. */
+export function parseS3Uri(uri: string): { bucket: string; key: string } | undefined {
+  const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
+  return match ? { bucket: match[1] as string, key: match[2] as string } : undefined;
+}
+
+const STUDY_ID = /^[0-9a-f]{32}$/;
+
+/**
+ * Parses one SQS body: SNS envelope → SageMaker async-inference notification → study id from the request location.
+ * @throws MalformedNotificationError when any layer is not what it should be
+ */
+export function parseScoringNotification(body: string, studiesBucket: string): ScoringNotification {
+  const envelope = SnsEnvelopeSchema.safeParse(parseJson(body, "body"));
+  if (!envelope.success) throw new MalformedNotificationError("NOT_SNS_NOTIFICATION", fieldsOf(envelope.error), { cause: envelope.error });
+  const parsed = AsyncInferenceNotificationSchema.safeParse(parseJson(envelope.data.Message, "SNS Message"));
+  if (!parsed.success) throw new MalformedNotificationError("NOT_ASYNC_INFERENCE_EVENT", fieldsOf(parsed.error), { cause: parsed.error });
+  const event = parsed.data;
+  const request = parseS3Uri(event.requestParameters.inputLocation);
+  const name = request?.key.startsWith(SCORING_REQUESTS_PREFIX) ? request.key.slice(SCORING_REQUESTS_PREFIX.length) : "";
+  const studyId = name.endsWith(".json") ? name.slice(0, -".json".length) : "";
+  if (!request || !STUDY_ID.test(studyId)) {
+    throw new MalformedNotificationError("UNKNOWN_REQUEST_LOCATION", "inputLocation is not a scoring request written by ingest");
+  }
+  if (request.bucket !== studiesBucket) throw new MalformedNotificationError("FOREIGN_BUCKET", "inputLocation names another bucket");
+  if (event.invocationStatus === "Completed") {
+    const outputLocation = event.responseParameters?.outputLocation;
+    if (!outputLocation) throw new MalformedNotificationError("NOT_ASYNC_INFERENCE_EVENT", "completed invocation without outputLocation");
+    return { kind: "completed", studyId, inferenceId: event.inferenceId, outputLocation };
+  }
+  return {
+    kind: "failed",
+    studyId,
+    inferenceId: event.inferenceId,
+    failureLocation: event.responseParameters?.failureLocation,
+    failureReason: event.failureReason,
+  };
+}
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new MalformedNotificationError("NOT_JSON", `${what} is not JSON (${text.length} characters)`, { cause: error });
+  }
+}
+
+function fieldsOf(error: z.ZodError): string {
+  return `fields: ${[...new Set(error.issues.map((issue) => issue.path.join(".") || "(root)"))].join(", ")}`;
+}
+
+/** Stack id of the `index`-th series of a study. */
+export const stackIdOf = (studyId: string, index: number) => `${studyId}-s${index}`;
+
+/**
+ * The pending stack records of a scored study (pure): scores copied from the result, predicted labeling
+ * time from `timeModel` (paper §3.2), source = the study's source plus the series UID.
+ */
+export function stackRecordsFor(study: StackRecord, result: ScoringResult, timeModel: VersionedTimeModel, now: string): StackRecord[] {
+  return result.stacks.map((stack) => ({
+    stackId: stackIdOf(study.stackId, stack.index),
+    kind: "stack",
+    status: "pending",
+    source: { ...study.source, seriesUid: stack.seriesUid },
+    receivedAt: study.receivedAt,
+    updatedAt: now,
+    scores: scoresOf(stack, result.modelVersion),
+    prediction: predictionOf(stack, timeModel),
+  }));
+}
+
+function scoresOf(stack: ScoredStack, modelVersion: string): Scores {
+  return {
+    stackUncertainty: stack.stack_uncertainty,
+    topK: stack.top_k,
+    boundaryLength: stack.boundary_length,
+    components: stack.components,
+    stackScore: stack.stack_score,
+    modelVersion,
+  };
+}
+
+function predictionOf(stack: ScoredStack, timeModel: VersionedTimeModel): Prediction {
+  const p = predictLabelingSeconds(timeModel.model, { boundaryLength: stack.boundary_length, components: stack.components });
+  return {
+    predictedSeconds: p.seconds,
+    medianSeconds: p.medianSeconds,
+    low: p.low,
+    high: p.high,
+    level: p.level,
+    timeModelVersion: timeModel.version,
+  };
+}
+
+/** What a failure notification does to the study: 4xx from the container → rejected, anything else → failed. */
+export function failureOutcome(
+  failure: ScoringFailure | undefined,
+  failureReason: string | undefined,
+  at: string,
+): { status: "rejected"; rejection: { code: string; reason: string } } | { status: "failed"; lastError: LastError } {
+  if (failure?.status !== undefined && failure.status < 500) {
+    return { status: "rejected", rejection: { code: failure.code, reason: failure.reason } };
+  }
+  const code = failure?.code ?? "ASYNC_INFERENCE_FAILED";
+  // failureReason is SageMaker's one line ("ClientError: Received server error (500) from model…"): no keys.
+  const message = (failure?.reason ?? failureReason ?? "asynchronous inference failed without a reason").slice(0, 300);
+  return { status: "failed", lastError: { code, message, at } };
+}
+
+/** Processes one SQS message body; throws to have that message (only) retried. */
+export async function recordScoreMessage(body: string, deps: RecordScoreDeps): Promise<RecordScoreOutcome> {
+  const notification = parseScoringNotification(body, deps.config.studiesBucket);
+  const { studyId } = notification;
+  const study = await deps.records.getStack(studyId);
+  if (!study) throw new MalformedNotificationError("UNKNOWN_STUDY", `no record for study ${studyId}`);
+  if (study.status !== "received") {
+    deps.log.info("duplicate or late notification", { studyId, status: study.status, inferenceId: notification.inferenceId });
+    return "duplicate";
+  }
+  if (study.scoring && study.scoring.inferenceId !== notification.inferenceId) {
+    deps.log.warn("notification for a second invocation of the same request", { studyId, inferenceId: notification.inferenceId });
+  }
+  return notification.kind === "completed"
+    ? recordResult(study, notification.outputLocation, deps)
+    : recordFailure(study, notification, deps);
+}
+
+async function recordResult(study: StackRecord, outputLocation: string, deps: RecordScoreDeps): Promise<RecordScoreOutcome> {
+  const studyId = study.stackId;
+  const text = await readLocation(outputLocation, deps);
+  if (text === undefined) throw new ScoringOutputMissingError(`study ${studyId}: the endpoint's output object is missing`);
+  let result: ScoringResult;
+  try {
+    result = ScoringResultSchema.parse(JSON.parse(text));
+  } catch {
+    const lastError = {
+      code: "ScoringResponseError",
+      message: "the scoring result is not JSON or breaks the scoring contract",
+      at: deps.now(),
+    };
+    return settle(study, "failed", { lastError }, "failed", deps, { code: lastError.code });
+  }
+  const timeModel = (await deps.timeModels.latest()) ?? { version: 0, model: PRIOR_TIME_MODEL };
+  const now = deps.now();
+  const stacks = stackRecordsFor(study, result, timeModel, now);
+  const created = await Promise.all(stacks.map((stack) => deps.records.createStack(stack)));
+  deps.log.info("stacks recorded", {
+    studyId,
+    stacks: stacks.length,
+    created: created.filter(Boolean).length,
+    timeModelVersion: timeModel.version,
+  });
+  return settle(study, "pending", { stackIds: stacks.map((s) => s.stackId) }, "scored", deps, {});
+}
+
+async function recordFailure(
+  study: StackRecord,
+  notification: Extract<ScoringNotification, { kind: "failed" }>,
+  deps: RecordScoreDeps,
+): Promise<RecordScoreOutcome> {
+  const location = notification.failureLocation ?? study.scoring?.failureLocation;
+  const text = location ? await readLocation(location, deps) : undefined;
+  let failure: ScoringFailure | undefined;
+  if (text !== undefined) {
+    try {
+      failure = ScoringFailureSchema.parse(JSON.parse(text));
+    } catch {
+      failure = undefined; // not the container's {status, code, reason}: SageMaker's failureReason is all we have
+    }
+  }
+  const outcome = failureOutcome(failure, notification.failureReason, deps.now());
+  if (outcome.status === "rejected") {
+    return settle(study, "rejected", { rejection: outcome.rejection }, "rejected", deps, { code: outcome.rejection.code });
+  }
+  return settle(study, "failed", { lastError: outcome.lastError }, "failed", deps, { code: outcome.lastError.code });
+}
+
+async function readLocation(location: string, deps: RecordScoreDeps): Promise<string | undefined> {
+  const object = parseS3Uri(location);
+  if (!object) throw new MalformedNotificationError("NOT_ASYNC_INFERENCE_EVENT", "output or failure location is not an s3:// URI");
+  return deps.outputs.getText(object.bucket, object.key);
+}
+
+/** The conditional `received → to`; a lost race with another delivery is a duplicate, never an overwrite. */
+async function settle(
+  study: StackRecord,
+  to: "pending" | "rejected" | "failed",
+  fields: Partial<StackRecord>,
+  outcome: RecordScoreOutcome,
+  deps: RecordScoreDeps,
+  logFields: Record<string, unknown>,
+): Promise<RecordScoreOutcome> {
+  const moved = await deps.records.transition(study.stackId, "received", to, fields, deps.now());
+  if (!moved) {
+    deps.log.info("study already settled by another delivery", { studyId: study.stackId });
+    return "duplicate";
+  }
+  if (to === "pending") deps.log.info(`study ${outcome}`, { studyId: study.stackId, ...logFields });
+  else deps.log.warn(`study ${outcome}`, { studyId: study.stackId, ...logFields });
+  return outcome;
+}

@@ -1,0 +1,226 @@
+/**
+ * The record-score handler's middy chain and batch semantics with in-memory fakes of every port:
+ * parsing at the edge, idempotent success, 4xx rejection vs 5xx failure, late notifications, partial
+ * batch failures, and logs that carry ids and codes but never object keys.
+ */
+import { beforeEach, describe, expect, it, vi } from "vitest";
+
+vi.hoisted(() => {
+  // The module-scope composition root parses these at import (no AWS call is made).
+  Object.assign(process.env, {
+    TABLE_NAME: "records",
+    STUDIES_BUCKET: "studies",
+    SCORING_ENDPOINT_NAME: "scoring",
+    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
+  });
+});
+
+import type { StackRecord } from "../../lambdas/contracts/records.js";
+import type { ScoringResult } from "../../lambdas/contracts/scoring.js";
+import type { ScoringOutputs } from "../../lambdas/domain/record-score.js";
+import type { TimeModelStore, VersionedTimeModel } from "../../lambdas/domain/time-model-store.js";
+import { createRecordScoreHandler, handler } from "../../lambdas/handlers/record-score-handler.js";
+import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { InvalidSqsEventError } from "../../lambdas/handlers/shared/sqs-batch.js";
+import { InMemoryRecordStore, lambdaContext, sqsEvent } from "./ingest-fakes.js";
+
+const STUDY = "0123456789abcdef0123456789abcdef";
+const PLANTED = "uploads/Doe^Jane^Planted.zip";
+
+class InMemoryOutputs implements ScoringOutputs {
+  readonly objects = new Map<string, string>();
+  failNext = 0;
+  async getText(bucket: string, key: string): Promise<string | undefined> {
+    if (this.failNext > 0) {
+      this.failNext--;
+      const error = new Error("slow down");
+      error.name = "SlowDown";
+      throw error;
+    }
+    return this.objects.get(`s3://${bucket}/${key}`);
+  }
+}
+
+class FixedTimeModels implements TimeModelStore {
+  constructor(public current: VersionedTimeModel | undefined = undefined) {}
+  async latest() {
+    return this.current;
+  }
+}
+
+function notification(status: "Completed" | "Failed", studyId = STUDY, extra: Record<string, unknown> = {}): string {
+  const message = {
+    awsRegion: "us-east-1",
+    eventTime: "2026-11-26T12:00:00.608Z",
+    receivedTime: "2026-11-26T12:00:00.455Z",
+    invocationStatus: status,
+    requestParameters: { endpointName: "scoring", inputLocation: `s3://studies/scoring-requests/${studyId}.json` },
+    responseParameters:
+      status === "Completed"
+        ? { contentType: "application/json", outputLocation: `s3://studies/async-out/${studyId}.out` }
+        : { contentType: "application/json", failureLocation: `s3://studies/async-failures/${studyId}-error.out` },
+    inferenceId: `inference-${studyId}`,
+    eventVersion: "1.0",
+    ...extra,
+  };
+  return JSON.stringify({
+    Type: "Notification",
+    MessageId: "sns-1",
+    TopicArn: "arn:aws:sns:us-east-1:1:t",
+    Message: JSON.stringify(message),
+  });
+}
+
+function result(stacks: number): ScoringResult {
+  return {
+    modelVersion: "drn_d_38-w1.0-x4-abc",
+    input: `s3://studies/${PLANTED}`,
+    versionId: "v1",
+    stacks: Array.from({ length: stacks }, (_, index) => ({
+      index,
+      seriesUid: `1.2.${index}`,
+      frames: 20,
+      stack_uncertainty: 0.2,
+      top_k: 5,
+      boundary_length: 100 * index,
+      components: index,
+      per_threshold: [{ threshold: 0.5, boundary_length: 100 * index, components: index }],
+      stack_score: 0.4,
+      frame_scores: [0.4],
+      n_regions: 0,
+      regions: [],
+      timings_s: { total: 0.5 },
+    })),
+    timings_s: { total: 1 },
+  };
+}
+
+function study(studyId = STUDY): StackRecord {
+  const at = "2026-11-26T11:00:00.000Z";
+  return {
+    stackId: studyId,
+    kind: "study",
+    status: "received",
+    source: { bucket: "studies", key: PLANTED, versionId: "v1" },
+    receivedAt: at,
+    updatedAt: at,
+    scoring: {
+      requestLocation: `s3://studies/scoring-requests/${studyId}.json`,
+      inferenceId: `inference-${studyId}`,
+      outputLocation: `s3://studies/async-out/${studyId}.out`,
+      invokedAt: at,
+    },
+  };
+}
+
+function setup() {
+  const records = new InMemoryRecordStore();
+  const outputs = new InMemoryOutputs();
+  const timeModels = new FixedTimeModels();
+  const lines: string[] = [];
+  const run = createRecordScoreHandler({
+    records,
+    outputs,
+    timeModels,
+    config: { studiesBucket: "studies" },
+    now: () => "2026-11-26T12:00:01.000Z",
+    log: jsonLogger({ lambda: "record-score" }, (line) => lines.push(line)),
+  });
+  return {
+    records,
+    outputs,
+    timeModels,
+    lines,
+    invoke: async (bodies: string[]) =>
+      (await run(sqsEvent(bodies), lambdaContext)).batchItemFailures.map((f: { itemIdentifier: string }) => f.itemIdentifier),
+  };
+}
+
+let t: ReturnType<typeof setup>;
+beforeEach(async () => {
+  t = setup();
+  await t.records.createStack(study());
+});
+
+describe("record-score handler (fakes)", () => {
+  it("exports a handler composed from the environment", () => {
+    expect(typeof handler).toBe("function");
+  });
+
+  it("rejects an event that is not an SQS batch with a named error", async () => {
+    await expect(createRecordScoreHandler({} as never)({ nope: 1 }, lambdaContext)).rejects.toBeInstanceOf(InvalidSqsEventError);
+  });
+
+  it("creates one pending stack per scored series and marks the study pending, once however often it is told", async () => {
+    t.outputs.objects.set(`s3://studies/async-out/${STUDY}.out`, JSON.stringify(result(3)));
+    for (let i = 0; i < 5; i++) expect(await t.invoke([notification("Completed")])).toEqual([]);
+    const stacks = await t.records.listByStatus("pending");
+    expect(stacks.filter((r) => r.kind === "stack").map((r) => r.stackId)).toEqual([`${STUDY}-s0`, `${STUDY}-s1`, `${STUDY}-s2`]);
+    expect(t.records.items.get(STUDY)).toMatchObject({ status: "pending", stackIds: [`${STUDY}-s0`, `${STUDY}-s1`, `${STUDY}-s2`] });
+    expect(t.records.items.size).toBe(4);
+    expect(t.lines.join("\n")).not.toContain("Planted");
+  });
+
+  it("uses the newest stored time model", async () => {
+    t.timeModels.current = {
+      version: 3,
+      model: { alpha: 0, beta: 0, gamma: Math.log(100), source: "fit", n: 30, r2: 0.5, residualSd: 0, design: null },
+    };
+    t.outputs.objects.set(`s3://studies/async-out/${STUDY}.out`, JSON.stringify(result(1)));
+    expect(await t.invoke([notification("Completed")])).toEqual([]);
+    expect(t.records.items.get(`${STUDY}-s0`)?.prediction).toMatchObject({ timeModelVersion: 3 });
+    expect(t.records.items.get(`${STUDY}-s0`)?.prediction?.predictedSeconds).toBeCloseTo(100, 6);
+  });
+
+  it("rejects on a 4xx failure and fails on a 5xx one; a late success changes nothing", async () => {
+    const other = "fedcba9876543210fedcba9876543210";
+    await t.records.createStack(study(other));
+    t.outputs.objects.set(
+      `s3://studies/async-failures/${STUDY}-error.out`,
+      JSON.stringify({ status: 422, code: "PHI_PRESENT", reason: "PatientName present" }),
+    );
+    t.outputs.objects.set(
+      `s3://studies/async-failures/${other}-error.out`,
+      JSON.stringify({ status: 500, code: "INTERNAL", reason: "crash" }),
+    );
+    expect(await t.invoke([notification("Failed"), notification("Failed", other)])).toEqual([]);
+    expect(t.records.items.get(STUDY)).toMatchObject({ status: "rejected", rejection: { code: "PHI_PRESENT" } });
+    expect(t.records.items.get(other)).toMatchObject({ status: "failed", lastError: { code: "INTERNAL", message: "crash" } });
+    t.outputs.objects.set(`s3://studies/async-out/${STUDY}.out`, JSON.stringify(result(1)));
+    expect(await t.invoke([notification("Completed")])).toEqual([]);
+    expect(t.records.items.get(STUDY)?.status).toBe("rejected");
+    expect(t.records.items.has(`${STUDY}-s0`)).toBe(false);
+  });
+
+  it("fails a study whose result breaks the scoring contract instead of retrying forever", async () => {
+    t.outputs.objects.set(`s3://studies/async-out/${STUDY}.out`, JSON.stringify({ modelVersion: "x", stacks: [] }));
+    expect(await t.invoke([notification("Completed")])).toEqual([]);
+    expect(t.records.items.get(STUDY)).toMatchObject({ status: "failed", lastError: { code: "ScoringResponseError" } });
+  });
+
+  it("reports only the failed messages: malformed, unknown study, missing output, transient S3 error", async () => {
+    const unknown = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const missing = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const flaky = "cccccccccccccccccccccccccccccccc";
+    await t.records.createStack(study(missing));
+    await t.records.createStack(study(flaky));
+    t.outputs.objects.set(`s3://studies/async-out/${STUDY}.out`, JSON.stringify(result(1)));
+    t.outputs.failNext = 0;
+    const failed = await t.invoke([
+      notification("Completed"),
+      "not json",
+      notification("Completed", unknown),
+      notification("Completed", missing),
+    ]);
+    expect(failed).toEqual(["m1", "m2", "m3"]);
+    expect(t.records.items.get(STUDY)?.status).toBe("pending");
+    t.outputs.failNext = 1;
+    expect(await t.invoke([notification("Completed", flaky)])).toEqual(["m0"]);
+    expect(t.records.items.get(flaky)?.status).toBe("received");
+    const logs = t.lines.join("\n");
+    expect(logs).toContain("NOT_JSON");
+    expect(logs).toContain("UNKNOWN_STUDY");
+    expect(logs).toContain("ScoringOutputMissingError");
+    expect(logs).toContain("SlowDown");
+  });
+});

@@ -1,0 +1,269 @@
+/**
+ * The record-score handler end to end against moto server with the real SDK v3 clients and adapters:
+ * a study record as ingest leaves it (`received` with `scoring`), the container's result / failure JSON
+ * in the studies bucket, and SageMaker's async-inference notifications in SNS envelopes as SQS delivers
+ * them (raw message delivery off). Success, duplicates, 4xx rejection, 5xx failure, malformed messages,
+ * and the newest TIMEMODEL version.
+ */
+import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+
+vi.hoisted(() => {
+  // The module-scope composition root parses these at import (no AWS call is made).
+  Object.assign(process.env, { TABLE_NAME: "records", STUDIES_BUCKET: "studies", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
+});
+
+import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
+import { DynamoTimeModelStore } from "../../lambdas/adapters/dynamo-time-model-store.js";
+import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
+import { S3StudyObjects } from "../../lambdas/adapters/s3-study-objects.js";
+import type { StackRecord, TimeModelVersion } from "../../lambdas/contracts/records.js";
+import { recordKeys } from "../../lambdas/contracts/records-table.js";
+import type { ScoringFailure, ScoringResult } from "../../lambdas/contracts/scoring.js";
+import { PRIOR_TIME_MODEL, predictLabelingSeconds } from "../../lambdas/domain/labeling-time-model.js";
+import { createRecordScoreHandler } from "../../lambdas/handlers/record-score-handler.js";
+import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { LOCAL_AWS } from "../../scripts/lib/moto-server.js";
+import { lambdaContext, sqsEvent } from "../handlers/ingest-fakes.js";
+import { useLocalAws } from "../support/local-aws.js";
+
+const aws = useLocalAws();
+const TABLE = "ich-al-records";
+const BUCKET = "studies";
+const PLANTED = "Doe^Jane^Planted";
+const STUDY = "0123456789abcdef0123456789abcdef";
+
+let s3: S3Client;
+let store: DynamoRecordStore;
+let lines: string[];
+let invoke: (bodies: string[]) => Promise<string[]>;
+
+beforeEach(async () => {
+  const dynamo = aws.dynamo();
+  await createRecordsTable(dynamo, TABLE);
+  s3 = new S3Client({ ...LOCAL_AWS, endpoint: aws.endpoint, forcePathStyle: true });
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  store = new DynamoRecordStore(dynamo, TABLE);
+  lines = [];
+  const handler = createRecordScoreHandler({
+    records: store,
+    outputs: new S3StudyObjects(s3),
+    timeModels: new DynamoTimeModelStore(dynamo, TABLE),
+    config: { studiesBucket: BUCKET },
+    now: () => new Date().toISOString(),
+    log: jsonLogger({ lambda: "record-score" }, (line) => lines.push(line)),
+  });
+  invoke = async (bodies) =>
+    (await handler(sqsEvent(bodies), lambdaContext)).batchItemFailures.map((f: { itemIdentifier: string }) => f.itemIdentifier);
+});
+
+/** A study record exactly as ingest leaves it after invokeAsync. */
+async function scoringStudy(studyId = STUDY): Promise<StackRecord> {
+  const at = "2026-11-26T11:00:00.000Z";
+  const record: StackRecord = {
+    stackId: studyId,
+    kind: "study",
+    status: "received",
+    source: { bucket: BUCKET, key: `uploads/${PLANTED}.zip`, versionId: "v1" },
+    receivedAt: at,
+    updatedAt: at,
+    scoring: {
+      requestLocation: `s3://${BUCKET}/scoring-requests/${studyId}.json`,
+      inferenceId: `inference-${studyId}`,
+      outputLocation: `s3://${BUCKET}/async-out/${studyId}.out`,
+      failureLocation: `s3://${BUCKET}/async-failures/${studyId}-error.out`,
+      invokedAt: at,
+    },
+  };
+  expect(await store.createStack(record)).toBe(true);
+  return record;
+}
+
+async function putJson(key: string, body: unknown): Promise<void> {
+  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: JSON.stringify(body), ContentType: "application/json" }));
+}
+
+function result(stacks: number): ScoringResult {
+  return {
+    modelVersion: "drn_d_38-w1.0-x4-abc",
+    input: `s3://${BUCKET}/uploads/${PLANTED}.zip`,
+    versionId: "v1",
+    stacks: Array.from({ length: stacks }, (_, index) => ({
+      index,
+      seriesUid: `1.2.840.${index}`,
+      frames: 32,
+      stack_uncertainty: 0.05 * (index + 1),
+      top_k: 8,
+      boundary_length: 250 * index,
+      components: 0.5 * index,
+      per_threshold: [
+        { threshold: 0.3, boundary_length: 300 * index, components: index },
+        { threshold: 0.7, boundary_length: 200 * index, components: 0 },
+      ],
+      stack_score: 0.9,
+      frame_scores: [0.1, 0.9],
+      n_regions: index,
+      regions: [],
+      top_patches: [[1, 0, 0]],
+      overlays: `s3://${BUCKET}/overlays/${STUDY}/stack-${index}.npz`,
+      timings_s: { total: 1.5, forward: 1 },
+    })),
+    timings_s: { total: 4 },
+  };
+}
+
+/** SageMaker's notification (AWS docs format) in the SNS envelope SQS receives with raw delivery off. */
+function notification(status: "Completed" | "Failed", studyId = STUDY): string {
+  const message = {
+    awsRegion: "us-east-1",
+    eventTime: "2026-11-26T12:00:00.608Z",
+    receivedTime: "2026-11-26T12:00:00.455Z",
+    invocationStatus: status,
+    ...(status === "Failed" ? { failureReason: "ClientError: Received client error from model." } : {}),
+    requestParameters: {
+      contentType: "application/json",
+      endpointName: "scoring",
+      inputLocation: `s3://${BUCKET}/scoring-requests/${studyId}.json`,
+    },
+    responseParameters:
+      status === "Completed"
+        ? { contentType: "application/json", sentContentLength: 1234, outputLocation: `s3://${BUCKET}/async-out/${studyId}.out` }
+        : { contentType: "application/json", failureLocation: `s3://${BUCKET}/async-failures/${studyId}-error.out` },
+    inferenceId: `inference-${studyId}`,
+    eventVersion: "1.0",
+    eventSource: "aws:sagemaker",
+    eventName: "InferenceResult",
+  };
+  return JSON.stringify({
+    Type: "Notification",
+    MessageId: "22222222-3333-4444-5555-666666666666",
+    TopicArn: `arn:aws:sns:us-east-1:123456789012:scoring-${status === "Completed" ? "success" : "error"}`,
+    Message: JSON.stringify(message),
+    Timestamp: "2026-11-26T12:00:00.700Z",
+    SignatureVersion: "1",
+    Signature: "EXAMPLE",
+    SigningCertURL: "https://sns.us-east-1.amazonaws.com/cert.pem",
+    UnsubscribeURL: "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+  });
+}
+
+async function all(): Promise<StackRecord[]> {
+  const lists = await Promise.all((["received", "pending", "rejected", "failed"] as const).map((s) => store.listByStatus(s)));
+  return lists.flat();
+}
+
+describe("record-score handler on moto server (real SDK v3)", () => {
+  it("records N pending stacks with the prior's predictions and moves the study to pending", async () => {
+    await scoringStudy();
+    await putJson(`async-out/${STUDY}.out`, result(3));
+    expect(await invoke([notification("Completed")])).toEqual([]);
+    const pending = (await store.listByStatus("pending")).filter((r) => r.kind === "stack");
+    expect(pending.map((r) => r.stackId).sort()).toEqual([0, 1, 2].map((i) => `${STUDY}-s${i}`));
+    for (const [i, stack] of pending.sort((a, b) => a.stackId.localeCompare(b.stackId)).entries()) {
+      const expected = predictLabelingSeconds(PRIOR_TIME_MODEL, { boundaryLength: 250 * i, components: 0.5 * i });
+      const { seconds, ...rest } = expected;
+      expect(stack.prediction).toEqual({ ...rest, predictedSeconds: seconds, timeModelVersion: 0 });
+      expect(stack.scores).toMatchObject({ boundaryLength: 250 * i, components: 0.5 * i, topK: 8, modelVersion: "drn_d_38-w1.0-x4-abc" });
+      expect(stack.source).toEqual({ bucket: BUCKET, key: `uploads/${PLANTED}.zip`, versionId: "v1", seriesUid: `1.2.840.${i}` });
+    }
+    expect(await store.getStack(STUDY)).toMatchObject({ status: "pending", kind: "study", stackIds: pending.map((r) => r.stackId).sort() });
+    expect(lines.join("\n")).not.toContain("Planted");
+  });
+
+  it.each([2, 5])(
+    "the same success notification delivered %i times (in sequence and concurrently) changes nothing after the first",
+    async (times) => {
+      await scoringStudy();
+      await putJson(`async-out/${STUDY}.out`, result(2));
+      expect(await invoke([notification("Completed")])).toEqual([]);
+      const before = await all();
+      for (let i = 1; i < times; i++) expect(await invoke([notification("Completed")])).toEqual([]);
+      const concurrent = await Promise.all(Array.from({ length: times }, () => invoke([notification("Completed")])));
+      expect(concurrent.flat()).toEqual([]);
+      expect(await all()).toEqual(before);
+      expect(before).toHaveLength(3);
+    },
+  );
+
+  it("concurrent first deliveries create each stack once", async () => {
+    await scoringStudy();
+    await putJson(`async-out/${STUDY}.out`, result(2));
+    const rounds = await Promise.all(Array.from({ length: 5 }, () => invoke([notification("Completed")])));
+    expect(rounds.flat()).toEqual([]);
+    expect(await all()).toHaveLength(3);
+    expect((await store.getStack(STUDY))?.status).toBe("pending");
+  });
+
+  it("rejects the study on the container's 422 PHI_PRESENT and ignores a later success", async () => {
+    await scoringStudy();
+    const failure: ScoringFailure = { status: 422, code: "PHI_PRESENT", reason: "identifying attribute PatientName present" };
+    await putJson(`async-failures/${STUDY}-error.out`, failure);
+    expect(await invoke([notification("Failed"), notification("Failed")])).toEqual([]);
+    expect(await store.getStack(STUDY)).toMatchObject({
+      status: "rejected",
+      rejection: { code: "PHI_PRESENT", reason: "identifying attribute PatientName present" },
+    });
+    await putJson(`async-out/${STUDY}.out`, result(1));
+    expect(await invoke([notification("Completed")])).toEqual([]);
+    expect(await all()).toHaveLength(1);
+    expect((await store.getStack(STUDY))?.status).toBe("rejected");
+  });
+
+  it("fails the study on a 500 with the container's code, and on a failure without a failure object", async () => {
+    const bare = "fedcba9876543210fedcba9876543210";
+    await scoringStudy();
+    await scoringStudy(bare);
+    await putJson(`async-failures/${STUDY}-error.out`, { status: 500, code: "INTERNAL_ERROR", reason: "model crashed" });
+    expect(await invoke([notification("Failed"), notification("Failed", bare)])).toEqual([]);
+    expect(await store.getStack(STUDY)).toMatchObject({
+      status: "failed",
+      lastError: { code: "INTERNAL_ERROR", message: "model crashed" },
+    });
+    expect(await store.getStack(bare)).toMatchObject({ status: "failed", lastError: { code: "ASYNC_INFERENCE_FAILED" } });
+  });
+
+  it("reports malformed messages and a missing output in batchItemFailures, and records the good one", async () => {
+    await scoringStudy();
+    const late = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    await scoringStudy(late);
+    await putJson(`async-out/${STUDY}.out`, result(1));
+    const failed = await invoke([
+      "{not json",
+      notification("Completed"),
+      JSON.stringify({ Type: "Notification", Message: JSON.stringify({ invocationStatus: "Completed" }) }),
+      notification("Completed", late), // output object not there yet: retried
+    ]);
+    expect(failed).toEqual(["m0", "m2", "m3"]);
+    expect((await store.getStack(STUDY))?.status).toBe("pending");
+    expect((await store.getStack(late))?.status).toBe("received");
+    await putJson(`async-out/${late}.out`, result(1));
+    expect(await invoke([notification("Completed", late)])).toEqual([]);
+    expect((await store.getStack(late))?.status).toBe("pending");
+  });
+
+  it("predicts with the newest stored TIMEMODEL version", async () => {
+    const doc = DynamoDBDocumentClient.from(aws.dynamo());
+    const version = (v: number, gamma: number): TimeModelVersion & Record<string, unknown> => ({
+      ...recordKeys.timeModel(v),
+      version: v,
+      createdAt: "2026-11-20T00:00:00.000Z",
+      source: "fit",
+      alpha: 0.5,
+      beta: 0.3,
+      gamma,
+      n: 25,
+      r2: 0.6,
+      residualSd: 0.4,
+      design: null,
+    });
+    await doc.send(new PutCommand({ TableName: TABLE, Item: version(1, Math.log(30)) }));
+    await doc.send(new PutCommand({ TableName: TABLE, Item: version(12, Math.log(80)) }));
+    await scoringStudy();
+    await putJson(`async-out/${STUDY}.out`, result(1));
+    expect(await invoke([notification("Completed")])).toEqual([]);
+    const stack = await store.getStack(`${STUDY}-s0`);
+    expect(stack?.prediction?.timeModelVersion).toBe(12);
+    expect(stack?.prediction?.medianSeconds).toBeCloseTo(80, 6);
+  });
+});
