@@ -18,10 +18,12 @@ export const StackSourceSchema = z.object({
 export type StackSource = z.infer<typeof StackSourceSchema>;
 
 /**
- * Life of a stack: received → pending (scored) → selected → labeled; or received → rejected (with a
- * reason code) / failed (scoring kept failing, with the error).
+ * Life of a stack: pending (scored, selectable) → selected → labeled.
+ * Life of an uploaded study: received → scored (its series are now stack records) or rejected (with
+ * a reason code) / failed (scoring failed, with the error). Only stacks are ever `pending`, so the
+ * by-status index lists exactly the selectable pool.
  */
-export const STACK_STATUSES = ["received", "pending", "rejected", "failed", "selected", "labeled"] as const;
+export const STACK_STATUSES = ["received", "pending", "rejected", "failed", "selected", "labeled", "scored"] as const;
 export const StackStatusSchema = z.enum(STACK_STATUSES);
 export type StackStatus = z.infer<typeof StackStatusSchema>;
 

@@ -24,7 +24,7 @@
  * The one window left: a crash after invokeAsync returned and before `scoring` was written. The
  * redelivery then invokes again (at-least-once is all an external call allows); both requests read
  * the same object version from the same request JSON, and record-score advances the record only
- * once (conditional `received → pending`), so the duplicate costs one scoring run, never a second record.
+ * once (conditional `received → scored`), so the duplicate costs one scoring run, never a second record.
  */
 import { createHash } from "node:crypto";
 import { S3EventNotificationSchema, type S3EventRecord, S3TestEventSchema } from "../contracts/events.js";

@@ -238,7 +238,7 @@ async function recordResult(study: StackRecord, outputLocation: string, deps: Re
     created: created.filter(Boolean).length,
     timeModelVersion: timeModel.version,
   });
-  return settle(study, "pending", { stackIds: stacks.map((s) => s.stackId) }, "scored", deps, {});
+  return settle(study, "scored", { stackIds: stacks.map((s) => s.stackId) }, "scored", deps, {});
 }
 
 async function recordFailure(
@@ -272,7 +272,7 @@ async function readLocation(location: string, deps: RecordScoreDeps): Promise<st
 /** The conditional `received → to`; a lost race with another delivery is a duplicate, never an overwrite. */
 async function settle(
   study: StackRecord,
-  to: "pending" | "rejected" | "failed",
+  to: "scored" | "rejected" | "failed",
   fields: Partial<StackRecord>,
   outcome: RecordScoreOutcome,
   deps: RecordScoreDeps,
@@ -283,7 +283,7 @@ async function settle(
     deps.log.info("study already settled by another delivery", { studyId: study.stackId });
     return "duplicate";
   }
-  if (to === "pending") deps.log.info(`study ${outcome}`, { studyId: study.stackId, ...logFields });
+  if (to === "scored") deps.log.info(`study ${outcome}`, { studyId: study.stackId, ...logFields });
   else deps.log.warn(`study ${outcome}`, { studyId: study.stackId, ...logFields });
   return outcome;
 }

@@ -151,12 +151,12 @@ describe("record-score handler (fakes)", () => {
     await expect(createRecordScoreHandler({} as never)({ nope: 1 }, lambdaContext)).rejects.toBeInstanceOf(InvalidSqsEventError);
   });
 
-  it("creates one pending stack per scored series and marks the study pending, once however often it is told", async () => {
+  it("creates one pending stack per scored series and marks the study scored, once however often it is told", async () => {
     t.outputs.objects.set(`s3://studies/async-out/${STUDY}.out`, JSON.stringify(result(3)));
     for (let i = 0; i < 5; i++) expect(await t.invoke([notification("Completed")])).toEqual([]);
     const stacks = await t.records.listByStatus("pending");
     expect(stacks.filter((r) => r.kind === "stack").map((r) => r.stackId)).toEqual([`${STUDY}-s0`, `${STUDY}-s1`, `${STUDY}-s2`]);
-    expect(t.records.items.get(STUDY)).toMatchObject({ status: "pending", stackIds: [`${STUDY}-s0`, `${STUDY}-s1`, `${STUDY}-s2`] });
+    expect(t.records.items.get(STUDY)).toMatchObject({ status: "scored", stackIds: [`${STUDY}-s0`, `${STUDY}-s1`, `${STUDY}-s2`] });
     expect(t.records.items.size).toBe(4);
     expect(t.lines.join("\n")).not.toContain("Planted");
   });
@@ -213,7 +213,7 @@ describe("record-score handler (fakes)", () => {
       notification("Completed", missing),
     ]);
     expect(failed).toEqual(["m1", "m2", "m3"]);
-    expect(t.records.items.get(STUDY)?.status).toBe("pending");
+    expect(t.records.items.get(STUDY)?.status).toBe("scored");
     t.outputs.failNext = 1;
     expect(await t.invoke([notification("Completed", flaky)])).toEqual(["m0"]);
     expect(t.records.items.get(flaky)?.status).toBe("received");

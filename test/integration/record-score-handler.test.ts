@@ -149,7 +149,7 @@ function notification(status: "Completed" | "Failed", studyId = STUDY): string {
 }
 
 async function all(): Promise<StackRecord[]> {
-  const lists = await Promise.all((["received", "pending", "rejected", "failed"] as const).map((s) => store.listByStatus(s)));
+  const lists = await Promise.all((["received", "pending", "scored", "rejected", "failed"] as const).map((s) => store.listByStatus(s)));
   return lists.flat();
 }
 
@@ -158,7 +158,10 @@ describe("record-score handler on moto server (real SDK v3)", () => {
     await scoringStudy();
     await putJson(`async-out/${STUDY}.out`, result(3));
     expect(await invoke([notification("Completed")])).toEqual([]);
-    const pending = (await store.listByStatus("pending")).filter((r) => r.kind === "stack");
+    const listed = await store.listByStatus("pending");
+    // Only stacks are ever pending: the by-status index lists exactly the selectable pool.
+    expect(listed.every((r) => r.kind === "stack")).toBe(true);
+    const pending = listed.filter((r) => r.kind === "stack");
     expect(pending.map((r) => r.stackId).sort()).toEqual([0, 1, 2].map((i) => `${STUDY}-s${i}`));
     for (const [i, stack] of pending.sort((a, b) => a.stackId.localeCompare(b.stackId)).entries()) {
       const expected = predictLabelingSeconds(PRIOR_TIME_MODEL, { boundaryLength: 250 * i, components: 0.5 * i });
@@ -167,7 +170,7 @@ describe("record-score handler on moto server (real SDK v3)", () => {
       expect(stack.scores).toMatchObject({ boundaryLength: 250 * i, components: 0.5 * i, topK: 8, modelVersion: "drn_d_38-w1.0-x4-abc" });
       expect(stack.source).toEqual({ bucket: BUCKET, key: `uploads/${PLANTED}.zip`, versionId: "v1", seriesUid: `1.2.840.${i}` });
     }
-    expect(await store.getStack(STUDY)).toMatchObject({ status: "pending", kind: "study", stackIds: pending.map((r) => r.stackId).sort() });
+    expect(await store.getStack(STUDY)).toMatchObject({ status: "scored", kind: "study", stackIds: pending.map((r) => r.stackId).sort() });
     expect(lines.join("\n")).not.toContain("Planted");
   });
 
@@ -192,7 +195,7 @@ describe("record-score handler on moto server (real SDK v3)", () => {
     const rounds = await Promise.all(Array.from({ length: 5 }, () => invoke([notification("Completed")])));
     expect(rounds.flat()).toEqual([]);
     expect(await all()).toHaveLength(3);
-    expect((await store.getStack(STUDY))?.status).toBe("pending");
+    expect((await store.getStack(STUDY))?.status).toBe("scored");
   });
 
   it("rejects the study on the container's 422 PHI_PRESENT and ignores a later success", async () => {
@@ -235,11 +238,11 @@ describe("record-score handler on moto server (real SDK v3)", () => {
       notification("Completed", late), // output object not there yet: retried
     ]);
     expect(failed).toEqual(["m0", "m2", "m3"]);
-    expect((await store.getStack(STUDY))?.status).toBe("pending");
+    expect((await store.getStack(STUDY))?.status).toBe("scored");
     expect((await store.getStack(late))?.status).toBe("received");
     await putJson(`async-out/${late}.out`, result(1));
     expect(await invoke([notification("Completed", late)])).toEqual([]);
-    expect((await store.getStack(late))?.status).toBe("pending");
+    expect((await store.getStack(late))?.status).toBe("scored");
   });
 
   it("predicts with the newest stored TIMEMODEL version", async () => {
