@@ -4,6 +4,8 @@ import {
   type InvokeClaim,
   type LastError,
   type ScoringInvocation,
+  type SelectionRound,
+  SelectionRoundSchema,
   type StackRecord,
   StackRecordSchema,
   type StackStatus,
@@ -164,6 +166,59 @@ export class DynamoRecordStore implements RecordStore {
       ExpressionAttributeNames: { "#lastError": "lastError", "#updatedAt": "updatedAt", "#claim": "invokeClaim", "#token": "token" },
       ExpressionAttributeValues: { ":error": error, ":now": now, ":token": token },
     });
+  }
+
+  async createRound(round: SelectionRound): Promise<boolean> {
+    const valid = SelectionRoundSchema.parse(round);
+    return this.conditionalPut({ ...valid, ...recordKeys.round(valid.roundId) }, "attribute_not_exists(#pk)", {
+      "#pk": RECORDS_TABLE.partitionKey,
+    });
+  }
+
+  async getRound(roundId: string): Promise<SelectionRound | undefined> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: recordKeys.round(roundId), ConsistentRead: true }));
+    if (!out.Item) return undefined;
+    const record: Record<string, unknown> = { ...out.Item };
+    for (const key of KEY_ATTRIBUTES) delete record[key];
+    const parsed = SelectionRoundSchema.safeParse(record);
+    if (!parsed.success) throw new CorruptRecordError(`round ${roundId}`, parsed.error);
+    return parsed.data;
+  }
+
+  async completeRound(round: SelectionRound): Promise<boolean> {
+    const valid = SelectionRoundSchema.parse(round);
+    return this.conditionalPut(
+      { ...valid, ...recordKeys.round(valid.roundId) },
+      "#status = :selecting",
+      { "#status": "status" },
+      {
+        ":selecting": "selecting",
+      },
+    );
+  }
+
+  /** Runs a conditional PutItem; false when its condition did not hold. */
+  private async conditionalPut(
+    item: Record<string, unknown>,
+    condition: string,
+    names: Record<string, string>,
+    values?: Record<string, unknown>,
+  ): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: item,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: names,
+          ...(values ? { ExpressionAttributeValues: values } : {}),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   /** Runs a conditional UpdateItem; false when its condition did not hold. */

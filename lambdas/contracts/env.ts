@@ -64,3 +64,16 @@ export const RecordScoreEnvSchema = z.object({
   AWS_ENDPOINT_URL: z.url().optional(),
 });
 export type RecordScoreEnv = z.infer<typeof RecordScoreEnvSchema>;
+
+/** Environment of the select Lambda (lambdas/handlers/select-handler.ts). */
+export const SelectEnvSchema = z.object({
+  /** The records table (stack records and ROUND records). */
+  TABLE_NAME: z.string().min(1),
+  /** Q: the annotators' weekly time budget, in hours. */
+  WEEKLY_BUDGET_HOURS: z.coerce.number().finite().positive(),
+  /** r: time resolution of the knapsack in seconds (default 1). */
+  RESOLUTION_SECONDS: z.coerce.number().finite().positive().default(1),
+  /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */
+  AWS_ENDPOINT_URL: z.url().optional(),
+});
+export type SelectEnv = z.infer<typeof SelectEnvSchema>;

@@ -142,7 +142,11 @@ export const SelectionRoundSchema = z.object({
   optimal: z.boolean(),
   timeModelVersion: z.number().int().nonnegative(),
   createdAt: isoTimestamp,
-  status: z.enum(["completed", "failed"]),
+  /**
+   * `selecting`: the round is claimed and `selected` holds its plan while stacks are being marked (a
+   * re-run in the same week finishes it); `completed`: `selected` and the totals are final.
+   */
+  status: z.enum(["selecting", "completed", "failed"]),
   error: z.string().optional(),
 });
 export type SelectionRound = z.infer<typeof SelectionRoundSchema>;

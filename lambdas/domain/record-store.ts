@@ -2,7 +2,7 @@
  * Port for the records table. The DynamoDB adapter implements it for AWS and the local emulator;
  * unit-test fakes implement the same interface so they cannot drift.
  */
-import type { InvokeClaim, LastError, ScoringInvocation, StackRecord, StackStatus } from "../contracts/records.js";
+import type { InvokeClaim, LastError, ScoringInvocation, SelectionRound, StackRecord, StackStatus } from "../contracts/records.js";
 
 export interface RecordStore {
   /** Creates the record unless one with this stackId exists. Returns false (and changes nothing) if it does. */
@@ -34,4 +34,12 @@ export interface RecordStore {
   completeInvocation(stackId: string, token: string, scoring: ScoringInvocation, now: string): Promise<boolean>;
   /** Drops the claim held by `token` and records why the invocation failed, so a redelivery can claim at once. */
   releaseInvocation(stackId: string, token: string, error: LastError, now: string): Promise<boolean>;
+  /** Creates the round record unless one with this roundId exists. Returns false (and changes nothing) if it does. */
+  createRound(round: SelectionRound): Promise<boolean>;
+  getRound(roundId: string): Promise<SelectionRound | undefined>;
+  /**
+   * Replaces a round that is still `selecting` with its final form. Returns false (and changes
+   * nothing) if the round is not `selecting` any more (another run completed it first).
+   */
+  completeRound(round: SelectionRound): Promise<boolean>;
 }

@@ -1,5 +1,12 @@
 /** Fakes implementing the ingest ports (so they cannot drift from the real adapters), for handler tests. */
-import type { InvokeClaim, LastError, ScoringInvocation, StackRecord, StackStatus } from "../../lambdas/contracts/records.js";
+import type {
+  InvokeClaim,
+  LastError,
+  ScoringInvocation,
+  SelectionRound,
+  StackRecord,
+  StackStatus,
+} from "../../lambdas/contracts/records.js";
 import type { ScoringRequest, ScoringResult } from "../../lambdas/contracts/scoring.js";
 import type { ObjectHead, ObjectVersion, StudyObjects } from "../../lambdas/domain/ingest.js";
 import type { RecordStore } from "../../lambdas/domain/record-store.js";
@@ -35,6 +42,24 @@ export class CountingScoringEndpoint implements ScoringEndpoint {
 /** In-memory records with the same conditional semantics as DynamoRecordStore. */
 export class InMemoryRecordStore implements RecordStore {
   readonly items = new Map<string, StackRecord>();
+  readonly rounds = new Map<string, SelectionRound>();
+
+  async createRound(round: SelectionRound): Promise<boolean> {
+    if (this.rounds.has(round.roundId)) return false;
+    this.rounds.set(round.roundId, structuredClone(round));
+    return true;
+  }
+
+  async getRound(roundId: string): Promise<SelectionRound | undefined> {
+    const round = this.rounds.get(roundId);
+    return round ? structuredClone(round) : undefined;
+  }
+
+  async completeRound(round: SelectionRound): Promise<boolean> {
+    if (this.rounds.get(round.roundId)?.status !== "selecting") return false;
+    this.rounds.set(round.roundId, structuredClone(round));
+    return true;
+  }
 
   async createStack(record: StackRecord): Promise<boolean> {
     if (this.items.has(record.stackId)) return false;
