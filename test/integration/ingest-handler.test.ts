@@ -12,7 +12,7 @@ import {
   HeadObjectCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
 } from "@aws-sdk/client-s3";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 
@@ -32,7 +32,6 @@ import { S3StudyObjects } from "../../lambdas/adapters/s3-study-objects.js";
 import { studyIdOf } from "../../lambdas/domain/ingest.js";
 import { createIngestHandler } from "../../lambdas/handlers/ingest-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import { LOCAL_AWS } from "../../scripts/lib/moto-server.js";
 import { CountingScoringEndpoint, lambdaContext, s3EventBody, sqsEvent } from "../handlers/ingest-fakes.js";
 import { useLocalAws } from "../support/local-aws.js";
 
@@ -55,7 +54,7 @@ let h: Harness;
 beforeEach(async () => {
   const dynamo = aws.dynamo();
   await createRecordsTable(dynamo, TABLE);
-  const s3 = new S3Client({ ...LOCAL_AWS, endpoint: aws.endpoint, forcePathStyle: true });
+  const s3 = aws.s3();
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   await s3.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: "Enabled" } }));
   const store = new DynamoRecordStore(dynamo, TABLE);

@@ -5,7 +5,7 @@
  * them (raw message delivery off). Success, duplicates, 4xx rejection, 5xx failure, malformed messages,
  * and the newest TIMEMODEL version.
  */
-import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 
@@ -24,7 +24,6 @@ import type { ScoringFailure, ScoringResult } from "../../lambdas/contracts/scor
 import { PRIOR_TIME_MODEL, predictLabelingSeconds } from "../../lambdas/domain/labeling-time-model.js";
 import { createRecordScoreHandler } from "../../lambdas/handlers/record-score-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import { LOCAL_AWS } from "../../scripts/lib/moto-server.js";
 import { lambdaContext, sqsEvent } from "../handlers/ingest-fakes.js";
 import { useLocalAws } from "../support/local-aws.js";
 
@@ -42,7 +41,7 @@ let invoke: (bodies: string[]) => Promise<string[]>;
 beforeEach(async () => {
   const dynamo = aws.dynamo();
   await createRecordsTable(dynamo, TABLE);
-  s3 = new S3Client({ ...LOCAL_AWS, endpoint: aws.endpoint, forcePathStyle: true });
+  s3 = aws.s3();
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   store = new DynamoRecordStore(dynamo, TABLE);
   lines = [];

@@ -16,7 +16,7 @@ import {
   HeadObjectCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
 } from "@aws-sdk/client-s3";
 import { SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -55,7 +55,7 @@ beforeAll(async () => {
     asyncOutput: `s3://${BUCKET}/async-out/`,
     device: "cpu",
   });
-  s3 = new S3Client({ ...LOCAL_AWS, endpoint: aws.endpoint, forcePathStyle: true });
+  s3 = aws.s3();
   endpoint = new SageMakerScoringEndpoint(new SageMakerRuntimeClient({ ...LOCAL_AWS, endpoint: server.endpoint }), ENDPOINT_NAME);
 }, 120_000);
 

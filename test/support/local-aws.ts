@@ -3,6 +3,7 @@
  * state reset before each test (integration files run one at a time, see vitest.config.ts).
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { S3Client } from "@aws-sdk/client-s3";
 import { beforeEach, inject } from "vitest";
 import { LOCAL_AWS } from "../../scripts/lib/moto-server.js";
 
@@ -15,5 +16,7 @@ export function useLocalAws() {
   return {
     endpoint,
     dynamo: () => new DynamoDBClient({ ...LOCAL_AWS, endpoint }),
+    /** Path-style addressing: moto serves buckets under the endpoint's path. */
+    s3: () => new S3Client({ ...LOCAL_AWS, endpoint, forcePathStyle: true }),
   };
 }
