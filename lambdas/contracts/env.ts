@@ -77,3 +77,62 @@ export const SelectEnvSchema = z.object({
   AWS_ENDPOINT_URL: z.url().optional(),
 });
 export type SelectEnv = z.infer<typeof SelectEnvSchema>;
+
+/** A comma-separated list of e-mail addresses (e.g. `a@x.org,b@x.org`), parsed to a non-empty array. */
+const emailList = z
+  .string()
+  .transform((value) => value.split(",").map((address) => address.trim()))
+  .pipe(z.array(z.email()).min(1));
+
+/** Environment of the refit Lambda (lambdas/handlers/refit-handler.ts), first state of the weekly workflow. */
+export const RefitEnvSchema = z.object({
+  /** The records table (labeled stacks, TIMEMODEL versions, pending stacks to re-predict). */
+  TABLE_NAME: z.string().min(1),
+  /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */
+  AWS_ENDPOINT_URL: z.url().optional(),
+});
+export type RefitEnv = z.infer<typeof RefitEnvSchema>;
+
+/** Environment of the notify Lambda (lambdas/handlers/notify-handler.ts): one e-mail per annotator per round. */
+export const NotifyEnvSchema = z.object({
+  /** The records table (ROUND records, stack records, per-annotator notification marks). */
+  TABLE_NAME: z.string().min(1),
+  /** The SES-verified From address. */
+  SENDER_ADDRESS: z.email(),
+  /** Who receives the worklist, comma-separated; the round's stacks are shared out among them. */
+  ANNOTATOR_EMAILS: emailList,
+  /** Q: the weekly budget in hours (shown as "predicted vs budget"). */
+  WEEKLY_BUDGET_HOURS: z.coerce.number().finite().positive(),
+  /** The annotator worklist page (issue 7); the e-mail links to it. */
+  WORKLIST_URL: z.url(),
+  /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */
+  AWS_ENDPOINT_URL: z.url().optional(),
+});
+export type NotifyEnv = z.infer<typeof NotifyEnvSchema>;
+
+/** Environment of the completion API Lambda (lambdas/handlers/complete-handler.ts). */
+export const CompleteEnvSchema = z.object({
+  /** The records table. */
+  TABLE_NAME: z.string().min(1),
+  /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */
+  AWS_ENDPOINT_URL: z.url().optional(),
+});
+export type CompleteEnv = z.infer<typeof CompleteEnvSchema>;
+
+/** Environment of the failure path of the weekly workflow (lambdas/handlers/round-failure-handler.ts). */
+export const RoundFailureEnvSchema = z.object({
+  /** The records table (ROUND records, stacks to put back in the pool). */
+  TABLE_NAME: z.string().min(1),
+  /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */
+  AWS_ENDPOINT_URL: z.url().optional(),
+});
+export type RoundFailureEnv = z.infer<typeof RoundFailureEnvSchema>;
+
+/** Environment of the start-round Lambda (lambdas/handlers/start-round-handler.ts), the weekly schedule's target. */
+export const StartRoundEnvSchema = z.object({
+  /** The weekly workflow; executions are named after the ISO week (`select-2026-W48`). */
+  STATE_MACHINE_ARN: z.string().min(1),
+  /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */
+  AWS_ENDPOINT_URL: z.url().optional(),
+});
+export type StartRoundEnv = z.infer<typeof StartRoundEnvSchema>;
