@@ -1,0 +1,153 @@
+import { describe, expect, it, vi } from "vitest";
+
+vi.hoisted(() => {
+  // The module-scope composition root parses these at import (no AWS call is made).
+  Object.assign(process.env, {
+    STATE_MACHINE_ARN: "arn:aws:states:us-east-1:123456789012:stateMachine:weekly",
+    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
+  });
+});
+
+import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
+import { SfnWorkflowStarter } from "../../lambdas/adapters/sfn-workflow-starter.js";
+import { EnvironmentError } from "../../lambdas/contracts/env.js";
+import type { WeeklyExecutionInput } from "../../lambdas/contracts/weekly-workflow.js";
+import type { WorkflowStart, WorkflowStarter } from "../../lambdas/domain/workflow-starter.js";
+import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import {
+  createStartRoundHandler,
+  InvalidStartRoundEventError,
+  startRoundDepsFromEnvironment,
+} from "../../lambdas/handlers/start-round-handler.js";
+import { lambdaContext } from "./ingest-fakes.js";
+
+/** Executions by name, refusing a second one like Step Functions does. */
+class InMemoryWorkflow implements WorkflowStarter {
+  readonly executions = new Map<string, WeeklyExecutionInput>();
+  async start(executionName: string, input: WeeklyExecutionInput): Promise<WorkflowStart> {
+    if (this.executions.has(executionName)) return { executionName, started: false };
+    this.executions.set(executionName, input);
+    return { executionName, started: true, executionArn: `arn:aws:states:us-east-1:1:execution:weekly:${executionName}` };
+  }
+}
+
+function setup(workflow: WorkflowStarter = new InMemoryWorkflow()) {
+  const lines: string[] = [];
+  const handler = createStartRoundHandler({ workflow, log: jsonLogger({ lambda: "start-round" }, (line) => lines.push(line)) });
+  return { handler, lines, workflow };
+}
+
+describe("start-round handler", () => {
+  it("starts one execution per ISO week, named after it, with { now: scheduledTime }", async () => {
+    const workflow = new InMemoryWorkflow();
+    const { handler, lines } = setup(workflow);
+    expect(await handler({ scheduledTime: "2026-11-23T06:00:00Z" }, lambdaContext)).toEqual({
+      executionName: "select-2026-W48",
+      started: true,
+      executionArn: "arn:aws:states:us-east-1:1:execution:weekly:select-2026-W48",
+    });
+    // Sunday evening is still W48: a no-op.
+    expect(await handler({ scheduledTime: "2026-11-29T23:59:59Z" }, lambdaContext)).toEqual({
+      executionName: "select-2026-W48",
+      started: false,
+    });
+    expect(await handler({ scheduledTime: "2026-11-30T00:00:00Z" }, lambdaContext)).toMatchObject({
+      executionName: "select-2026-W49",
+      started: true,
+    });
+    // New Year's Day 2027 belongs to 2026-W53; a time zone offset is honoured (still Thursday in UTC).
+    expect(await handler({ scheduledTime: "2027-01-01T01:00:00+02:00" }, lambdaContext)).toMatchObject({
+      executionName: "select-2026-W53",
+      started: true,
+    });
+    expect([...workflow.executions.entries()]).toEqual([
+      ["select-2026-W48", { now: "2026-11-23T06:00:00Z" }],
+      ["select-2026-W49", { now: "2026-11-30T00:00:00Z" }],
+      ["select-2026-W53", { now: "2027-01-01T01:00:00+02:00" }],
+    ]);
+    expect(lines.map((l) => JSON.parse(l).message)).toEqual([
+      "round started",
+      "round already started this week; nothing to do",
+      "round started",
+      "round started",
+    ]);
+  });
+
+  it.each([{}, { scheduledTime: "next monday" }, { time: "2026-11-23T06:00:00Z" }, null, { scheduledTime: 1764000000 }])(
+    "rejects event %j with InvalidStartRoundEventError and starts nothing",
+    async (event) => {
+      const workflow = new InMemoryWorkflow();
+      const { handler } = setup(workflow);
+      await expect(handler(event, lambdaContext)).rejects.toThrow(InvalidStartRoundEventError);
+      expect(workflow.executions.size).toBe(0);
+    },
+  );
+
+  it("propagates other start failures (the scheduler retries) and logs their name", async () => {
+    const failing: WorkflowStarter = {
+      start: async () => {
+        const error = new Error("Rate exceeded");
+        error.name = "ThrottlingException";
+        throw error;
+      },
+    };
+    const { handler, lines } = setup(failing);
+    await expect(handler({ scheduledTime: "2026-11-23T06:00:00Z" }, lambdaContext)).rejects.toThrow("Rate exceeded");
+    expect(JSON.parse(lines.at(-1) as string)).toMatchObject({
+      level: "ERROR",
+      executionName: "select-2026-W48",
+      code: "ThrottlingException",
+    });
+  });
+
+  it("parses the environment at cold start and names bad variables", () => {
+    expect(startRoundDepsFromEnvironment({ STATE_MACHINE_ARN: "arn:x" }).workflow).toBeInstanceOf(SfnWorkflowStarter);
+    expect(() => startRoundDepsFromEnvironment({})).toThrow(EnvironmentError);
+    expect(() => startRoundDepsFromEnvironment({})).toThrow(/STATE_MACHINE_ARN/);
+  });
+});
+
+describe("SfnWorkflowStarter", () => {
+  const ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:weekly";
+  const clientThat = (send: (command: StartExecutionCommand) => Promise<unknown>) => ({ send }) as unknown as SFNClient;
+
+  it("sends StartExecution with the name and JSON input and returns the execution ARN", async () => {
+    const sent: StartExecutionCommand[] = [];
+    const starter = new SfnWorkflowStarter(
+      clientThat(async (command) => {
+        sent.push(command);
+        return { executionArn: `${ARN}:x`, startDate: new Date() };
+      }),
+      ARN,
+    );
+    expect(await starter.start("select-2026-W48", { now: "2026-11-23T06:00:00Z" })).toEqual({
+      executionName: "select-2026-W48",
+      started: true,
+      executionArn: `${ARN}:x`,
+    });
+    expect(sent[0]).toBeInstanceOf(StartExecutionCommand);
+    expect(sent[0]?.input).toEqual({ stateMachineArn: ARN, name: "select-2026-W48", input: '{"now":"2026-11-23T06:00:00Z"}' });
+  });
+
+  it("maps ExecutionAlreadyExists to started: false and rethrows anything else", async () => {
+    const exists = new SfnWorkflowStarter(
+      clientThat(async () => {
+        throw new ExecutionAlreadyExists({ message: "Execution Already Exists", $metadata: {} });
+      }),
+      ARN,
+    );
+    expect(await exists.start("select-2026-W48", { now: "2026-11-23T06:00:00Z" })).toEqual({
+      executionName: "select-2026-W48",
+      started: false,
+    });
+    const missing = new SfnWorkflowStarter(
+      clientThat(async () => {
+        const error = new Error("State Machine Does Not Exist");
+        error.name = "StateMachineDoesNotExist";
+        throw error;
+      }),
+      ARN,
+    );
+    await expect(missing.start("select-2026-W48", { now: "2026-11-23T06:00:00Z" })).rejects.toThrow("State Machine Does Not Exist");
+  });
+});
