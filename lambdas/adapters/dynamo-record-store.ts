@@ -1,8 +1,23 @@
-import { ConditionalCheckFailedException, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { ConditionalCheckFailedException, type DynamoDBClient, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
+import {
+  type Completion,
+  CompletionSchema,
   type InvokeClaim,
   type LastError,
+  type NotificationMark,
+  NotificationMarkSchema,
+  type RoundAssignment,
+  RoundAssignmentSchema,
+  type RoundStatus,
   type ScoringInvocation,
   type SelectionRound,
   SelectionRoundSchema,
@@ -11,7 +26,7 @@ import {
   type StackStatus,
 } from "../contracts/records.js";
 import { RECORDS_TABLE, recordKeys } from "../contracts/records-table.js";
-import type { RecordStore } from "../domain/record-store.js";
+import type { RecordStore, RoundFailureFields } from "../domain/record-store.js";
 
 /** Raised when the table holds something that is not a valid stack record. */
 export class CorruptRecordError extends Error {
@@ -195,6 +210,182 @@ export class DynamoRecordStore implements RecordStore {
         ":selecting": "selecting",
       },
     );
+  }
+
+  async reclaimRound(round: SelectionRound): Promise<boolean> {
+    const valid = SelectionRoundSchema.parse(round);
+    return this.conditionalPut(
+      { ...valid, ...recordKeys.round(valid.roundId) },
+      "#status = :failed",
+      { "#status": "status" },
+      { ":failed": "failed" },
+    );
+  }
+
+  async recordRoundFailure(roundId: string, expected: RoundStatus, fields: RoundFailureFields): Promise<boolean> {
+    const names: Record<string, string> = { "#status": "status", "#error": "error", "#failedAt": "failedAt" };
+    const values: Record<string, unknown> = {
+      ":expected": expected,
+      ":status": fields.status,
+      ":error": fields.error,
+      ":at": fields.failedAt,
+    };
+    const sets = ["#status = :status", "#error = :error", "#failedAt = :at"];
+    if (fields.restoredToPool !== undefined) {
+      names["#restored"] = "restoredToPool";
+      values[":restored"] = fields.restoredToPool;
+      sets.push("#restored = :restored");
+    }
+    return this.conditionalUpdate({
+      Key: recordKeys.round(roundId),
+      UpdateExpression: `SET ${sets.join(", ")}`,
+      ConditionExpression: "#status = :expected",
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    });
+  }
+
+  async releaseSelection(stackId: string, roundId: string, now: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              ConditionCheck: {
+                TableName: this.tableName,
+                Key: recordKeys.round(roundId),
+                ConditionExpression: "#status = :failed",
+                ExpressionAttributeNames: { "#status": "status" },
+                ExpressionAttributeValues: { ":failed": "failed" },
+              },
+            },
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: recordKeys.stack(stackId),
+                UpdateExpression: "SET #status = :pending, #gpk = :gpk, #updatedAt = :now REMOVE #selectedBy, #assignedTo",
+                ConditionExpression: "#status = :selected AND #selectedBy = :round",
+                ExpressionAttributeNames: {
+                  "#status": "status",
+                  "#gpk": RECORDS_TABLE.statusIndex.partitionKey,
+                  "#updatedAt": "updatedAt",
+                  "#selectedBy": "selectedBy",
+                  "#assignedTo": "assignedTo",
+                },
+                ExpressionAttributeValues: {
+                  ":pending": "pending",
+                  ":selected": "selected",
+                  ":gpk": "STATUS#pending",
+                  ":now": now,
+                  ":round": roundId,
+                },
+              },
+            },
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof TransactionCanceledException) return false;
+      throw error;
+    }
+  }
+
+  async assignRound(roundId: string, assignment: RoundAssignment): Promise<boolean> {
+    const valid = RoundAssignmentSchema.parse(assignment);
+    return this.conditionalUpdate({
+      Key: recordKeys.round(roundId),
+      UpdateExpression: "SET #assignment = :assignment",
+      ConditionExpression: "#status = :completed AND attribute_not_exists(#assignment)",
+      ExpressionAttributeNames: { "#assignment": "assignment", "#status": "status" },
+      ExpressionAttributeValues: { ":assignment": valid, ":completed": "completed" },
+    });
+  }
+
+  async assignStack(stackId: string, roundId: string, annotator: string, now: string): Promise<boolean> {
+    return this.conditionalUpdate({
+      Key: recordKeys.stack(stackId),
+      UpdateExpression: "SET #assignedTo = :annotator, #updatedAt = :now",
+      ConditionExpression:
+        "#status = :selected AND #selectedBy = :round AND (attribute_not_exists(#assignedTo) OR #assignedTo = :annotator)",
+      ExpressionAttributeNames: {
+        "#assignedTo": "assignedTo",
+        "#updatedAt": "updatedAt",
+        "#status": "status",
+        "#selectedBy": "selectedBy",
+      },
+      ExpressionAttributeValues: { ":annotator": annotator, ":now": now, ":selected": "selected", ":round": roundId },
+    });
+  }
+
+  async completeStack(stackId: string, completion: Completion, now: string): Promise<boolean> {
+    return this.conditionalUpdate({
+      Key: recordKeys.stack(stackId),
+      UpdateExpression: "SET #status = :labeled, #gpk = :gpk, #completion = :completion, #updatedAt = :now",
+      ConditionExpression: "#status = :selected AND #assignedTo = :annotator",
+      ExpressionAttributeNames: {
+        "#status": "status",
+        "#gpk": RECORDS_TABLE.statusIndex.partitionKey,
+        "#completion": "completion",
+        "#updatedAt": "updatedAt",
+        "#assignedTo": "assignedTo",
+      },
+      ExpressionAttributeValues: {
+        ":labeled": "labeled",
+        ":gpk": "STATUS#labeled",
+        ":completion": CompletionSchema.parse(completion),
+        ":now": now,
+        ":selected": "selected",
+        ":annotator": completion.annotator,
+      },
+    });
+  }
+
+  async claimNotification(mark: NotificationMark): Promise<boolean> {
+    const valid = NotificationMarkSchema.parse(mark);
+    return this.conditionalPut({ ...valid, ...recordKeys.notification(valid.roundId, valid.annotator) }, "attribute_not_exists(#pk)", {
+      "#pk": RECORDS_TABLE.partitionKey,
+    });
+  }
+
+  async markNotificationSent(roundId: string, annotator: string, token: string, messageId: string, sentAt: string): Promise<boolean> {
+    return this.conditionalUpdate({
+      Key: recordKeys.notification(roundId, annotator),
+      UpdateExpression: "SET #status = :sent, #messageId = :messageId, #sentAt = :sentAt",
+      ConditionExpression: "#status = :sending AND #token = :token",
+      ExpressionAttributeNames: { "#status": "status", "#messageId": "messageId", "#sentAt": "sentAt", "#token": "token" },
+      ExpressionAttributeValues: { ":sent": "sent", ":sending": "sending", ":messageId": messageId, ":sentAt": sentAt, ":token": token },
+    });
+  }
+
+  async releaseNotification(roundId: string, annotator: string, token: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: recordKeys.notification(roundId, annotator),
+          ConditionExpression: "#status = :sending AND #token = :token",
+          ExpressionAttributeNames: { "#status": "status", "#token": "token" },
+          ExpressionAttributeValues: { ":sending": "sending", ":token": token },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async getNotification(roundId: string, annotator: string): Promise<NotificationMark | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: recordKeys.notification(roundId, annotator), ConsistentRead: true }),
+    );
+    if (!out.Item) return undefined;
+    const record: Record<string, unknown> = { ...out.Item };
+    for (const key of KEY_ATTRIBUTES) delete record[key];
+    const parsed = NotificationMarkSchema.safeParse(record);
+    if (!parsed.success) throw new CorruptRecordError(`notification ${roundId}/${annotator}`, parsed.error);
+    return parsed.data;
   }
 
   /** Runs a conditional PutItem; false when its condition did not hold. */

@@ -12,6 +12,7 @@
  * `annotator` that differs is refused (403). Errors are JSON `{ code, message }`.
  */
 import { z } from "zod";
+import { CompletionSchema } from "./records.js";
 
 export const COMPLETION_API_PATHS = { completions: "/completions", worklist: "/worklist" } as const;
 
@@ -40,3 +41,77 @@ export const ApiErrorCodeSchema = z.enum([
 export type ApiErrorCode = z.infer<typeof ApiErrorCodeSchema>;
 export const ApiErrorBodySchema = z.object({ code: ApiErrorCodeSchema, message: z.string() });
 export type ApiErrorBody = z.infer<typeof ApiErrorBodySchema>;
+
+/** HTTP status of each error code (the handler answers with it and `{ code, message }`). */
+export const API_ERROR_STATUS: Record<ApiErrorCode, number> = {
+  BAD_REQUEST: 400,
+  UNAUTHENTICATED: 401,
+  NOT_ASSIGNED: 403,
+  NOT_FOUND: 404,
+  NOT_SELECTED: 409,
+  CONFLICT: 409,
+  INTERNAL: 500,
+};
+
+/**
+ * The part of an API Gateway REST API proxy event (payload format 1.0) the handler reads. With a
+ * Cognito user-pool authorizer the token's claims are at `requestContext.authorizer.claims`.
+ */
+export const ApiGatewayProxyEventSchema = z
+  .object({
+    httpMethod: z.string().min(1),
+    /** The resource path as configured (`/completions`), independent of the stage. */
+    resource: z.string().min(1),
+    path: z.string(),
+    headers: z.record(z.string(), z.string().optional()).nullish(),
+    body: z.string().nullable(),
+    isBase64Encoded: z.boolean().nullish(),
+    requestContext: z
+      .object({
+        requestId: z.string().optional(),
+        authorizer: z
+          .object({ claims: z.record(z.string(), z.unknown()).nullish() })
+          .loose()
+          .nullish(),
+      })
+      .loose(),
+  })
+  .loose();
+export type ApiGatewayProxyEvent = z.infer<typeof ApiGatewayProxyEventSchema>;
+
+export interface ApiGatewayProxyResult {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** 200 to POST /completions, the same for an identical replay. */
+export const CompletionResponseSchema = z.object({
+  stackId: z.string().min(1),
+  status: z.literal("labeled"),
+  completion: CompletionSchema,
+});
+export type CompletionResponse = z.infer<typeof CompletionResponseSchema>;
+
+/** 200 to GET /worklist: the caller's stacks in the latest round that assigned them any (or none). */
+export const WorklistResponseSchema = z.object({
+  annotator: z.string(),
+  /** null when no round in the look-back window assigned the caller anything. */
+  roundId: z.string().nullable(),
+  stacks: z.array(
+    z.object({
+      stackId: z.string().min(1),
+      status: z.enum(["selected", "labeled"]),
+      predictedSeconds: z.number().nonnegative(),
+      stackScore: z.number(),
+      stackUncertainty: z.number(),
+      completion: CompletionSchema.optional(),
+    }),
+  ),
+  /** The caller's ΣT in that round. */
+  predictedSeconds: z.number().nonnegative(),
+  /** The round's ΣT and budget Q. */
+  roundPredictedSeconds: z.number().nonnegative(),
+  budgetSeconds: z.number().nonnegative(),
+});
+export type WorklistResponse = z.infer<typeof WorklistResponseSchema>;

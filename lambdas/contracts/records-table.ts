@@ -5,10 +5,13 @@
  *   pk                     sk        gsi1pk (sparse)      gsi1sk
  *   STACK#<stackId>        RECORD    STATUS#<status>      <receivedAt>#<stackId>
  *   ROUND#<roundId>        ROUND     —
+ *   ROUND#<roundId>        NOTIFY#<annotator e-mail>  —   (one per annotator per round: NotificationMark)
  *   TIMEMODEL              V#<000007> —
  *
  * The `by-status` GSI lists stacks in one status (e.g. all `pending` stacks for the weekly
- * selection) oldest first.
+ * selection) oldest first. Notification marks live in the round's partition but carry no gsi1 keys,
+ * so they never appear in the index; they are claimed with attribute_not_exists before the e-mail is
+ * sent (at most one e-mail per annotator per round; see NotificationMarkSchema in records.ts).
  */
 export const RECORDS_TABLE = {
   partitionKey: "pk",
@@ -19,6 +22,7 @@ export const RECORDS_TABLE = {
 export const recordKeys = {
   stack: (stackId: string) => ({ pk: `STACK#${stackId}`, sk: "RECORD" }),
   round: (roundId: string) => ({ pk: `ROUND#${roundId}`, sk: "ROUND" }),
+  notification: (roundId: string, annotator: string) => ({ pk: `ROUND#${roundId}`, sk: `NOTIFY#${annotator}` }),
   timeModel: (version: number) => ({ pk: "TIMEMODEL", sk: `V#${String(version).padStart(6, "0")}` }),
   statusIndex: (status: string, receivedAt: string, stackId: string) => ({
     gsi1pk: `STATUS#${status}`,

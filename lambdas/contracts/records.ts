@@ -118,6 +118,11 @@ export const StackRecordSchema = z.object({
   rejection: RejectionSchema.optional(),
   /** ISO-week round id that selected this stack, e.g. `select-2026-W48`. */
   selectedBy: z.string().min(1).optional(),
+  /**
+   * The annotator (lower-case e-mail) this stack was shared out to by the notify Lambda; set once,
+   * while the stack is `selected` by that round (domain/assignment.ts). Only they may complete it.
+   */
+  assignedTo: z.string().min(1).optional(),
   completion: CompletionSchema.optional(),
   /** Set once by the ingest Lambda when the asynchronous scoring request was accepted. */
   scoring: ScoringInvocationSchema.optional(),
@@ -128,6 +133,25 @@ export const StackRecordSchema = z.object({
   stackIds: z.array(z.string().min(1)).optional(),
 });
 export type StackRecord = z.infer<typeof StackRecordSchema>;
+
+export const ROUND_STATUSES = ["selecting", "completed", "failed"] as const;
+export const RoundStatusSchema = z.enum(ROUND_STATUSES);
+export type RoundStatus = z.infer<typeof RoundStatusSchema>;
+
+/** One annotator's share of a round (stack ids sorted; `predictedSeconds` = their ΣT). */
+export const AnnotatorShareSchema = z.object({
+  annotator: z.string().min(1),
+  stackIds: z.array(z.string().min(1)),
+  predictedSeconds: finiteNonNegative,
+});
+export type AnnotatorShare = z.infer<typeof AnnotatorShareSchema>;
+
+/** The round's stacks shared among the annotators (domain/assignment.ts); annotators sorted. */
+export const RoundAssignmentSchema = z.object({
+  annotators: z.array(AnnotatorShareSchema).min(1),
+  assignedAt: isoTimestamp,
+});
+export type RoundAssignment = z.infer<typeof RoundAssignmentSchema>;
 
 export const SelectionRoundSchema = z.object({
   /** `select-<ISO week>`, e.g. `select-2026-W48`: one round per week, ever. */
@@ -144,12 +168,44 @@ export const SelectionRoundSchema = z.object({
   createdAt: isoTimestamp,
   /**
    * `selecting`: the round is claimed and `selected` holds its plan while stacks are being marked (a
-   * re-run in the same week finishes it); `completed`: `selected` and the totals are final.
+   * re-run in the same week finishes it); `completed`: `selected` and the totals are final;
+   * `failed`: the workflow failed before the round completed; every stack it had marked was put back
+   * in the pool (`selected` is the abandoned plan, none of it selected). A later run in the same week
+   * re-claims a failed round and selects afresh.
    */
-  status: z.enum(["selecting", "completed", "failed"]),
+  status: RoundStatusSchema,
+  /**
+   * The workflow error that failed the round (or, on a `completed` round, a later state such as
+   * notify that failed): `<Error>: <message>`, one line, never object keys.
+   */
   error: z.string().optional(),
+  failedAt: isoTimestamp.optional(),
+  /** On a `failed` round: how many stacks the failure path put back in the pool. */
+  restoredToPool: z.number().int().nonnegative().optional(),
+  /** How the round's stacks are shared among the annotators; written once by the notify Lambda. */
+  assignment: RoundAssignmentSchema.optional(),
 });
 export type SelectionRound = z.infer<typeof SelectionRoundSchema>;
+
+/**
+ * One annotator's worklist e-mail for one round (item `ROUND#<roundId>` / `NOTIFY#<annotator>`),
+ * claimed before sending so that each annotator gets at most one e-mail per round:
+ * `sending` — claimed by the run holding `token`, SendEmail not yet confirmed; `sent` — SES accepted it.
+ * A run that fails to send deletes its own `sending` claim (the retry sends); a run that crashed
+ * between claim and send leaves `sending` for good: that annotator gets no e-mail this round (the
+ * worklist page still shows their stacks) — at most once, never twice.
+ */
+export const NotificationMarkSchema = z.object({
+  roundId: z.string().min(1),
+  annotator: z.string().min(1),
+  status: z.enum(["sending", "sent"]),
+  token: z.string().min(1),
+  claimedAt: isoTimestamp,
+  sentAt: isoTimestamp.optional(),
+  /** SES MessageId of the sent e-mail. */
+  messageId: z.string().min(1).optional(),
+});
+export type NotificationMark = z.infer<typeof NotificationMarkSchema>;
 
 export const TimeModelVersionSchema = z.object({
   /** 0 is the built-in prior; fitted versions count up from 1. */

@@ -2,7 +2,26 @@
  * Port for the records table. The DynamoDB adapter implements it for AWS and the local emulator;
  * unit-test fakes implement the same interface so they cannot drift.
  */
-import type { InvokeClaim, LastError, ScoringInvocation, SelectionRound, StackRecord, StackStatus } from "../contracts/records.js";
+import type {
+  Completion,
+  InvokeClaim,
+  LastError,
+  NotificationMark,
+  RoundAssignment,
+  RoundStatus,
+  ScoringInvocation,
+  SelectionRound,
+  StackRecord,
+  StackStatus,
+} from "../contracts/records.js";
+
+/** What the failure path writes on a round (see RecordStore.recordRoundFailure). */
+export interface RoundFailureFields {
+  readonly status: RoundStatus;
+  readonly error: string;
+  readonly failedAt: string;
+  readonly restoredToPool?: number;
+}
 
 export interface RecordStore {
   /** Creates the record unless one with this stackId exists. Returns false (and changes nothing) if it does. */
@@ -42,4 +61,42 @@ export interface RecordStore {
    * nothing) if the round is not `selecting` any more (another run completed it first).
    */
   completeRound(round: SelectionRound): Promise<boolean>;
+  /**
+   * Replaces a round that is `failed` with a freshly claimed one (status `selecting`, a new plan): an
+   * operator's retry after a failure. Returns false (and changes nothing) if the round is not `failed`.
+   */
+  reclaimRound(round: SelectionRound): Promise<boolean>;
+  /**
+   * Sets `status`, `error`, `failedAt` (and `restoredToPool` when given) on a round, only while it is in
+   * `expected`. Returns false (and changes nothing) if it is not.
+   */
+  recordRoundFailure(roundId: string, expected: RoundStatus, fields: RoundFailureFields): Promise<boolean>;
+  /**
+   * Puts a stack this round had marked back in the pool (`selected → pending`, removing `selectedBy` and
+   * `assignedTo`), only if it is `selected` by `roundId` AND the round is `failed` — atomically, so a
+   * late restore can never undo the marks of a run that has since re-claimed the round.
+   */
+  releaseSelection(stackId: string, roundId: string, now: string): Promise<boolean>;
+  /**
+   * Stores the round's assignment once: only if the round is `completed` and has none yet. Returns
+   * false (and changes nothing) otherwise.
+   */
+  assignRound(roundId: string, assignment: RoundAssignment): Promise<boolean>;
+  /**
+   * Sets `assignedTo` on a stack that is `selected` by `roundId` and not assigned to someone else
+   * (re-assigning to the same annotator is a no-op that returns true). False otherwise.
+   */
+  assignStack(stackId: string, roundId: string, annotator: string, now: string): Promise<boolean>;
+  /**
+   * `selected → labeled` with `completion`, only if the stack is `selected` and `assignedTo` is
+   * `completion.annotator`. Returns false (and changes nothing) otherwise.
+   */
+  completeStack(stackId: string, completion: Completion, now: string): Promise<boolean>;
+  /** Creates the annotator's notification mark for the round unless one exists. False if it does. */
+  claimNotification(mark: NotificationMark): Promise<boolean>;
+  /** `sending → sent` with the SES MessageId, only while `token` holds the claim. */
+  markNotificationSent(roundId: string, annotator: string, token: string, messageId: string, sentAt: string): Promise<boolean>;
+  /** Deletes a `sending` claim held by `token` (the send failed; a retry may claim again). */
+  releaseNotification(roundId: string, annotator: string, token: string): Promise<boolean>;
+  getNotification(roundId: string, annotator: string): Promise<NotificationMark | undefined>;
 }

@@ -13,8 +13,12 @@
  *     it lost a race and is dropped from the round.
  *  4. Complete: replace the round, conditionally on `selecting`, with the final list and totals.
  *
- * Repeats and crashes. A run that finds the round `completed` (or `failed`) returns its stored result
- * with `repeated: true` and changes nothing (no second e-mail downstream). A run that finds it
+ * Repeats and crashes. A run that finds the round `completed` returns its stored result with
+ * `repeated: true` and changes nothing (no second e-mail downstream). A run that finds it `failed` (the
+ * failure path, domain/round-failure.ts, put its stacks back in the pool) is an operator's retry: it
+ * puts back any stack still marked by the round, plans afresh from the pool, re-claims the round
+ * (conditionally on `failed`, so of concurrent retries one claims and the others finish its plan) and
+ * continues at step 3. A run that finds it
  * `selecting` — an earlier run crashed between 2 and 4, or another run is in the middle of it —
  * finishes it from the stored plan (steps 3–4; re-marking is idempotent). Of several runs finishing the
  * same round, only the one whose step 4 wins returns `repeated: false`; the others re-read the round and
@@ -26,6 +30,7 @@ import { DomainError } from "./errors.js";
 import { roundIdOf } from "./iso-week.js";
 import { solveKnapsack } from "./knapsack.js";
 import type { RecordStore } from "./record-store.js";
+import { restoreRoundStacks } from "./round-failure.js";
 
 /** The round record disappeared or holds a status this run cannot continue from. */
 export class RoundStateError extends DomainError {}
@@ -144,6 +149,18 @@ export async function runSelectionRound(now: string, deps: SelectionRoundDeps): 
       round = plan.round;
       pool = plan.pool;
       log("round claimed", { roundId, planned: round.selected.length, poolSize: round.poolSize, optimal: round.optimal });
+    } else {
+      round = await records.getRound(roundId);
+    }
+  }
+  if (round?.status === "failed") {
+    const restored = await restoreRoundStacks(records, round, now);
+    if (restored > 0) log("stacks still marked by the failed round put back in the pool", { roundId, restored });
+    const plan = planRound(await records.listByStatus("pending"), now, settings);
+    if (await records.reclaimRound(plan.round)) {
+      round = plan.round;
+      pool = plan.pool;
+      log("failed round re-claimed", { roundId, planned: round.selected.length, poolSize: round.poolSize, optimal: round.optimal });
     } else {
       round = await records.getRound(roundId);
     }

@@ -1,7 +1,11 @@
-/** Fakes implementing the ingest ports (so they cannot drift from the real adapters), for handler tests. */
+/** Fakes implementing the ports (records, objects, scoring, mail) (so they cannot drift from the real adapters), for handler tests. */
 import type {
+  Completion,
   InvokeClaim,
   LastError,
+  NotificationMark,
+  RoundAssignment,
+  RoundStatus,
   ScoringInvocation,
   SelectionRound,
   StackRecord,
@@ -9,7 +13,8 @@ import type {
 } from "../../lambdas/contracts/records.js";
 import type { ScoringRequest, ScoringResult } from "../../lambdas/contracts/scoring.js";
 import type { ObjectHead, ObjectVersion, StudyObjects } from "../../lambdas/domain/ingest.js";
-import type { RecordStore } from "../../lambdas/domain/record-store.js";
+import type { Mailer, OutgoingMail } from "../../lambdas/domain/mailer.js";
+import type { RecordStore, RoundFailureFields } from "../../lambdas/domain/record-store.js";
 import type { AsyncInvocation, ScoringEndpoint } from "../../lambdas/domain/scoring-endpoint.js";
 
 /** Counts invokeAsync calls; `failNext(n)` makes the next n calls throw a throttling error. */
@@ -106,6 +111,78 @@ export class InMemoryRecordStore implements RecordStore {
     this.items.set(stackId, { ...rest, lastError: error, updatedAt: now });
     return true;
   }
+
+  readonly notifications = new Map<string, NotificationMark>();
+
+  async reclaimRound(round: SelectionRound): Promise<boolean> {
+    if (this.rounds.get(round.roundId)?.status !== "failed") return false;
+    this.rounds.set(round.roundId, structuredClone(round));
+    return true;
+  }
+
+  async recordRoundFailure(roundId: string, expected: RoundStatus, fields: RoundFailureFields): Promise<boolean> {
+    const round = this.rounds.get(roundId);
+    if (round?.status !== expected) return false;
+    this.rounds.set(roundId, { ...round, ...fields });
+    return true;
+  }
+
+  async releaseSelection(stackId: string, roundId: string, now: string): Promise<boolean> {
+    const record = this.items.get(stackId);
+    if (this.rounds.get(roundId)?.status !== "failed") return false;
+    if (record?.status !== "selected" || record.selectedBy !== roundId) return false;
+    const { selectedBy: _by, assignedTo: _to, ...rest } = record;
+    this.items.set(stackId, { ...rest, status: "pending", updatedAt: now });
+    return true;
+  }
+
+  async assignRound(roundId: string, assignment: RoundAssignment): Promise<boolean> {
+    const round = this.rounds.get(roundId);
+    if (round?.status !== "completed" || round.assignment) return false;
+    this.rounds.set(roundId, { ...round, assignment: structuredClone(assignment) });
+    return true;
+  }
+
+  async assignStack(stackId: string, roundId: string, annotator: string, now: string): Promise<boolean> {
+    const record = this.items.get(stackId);
+    if (record?.status !== "selected" || record.selectedBy !== roundId) return false;
+    if (record.assignedTo !== undefined && record.assignedTo !== annotator) return false;
+    this.items.set(stackId, { ...record, assignedTo: annotator, updatedAt: now });
+    return true;
+  }
+
+  async completeStack(stackId: string, completion: Completion, now: string): Promise<boolean> {
+    const record = this.items.get(stackId);
+    if (record?.status !== "selected" || record.assignedTo !== completion.annotator) return false;
+    this.items.set(stackId, { ...record, status: "labeled", completion: structuredClone(completion), updatedAt: now });
+    return true;
+  }
+
+  async claimNotification(mark: NotificationMark): Promise<boolean> {
+    const key = `${mark.roundId}/${mark.annotator}`;
+    if (this.notifications.has(key)) return false;
+    this.notifications.set(key, structuredClone(mark));
+    return true;
+  }
+
+  async markNotificationSent(roundId: string, annotator: string, token: string, messageId: string, sentAt: string): Promise<boolean> {
+    const mark = this.notifications.get(`${roundId}/${annotator}`);
+    if (mark?.status !== "sending" || mark.token !== token) return false;
+    this.notifications.set(`${roundId}/${annotator}`, { ...mark, status: "sent", messageId, sentAt });
+    return true;
+  }
+
+  async releaseNotification(roundId: string, annotator: string, token: string): Promise<boolean> {
+    const mark = this.notifications.get(`${roundId}/${annotator}`);
+    if (mark?.status !== "sending" || mark.token !== token) return false;
+    this.notifications.delete(`${roundId}/${annotator}`);
+    return true;
+  }
+
+  async getNotification(roundId: string, annotator: string): Promise<NotificationMark | undefined> {
+    const mark = this.notifications.get(`${roundId}/${annotator}`);
+    return mark ? structuredClone(mark) : undefined;
+  }
 }
 
 /** Objects by `key@version`; copies and JSON writes are recorded. */
@@ -185,3 +262,20 @@ export const lambdaContext = {
   functionName: "ingest",
   awsRequestId: "test",
 } as never;
+
+/** Records every message; `failFor` makes sends to that address throw (a named SES-like error). */
+export class RecordingMailer implements Mailer {
+  readonly sent: (OutgoingMail & { messageId: string })[] = [];
+  readonly failFor = new Set<string>();
+
+  async send(mail: OutgoingMail): Promise<{ messageId: string }> {
+    if (this.failFor.has(mail.to)) {
+      const error = new Error("Mail service temporarily unavailable");
+      error.name = "TooManyRequestsException";
+      throw error;
+    }
+    const messageId = `message-${this.sent.length + 1}`;
+    this.sent.push({ ...mail, messageId });
+    return { messageId };
+  }
+}

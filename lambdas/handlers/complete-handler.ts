@@ -1,0 +1,142 @@
+/**
+ * Completion API Lambda (API Gateway REST API, proxy integration, Cognito user-pool authorizer):
+ *
+ *   POST /completions  body CompletionRequest → 200 `{ stackId, status: "labeled", completion }`
+ *                      (the same for an identical replay) · 400 BAD_REQUEST naming the field ·
+ *                      401 UNAUTHENTICATED · 403 NOT_ASSIGNED · 404 NOT_FOUND · 409 NOT_SELECTED | CONFLICT
+ *   GET  /worklist     → 200 the caller's stacks of the latest round that assigned them any
+ *
+ * The event is parsed at the edge (contracts/completion-api.ts ApiGatewayProxyEventSchema); the caller
+ * is `requestContext.authorizer.claims.email`. The outcomes and the single conditional write are in
+ * domain/completion.ts. Errors are JSON `{ code, message }`; an unexpected fault is logged by name and
+ * answered 500 INTERNAL without detail. Logs carry stack ids and codes, never addresses or label paths.
+ * Environment: contracts/env.ts CompleteEnvSchema, parsed at cold start (EnvironmentError).
+ */
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import middy, { type MiddlewareObj } from "@middy/core";
+import { z } from "zod";
+import { DynamoRecordStore } from "../adapters/dynamo-record-store.js";
+import {
+  API_ERROR_STATUS,
+  type ApiErrorCode,
+  type ApiGatewayProxyEvent,
+  ApiGatewayProxyEventSchema,
+  type ApiGatewayProxyResult,
+  COMPLETION_API_PATHS,
+  CompletionRequestSchema,
+} from "../contracts/completion-api.js";
+import { CompleteEnvSchema, parseEnvironment } from "../contracts/env.js";
+import { completeStack, worklistOf } from "../domain/completion.js";
+import type { RecordStore } from "../domain/record-store.js";
+import { jsonLogger, type Logger } from "./shared/logger.js";
+
+/** The Lambda event is not an API Gateway proxy event (a wiring error). */
+export class InvalidApiEventError extends Error {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super(`event is not an API Gateway proxy event: ${detail}`, options);
+    this.name = "InvalidApiEventError";
+  }
+}
+
+export interface CompleteHandlerDeps {
+  readonly records: RecordStore;
+  readonly clock: () => string;
+  readonly log: Logger;
+}
+
+function respond(statusCode: number, body: unknown): ApiGatewayProxyResult {
+  return { statusCode, headers: { "content-type": "application/json", "cache-control": "no-store" }, body: JSON.stringify(body) };
+}
+
+function refuse(code: ApiErrorCode, message: string): ApiGatewayProxyResult {
+  return respond(API_ERROR_STATUS[code], { code, message });
+}
+
+/** Replaces `request.event` with the parsed proxy event, or throws InvalidApiEventError. */
+function apiEventParser(): MiddlewareObj<unknown, ApiGatewayProxyResult> {
+  return {
+    name: "apiEventParser",
+    before: (request) => {
+      const parsed = ApiGatewayProxyEventSchema.safeParse(request.event);
+      if (!parsed.success) throw new InvalidApiEventError(z.prettifyError(parsed.error), { cause: parsed.error });
+      request.event = parsed.data;
+    },
+  };
+}
+
+/** Any fault not answered by the route: logged by name, answered 500 INTERNAL without detail. */
+function internalErrors(log: Logger): MiddlewareObj<unknown, ApiGatewayProxyResult> {
+  return {
+    name: "internalErrors",
+    onError: (request) => {
+      log.error("request failed", { code: request.error instanceof Error ? request.error.name : "Error" });
+      request.response = refuse("INTERNAL", "internal error");
+    },
+  };
+}
+
+function callerOf(event: ApiGatewayProxyEvent): string | undefined {
+  const email = event.requestContext.authorizer?.claims?.email;
+  return typeof email === "string" && email.trim().length > 0 ? email : undefined;
+}
+
+function parseBody(event: ApiGatewayProxyEvent): { ok: true; value: unknown } | { ok: false; message: string } {
+  if (event.body === null || event.body === "") return { ok: false, message: "body: required" };
+  const text = event.isBase64Encoded ? Buffer.from(event.body, "base64").toString("utf8") : event.body;
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false, message: "body: not valid JSON" };
+  }
+}
+
+async function route(event: ApiGatewayProxyEvent, deps: CompleteHandlerDeps): Promise<ApiGatewayProxyResult> {
+  const caller = callerOf(event);
+  if (!caller) return refuse("UNAUTHENTICATED", "no authenticated annotator");
+  const resource = event.resource;
+  if (event.httpMethod === "POST" && resource === COMPLETION_API_PATHS.completions) {
+    const body = parseBody(event);
+    if (!body.ok) return refuse("BAD_REQUEST", body.message);
+    const request = CompletionRequestSchema.safeParse(body.value);
+    if (!request.success) {
+      const message = request.error.issues
+        .map((issue) => {
+          const keys = "keys" in issue && Array.isArray(issue.keys) ? ` (${issue.keys.join(", ")})` : "";
+          return `${issue.path.join(".") || "(body)"}: ${issue.message}${keys}`;
+        })
+        .join("; ");
+      return refuse("BAD_REQUEST", message);
+    }
+    const outcome = await completeStack(request.data, caller, { records: deps.records, clock: deps.clock });
+    if (outcome.kind === "refused") {
+      deps.log.info("completion refused", { stackId: request.data.stackId, code: outcome.code });
+      return refuse(outcome.code, outcome.message);
+    }
+    deps.log.info(outcome.kind === "completed" ? "stack completed" : "identical completion replayed", { stackId: request.data.stackId });
+    return respond(200, outcome.response);
+  }
+  if (event.httpMethod === "GET" && resource === COMPLETION_API_PATHS.worklist) {
+    return respond(200, await worklistOf(caller, deps.clock(), deps.records));
+  }
+  return refuse("NOT_FOUND", `no route ${event.httpMethod} ${resource}`);
+}
+
+export function createCompleteHandler(deps: CompleteHandlerDeps) {
+  return middy<unknown, ApiGatewayProxyResult>()
+    .use(internalErrors(deps.log))
+    .use(apiEventParser())
+    .handler((event) => route(event as ApiGatewayProxyEvent, deps));
+}
+
+/** Composition root: environment parsed and clients created once per execution environment. */
+export function completeDepsFromEnvironment(env: Record<string, string | undefined>): CompleteHandlerDeps {
+  const config = parseEnvironment("complete", CompleteEnvSchema, env);
+  const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
+  return {
+    records: new DynamoRecordStore(new DynamoDBClient(endpoint), config.TABLE_NAME),
+    clock: () => new Date().toISOString(),
+    log: jsonLogger({ lambda: "complete" }),
+  };
+}
+
+export const handler = createCompleteHandler(completeDepsFromEnvironment(process.env));

@@ -1,0 +1,195 @@
+import { describe, expect, it } from "vitest";
+import type { CompletionRequest } from "../../lambdas/contracts/completion-api.js";
+import type { StackRecord } from "../../lambdas/contracts/records.js";
+import { completeStack, worklistOf } from "../../lambdas/domain/completion.js";
+import { InMemoryRecordStore } from "../handlers/ingest-fakes.js";
+import { pendingStack } from "../handlers/round-fixtures.js";
+
+const ROUND = "select-2026-W48";
+const AMY = "amy@x.org";
+const ZED = "zed@x.org";
+const AT = "2026-11-27T10:00:00.000Z";
+
+function selected(i: number, assignedTo?: string): StackRecord {
+  return { ...pendingStack(i, 600), status: "selected", selectedBy: ROUND, ...(assignedTo ? { assignedTo } : {}) };
+}
+
+const request = (stackId: string, extra: Partial<CompletionRequest> = {}): CompletionRequest => ({
+  stackId,
+  activeSeconds: 420,
+  labelLocation: `s3://labels/${stackId}.nii.gz`,
+  ...extra,
+});
+
+async function store(...stacks: StackRecord[]) {
+  const records = new InMemoryRecordStore();
+  for (const s of stacks) await records.createStack(s);
+  return records;
+}
+
+describe("completeStack outcomes", () => {
+  const labeled = (i: number, annotator: string, activeSeconds = 420): StackRecord => ({
+    ...selected(i, annotator),
+    status: "labeled",
+    completion: { activeSeconds, annotator, labelLocation: `s3://labels/stack-${String(i).padStart(3, "0")}.nii.gz`, completedAt: AT },
+  });
+  const cases: { name: string; stack?: StackRecord; req: CompletionRequest; caller: string; kind: string; code?: string }[] = [
+    { name: "assigned to the caller → completed", stack: selected(1, AMY), req: request("stack-001"), caller: AMY, kind: "completed" },
+    {
+      name: "caller e-mail case does not matter",
+      stack: selected(1, AMY),
+      req: request("stack-001"),
+      caller: "Amy@X.org",
+      kind: "completed",
+    },
+    {
+      name: "assigned to someone else → NOT_ASSIGNED",
+      stack: selected(1, ZED),
+      req: request("stack-001"),
+      caller: AMY,
+      kind: "refused",
+      code: "NOT_ASSIGNED",
+    },
+    {
+      name: "not yet assigned → NOT_ASSIGNED",
+      stack: selected(1),
+      req: request("stack-001"),
+      caller: AMY,
+      kind: "refused",
+      code: "NOT_ASSIGNED",
+    },
+    { name: "unknown stack → NOT_FOUND", req: request("stack-404"), caller: AMY, kind: "refused", code: "NOT_FOUND" },
+    {
+      name: "a study record → NOT_FOUND",
+      stack: { ...pendingStack(1, 600), kind: "study", status: "scored" },
+      req: request("stack-001"),
+      caller: AMY,
+      kind: "refused",
+      code: "NOT_FOUND",
+    },
+    {
+      name: "pending → NOT_SELECTED",
+      stack: pendingStack(1, 600),
+      req: request("stack-001"),
+      caller: AMY,
+      kind: "refused",
+      code: "NOT_SELECTED",
+    },
+    { name: "identical replay → replayed", stack: labeled(1, AMY), req: request("stack-001"), caller: AMY, kind: "replayed" },
+    {
+      name: "labeled with other seconds → CONFLICT",
+      stack: labeled(1, AMY, 999),
+      req: request("stack-001"),
+      caller: AMY,
+      kind: "refused",
+      code: "CONFLICT",
+    },
+    {
+      name: "labeled by someone else → NOT_ASSIGNED",
+      stack: labeled(1, ZED),
+      req: request("stack-001"),
+      caller: AMY,
+      kind: "refused",
+      code: "NOT_ASSIGNED",
+    },
+    {
+      name: "body annotator differs from the caller → NOT_ASSIGNED",
+      stack: selected(1, AMY),
+      req: request("stack-001", { annotator: ZED }),
+      caller: AMY,
+      kind: "refused",
+      code: "NOT_ASSIGNED",
+    },
+  ];
+
+  it.each(cases)("$name", async ({ stack, req, caller, kind, code }) => {
+    const records = stack ? await store(stack) : await store();
+    const before = stack ? await records.getStack(stack.stackId) : undefined;
+    const outcome = await completeStack(req, caller, { records, clock: () => AT });
+    expect(outcome.kind).toBe(kind);
+    if (outcome.kind === "refused") {
+      expect(outcome.code).toBe(code);
+      if (stack) expect(await records.getStack(stack.stackId)).toEqual(before);
+    } else {
+      expect(outcome.response).toEqual({
+        stackId: req.stackId,
+        status: "labeled",
+        completion: { activeSeconds: 420, annotator: AMY, labelLocation: req.labelLocation, completedAt: AT },
+      });
+      expect(await records.getStack(req.stackId)).toMatchObject({ status: "labeled", completion: outcome.response.completion });
+    }
+  });
+
+  it("concurrent identical posts write one completion; all answer the same", async () => {
+    const records = await store(selected(1, AMY));
+    let writes = 0;
+    const complete = records.completeStack.bind(records);
+    records.completeStack = async (...args) => {
+      const ok = await complete(...args);
+      if (ok) writes++;
+      return ok;
+    };
+    let tick = 0;
+    const outcomes = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        completeStack(request("stack-001"), AMY, { records, clock: () => `2026-11-27T10:00:0${tick++}.000Z` }),
+      ),
+    );
+    expect(writes).toBe(1);
+    expect(outcomes.filter((o) => o.kind === "completed")).toHaveLength(1);
+    expect(outcomes.filter((o) => o.kind === "replayed")).toHaveLength(4);
+    const responses = outcomes.map((o) => (o.kind === "refused" ? undefined : o.response));
+    for (const r of responses) expect(r).toEqual(responses[0]);
+  });
+});
+
+describe("worklistOf", () => {
+  it("finds the caller's stacks in the latest round that assigned them any, with completions", async () => {
+    const records = await store(
+      selected(1, AMY),
+      {
+        ...selected(2, AMY),
+        status: "labeled",
+        completion: { activeSeconds: 30, annotator: AMY, labelLocation: "s3://l/2", completedAt: AT },
+      },
+      selected(3, ZED),
+    );
+    await records.createRound({
+      roundId: ROUND,
+      strategy: "knapsack",
+      budgetSeconds: 7200,
+      resolutionSeconds: 1,
+      poolSize: 3,
+      selected: ["stack-001", "stack-002", "stack-003"],
+      totalUncertainty: 1,
+      totalPredictedSeconds: 1800,
+      optimal: true,
+      timeModelVersion: 0,
+      createdAt: "2026-11-23T06:00:00.000Z",
+      status: "completed",
+      assignment: {
+        annotators: [
+          { annotator: AMY, stackIds: ["stack-001", "stack-002"], predictedSeconds: 1200 },
+          { annotator: ZED, stackIds: ["stack-003"], predictedSeconds: 600 },
+        ],
+        assignedAt: AT,
+      },
+    });
+    // Two weeks later: W49 and W50 have no round for Amy; the look-back finds W48.
+    const list = await worklistOf("AMY@x.org", "2026-12-08T09:00:00.000Z", records);
+    expect(list).toMatchObject({
+      annotator: AMY,
+      roundId: ROUND,
+      predictedSeconds: 1200,
+      roundPredictedSeconds: 1800,
+      budgetSeconds: 7200,
+    });
+    expect(list.stacks.map((s) => [s.stackId, s.status, s.completion?.activeSeconds])).toEqual([
+      ["stack-001", "selected", undefined],
+      ["stack-002", "labeled", 30],
+    ]);
+    expect(JSON.stringify(list)).not.toContain("uploads/");
+    expect((await worklistOf("nobody@x.org", "2026-12-08T09:00:00.000Z", records)).roundId).toBeNull();
+    expect((await worklistOf(AMY, "2027-06-01T09:00:00.000Z", records)).roundId).toBeNull();
+  });
+});

@@ -1,0 +1,123 @@
+import { describe, expect, it, vi } from "vitest";
+
+vi.hoisted(() => {
+  Object.assign(process.env, { TABLE_NAME: "records", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
+});
+
+import { ApiErrorBodySchema, CompletionResponseSchema, WorklistResponseSchema } from "../../lambdas/contracts/completion-api.js";
+import { EnvironmentError } from "../../lambdas/contracts/env.js";
+import type { StackRecord } from "../../lambdas/contracts/records.js";
+import { completeDepsFromEnvironment, createCompleteHandler } from "../../lambdas/handlers/complete-handler.js";
+import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { InMemoryRecordStore, lambdaContext } from "./ingest-fakes.js";
+import { AMY, apiEvent, PLANTED_KEY, pendingStack } from "./round-fixtures.js";
+
+const AT = "2026-11-27T10:00:00.000Z";
+
+async function setup() {
+  const records = new InMemoryRecordStore();
+  const stack: StackRecord = { ...pendingStack(1, 600), status: "selected", selectedBy: "select-2026-W48", assignedTo: AMY };
+  await records.createStack(stack);
+  await records.createStack({ ...pendingStack(2, 600), status: "selected", selectedBy: "select-2026-W48", assignedTo: "zed@example.org" });
+  const lines: string[] = [];
+  const handler = createCompleteHandler({ records, clock: () => AT, log: jsonLogger({ lambda: "complete" }, (l) => lines.push(l)) });
+  const call = async (event: unknown) => {
+    const res = await handler(event, lambdaContext);
+    return { ...res, json: JSON.parse(res.body) as unknown };
+  };
+  return { records, call, lines };
+}
+
+const body = { stackId: "stack-001", activeSeconds: 420, labelLocation: "s3://labels/stack-001.nii.gz" };
+
+describe("complete handler (POST /completions)", () => {
+  it("completes the caller's stack; an identical replay gets the same 200 and no second write", async () => {
+    const { records, call, lines } = await setup();
+    const first = await call(apiEvent("POST", "/completions", body));
+    expect(first.statusCode).toBe(200);
+    expect(first.headers["content-type"]).toBe("application/json");
+    expect(CompletionResponseSchema.parse(first.json)).toEqual({
+      stackId: "stack-001",
+      status: "labeled",
+      completion: { activeSeconds: 420, annotator: AMY, labelLocation: body.labelLocation, completedAt: AT },
+    });
+    const stored = await records.getStack("stack-001");
+    const replay = await call(apiEvent("POST", "/completions", body, AMY, true));
+    expect(replay.statusCode).toBe(200);
+    expect(replay.body).toBe(first.body);
+    expect(await records.getStack("stack-001")).toEqual(stored);
+    expect(lines.join("\n")).not.toMatch(/amy@|s3:\/\/labels|uploads\//);
+  });
+
+  it.each([
+    ["no authorizer", apiEvent("POST", "/completions", body, null), 401, "UNAUTHENTICATED"],
+    ["empty email claim", apiEvent("POST", "/completions", body, ""), 401, "UNAUTHENTICATED"],
+    ["someone else's stack", apiEvent("POST", "/completions", { ...body, stackId: "stack-002" }), 403, "NOT_ASSIGNED"],
+    ["body annotator differs", apiEvent("POST", "/completions", { ...body, annotator: "zed@example.org" }), 403, "NOT_ASSIGNED"],
+    ["unknown stack", apiEvent("POST", "/completions", { ...body, stackId: "nope" }), 404, "NOT_FOUND"],
+    ["unknown route", apiEvent("DELETE", "/completions", body), 404, "NOT_FOUND"],
+  ])("%s → %s %s, nothing written", async (_name, event, status, code) => {
+    const { records, call } = await setup();
+    const before = structuredClone([...records.items.entries()]);
+    const res = await call(event);
+    expect(res.statusCode).toBe(status);
+    expect(ApiErrorBodySchema.parse(res.json).code).toBe(code);
+    expect([...records.items.entries()]).toEqual(before);
+  });
+
+  it.each([
+    ["missing body", null, "body: required"],
+    ["not JSON", "{", "body: not valid JSON"],
+    ["missing stackId", { activeSeconds: 1, labelLocation: "x" }, "stackId"],
+    ["negative seconds", { ...body, activeSeconds: -1 }, "activeSeconds"],
+    ["over a day", { ...body, activeSeconds: 90_000 }, "activeSeconds"],
+    ["bad annotator", { ...body, annotator: "not-an-email" }, "annotator"],
+    ["unknown field", { ...body, patientName: "DOE^JOHN" }, "patientName"],
+  ])("400 BAD_REQUEST naming the field: %s", async (_name, payload, field) => {
+    const { call } = await setup();
+    const res = await call(apiEvent("POST", "/completions", payload === null ? undefined : payload));
+    expect(res.statusCode).toBe(400);
+    const error = ApiErrorBodySchema.parse(res.json);
+    expect(error.code).toBe("BAD_REQUEST");
+    expect(error.message).toContain(field);
+    expect(error.message).not.toContain("DOE^JOHN");
+  });
+
+  it("409 NOT_SELECTED for a pending stack, 409 CONFLICT for different values after completion", async () => {
+    const { records, call } = await setup();
+    await records.createStack({ ...pendingStack(3, 600), assignedTo: AMY });
+    expect((await call(apiEvent("POST", "/completions", { ...body, stackId: "stack-003" }))).json).toMatchObject({ code: "NOT_SELECTED" });
+    await call(apiEvent("POST", "/completions", body));
+    const conflict = await call(apiEvent("POST", "/completions", { ...body, activeSeconds: 421 }));
+    expect(conflict.statusCode).toBe(409);
+    expect(conflict.json).toMatchObject({ code: "CONFLICT" });
+  });
+
+  it("a malformed event or a store fault is a 500 INTERNAL without detail", async () => {
+    const { records, call, lines } = await setup();
+    expect((await call({ not: "an api event" })).statusCode).toBe(500);
+    records.getStack = async () => {
+      throw Object.assign(new Error(`boom ${PLANTED_KEY}`), { name: "ProvisionedThroughputExceededException" });
+    };
+    const res = await call(apiEvent("POST", "/completions", body));
+    expect(res.statusCode).toBe(500);
+    expect(res.json).toEqual({ code: "INTERNAL", message: "internal error" });
+    expect(lines.join("\n")).toContain("ProvisionedThroughputExceededException");
+    expect(lines.join("\n")).not.toContain("DOE");
+  });
+});
+
+describe("complete handler (GET /worklist)", () => {
+  it("answers the caller's worklist (empty when no round assigned them anything)", async () => {
+    const { call } = await setup();
+    const res = await call(apiEvent("GET", "/worklist", undefined));
+    expect(res.statusCode).toBe(200);
+    expect(WorklistResponseSchema.parse(res.json)).toMatchObject({ annotator: AMY, roundId: null, stacks: [] });
+    expect((await call(apiEvent("GET", "/worklist", undefined, null))).statusCode).toBe(401);
+  });
+
+  it("parses the environment at cold start", () => {
+    expect(completeDepsFromEnvironment({ TABLE_NAME: "t" }).records).toBeDefined();
+    expect(() => completeDepsFromEnvironment({})).toThrow(EnvironmentError);
+  });
+});

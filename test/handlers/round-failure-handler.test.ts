@@ -1,0 +1,52 @@
+import { describe, expect, it, vi } from "vitest";
+
+vi.hoisted(() => {
+  Object.assign(process.env, { TABLE_NAME: "records", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
+});
+
+import { EnvironmentError } from "../../lambdas/contracts/env.js";
+import {
+  createRoundFailureHandler,
+  InvalidRoundFailureInputError,
+  roundFailureDepsFromEnvironment,
+} from "../../lambdas/handlers/round-failure-handler.js";
+import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { InMemoryRecordStore } from "./ingest-fakes.js";
+
+describe("round-failure handler", () => {
+  it("records the failure of the week's round from the Catch output", async () => {
+    const records = new InMemoryRecordStore();
+    const lines: string[] = [];
+    const handler = createRoundFailureHandler({
+      records,
+      clock: () => "2026-11-26T06:10:00.000Z",
+      log: jsonLogger({}, (l) => lines.push(l)),
+    });
+    const cause = JSON.stringify({
+      errorType: "RoundStateError",
+      errorMessage: "round select-2026-W48 could not be completed",
+      trace: ["at /var/task"],
+    });
+    const out = await handler({ now: "2026-11-26T06:00:00Z", error: { Error: "RoundStateError", Cause: cause } });
+    expect(out).toEqual({ roundId: "select-2026-W48", status: "failed", restoredToPool: 0 });
+    expect(await records.getRound("select-2026-W48")).toMatchObject({
+      status: "failed",
+      error: "RoundStateError: round select-2026-W48 could not be completed",
+      failedAt: "2026-11-26T06:10:00.000Z",
+    });
+    expect(lines.join("\n")).not.toContain("/var/task");
+  });
+
+  it.each([{}, { now: "2026-11-26T06:00:00Z" }, { now: "2026-11-26T06:00:00Z", error: { Cause: "x" } }, null])(
+    "rejects input %j",
+    async (input) => {
+      const handler = createRoundFailureHandler({ records: new InMemoryRecordStore(), clock: () => "", log: jsonLogger({}, () => {}) });
+      await expect(handler(input)).rejects.toThrow(InvalidRoundFailureInputError);
+    },
+  );
+
+  it("parses the environment at cold start", () => {
+    expect(roundFailureDepsFromEnvironment({ TABLE_NAME: "t" }).records).toBeDefined();
+    expect(() => roundFailureDepsFromEnvironment({})).toThrow(EnvironmentError);
+  });
+});

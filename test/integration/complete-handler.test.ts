@@ -1,0 +1,129 @@
+/**
+ * The completion API handler against moto server (real SDK v3 DynamoDB client and adapter): a round
+ * selected and shared out by the real select and notify code, then API Gateway proxy events as the
+ * Cognito authorizer delivers them. Exactly one completion under concurrent identical posts; no write
+ * for someone else's stack; the worklist shows the caller's stacks.
+ */
+import { beforeEach, describe, expect, it, vi } from "vitest";
+
+vi.hoisted(() => {
+  Object.assign(process.env, { TABLE_NAME: "records", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
+});
+
+import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
+import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
+import { type CompletionResponse, WorklistResponseSchema } from "../../lambdas/contracts/completion-api.js";
+import type { AnnotatorShare } from "../../lambdas/contracts/records.js";
+import { notifyAnnotators } from "../../lambdas/domain/notify.js";
+import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
+import { createCompleteHandler } from "../../lambdas/handlers/complete-handler.js";
+import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { lambdaContext, RecordingMailer } from "../handlers/ingest-fakes.js";
+import { AMY, apiEvent, pendingStack } from "../handlers/round-fixtures.js";
+import { useLocalAws } from "../support/local-aws.js";
+
+const aws = useLocalAws();
+const TABLE = "ich-al-records";
+const NOW = "2026-11-26T06:00:00.000Z";
+const ROUND = "select-2026-W48";
+const ZED = "zed@example.org";
+
+let store: DynamoRecordStore;
+let updates: number;
+let call: (event: unknown) => Promise<{ statusCode: number; body: string; json: Record<string, unknown> }>;
+let amy: AnnotatorShare;
+let zed: AnnotatorShare;
+
+beforeEach(async () => {
+  const dynamo = aws.dynamo();
+  updates = 0;
+  dynamo.middlewareStack.add(
+    (next, context) => async (args) => {
+      const out = await next(args);
+      if (/Update/.test(context.commandName ?? "")) updates++; // a failed condition throws before this line
+      return out;
+    },
+    { step: "initialize", name: "countUpdates" },
+  );
+  await createRecordsTable(dynamo, TABLE);
+  store = new DynamoRecordStore(dynamo, TABLE);
+  for (let i = 0; i < 10; i++) expect(await store.createStack(pendingStack(i, 400 + 50 * i))).toBe(true);
+  await runSelectionRound(NOW, { records: store, settings: { budgetSeconds: 2 * 3600, resolutionSeconds: 1 } });
+  let n = 0;
+  await notifyAnnotators(ROUND, {
+    records: store,
+    mailer: new RecordingMailer(),
+    settings: { sender: "ich-al@example.org", annotators: [AMY, ZED], budgetSeconds: 7200, worklistUrl: "https://x.org/w" },
+    clock: () => NOW,
+    newToken: () => `t${n++}`,
+  });
+  const shares = (await store.getRound(ROUND))?.assignment?.annotators ?? [];
+  amy = shares.find((s) => s.annotator === AMY) as AnnotatorShare;
+  zed = shares.find((s) => s.annotator === ZED) as AnnotatorShare;
+  expect(amy.stackIds.length).toBeGreaterThan(0);
+  expect(zed.stackIds.length).toBeGreaterThan(0);
+  const handler = createCompleteHandler({ records: store, clock: () => new Date().toISOString(), log: jsonLogger({}, () => {}) });
+  call = async (event) => {
+    const res = await handler(event, lambdaContext);
+    return { ...res, json: JSON.parse(res.body) as Record<string, unknown> };
+  };
+  updates = 0;
+});
+
+const post = (stackId: string, activeSeconds = 512, email: string | null = AMY) =>
+  apiEvent("POST", "/completions", { stackId, activeSeconds, labelLocation: `s3://labels/${stackId}.nii.gz` }, email);
+
+describe("complete handler on moto", () => {
+  it("10 concurrent identical completions: exactly one write, ten identical 200s", async () => {
+    const stackId = amy.stackIds[0] as string;
+    const results = await Promise.all(Array.from({ length: 10 }, () => call(post(stackId))));
+    for (const r of results) {
+      expect(r.statusCode).toBe(200);
+      expect(r.body).toBe(results[0]?.body);
+    }
+    expect(updates).toBe(1);
+    const stored = await store.getStack(stackId);
+    expect(stored).toMatchObject({ status: "labeled", assignedTo: AMY, selectedBy: ROUND });
+    const first = results[0]?.json as unknown as CompletionResponse | undefined;
+    expect(first?.completion).toMatchObject({ activeSeconds: 512, annotator: AMY });
+    expect(stored?.completion).toEqual(first?.completion);
+    expect((await store.listByStatus("labeled")).map((r) => r.stackId)).toEqual([stackId]);
+  });
+
+  it("completing someone else's stack: 403 NOT_ASSIGNED and no write", async () => {
+    const stackId = zed.stackIds[0] as string;
+    const before = await store.getStack(stackId);
+    const res = await call(post(stackId));
+    expect(res.statusCode).toBe(403);
+    expect(res.json.code).toBe("NOT_ASSIGNED");
+    expect(updates).toBe(0);
+    expect(await store.getStack(stackId)).toEqual(before);
+  });
+
+  it("different values after completion → 409 CONFLICT; unknown → 404; unauthenticated → 401", async () => {
+    const stackId = amy.stackIds[0] as string;
+    expect((await call(post(stackId, 100))).statusCode).toBe(200);
+    const conflict = await call(post(stackId, 101));
+    expect([conflict.statusCode, conflict.json.code]).toEqual([409, "CONFLICT"]);
+    expect((await store.getStack(stackId))?.completion?.activeSeconds).toBe(100);
+    expect((await call(post("stack-999"))).statusCode).toBe(404);
+    expect((await call(post(stackId, 100, null))).statusCode).toBe(401);
+  });
+
+  it("GET /worklist: the caller's stacks of the round, labeled ones with their completion", async () => {
+    const done = amy.stackIds[0] as string;
+    await call(post(done, 321));
+    const res = await call(apiEvent("GET", "/worklist", undefined));
+    expect(res.statusCode).toBe(200);
+    const list = WorklistResponseSchema.parse(res.json);
+    expect(list.roundId).toBe(ROUND);
+    expect(list.stacks.map((s) => s.stackId)).toEqual(amy.stackIds);
+    expect(list.stacks.find((s) => s.stackId === done)).toMatchObject({
+      status: "labeled",
+      completion: { activeSeconds: 321, annotator: AMY },
+    });
+    expect(list.predictedSeconds).toBeCloseTo(amy.predictedSeconds, 6);
+    expect(list.budgetSeconds).toBe(7200);
+    expect(res.body).not.toContain("uploads/");
+  });
+});
