@@ -15,6 +15,8 @@ import {
   type LastError,
   type NotificationMark,
   NotificationMarkSchema,
+  type Prediction,
+  PredictionSchema,
   type RoundAssignment,
   RoundAssignmentSchema,
   type RoundStatus,
@@ -138,6 +140,26 @@ export class DynamoRecordStore implements RecordStore {
       if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
+  }
+
+  async repredict(stackId: string, prediction: Prediction, now: string): Promise<boolean> {
+    return this.conditionalUpdate({
+      Key: recordKeys.stack(stackId),
+      UpdateExpression: "SET #prediction = :prediction, #updatedAt = :now",
+      ConditionExpression: "#status = :pending AND (attribute_not_exists(#prediction) OR #prediction.#version < :version)",
+      ExpressionAttributeNames: {
+        "#prediction": "prediction",
+        "#updatedAt": "updatedAt",
+        "#status": "status",
+        "#version": "timeModelVersion",
+      },
+      ExpressionAttributeValues: {
+        ":prediction": PredictionSchema.parse(prediction),
+        ":now": now,
+        ":pending": "pending",
+        ":version": prediction.timeModelVersion,
+      },
+    });
   }
 
   async claimInvocation(stackId: string, claim: InvokeClaim, now: string): Promise<boolean> {

@@ -7,6 +7,7 @@ import type {
   InvokeClaim,
   LastError,
   NotificationMark,
+  Prediction,
   RoundAssignment,
   RoundStatus,
   ScoringInvocation,
@@ -40,6 +41,12 @@ export interface RecordStore {
     fields: Partial<Omit<StackRecord, "stackId" | "status" | "source" | "receivedAt">>,
     now: string,
   ): Promise<boolean>;
+  /**
+   * Replaces a `pending` stack's prediction, only while it is still `pending` and its prediction (if
+   * any) comes from an older time-model version than `prediction.timeModelVersion`. Returns false
+   * otherwise, so a refit that read an older version can never overwrite a newer prediction.
+   */
+  repredict(stackId: string, prediction: Prediction, now: string): Promise<boolean>;
   /**
    * Takes the exclusive right to invoke scoring for a `received` record that has no `scoring` yet,
    * if no other delivery holds an unexpired claim (`invokeClaim.expiresAt` ≤ `now` counts as lapsed).

@@ -9,8 +9,8 @@
  *     differs from the newest stored version's n (or none is stored): version = newest + 1, written
  *     conditionally, so of two concurrent refits exactly one writes version k and the other adopts it.
  *  3. Re-predict: every `pending` stack whose prediction comes from an older version (or has none)
- *     gets T from the version in effect, by a conditional same-status transition — a stack that left
- *     `pending` meanwhile (selected by a round) is skipped, never overwritten.
+ *     gets T from the version in effect, by a conditional write (RecordStore.repredict) — a stack that
+ *     left `pending` meanwhile, or already carries a newer version's T, is skipped, never overwritten.
  *  4. Report: for the newest round (by ISO week, from the labeled stacks' `selectedBy`) with completed
  *     stacks, the predicted and the actual total seconds over those stacks and actual / predicted (the
  *     paper's estimate was within 10 %: a ratio in [0.9, 1.1]).
@@ -247,9 +247,7 @@ export async function runRefit(now: string, deps: RefitDeps): Promise<RefitOutpu
   }
 
   const updates = repredictions(await deps.records.listByStatus("pending"), current);
-  const moved = await mapConcurrently(updates, deps.concurrency ?? 16, (u) =>
-    deps.records.transition(u.stackId, "pending", "pending", { prediction: u.prediction }, at),
-  );
+  const moved = await mapConcurrently(updates, deps.concurrency ?? 16, (u) => deps.records.repredict(u.stackId, u.prediction, at));
   const repredicted = moved.filter(Boolean).length;
   if (repredicted < updates.length) log("stacks left pending before re-prediction; skipped", { skipped: updates.length - repredicted });
 

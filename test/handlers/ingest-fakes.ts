@@ -4,6 +4,7 @@ import type {
   InvokeClaim,
   LastError,
   NotificationMark,
+  Prediction,
   RoundAssignment,
   RoundStatus,
   ScoringInvocation,
@@ -85,6 +86,14 @@ export class InMemoryRecordStore implements RecordStore {
     const record = this.items.get(stackId);
     if (record?.status !== from) return false;
     this.items.set(stackId, { ...record, ...fields, status: to, updatedAt: now });
+    return true;
+  }
+
+  async repredict(stackId: string, prediction: Prediction, now: string): Promise<boolean> {
+    const record = this.items.get(stackId);
+    if (record?.status !== "pending") return false;
+    if (record.prediction && record.prediction.timeModelVersion >= prediction.timeModelVersion) return false;
+    this.items.set(stackId, { ...record, prediction, updatedAt: now });
     return true;
   }
 

@@ -37,6 +37,30 @@ describe("DynamoRecordStore on moto server (real SDK v3)", () => {
     ]);
   });
 
+  it("re-predicts a pending stack only with a newer time-model version", async () => {
+    const { store } = await freshStore();
+    const at = "2026-11-20T10:00:00.000Z";
+    const prediction = (version: number, seconds: number) => ({
+      predictedSeconds: seconds,
+      medianSeconds: seconds * 0.9,
+      low: seconds / 2,
+      high: seconds * 2,
+      level: 0.9,
+      timeModelVersion: version,
+    });
+    await store.createStack({ ...received("p", at), status: "pending", prediction: prediction(3, 300) });
+    await store.createStack({ ...received("s", at), status: "selected", prediction: prediction(1, 100) });
+    expect(await store.repredict("p", prediction(5, 500), at)).toBe(true);
+    // A refit that read an older version arrives late: refused, the newer T stays.
+    expect(await store.repredict("p", prediction(4, 400), at)).toBe(false);
+    expect(await store.repredict("p", prediction(5, 999), at)).toBe(false);
+    expect((await store.getStack("p"))?.prediction?.predictedSeconds).toBe(500);
+    // A stack that left `pending` is never re-predicted.
+    expect(await store.repredict("s", prediction(9, 900), at)).toBe(false);
+    expect((await store.getStack("s"))?.prediction?.predictedSeconds).toBe(100);
+    expect(await store.repredict("missing", prediction(9, 900), at)).toBe(false);
+  });
+
   it("creates a stack once: a repeated create changes nothing", async () => {
     const { store } = await freshStore();
     expect(await store.createStack(received("a", "2026-11-20T10:00:00.000Z"))).toBe(true);
