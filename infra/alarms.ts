@@ -1,5 +1,5 @@
 import { Duration } from "aws-cdk-lib";
-import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
+import { Alarm, ComparisonOperator, type IMetric, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import { PolicyStatement, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import type { IKey } from "aws-cdk-lib/aws-kms";
@@ -15,11 +15,24 @@ export interface AlarmsProps {
   readonly operatorEmails?: readonly string[];
 }
 
+export interface MetricAlarmOptions {
+  /** The metric (with its statistic and period). */
+  readonly metric: IMetric;
+  /** The alarm fires when the metric is above this value. */
+  readonly threshold: number;
+  /** What it means and what the operator does (the alarm description). */
+  readonly description: string;
+  /** Consecutive periods above the threshold before it fires. Default: 1. */
+  readonly evaluationPeriods?: number;
+}
+
 /**
  * Operations: one KMS-encrypted, TLS-only SNS topic that every alarm notifies (alarm and OK), and
  * `alarmOnDeadLetters(queue)` — an alarm as soon as any message sits in a dead-letter queue
  * (ApproximateNumberOfMessagesVisible > 0 over one minute), which means a study was not ingested
- * and needs a re-drive after the cause is fixed.
+ * and needs a re-drive after the cause is fixed. `alarmAbove(metric)` covers the rest (failed or
+ * timed-out weekly rounds, endpoint faults, a scoring backlog that does not drain). Missing data
+ * never alarms: an idle pipeline publishes no metrics.
  */
 export class Alarms extends Construct {
   /** The topic every alarm notifies. */
@@ -52,12 +65,25 @@ export class Alarms extends Construct {
 
   /** Alarms (to the topic) when `queue` holds any visible message for one minute. */
   alarmOnDeadLetters(id: string, queue: IQueue): Alarm {
-    const alarm = new Alarm(this, id, {
-      alarmDescription: `Messages in dead-letter queue ${queue.node.path}: they failed every retry; fix the cause, then re-drive them`,
+    return this.alarmAbove(id, {
+      description: `Messages in dead-letter queue ${queue.node.path}: they failed every retry; fix the cause, then re-drive them`,
       metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: "Maximum" }),
-      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
       threshold: 0,
-      evaluationPeriods: 1,
+    });
+  }
+
+  /** Alarms (to the topic, on alarm and on recovery) when `metric` is above `threshold`. */
+  alarmAbove(id: string, options: MetricAlarmOptions): Alarm {
+    const evaluationPeriods = options.evaluationPeriods ?? 1;
+    if (!Number.isInteger(evaluationPeriods) || evaluationPeriods < 1) {
+      throw new Error(`Alarms.${id}: evaluationPeriods must be a positive integer, got ${evaluationPeriods}`);
+    }
+    const alarm = new Alarm(this, id, {
+      alarmDescription: options.description,
+      metric: options.metric,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      threshold: options.threshold,
+      evaluationPeriods,
       treatMissingData: TreatMissingData.NOT_BREACHING,
       actionsEnabled: true,
     });

@@ -1,54 +1,258 @@
-import { CfnOutput, Stack, type StackProps, Tags } from "aws-cdk-lib";
+import { CfnOutput, Duration, Stack, type StackProps, Tags, Validations } from "aws-cdk-lib";
+import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { CfnKey } from "aws-cdk-lib/aws-kms";
+import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import type { Construct } from "constructs";
+import { CompleteEnvSchema, NotifyEnvSchema, RefitEnvSchema, RoundFailureEnvSchema, SelectEnvSchema } from "../lambdas/contracts/env.js";
 import type { InstitutionConfig } from "../lambdas/contracts/institution-config.js";
+import { OVERLAYS_PREFIX } from "../lambdas/domain/ingest.js";
 import { Alarms } from "./alarms.js";
+import { CompletionApi } from "./completion-api.js";
 import { DataKey } from "./data-key.js";
+import { kmsUse, LambdaFunction } from "./lambda-function.js";
+import { resourceFindingId } from "./nag-ids.js";
+import { recordsReadWrite } from "./records-access.js";
 import { RecordsTable } from "./records-table.js";
+import { ScoringEndpoint } from "./scoring-endpoint.js";
+import { ScoringPipeline } from "./scoring-pipeline.js";
+import { SenderIdentity } from "./sender-identity.js";
 import { StudiesIngest } from "./studies-ingest.js";
+import { WeeklyWorkflow } from "./weekly-workflow.js";
 
 export interface InstitutionStackProps extends StackProps {
   /** The institution's parsed configuration (lambdas/contracts/institution-config.ts); names the stack's resources. */
   readonly config: InstitutionConfig;
 }
 
+/** Timeouts of the weekly Tasks' Lambdas; each Task's timeout adds 30 s for Lambda's own start-up and hand-off. */
+const TASK_TIMEOUTS = {
+  refit: Duration.minutes(5),
+  select: Duration.minutes(5),
+  notify: Duration.minutes(5),
+  recordFailure: Duration.minutes(2),
+};
+const TASK_MARGIN = Duration.seconds(30);
+
 /**
- * One deployment per institution. Data flow (README): studies bucket → queue → ingest → scoring
- * endpoint → records table; weekly selection → e-mail; completions → refit. Constructs are added
- * here as each part lands; today: the data key, studies bucket + ingest queue (+ DLQ), the records
- * table and the alarms.
+ * One deployment per institution. Data flow (README):
+ *   upload → studies bucket → ingest queue → ingest λ → SageMaker async scoring endpoint → SNS → score
+ *   queue → record-score λ → records table;
+ *   weekly schedule → start-round λ → Step Functions: refit → select → notify (SES) | record failure;
+ *   annotators (Cognito) → completion API → complete λ → records table.
+ * Constructs: DataKey, StudiesIngest, RecordsTable, ScoringEndpoint, ScoringPipeline, SenderIdentity,
+ * WeeklyWorkflow, CompletionApi, Alarms. Outputs name everything the local runner and operators need.
  */
 export class InstitutionStack extends Stack {
   readonly config: InstitutionConfig;
   readonly dataKey: DataKey;
   readonly studies: StudiesIngest;
   readonly records: RecordsTable;
+  readonly scoringEndpoint: ScoringEndpoint;
+  readonly scoring: ScoringPipeline;
+  readonly sender: SenderIdentity;
+  readonly refit: LambdaFunction<typeof RefitEnvSchema>;
+  readonly select: LambdaFunction<typeof SelectEnvSchema>;
+  readonly notify: LambdaFunction<typeof NotifyEnvSchema>;
+  readonly roundFailure: LambdaFunction<typeof RoundFailureEnvSchema>;
+  readonly complete: LambdaFunction<typeof CompleteEnvSchema>;
+  readonly workflow: WeeklyWorkflow;
+  readonly completionApi: CompletionApi;
   readonly alarms: Alarms;
 
   constructor(scope: Construct, id: string, props: InstitutionStackProps) {
     super(scope, id, props);
-    const { institution } = props.config;
+    const { config } = props;
+    const { institution } = config;
     if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(institution)) {
       throw new Error(
         `institution must be 1–31 lower-case letters, digits or hyphens (e.g. "st-elsewhere"), got ${JSON.stringify(institution)}`,
       );
     }
-    this.config = props.config;
+    this.config = config;
     Tags.of(this).add("ich-al:institution", institution);
 
     this.dataKey = new DataKey(this, "DataKey", { institution });
     // The logical id the key had before it moved into the DataKey construct: deployed stacks keep their key.
     (this.dataKey.key.node.defaultChild as CfnKey).overrideLogicalId("DataKey17AFBB84");
     const encryptionKey = this.dataKey.key;
-    this.studies = new StudiesIngest(this, "Studies", { encryptionKey });
+    const ingestTimeout = Duration.seconds(60);
+    this.studies = new StudiesIngest(this, "Studies", { encryptionKey, ingestFunctionTimeout: ingestTimeout });
     this.records = new RecordsTable(this, "Records", { encryptionKey });
+    const table = this.records.table;
+    const tableKms = kmsUse(encryptionKey, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]);
+
+    this.scoringEndpoint = new ScoringEndpoint(this, "ScoringEndpoint", {
+      institution,
+      instanceType: config.scoring.instanceType,
+      maxInstanceCount: config.scoring.maxInstanceCount,
+      modelArtifact: config.scoring.modelArtifact,
+      studiesBucket: this.studies.bucket,
+      encryptionKey,
+    });
+    this.scoring = new ScoringPipeline(this, "Scoring", {
+      studiesBucket: this.studies.bucket,
+      ingestQueue: this.studies.queue,
+      table,
+      endpoint: this.scoringEndpoint,
+      encryptionKey,
+      ingestTimeout,
+    });
+
+    const synchronousTask = { kind: "synchronous", caller: "a Task of the weekly Step Functions workflow (Retry, then Catch)" } as const;
+    this.refit = new LambdaFunction(this, "Refit", {
+      handler: "refit",
+      description: "Weekly: refit the labeling-time model on completed stacks, re-predict pending stacks",
+      envSchema: RefitEnvSchema,
+      environment: { TABLE_NAME: table.tableName },
+      invocation: synchronousTask,
+      encryptionKey,
+      timeout: TASK_TIMEOUTS.refit,
+      memorySize: 1024,
+      statements: [...recordsReadWrite(table), tableKms],
+    });
+    this.select = new LambdaFunction(this, "Select", {
+      handler: "select",
+      description: "Weekly: exact knapsack selection of pending stacks within the annotators' budget",
+      envSchema: SelectEnvSchema,
+      environment: {
+        TABLE_NAME: table.tableName,
+        WEEKLY_BUDGET_HOURS: String(config.weeklyBudgetHours),
+        RESOLUTION_SECONDS: String(config.timeResolutionSeconds),
+      },
+      invocation: synchronousTask,
+      encryptionKey,
+      timeout: TASK_TIMEOUTS.select,
+      // One full vCPU for the knapsack over thousands of stacks.
+      memorySize: 1769,
+      statements: [...recordsReadWrite(table), tableKms],
+    });
+    this.roundFailure = new LambdaFunction(this, "RoundFailure", {
+      handler: "round-failure",
+      description: "Weekly, on failure: record the failed round and put its stacks back in the pool",
+      envSchema: RoundFailureEnvSchema,
+      environment: { TABLE_NAME: table.tableName },
+      invocation: synchronousTask,
+      encryptionKey,
+      timeout: TASK_TIMEOUTS.recordFailure,
+      statements: [...recordsReadWrite(table), tableKms],
+    });
+    this.complete = new LambdaFunction(this, "Complete", {
+      handler: "complete",
+      description: "Completion API: an annotator reports a labeled stack; the worklist; overlay thumbnails",
+      envSchema: CompleteEnvSchema,
+      environment: { TABLE_NAME: table.tableName, STUDIES_BUCKET: this.studies.bucket.bucketName },
+      invocation: { kind: "synchronous", caller: "API Gateway (Lambda proxy; a failure is the caller's 5xx)" },
+      encryptionKey,
+      timeout: Duration.seconds(15),
+      reservedConcurrency: 5,
+      statements: [
+        ...recordsReadWrite(table),
+        tableKms,
+        new PolicyStatement({
+          sid: "ReadOverlays",
+          actions: ["s3:GetObject"],
+          resources: [this.studies.bucket.arnForObjects(`${OVERLAYS_PREFIX}*`)],
+        }),
+      ],
+    });
+    Validations.of(this.complete.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${resourceFindingId(this.studies.bucket)}/${OVERLAYS_PREFIX}*]`,
+      reason: `overlay thumbnails under ${OVERLAYS_PREFIX} of the studies bucket, one folder per study written by the scoring container; read-only and the narrowest prefix`,
+    });
+    this.completionApi = new CompletionApi(this, "CompletionApi", {
+      institution,
+      handler: this.complete.function,
+      annotatorEmails: config.annotatorEmails,
+      encryptionKey,
+    });
+
+    this.sender = new SenderIdentity(this, "Sender", { senderAddress: config.senderAddress, recipientAddresses: config.annotatorEmails });
+    this.notify = new LambdaFunction(this, "Notify", {
+      handler: "notify",
+      description: "Weekly: one worklist e-mail per annotator per round (SES v2)",
+      envSchema: NotifyEnvSchema,
+      environment: {
+        TABLE_NAME: table.tableName,
+        SENDER_ADDRESS: config.senderAddress,
+        ANNOTATOR_EMAILS: config.annotatorEmails.join(","),
+        WEEKLY_BUDGET_HOURS: String(config.weeklyBudgetHours),
+        // The worklist page arrives with issue 7; until then the e-mail links to the authenticated worklist route.
+        WORKLIST_URL: this.completionApi.api.urlForPath("/worklist"),
+      },
+      invocation: synchronousTask,
+      encryptionKey,
+      timeout: TASK_TIMEOUTS.notify,
+      statements: [...recordsReadWrite(table, { deleteItems: true }), tableKms, this.sender.sendStatement()],
+    });
+
+    const task = (fn: { readonly function: IFunction }, timeout: Duration) => ({
+      function: fn.function,
+      timeout: timeout.plus(TASK_MARGIN),
+    });
+    this.workflow = new WeeklyWorkflow(this, "WeeklyWorkflow", {
+      tasks: {
+        refit: task(this.refit, TASK_TIMEOUTS.refit),
+        select: task(this.select, TASK_TIMEOUTS.select),
+        notify: task(this.notify, TASK_TIMEOUTS.notify),
+        recordFailure: task(this.roundFailure, TASK_TIMEOUTS.recordFailure),
+      },
+      schedule: config.schedule,
+      encryptionKey,
+    });
+
     this.alarms = new Alarms(this, "Alarms", { encryptionKey });
     this.alarms.alarmOnDeadLetters("IngestDeadLetters", this.studies.deadLetterQueue);
+    this.alarms.alarmOnDeadLetters("ScoreDeadLetters", this.scoring.scoreDeadLetterQueue);
+    this.alarms.alarmOnDeadLetters("TriggerDeadLetters", this.workflow.triggerDeadLetterQueue);
+    const stateMachine = this.workflow.stateMachine;
+    this.alarms.alarmAbove("RoundFailed", {
+      metric: stateMachine.metricFailed({ period: Duration.minutes(5), statistic: "Sum" }),
+      threshold: 0,
+      description:
+        "The weekly selection round failed: see the execution's $.error and the ROUND record; fix the cause, then start the round again (start-round or StartExecution with the ISO-week name)",
+    });
+    this.alarms.alarmAbove("RoundTimedOut", {
+      metric: stateMachine.metricTimedOut({ period: Duration.minutes(5), statistic: "Sum" }),
+      threshold: 0,
+      description: "The weekly selection round timed out: see the execution history; start it again once the slow step is understood",
+    });
+    if (this.scoringEndpoint.deployed) {
+      this.alarms.alarmAbove("EndpointModelErrors", {
+        metric: this.scoringEndpoint.metricInvocation5xxErrors(),
+        threshold: 0,
+        description:
+          "The scoring container answered 5xx (a fault, not a refused study): see /aws/sagemaker/Endpoints logs; record-score marks those studies failed",
+      });
+      this.alarms.alarmAbove("EndpointBacklogStuck", {
+        metric: this.scoringEndpoint.metricApproximateAgeOfOldestRequest(),
+        threshold: 2 * 3600,
+        evaluationPeriods: 3,
+        description:
+          "A scoring request has waited over 2 hours: the endpoint is not scaling from zero or not draining (instance quota, model start-up failure)",
+      });
+    }
 
-    new CfnOutput(this, "StudiesBucketName", { value: this.studies.bucket.bucketName });
-    new CfnOutput(this, "IngestQueueUrl", { value: this.studies.queue.queueUrl });
-    new CfnOutput(this, "IngestDeadLetterQueueUrl", { value: this.studies.deadLetterQueue.queueUrl });
-    new CfnOutput(this, "RecordsTableName", { value: this.records.table.tableName });
-    new CfnOutput(this, "AlarmTopicArn", { value: this.alarms.topic.topicArn });
+    const output = (name: string, value: string, description: string) => new CfnOutput(this, name, { value, description });
+    output("StudiesBucketName", this.studies.bucket.bucketName, "Upload de-identified studies under uploads/");
+    output("IngestQueueUrl", this.studies.queue.queueUrl, "S3 upload events for the ingest Lambda");
+    output(
+      "IngestDeadLetterQueueUrl",
+      this.studies.deadLetterQueue.queueUrl,
+      "Upload events ingest failed; re-drive after fixing the cause",
+    );
+    output("ScoreQueueUrl", this.scoring.scoreQueue.queueUrl, "Async scoring notifications for record-score");
+    output("ScoreDeadLetterQueueUrl", this.scoring.scoreDeadLetterQueue.queueUrl, "Scoring notifications record-score failed");
+    output("TriggerDeadLetterQueueUrl", this.workflow.triggerDeadLetterQueue.queueUrl, "Weekly triggers that never started a round");
+    output("RecordsTableName", table.tableName, "Records table (stacks, rounds, time-model versions)");
+    output("ScoringEndpointName", this.scoringEndpoint.endpointName, "SageMaker async endpoint (exists once scoring.modelArtifact is set)");
+    output("ScoringSuccessTopicArn", this.scoringEndpoint.successTopic.topicArn, "Async inference success notifications");
+    output("ScoringErrorTopicArn", this.scoringEndpoint.errorTopic.topicArn, "Async inference error notifications");
+    output("WeeklyStateMachineArn", stateMachine.stateMachineArn, "Weekly selection workflow");
+    output("CompletionApiUrl", this.completionApi.api.url, "Annotators' API (POST completions, GET worklist)");
+    output("UserPoolId", this.completionApi.userPool.userPoolId, "Annotators' Cognito user pool");
+    output("UserPoolClientId", this.completionApi.userPoolClient.userPoolClientId, "Worklist page client (SRP, no secret)");
+    output("SenderIdentityArn", this.sender.identityArn, "SES identity of the weekly e-mail's sender");
+    output("AlarmTopicArn", this.alarms.topic.topicArn, "Subscribe operators here");
+    output("DataKeyArn", encryptionKey.keyArn, "Customer-managed KMS key of all data at rest");
   }
 }

@@ -1,4 +1,4 @@
-import { ArnFormat, Aws, type CfnResource, Duration, Fn, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import { type CfnResource, Duration, Fn, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
 import { PolicyStatement, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import type { IKey } from "aws-cdk-lib/aws-kms";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
@@ -17,6 +17,7 @@ import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from "aws-cdk-lib/cx-api";
 import { Construct, type IConstruct } from "constructs";
 import { STUDIES_BUCKET } from "../lambdas/contracts/studies-bucket.js";
+import { allowCloudWatchLogsToUseKey } from "./encrypted-log-group.js";
 
 export interface StudiesIngestProps {
   /** Customer-managed key for the studies bucket, the ingest queue and its DLQ (required: studies are patient data). */
@@ -171,24 +172,7 @@ const notificationsHandlerLogGroup = (handler: IConstruct, key: IKey, retention:
   const existing = stack.node.tryFindChild(`${NOTIFICATIONS_HANDLER_ID}Logs`);
   if (existing instanceof LogGroup) return existing;
   const fn = handler.node.findChild("Resource") as CfnResource;
-  key.addToResourcePolicy(
-    new PolicyStatement({
-      sid: "AllowCloudWatchLogsInThisAccountAndRegion",
-      principals: [new ServicePrincipal(`logs.${Aws.REGION}.amazonaws.com`)],
-      actions: ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-      resources: ["*"],
-      conditions: {
-        ArnLike: {
-          "kms:EncryptionContext:aws:logs:arn": stack.formatArn({
-            service: "logs",
-            resource: "log-group",
-            resourceName: "*",
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        },
-      },
-    }),
-  );
+  allowCloudWatchLogsToUseKey(key);
   return new LogGroup(stack, `${NOTIFICATIONS_HANDLER_ID}Logs`, {
     logGroupName: Fn.join("", ["/aws/lambda/", fn.ref]),
     encryptionKey: key,

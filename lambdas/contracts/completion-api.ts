@@ -7,6 +7,10 @@
  *                       400 bad body · 403 stack not assigned to the caller · 404 unknown stack
  *                       409 stack not selected, or already completed with different values
  *   GET  /worklist      → 200 the caller's stacks in the latest round (issue 7)
+ *   GET  /overlays/{stackId}
+ *                       → 200 OverlayResponse: key-frame thumbnails (PNG data URLs) of the mean heatmap
+ *                       and JS divergence of one of the caller's stacks · 403 not assigned to the caller ·
+ *                       404 unknown stack or no overlays stored for it
  *
  * The annotator is the authenticated identity (`requestContext.authorizer.claims.email`); a body
  * `annotator` that differs is refused (403). Errors are JSON `{ code, message }`.
@@ -14,7 +18,7 @@
 import { z } from "zod";
 import { CompletionSchema } from "./records.js";
 
-export const COMPLETION_API_PATHS = { completions: "/completions", worklist: "/worklist" } as const;
+export const COMPLETION_API_PATHS = { completions: "/completions", worklist: "/worklist", overlays: "/overlays/{stackId}" } as const;
 
 export const CompletionRequestSchema = z
   .object({
@@ -64,6 +68,8 @@ export const ApiGatewayProxyEventSchema = z
     resource: z.string().min(1),
     path: z.string(),
     headers: z.record(z.string(), z.string().optional()).nullish(),
+    /** Values of the resource's `{…}` segments (`stackId` for /overlays/{stackId}). */
+    pathParameters: z.record(z.string(), z.string().optional()).nullish(),
     body: z.string().nullable(),
     isBase64Encoded: z.boolean().nullish(),
     requestContext: z
@@ -115,3 +121,30 @@ export const WorklistResponseSchema = z.object({
   budgetSeconds: z.number().nonnegative(),
 });
 export type WorklistResponse = z.infer<typeof WorklistResponseSchema>;
+
+/**
+ * 200 to GET /overlays/{stackId}: the stack's key frames rendered from the scoring container's overlay
+ * npz (domain/overlay-thumbnails.ts): highest frame score first picked, shown in frame order. The images
+ * are inline `data:image/png;base64,…` URLs, so the page needs no second authenticated request per image.
+ */
+export const OverlayResponseSchema = z.object({
+  stackId: z.string().min(1),
+  /** Frames in the stack and the model-grid size of the stored maps. */
+  frames: z.number().int().positive(),
+  height: z.number().int().positive(),
+  width: z.number().int().positive(),
+  thumbnailHeight: z.number().int().positive(),
+  thumbnailWidth: z.number().int().positive(),
+  keyFrames: z.array(
+    z.object({
+      /** 0-based frame index in the stack. */
+      frame: z.number().int().nonnegative(),
+      frameScore: z.number(),
+      /** Mean ensemble heatmap (probability 0 → 1, dark → pale yellow). */
+      heatmapPng: z.string().startsWith("data:image/png;base64,"),
+      /** Pixelwise JS divergence (0 → ln 2, dark → pale cyan). */
+      jsDivergencePng: z.string().startsWith("data:image/png;base64,"),
+    }),
+  ),
+});
+export type OverlayResponse = z.infer<typeof OverlayResponseSchema>;

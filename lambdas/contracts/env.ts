@@ -114,6 +114,8 @@ export type NotifyEnv = z.infer<typeof NotifyEnvSchema>;
 export const CompleteEnvSchema = z.object({
   /** The records table. */
   TABLE_NAME: z.string().min(1),
+  /** The studies bucket, read for `overlays/` (GET /overlays/{stackId}); unset: that route answers 404. */
+  STUDIES_BUCKET: z.string().min(1).optional(),
   /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */
   AWS_ENDPOINT_URL: z.url().optional(),
 });

@@ -1,5 +1,5 @@
-import { App, type CfnElement, Duration } from "aws-cdk-lib";
-import { Match, Template } from "aws-cdk-lib/assertions";
+import { App, Duration } from "aws-cdk-lib";
+import { Match } from "aws-cdk-lib/assertions";
 import { Key } from "aws-cdk-lib/aws-kms";
 import type { IConstruct } from "constructs";
 import { describe, expect, it } from "vitest";
@@ -7,17 +7,11 @@ import { InstitutionStack } from "../../infra/institution-stack.js";
 import { StudiesIngest } from "../../infra/studies-ingest.js";
 import { RECORDS_TABLE } from "../../lambdas/contracts/records-table.js";
 import { STUDIES_BUCKET } from "../../lambdas/contracts/studies-bucket.js";
+import { allStatements, arn, buildStack, expectMatch, logicalId, ref, roleStatements } from "./stack-fixture.js";
 import { testConfig } from "./test-config.js";
 
-const build = () => {
-  const stack = new InstitutionStack(new App(), "Test", { config: testConfig() });
-  return { stack, t: Template.fromStack(stack) };
-};
-const { stack, t } = build();
-/** The logical id a construct's resource has in the template (overrides included). */
-const logicalId = (construct: IConstruct): string => stack.resolve((construct.node.defaultChild as CfnElement).logicalId);
-const ref = (construct: IConstruct) => ({ Ref: logicalId(construct) });
-const arn = (construct: IConstruct) => ({ "Fn::GetAtt": [logicalId(construct), "Arn"] });
+// The one stack of this file that is bundled with esbuild, as `cdk synth` does.
+const { stack, t } = buildStack({}, { bundle: true });
 const dataKeyArn = arn(stack.dataKey.key);
 const studiesBucket = stack.studies.bucket;
 
@@ -204,7 +198,7 @@ describe("InstitutionStack", () => {
     });
 
     it("refuses a timeout the ingest Lambda cannot have and a redrive count SQS refuses, naming the fix", () => {
-      const app = new App();
+      const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
       const scope = new InstitutionStack(app, "Props", { config: testConfig() });
       const encryptionKey = new Key(scope, "K", { enableKeyRotation: true });
       expect(() => new StudiesIngest(scope, "A", { encryptionKey, ingestFunctionTimeout: Duration.minutes(16) })).toThrow(
@@ -251,11 +245,181 @@ describe("InstitutionStack", () => {
       });
     });
 
-    it("gives the only log group (CDK's notification handler) a retention and the data key, before the handler runs", () => {
-      t.resourceCountIs("AWS::Logs::LogGroup", 1);
-      t.hasResourceProperties("AWS::Logs::LogGroup", { RetentionInDays: 365, KmsKeyId: dataKeyArn });
-      const [logGroupId] = Object.keys(t.findResources("AWS::Logs::LogGroup"));
-      t.hasResource("Custom::S3BucketNotifications", { DependsOn: Match.arrayWith([logGroupId]) });
+    it("gives every log group a retention and the data key; CDK's notification handler's exists before the handler runs", () => {
+      const logGroups = t.findResources("AWS::Logs::LogGroup");
+      // 8 Lambdas, the state machine, the API's access log, CDK's notification handler (no endpoint without a model).
+      expect(Object.keys(logGroups)).toHaveLength(11);
+      for (const [id, group] of Object.entries(logGroups)) {
+        expect(group.Properties, id).toMatchObject({ RetentionInDays: 365, KmsKeyId: dataKeyArn });
+        expect(group.DeletionPolicy, id).toBe("Retain");
+      }
+      const handlerLogs = Object.keys(logGroups).find((id) => id.startsWith("BucketNotificationsHandler"));
+      t.hasResource("Custom::S3BucketNotifications", { DependsOn: Match.arrayWith([handlerLogs]) });
     });
+  });
+});
+
+describe("Lambda functions", () => {
+  const functions = {
+    ingest: stack.scoring.ingest,
+    recordScore: stack.scoring.recordScore,
+    refit: stack.refit,
+    select: stack.select,
+    notify: stack.notify,
+    roundFailure: stack.roundFailure,
+    complete: stack.complete,
+    startRound: stack.workflow.startRound,
+  };
+
+  it("are only ours: Node.js 24 on ARM64, bundled ESM with source maps, reserved concurrency, own encrypted log group", () => {
+    const all = t.findResources("AWS::Lambda::Function");
+    // Ours plus CDK's bucket-notifications handler (a singleton with its own runtime).
+    expect(Object.keys(all)).toHaveLength(Object.keys(functions).length + 1);
+    for (const [name, fn] of Object.entries(functions)) {
+      t.hasResourceProperties("AWS::Lambda::Function", {
+        FunctionName: Match.absent(),
+        Handler: "index.handler",
+        Runtime: "nodejs24.x",
+        Architectures: ["arm64"],
+        ReservedConcurrentExecutions: Match.anyValue(),
+        LoggingConfig: { LogGroup: ref(fn.logGroup) },
+        Role: arn(fn.role),
+        Environment: { Variables: Match.objectLike({ NODE_OPTIONS: "--enable-source-maps" }) },
+      });
+      const resource = all[logicalId(fn.function)];
+      expect(resource?.Properties.ReservedConcurrentExecutions, name).toBeGreaterThanOrEqual(1);
+      expect(resource?.Properties.Timeout, name).toBeGreaterThan(0);
+    }
+  });
+
+  it("get exactly the environment their env schema requires (lambdas/contracts/env.ts)", () => {
+    const env = (fn: { function: IConstruct }) =>
+      t.toJSON().Resources[logicalId(fn.function)].Properties.Environment.Variables as Record<string, unknown>;
+    expect(Object.keys(env(functions.ingest)).sort()).toEqual(
+      ["INVOKE_CLAIM_SECONDS", "MAX_OBJECT_BYTES", "NODE_OPTIONS", "SCORING_ENDPOINT_NAME", "STUDIES_BUCKET", "TABLE_NAME"].sort(),
+    );
+    expect(env(functions.ingest)).toMatchObject({
+      TABLE_NAME: ref(stack.records.table),
+      STUDIES_BUCKET: ref(stack.studies.bucket),
+      SCORING_ENDPOINT_NAME: "ich-al-test-hospital-scoring",
+      INVOKE_CLAIM_SECONDS: "300",
+    });
+    expect(env(functions.select)).toMatchObject({ WEEKLY_BUDGET_HOURS: "40", RESOLUTION_SECONDS: "1" });
+    expect(env(functions.notify)).toMatchObject({
+      SENDER_ADDRESS: "ich-al@example.org",
+      ANNOTATOR_EMAILS: "radiologist@example.org",
+      WEEKLY_BUDGET_HOURS: "40",
+    });
+    expect(env(functions.startRound)).toMatchObject({ STATE_MACHINE_ARN: ref(stack.workflow.stateMachine) });
+    expect(env(functions.complete)).toMatchObject({ TABLE_NAME: ref(stack.records.table), STUDIES_BUCKET: ref(stack.studies.bucket) });
+    for (const fn of Object.values(functions)) expect(env(fn)).not.toHaveProperty("AWS_ENDPOINT_URL");
+  });
+
+  it("have roles with one customer-managed policy each and no AWS-managed or inline policy", () => {
+    for (const [name, fn] of Object.entries(functions)) {
+      const role = t.toJSON().Resources[logicalId(fn.role)];
+      expect(role.Properties.ManagedPolicyArns, name).toEqual([ref(fn.role.policy)]);
+      expect(role.Properties.Policies, name).toBeUndefined();
+    }
+    // The only inline policies left are CDK's own custom resource (acknowledged in cdk-nag.test.ts).
+    const inline = Object.keys(t.findResources("AWS::IAM::Policy"));
+    expect(inline.every((id) => id.startsWith("StudiesNotifications") || id.startsWith("BucketNotificationsHandler"))).toBe(true);
+  });
+});
+
+describe("IAM least privilege", () => {
+  const statements = allStatements(t);
+  const actionsOf = (s: Record<string, unknown>) => [s.Action].flat() as string[];
+
+  it("grants no `*` action and no service-wide `service:*` action anywhere", () => {
+    for (const s of statements) {
+      for (const action of actionsOf(s)) {
+        expect(action).not.toBe("*");
+        expect(action, JSON.stringify(s)).not.toMatch(/:\*$/);
+      }
+    }
+  });
+
+  it("lets only the notify role send e-mail, and only as the sender identity", () => {
+    const ses = statements.filter((s) => actionsOf(s).some((a) => a.startsWith("ses:")));
+    expect(ses).toHaveLength(1);
+    expect(roleStatements(t, stack.notify.role.policy)).toContainEqual(ses[0]);
+    expectMatch(
+      Match.objectLike({
+        Effect: "Allow",
+        Action: ["ses:SendEmail", "ses:SendRawEmail"],
+        Condition: { StringEquals: { "ses:FromAddress": "ich-al@example.org" } },
+      }),
+      ses[0],
+    );
+    const resources = JSON.stringify(ses[0]?.Resource);
+    expect(resources).toContain(":identity/ich-al@example.org");
+    expect(resources).not.toContain("*");
+    t.hasResourceProperties("AWS::SES::EmailIdentity", { EmailIdentity: "ich-al@example.org" });
+  });
+
+  it("lets only start-round start executions, of the weekly workflow only", () => {
+    const start = statements.filter((s) => actionsOf(s).some((a) => a.startsWith("states:StartExecution")));
+    expect(start).toEqual([
+      { Sid: "StartThisWorkflowOnly", Effect: "Allow", Action: "states:StartExecution", Resource: ref(stack.workflow.stateMachine) },
+    ]);
+    expect(roleStatements(t, stack.workflow.startRound.role.policy)).toContainEqual(start[0]);
+  });
+
+  it("gives the table's users item access and Query on the by-status index by name, never Scan or table administration", () => {
+    const dynamo = statements.flatMap(actionsOf).filter((a) => a.startsWith("dynamodb:"));
+    expect(new Set(dynamo)).toEqual(
+      new Set([
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
+      ]),
+    );
+    const deleters = statements.filter((s) => actionsOf(s).includes("dynamodb:DeleteItem"));
+    expect(deleters).toHaveLength(1);
+    expect(roleStatements(t, stack.notify.role.policy)).toContainEqual(deleters[0]);
+  });
+
+  it("lets ingest invoke the scoring endpoint asynchronously and nothing else of SageMaker", () => {
+    const sagemaker = statements.filter((s) => actionsOf(s).some((a) => a.startsWith("sagemaker:")));
+    expect(sagemaker).toHaveLength(1);
+    expect(sagemaker[0]).toMatchObject({ Action: "sagemaker:InvokeEndpointAsync" });
+    expect(JSON.stringify(sagemaker[0]?.Resource)).toContain(":endpoint/ich-al-test-hospital-scoring");
+    expect(roleStatements(t, stack.scoring.ingest.role.policy)).toContainEqual(sagemaker[0]);
+  });
+
+  it("names KMS actions exactly (no kms:* wildcards) in every role's policy", () => {
+    const kms = [...new Set(statements.flatMap(actionsOf).filter((a) => a.startsWith("kms:")))];
+    for (const action of kms) expect(action).not.toContain("*");
+  });
+});
+
+describe("outputs", () => {
+  it("name everything the local runner and operators need", () => {
+    const outputs = Object.keys(t.findOutputs("*"));
+    for (const name of [
+      "StudiesBucketName",
+      "IngestQueueUrl",
+      "IngestDeadLetterQueueUrl",
+      "ScoreQueueUrl",
+      "ScoreDeadLetterQueueUrl",
+      "TriggerDeadLetterQueueUrl",
+      "RecordsTableName",
+      "ScoringEndpointName",
+      "ScoringSuccessTopicArn",
+      "ScoringErrorTopicArn",
+      "WeeklyStateMachineArn",
+      "CompletionApiUrl",
+      "UserPoolId",
+      "UserPoolClientId",
+      "SenderIdentityArn",
+      "AlarmTopicArn",
+      "DataKeyArn",
+    ]) {
+      expect(outputs).toContain(name);
+    }
   });
 });

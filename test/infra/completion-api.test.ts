@@ -1,0 +1,108 @@
+import { Match } from "aws-cdk-lib/assertions";
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { CompletionRequestSchema } from "../../lambdas/contracts/completion-api.js";
+import { arn, buildStack, logicalId, ref } from "./stack-fixture.js";
+
+const annotators = ["radiologist@example.org", "second.reader@example.org"];
+const { stack, t } = buildStack({ annotatorEmails: annotators });
+const api = stack.completionApi;
+
+describe("completion API", () => {
+  it("has POST /completions, GET /worklist and GET /overlays/{stackId}, all Cognito-authorized and proxied to the complete Lambda; no anonymous method", () => {
+    const methods = Object.values(t.findResources("AWS::ApiGateway::Method"));
+    expect(methods.map((m) => m.Properties.HttpMethod).sort()).toEqual(["GET", "GET", "POST"]);
+    for (const method of methods) {
+      expect(method.Properties).toMatchObject({
+        AuthorizationType: "COGNITO_USER_POOLS",
+        AuthorizerId: { Ref: expect.stringMatching(/Authorizer/) },
+        Integration: { Type: "AWS_PROXY" },
+      });
+      expect(JSON.stringify(method.Properties.Integration.Uri)).toContain(logicalId(stack.complete.function));
+    }
+    t.hasResourceProperties("AWS::ApiGateway::Authorizer", { Type: "COGNITO_USER_POOLS", ProviderARNs: [arn(api.userPool)] });
+    t.hasResourceProperties("AWS::ApiGateway::Resource", { PathPart: "completions" });
+    t.hasResourceProperties("AWS::ApiGateway::Resource", { PathPart: "worklist" });
+    t.hasResourceProperties("AWS::ApiGateway::Resource", { PathPart: "{stackId}" });
+    t.hasResourceProperties("AWS::ApiGateway::Method", {
+      HttpMethod: "GET",
+      RequestParameters: { "method.request.path.stackId": true },
+      AuthorizationType: "COGNITO_USER_POOLS",
+    });
+  });
+
+  it("validates the POST body against the JSON Schema of CompletionRequestSchema", () => {
+    const { $schema: _, ...expected } = z.toJSONSchema(CompletionRequestSchema, { target: "draft-4" }) as Record<string, unknown>;
+    t.hasResourceProperties("AWS::ApiGateway::Model", {
+      ContentType: "application/json",
+      Schema: { $schema: "http://json-schema.org/draft-04/schema#", ...expected, additionalProperties: false },
+    });
+    t.hasResourceProperties("AWS::ApiGateway::RequestValidator", { ValidateRequestBody: true, ValidateRequestParameters: true });
+    t.hasResourceProperties("AWS::ApiGateway::Method", {
+      HttpMethod: "POST",
+      RequestModels: { "application/json": Match.anyValue() },
+      RequestValidatorId: Match.anyValue(),
+    });
+  });
+
+  it("is regional, throttled, traced, access-logged to an encrypted log group and execution-logged at ERROR without data", () => {
+    t.hasResourceProperties("AWS::ApiGateway::RestApi", { EndpointConfiguration: { Types: ["REGIONAL"] } });
+    t.hasResourceProperties("AWS::ApiGateway::Stage", {
+      StageName: "v1",
+      TracingEnabled: true,
+      AccessLogSetting: { DestinationArn: arn(api.accessLogGroup), Format: Match.stringLikeRegexp("requestId") },
+      MethodSettings: [
+        Match.objectLike({
+          HttpMethod: "*",
+          ResourcePath: "/*",
+          LoggingLevel: "ERROR",
+          DataTraceEnabled: false,
+          ThrottlingRateLimit: 5,
+          ThrottlingBurstLimit: 10,
+        }),
+      ],
+    });
+    t.hasResourceProperties("AWS::Logs::LogGroup", { KmsKeyId: arn(stack.dataKey.key), RetentionInDays: 365 });
+    t.hasResourceProperties("AWS::ApiGateway::Account", { CloudWatchRoleArn: Match.anyValue() });
+  });
+
+  it("admits only the configured annotators: no self sign-up, MFA required, strong passwords, threat protection", () => {
+    t.hasResourceProperties("AWS::Cognito::UserPool", {
+      AdminCreateUserConfig: Match.objectLike({ AllowAdminCreateUserOnly: true }),
+      MfaConfiguration: "ON",
+      EnabledMfas: ["SOFTWARE_TOKEN_MFA"],
+      UserPoolTier: "PLUS",
+      UserPoolAddOns: { AdvancedSecurityMode: "ENFORCED" },
+      Policies: {
+        PasswordPolicy: Match.objectLike({
+          MinimumLength: 14,
+          RequireLowercase: true,
+          RequireUppercase: true,
+          RequireNumbers: true,
+          RequireSymbols: true,
+        }),
+      },
+      DeletionProtection: "ACTIVE",
+    });
+    const users = Object.values(t.findResources("AWS::Cognito::UserPool::User" as string));
+    expect(users.length).toBe(0);
+    const created = Object.values(t.findResources("AWS::Cognito::UserPoolUser"));
+    expect(created.map((u) => u.Properties.Username).sort()).toEqual([...annotators].sort());
+    for (const user of created) {
+      expect(user.Properties).toMatchObject({ UserPoolId: ref(api.userPool), DesiredDeliveryMediums: ["EMAIL"] });
+    }
+    t.hasResourceProperties("AWS::Cognito::UserPoolClient", {
+      UserPoolId: ref(api.userPool),
+      GenerateSecret: false,
+      ExplicitAuthFlows: Match.arrayWith(["ALLOW_USER_SRP_AUTH"]),
+      PreventUserExistenceErrors: "ENABLED",
+    });
+  });
+
+  it("keeps an annotator's user when the list is reordered (ids come from the address)", () => {
+    const reordered = buildStack({ annotatorEmails: [...annotators].reverse() }, { id: "Reordered" }).t;
+    expect(Object.keys(reordered.findResources("AWS::Cognito::UserPoolUser")).sort()).toEqual(
+      Object.keys(t.findResources("AWS::Cognito::UserPoolUser")).sort(),
+    );
+  });
+});
