@@ -10,7 +10,7 @@ export default defineConfig({
           name: "unit",
           setupFiles: ["test/support/fast-check-seed.ts"],
           include: ["test/**/*.test.ts"],
-          exclude: ["test/integration/**", "node_modules/**"],
+          exclude: ["test/integration/**", "test/e2e/**", "test/browser/**", "node_modules/**"],
           testTimeout: 60_000,
         },
       },
@@ -23,6 +23,29 @@ export default defineConfig({
           // One moto server is shared and reset before each test, so files must not run concurrently.
           fileParallelism: false,
           testTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          // Starts its own moto server and model server; one file at a time keeps the CPU for them.
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 600_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "browser",
+          setupFiles: ["test/support/fast-check-seed.ts"],
+          include: ["test/browser/**/*.test.ts"],
+          // Starts its own moto server, the worklist server and headless Chromium: one file at a time.
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
         },
       },
     ],

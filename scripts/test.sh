@@ -14,6 +14,7 @@ step() {
   "$@" || failed+=("$name")
 }
 step "typescript: type check" npx tsc --noEmit -p tsconfig.json
+step "typescript: type check (worklist page)" npx tsc --noEmit -p web/worklist/tsconfig.json
 step "typescript: lint and format" npx biome check --error-on-warnings .
 step "typescript: vitest" npx vitest run
 step "python: pytest" bash -c 'cd model-container && .venv/bin/python -m pytest'

@@ -14,10 +14,18 @@
  * posts exactly one wins and the others, re-reading the stack, answer as an identical replay.
  * The caller is the authenticated identity, compared lower-cased (domain/assignment.ts).
  */
-import type { ApiErrorCode, CompletionRequest, CompletionResponse, WorklistResponse } from "../contracts/completion-api.js";
+import type {
+  ApiErrorCode,
+  CompletionRequest,
+  CompletionResponse,
+  OverlayResponse,
+  WorklistResponse,
+} from "../contracts/completion-api.js";
 import type { Completion, SelectionRound, StackRecord } from "../contracts/records.js";
 import { normalizeAnnotator, shareOf } from "./assignment.js";
+import { OVERLAYS_PREFIX } from "./ingest.js";
 import { roundIdOf } from "./iso-week.js";
+import { overlayThumbnails } from "./overlay-thumbnails.js";
 import type { RecordStore } from "./record-store.js";
 
 export type CompletionOutcome =
@@ -74,7 +82,7 @@ function classify(stack: StackRecord, request: CompletionRequest, annotator: str
   return refused("NOT_SELECTED", `stack ${JSON.stringify(stack.stackId)} is not selected for labeling`);
 }
 
-function refused(code: ApiErrorCode, message: string): CompletionOutcome {
+function refused(code: ApiErrorCode, message: string): { readonly kind: "refused"; readonly code: ApiErrorCode; readonly message: string } {
   return { kind: "refused", code, message };
 }
 
@@ -115,4 +123,64 @@ export async function worklistOf(caller: string, now: string, records: RecordSto
     };
   }
   return { annotator, roundId: null, stacks: [], predictedSeconds: 0, roundPredictedSeconds: 0, budgetSeconds: 0 };
+}
+
+/** Port: the studies bucket's overlay objects (the S3 adapter implements it). */
+export interface OverlayObjects {
+  /** The object's bytes (body consumed), or undefined when it does not exist. */
+  get(key: string): Promise<Uint8Array | undefined>;
+}
+
+/**
+ * Key of a stack's overlay npz: the scoring request of study `<studyId>` names the prefix
+ * `overlays/<studyId>/` (domain/ingest.ts) and the container writes `stack-<index>.npz` there for the
+ * stack record `<studyId>-s<index>` (domain/record-score.ts stackIdOf). Undefined for any other id.
+ */
+export function overlayKeyOf(stackId: string): string | undefined {
+  const match = /^(.+)-s(\d+)$/.exec(stackId);
+  return match ? `${OVERLAYS_PREFIX}${match[1]}/stack-${Number(match[2])}.npz` : undefined;
+}
+
+export type OverlayOutcome =
+  | { readonly kind: "overlays"; readonly response: OverlayResponse }
+  | { readonly kind: "refused"; readonly code: ApiErrorCode; readonly message: string };
+
+/**
+ * The key-frame thumbnails of `stackId` for `caller` (GET /overlays/{stackId}): only for a stack
+ * assigned to the caller (selected or labeled), like the completion itself; NOT_FOUND when the stack
+ * or its overlay object does not exist. A malformed overlay object throws OverlayFormatError (a fault).
+ */
+export async function overlaysOf(
+  stackId: string,
+  caller: string,
+  deps: { readonly records: RecordStore; readonly overlays: OverlayObjects | undefined },
+): Promise<OverlayOutcome> {
+  const annotator = normalizeAnnotator(caller);
+  const stack = await deps.records.getStack(stackId);
+  if (!stack || stack.kind === "study") return refused("NOT_FOUND", `no stack ${JSON.stringify(stackId)}`);
+  if ((stack.status !== "selected" && stack.status !== "labeled") || stack.assignedTo !== annotator) {
+    return refused("NOT_ASSIGNED", `stack ${JSON.stringify(stackId)} is not assigned to you`);
+  }
+  const key = overlayKeyOf(stackId);
+  const bytes = key && deps.overlays ? await deps.overlays.get(key) : undefined;
+  if (!bytes) return refused("NOT_FOUND", `no overlays stored for stack ${JSON.stringify(stackId)}`);
+  const rendered = overlayThumbnails(bytes);
+  const dataUrl = (png: Uint8Array) => `data:image/png;base64,${Buffer.from(png).toString("base64")}`;
+  return {
+    kind: "overlays",
+    response: {
+      stackId,
+      frames: rendered.frames,
+      height: rendered.height,
+      width: rendered.width,
+      thumbnailHeight: rendered.thumbnailHeight,
+      thumbnailWidth: rendered.thumbnailWidth,
+      keyFrames: rendered.keyFrames.map((k) => ({
+        frame: k.frame,
+        frameScore: k.frameScore,
+        heatmapPng: dataUrl(k.heatmapPng),
+        jsDivergencePng: dataUrl(k.jsDivergencePng),
+      })),
+    },
+  };
 }

@@ -5,17 +5,23 @@
  *                      (the same for an identical replay) · 400 BAD_REQUEST naming the field ·
  *                      401 UNAUTHENTICATED · 403 NOT_ASSIGNED · 404 NOT_FOUND · 409 NOT_SELECTED | CONFLICT
  *   GET  /worklist     → 200 the caller's stacks of the latest round that assigned them any
+ *   GET  /overlays/{stackId}
+ *                      → 200 key-frame thumbnails (PNG data URLs) of one of the caller's stacks ·
+ *                      403 NOT_ASSIGNED · 404 NOT_FOUND (no such stack, or no overlays stored)
  *
  * The event is parsed at the edge (contracts/completion-api.ts ApiGatewayProxyEventSchema); the caller
  * is `requestContext.authorizer.claims.email`. The outcomes and the single conditional write are in
  * domain/completion.ts. Errors are JSON `{ code, message }`; an unexpected fault is logged by name and
  * answered 500 INTERNAL without detail. Logs carry stack ids and codes, never addresses or label paths.
- * Environment: contracts/env.ts CompleteEnvSchema, parsed at cold start (EnvironmentError).
+ * Environment: contracts/env.ts CompleteEnvSchema, parsed at cold start (EnvironmentError); without
+ * STUDIES_BUCKET the overlay route answers 404 (no overlays).
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { S3Client } from "@aws-sdk/client-s3";
 import middy, { type MiddlewareObj } from "@middy/core";
 import { z } from "zod";
 import { DynamoRecordStore } from "../adapters/dynamo-record-store.js";
+import { S3OverlayObjects } from "../adapters/s3-overlay-objects.js";
 import {
   API_ERROR_STATUS,
   type ApiErrorCode,
@@ -26,7 +32,7 @@ import {
   CompletionRequestSchema,
 } from "../contracts/completion-api.js";
 import { CompleteEnvSchema, parseEnvironment } from "../contracts/env.js";
-import { completeStack, worklistOf } from "../domain/completion.js";
+import { completeStack, type OverlayObjects, overlaysOf, worklistOf } from "../domain/completion.js";
 import type { RecordStore } from "../domain/record-store.js";
 import { jsonLogger, type Logger } from "./shared/logger.js";
 
@@ -42,6 +48,8 @@ export interface CompleteHandlerDeps {
   readonly records: RecordStore;
   readonly clock: () => string;
   readonly log: Logger;
+  /** The studies bucket's overlay objects; without it GET /overlays/{stackId} answers 404. */
+  readonly overlays?: OverlayObjects;
 }
 
 function respond(statusCode: number, body: unknown): ApiGatewayProxyResult {
@@ -118,6 +126,16 @@ async function route(event: ApiGatewayProxyEvent, deps: CompleteHandlerDeps): Pr
   if (event.httpMethod === "GET" && resource === COMPLETION_API_PATHS.worklist) {
     return respond(200, await worklistOf(caller, deps.clock(), deps.records));
   }
+  if (event.httpMethod === "GET" && resource === COMPLETION_API_PATHS.overlays) {
+    const stackId = event.pathParameters?.stackId;
+    if (!stackId) return refuse("BAD_REQUEST", "stackId: required in the path");
+    const outcome = await overlaysOf(stackId, caller, { records: deps.records, overlays: deps.overlays });
+    if (outcome.kind === "refused") {
+      deps.log.info("overlays refused", { stackId, code: outcome.code });
+      return refuse(outcome.code, outcome.message);
+    }
+    return respond(200, outcome.response);
+  }
   return refuse("NOT_FOUND", `no route ${event.httpMethod} ${resource}`);
 }
 
@@ -136,6 +154,14 @@ export function completeDepsFromEnvironment(env: Record<string, string | undefin
     records: new DynamoRecordStore(new DynamoDBClient(endpoint), config.TABLE_NAME),
     clock: () => new Date().toISOString(),
     log: jsonLogger({ lambda: "complete" }),
+    ...(config.STUDIES_BUCKET
+      ? {
+          overlays: new S3OverlayObjects(
+            new S3Client({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) }),
+            config.STUDIES_BUCKET,
+          ),
+        }
+      : {}),
   };
 }
 

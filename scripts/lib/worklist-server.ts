@@ -1,0 +1,249 @@
+/**
+ * The annotators' worklist page on localhost: the local stand-in for what the stack does in AWS
+ * (static hosting of web/worklist + API Gateway REST API with a Cognito user-pool authorizer in front
+ * of the complete handler). It serves
+ *
+ *   GET  /, /index.html, /worklist.css, /app.js   the page (app.js bundled from web/worklist/src by esbuild)
+ *   GET  /config.json                             the page's PageConfig (apiBase `api`, sign-in, label prefix, idle seconds)
+ *   GET  /sign-in                                 local sign-in: pick one of the configured annotators
+ *   POST /sign-in                                 mints a random local token for them → 303 to `/#id_token=<token>`
+ *   ANY  /api/<resource>                          an API Gateway proxy event (payload 1.0) for the REAL handler
+ *
+ * Auth adapter: the page sends the token as `Authorization` (raw, or `Bearer …`), as it sends the Cognito
+ * ID token in AWS. A known token becomes `requestContext.authorizer.claims` = { sub, email,
+ * cognito:username, email_verified, token_use }; a missing or unknown token is answered 401
+ * `{"message":"Unauthorized"}` without invoking the handler, as the Cognito authorizer does. Tokens live
+ * in this process only (lost on restart: sign in again). Overlay images come from the handler's
+ * GET /overlays/{stackId} (the studies bucket in moto), so nothing is served around the handler.
+ *
+ * Binds 127.0.0.1 only; every response carries a Content-Security-Policy that allows nothing outside
+ * this origin (no external fonts or scripts can load), `nosniff` and `no-referrer`.
+ *
+ *   TABLE_NAME=… STUDIES_BUCKET=… AWS_ENDPOINT_URL=http://127.0.0.1:PORT ANNOTATORS=a@x.org,b@x.org \
+ *     npx tsx scripts/lib/worklist-server.ts [--port 8088]       (standalone, against a running moto)
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildWorklistAssets } from "../../web/worklist/build.js";
+
+/** The complete handler as the Lambda runtime calls it (createCompleteHandler(…) or a bound instance). */
+export type ProxyHandler = (
+  event: unknown,
+  context: never,
+) => Promise<{ statusCode: number; headers?: Record<string, string | number | boolean>; body?: string; isBase64Encoded?: boolean }>;
+
+export interface WorklistServerOptions {
+  /** The real complete handler, wired to the local AWS emulator. */
+  readonly handler: ProxyHandler;
+  /** Who may sign in locally (their e-mail becomes the `email` claim). */
+  readonly annotators: readonly string[];
+  /** Default label location prefix shown on the page (`<prefix><stackId>.nii.gz`). Default `s3://labels/`. */
+  readonly labelPrefix?: string;
+  /** Seconds without input after which active time stops counting. Default 120. */
+  readonly idleSeconds?: number;
+  /** Port on 127.0.0.1; default 0 (a free one). */
+  readonly port?: number;
+}
+
+export interface WorklistServer {
+  /** e.g. http://127.0.0.1:43121/ */
+  readonly url: string;
+  /** Mints a local token for `email` (as POST /sign-in does); throws for someone not in `annotators`. */
+  tokenFor(email: string): string;
+  close(): Promise<void>;
+}
+
+/** The API resources the handler serves (contracts/completion-api.ts COMPLETION_API_PATHS), with path parameters. */
+const RESOURCES: readonly { readonly resource: string; readonly pattern: RegExp; readonly params: readonly string[] }[] = [
+  { resource: "/completions", pattern: /^\/completions$/, params: [] },
+  { resource: "/worklist", pattern: /^\/worklist$/, params: [] },
+  { resource: "/overlays/{stackId}", pattern: /^\/overlays\/([^/]+)$/, params: ["stackId"] },
+];
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+const CONTENT_TYPES: Record<string, string> = {
+  "index.html": "text/html; charset=utf-8",
+  "worklist.css": "text/css; charset=utf-8",
+  "app.js": "text/javascript; charset=utf-8",
+};
+
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+export async function startWorklistServer(options: WorklistServerOptions): Promise<WorklistServer> {
+  const assets = await buildWorklistAssets();
+  const allowed = new Set(options.annotators.map((a) => a.trim().toLowerCase()));
+  const tokens = new Map<string, string>();
+  const config = JSON.stringify({
+    apiBase: "api",
+    signInUrl: "sign-in",
+    labelPrefix: options.labelPrefix ?? "s3://labels/",
+    idleSeconds: options.idleSeconds ?? 120,
+  });
+  const mint = (email: string) => {
+    const normalized = email.trim().toLowerCase();
+    if (!allowed.has(normalized)) throw new Error(`${email} is not a local annotator of this server`);
+    const token = randomBytes(24).toString("base64url");
+    tokens.set(token, normalized);
+    return token;
+  };
+
+  const send = (res: ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}) => {
+    res.writeHead(status, {
+      "content-type": type,
+      "content-security-policy": CONTENT_SECURITY_POLICY,
+      "x-content-type-options": "nosniff",
+      "referrer-policy": "no-referrer",
+      "cache-control": "no-store",
+      ...extra,
+    });
+    res.end(body);
+  };
+  const json = (res: ServerResponse, status: number, body: unknown) => send(res, status, "application/json", JSON.stringify(body));
+
+  const signInPage = (message = "") => `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Local sign-in — labeling worklist</title><link rel="stylesheet" href="worklist.css"></head>
+<body><header class="top"><div class="brand"><h1>Labeling worklist</h1><p class="sub">Local sign-in (development) — stands in for the institution's Cognito sign-in</p></div></header>
+<main id="main"><form class="panel sign-in" method="post" action="sign-in">
+<h2>Sign in as</h2>${message ? `<p role="alert">${escapeHtml(message)}</p>` : ""}
+<label for="annotator">Annotator</label>
+<select id="annotator" name="annotator">${[...allowed].map((a) => `<option>${escapeHtml(a)}</option>`).join("")}</select>
+<button class="primary" type="submit">Sign in</button></form></main></body></html>`;
+
+  async function readBody(req: IncomingMessage): Promise<Buffer | "too-large"> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_BODY_BYTES) return "too-large";
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  async function api(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const path = url.pathname.slice("/api".length) || "/";
+    const header = req.headers.authorization ?? "";
+    const email = tokens.get(header.replace(/^Bearer\s+/i, "").trim());
+    if (!email) return json(res, 401, { message: "Unauthorized" });
+    const body = await readBody(req);
+    if (body === "too-large") return json(res, 413, { message: "Request Entity Too Large" });
+    const match = RESOURCES.map((r) => ({ r, m: r.pattern.exec(path) })).find((x) => x.m);
+    const pathParameters = match
+      ? Object.fromEntries(match.r.params.map((name, i) => [name, decodeURIComponent(match.m?.[i + 1] ?? "")]))
+      : null;
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers))
+      if (typeof value === "string" && name !== "authorization") headers[name] = value;
+    const query = Object.fromEntries(url.searchParams);
+    const resource = match?.r.resource ?? path;
+    const method = req.method ?? "GET";
+    const event = {
+      resource,
+      path,
+      httpMethod: method,
+      headers,
+      multiValueHeaders: {},
+      queryStringParameters: Object.keys(query).length ? query : null,
+      pathParameters: pathParameters && Object.keys(pathParameters).length ? pathParameters : null,
+      stageVariables: null,
+      requestContext: {
+        resourcePath: resource,
+        httpMethod: method,
+        stage: "local",
+        requestId: randomUUID(),
+        authorizer: { claims: { sub: `local-${email}`, email, "cognito:username": email, email_verified: "true", token_use: "id" } },
+      },
+      body: body.length ? body.toString("utf8") : null,
+      isBase64Encoded: false,
+    };
+    const context = {
+      functionName: "complete",
+      awsRequestId: event.requestContext.requestId,
+      getRemainingTimeInMillis: () => 29_000,
+    } as never;
+    let result: Awaited<ReturnType<ProxyHandler>>;
+    try {
+      result = await options.handler(event, context);
+    } catch {
+      // What API Gateway answers when the Lambda invocation itself fails.
+      return json(res, 502, { message: "Internal server error" });
+    }
+    const out = result.body ?? "";
+    const responseHeaders = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
+    const { "content-type": type = "application/json", ...rest } = responseHeaders;
+    send(res, result.statusCode, type, result.isBase64Encoded ? Buffer.from(out, "base64") : out, rest);
+  }
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    const route = async () => {
+      if (url.pathname.startsWith("/api/")) return api(req, res, url);
+      if (url.pathname === "/sign-in" && req.method === "GET") return send(res, 200, "text/html; charset=utf-8", signInPage());
+      if (url.pathname === "/sign-in" && req.method === "POST") {
+        const body = await readBody(req);
+        const chosen = body === "too-large" ? "" : (new URLSearchParams(body.toString("utf8")).get("annotator") ?? "");
+        if (!allowed.has(chosen.trim().toLowerCase()))
+          return send(res, 403, "text/html; charset=utf-8", signInPage("Not a local annotator."));
+        return send(res, 303, "text/plain; charset=utf-8", "signed in", { location: `./#id_token=${mint(chosen)}` });
+      }
+      if (req.method !== "GET" && req.method !== "HEAD") return json(res, 405, { message: "Method Not Allowed" });
+      if (url.pathname === "/config.json") return send(res, 200, "application/json", config);
+      const name = url.pathname === "/" ? "index.html" : url.pathname.slice(1);
+      const asset = assets.files.get(name);
+      if (asset !== undefined) return send(res, 200, CONTENT_TYPES[name] ?? "application/octet-stream", asset);
+      return send(res, 404, "text/plain; charset=utf-8", "not found");
+    };
+    route().catch(() => {
+      if (!res.headersSent) json(res, 500, { message: "local server error" });
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((done, fail) => {
+    server.once("error", fail);
+    server.listen(options.port ?? 0, "127.0.0.1", () => done());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    tokenFor: mint,
+    close: () =>
+      new Promise<void>((done, fail) => {
+        server.closeAllConnections();
+        server.close((error) => (error ? fail(error) : done()));
+      }),
+  };
+}
+
+/** Standalone: the real complete handler from its composition root, against the emulator in AWS_ENDPOINT_URL. */
+async function main(): Promise<void> {
+  const portArg = process.argv.indexOf("--port");
+  const port = portArg > 0 ? Number(process.argv[portArg + 1]) : 8088;
+  const annotators = (process.env.ANNOTATORS ?? "").split(",").filter((a) => a.trim().length > 0);
+  if (annotators.length === 0) throw new Error("set ANNOTATORS to a comma-separated list of annotator e-mails");
+  Object.assign(process.env, {
+    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
+    AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? "local",
+    AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? "local",
+  });
+  // The handler module builds its Lambda handler from process.env when imported, as in Lambda.
+  const { createCompleteHandler, completeDepsFromEnvironment } = await import("../../lambdas/handlers/complete-handler.js");
+  const handler = createCompleteHandler(completeDepsFromEnvironment(process.env));
+  const server = await startWorklistServer({ handler: handler as unknown as ProxyHandler, annotators, port });
+  console.log(`worklist page: ${server.url} (local sign-in: ${server.url}sign-in)`);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,439 @@
+/**
+ * The annotator worklist page against the local stack: moto server, the records table and studies
+ * bucket written through the real adapters and the real selection + notify code, overlay npz files
+ * written by the scoring container's own writer (make-overlays.py → ichal.scoring.overlay_npz),
+ * scripts/lib/worklist-server.ts in front of the REAL complete handler, and real headless Chromium
+ * (Debian `chromium` + playwright-core) with the page's clock controlled by `page.clock`.
+ *
+ * The HTTP tests of the local API Gateway stand-in need no browser. The browser tests are skipped,
+ * with the reason printed, only where /usr/bin/chromium is missing (scripts/bootstrap.sh installs it
+ * where root and apt-get are available).
+ *
+ * WORKLIST_SCREENSHOT=docs/worklist.png npx vitest run --project browser   also writes the README screenshot.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+
+vi.hoisted(() => {
+  Object.assign(process.env, {
+    TABLE_NAME: "ich-al-records",
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "local",
+    AWS_SECRET_ACCESS_KEY: "local",
+  });
+});
+
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
+import { DynamoTimeModelStore } from "../../lambdas/adapters/dynamo-time-model-store.js";
+import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
+import { S3OverlayObjects } from "../../lambdas/adapters/s3-overlay-objects.js";
+import { OverlayResponseSchema, WorklistResponseSchema } from "../../lambdas/contracts/completion-api.js";
+import type { AnnotatorShare } from "../../lambdas/contracts/records.js";
+import { overlayKeyOf } from "../../lambdas/domain/completion.js";
+import { notifyAnnotators } from "../../lambdas/domain/notify.js";
+import { runRefit } from "../../lambdas/domain/refit.js";
+import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
+import { createCompleteHandler } from "../../lambdas/handlers/complete-handler.js";
+import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { LOCAL_AWS, type MotoServer, startMotoServer } from "../../scripts/lib/moto-server.js";
+import { type ProxyHandler, startWorklistServer, type WorklistServer } from "../../scripts/lib/worklist-server.js";
+import { RecordingMailer } from "../handlers/ingest-fakes.js";
+import { pendingStack } from "../handlers/round-fixtures.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const NO_CHROMIUM = existsSync(CHROMIUM)
+  ? undefined
+  : `${CHROMIUM} is not installed: scripts/bootstrap.sh installs Debian's chromium where root and apt-get are available (it could not here)`;
+if (NO_CHROMIUM) console.warn(`worklist browser tests skipped: ${NO_CHROMIUM}`);
+
+const TABLE = "ich-al-records";
+const BUCKET = "studies";
+const AMY = "amy@example.org";
+const ZED = "zed@example.org";
+const STACKS = 8;
+const studyOf = (i: number) => `study-${String(i).padStart(3, "0")}`;
+
+let moto: MotoServer;
+let server: WorklistServer;
+let browser: Browser | undefined;
+let store: DynamoRecordStore;
+let dynamo: DynamoDBClient;
+let s3: S3Client;
+let overlayDir: string;
+let roundId: string;
+let amy: AnnotatorShare;
+let zed: AnnotatorShare;
+
+beforeAll(async () => {
+  moto = await startMotoServer();
+  dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: moto.endpoint });
+  s3 = new S3Client({ ...LOCAL_AWS, endpoint: moto.endpoint, forcePathStyle: true });
+  store = new DynamoRecordStore(dynamo, TABLE);
+  overlayDir = mkdtempSync(join(tmpdir(), "worklist-overlays-"));
+  execFileSync(
+    resolve("model-container/.venv/bin/python"),
+    [resolve("test/browser/make-overlays.py"), overlayDir, ...Array.from({ length: STACKS }, (_, i) => `${studyOf(i)}:${i + 11}`)],
+    {
+      cwd: resolve("model-container"),
+      env: { ...process.env, PYTHONPATH: resolve("model-container") },
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
+  const handler = createCompleteHandler({
+    records: store,
+    clock: () => new Date().toISOString(),
+    log: jsonLogger({ lambda: "complete" }, () => {}),
+    overlays: new S3OverlayObjects(s3, BUCKET),
+  });
+  server = await startWorklistServer({
+    handler: handler as unknown as ProxyHandler,
+    annotators: [AMY, ZED],
+    labelPrefix: "s3://studies/labels/",
+  });
+  if (!NO_CHROMIUM) browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  await moto?.stop();
+});
+
+/** A fresh table and bucket: 8 scored stacks, this week's round selected and shared out by the real code, overlays in S3. */
+beforeEach(async () => {
+  await moto.reset();
+  await createRecordsTable(dynamo, TABLE);
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  for (let i = 0; i < STACKS; i++) {
+    const base = pendingStack(i, 300 + 90 * i);
+    const scores = { ...(base.scores as NonNullable<typeof base.scores>), stackScore: Math.min(0.99, 0.41 + 0.08 * i) };
+    const stack = { ...base, stackId: `${studyOf(i)}-s0`, scores };
+    expect(await store.createStack(stack)).toBe(true);
+    const key = overlayKeyOf(stack.stackId) as string;
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: readFileSync(join(overlayDir, `${studyOf(i)}.npz`)) }));
+  }
+  const now = new Date().toISOString();
+  const round = await runSelectionRound(now, { records: store, settings: { budgetSeconds: 3 * 3600, resolutionSeconds: 1 } });
+  roundId = round.roundId;
+  let n = 0;
+  await notifyAnnotators(roundId, {
+    records: store,
+    mailer: new RecordingMailer(),
+    settings: { sender: "ich-al@example.org", annotators: [AMY, ZED], budgetSeconds: 3 * 3600, worklistUrl: server.url },
+    clock: () => now,
+    newToken: () => `t${n++}`,
+  });
+  const shares = (await store.getRound(roundId))?.assignment?.annotators ?? [];
+  amy = shares.find((s) => s.annotator === AMY) as AnnotatorShare;
+  zed = shares.find((s) => s.annotator === ZED) as AnnotatorShare;
+  expect(amy.stackIds.length).toBeGreaterThanOrEqual(2);
+  expect(zed.stackIds.length).toBeGreaterThanOrEqual(1);
+});
+
+const api = (path: string, token: string | undefined, init: RequestInit = {}) =>
+  fetch(new URL(`api${path}`, server.url), {
+    ...init,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers },
+  });
+
+describe("local API Gateway stand-in (no browser)", () => {
+  it("401 without a token; the worklist, overlays and completions through the real handler; 403 for someone else's stack", async () => {
+    expect((await api("/worklist", undefined)).status).toBe(401);
+    expect((await api("/worklist", "made-up-token")).status).toBe(401);
+    const token = server.tokenFor(AMY);
+    const worklist = WorklistResponseSchema.parse(await (await api("/worklist", token)).json());
+    expect(worklist.roundId).toBe(roundId);
+    expect(worklist.stacks.map((s) => s.stackId)).toEqual(amy.stackIds);
+
+    const overlays = await api(`/overlays/${encodeURIComponent(amy.stackIds[0] as string)}`, token);
+    expect(overlays.status).toBe(200);
+    const body = OverlayResponseSchema.parse(await overlays.json());
+    expect(body.keyFrames).toHaveLength(3);
+    const png = Buffer.from((body.keyFrames[0]?.heatmapPng ?? "").split(",")[1] ?? "", "base64");
+    expect(png.subarray(1, 4).toString()).toBe("PNG");
+    const foreign = await api(`/overlays/${encodeURIComponent(zed.stackIds[0] as string)}`, token);
+    expect(foreign.status).toBe(403);
+    expect(await foreign.json()).toMatchObject({ code: "NOT_ASSIGNED" });
+
+    const post = (stackId: string) =>
+      api("/completions", token, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ stackId, activeSeconds: 61, labelLocation: "s3://studies/labels/x.nii.gz" }),
+      });
+    expect((await post(zed.stackIds[0] as string)).status).toBe(403);
+    expect((await store.getStack(zed.stackIds[0] as string))?.completion).toBeUndefined();
+    const first = await post(amy.stackIds[0] as string);
+    const replay = await post(amy.stackIds[0] as string);
+    expect([first.status, replay.status]).toEqual([200, 200]);
+    expect(await replay.json()).toEqual(await first.json());
+  });
+
+  it("serves the page with a CSP that allows nothing off this origin, and a local sign-in that mints a token", async () => {
+    const page = await fetch(server.url);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-security-policy")).toMatch(/default-src 'none'.*connect-src 'self'/);
+    const html = await page.text();
+    expect(html).not.toMatch(/https?:\/\//);
+    const app = await (await fetch(new URL("app.js", server.url))).text();
+    expect(app).not.toMatch(/https?:\/\/(?!www\.w3\.org)/);
+    const signIn = await fetch(new URL("sign-in", server.url), {
+      method: "POST",
+      body: new URLSearchParams({ annotator: AMY }),
+      redirect: "manual",
+    });
+    expect(signIn.status).toBe(303);
+    const token = /#id_token=([\w-]+)$/.exec(signIn.headers.get("location") ?? "")?.[1];
+    expect((await api("/worklist", token)).status).toBe(200);
+    const stranger = await fetch(new URL("sign-in", server.url), {
+      method: "POST",
+      body: new URLSearchParams({ annotator: "eve@example.org" }),
+    });
+    expect(stranger.status).toBe(403);
+  });
+});
+
+// --- in Chromium ------------------------------------------------------------------------------------
+
+const T0 = new Date("2026-11-26T09:00:00Z");
+const externalRequests = new WeakMap<Page, string[]>();
+
+/** Closes the page after checking that it asked for nothing outside the local server. */
+async function closePage(page: Page) {
+  expect(externalRequests.get(page)).toEqual([]);
+  await page.context().close();
+}
+
+async function openPage(email = AMY, options: { viewport?: { width: number; height: number } } = {}): Promise<Page> {
+  if (!browser) throw new Error("no browser");
+  const context = await browser.newContext({ viewport: options.viewport ?? { width: 1366, height: 768 } });
+  const page = await context.newPage();
+  const external: string[] = [];
+  externalRequests.set(page, external);
+  page.on("request", (r) => {
+    if (!r.url().startsWith(server.url) && !r.url().startsWith("data:")) external.push(r.url());
+  });
+  await page.clock.install({ time: T0 });
+  await page.goto(`${server.url}#id_token=${server.tokenFor(email)}`);
+  await page.locator("article.stack").first().waitFor();
+  return page;
+}
+
+const card = (page: Page, stackId: string) => page.locator(`article[data-stack-id="${stackId}"]`);
+let mouseX = 10;
+/** Some pointer input at the page's current (fake) time. */
+async function wiggle(page: Page) {
+  mouseX = mouseX === 10 ? 20 : 10;
+  await page.mouse.move(mouseX, 700);
+}
+// Code below in template strings runs in the page (the test project's tsconfig has no DOM types).
+/** Makes the page see itself hidden (or visible again), as a tab switch or a minimised window does. */
+async function setHidden(page: Page, hidden: boolean) {
+  await page.evaluate(`(() => {
+    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => ${hidden ? '"hidden"' : '"visible"'} });
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => ${hidden} });
+    document.dispatchEvent(new Event("visibilitychange"));
+  })()`);
+}
+const outboxOf = (page: Page) => page.evaluate<string | null>(`localStorage.getItem(${JSON.stringify(`ich-al.worklist.outbox.${AMY}`)})`);
+const focusedAttribute = (page: Page, expression: string) =>
+  page.evaluate<string | null | undefined>(`document.activeElement?.${expression}`);
+
+describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium", () => {
+  it("lists the annotator's selection with scores, predictions and loaded overlay images", async () => {
+    const page = await openPage();
+    await expect
+      .poll(() => page.locator("article.stack").evaluateAll((els) => els.map((e) => e.getAttribute("data-stack-id"))))
+      .toEqual(amy.stackIds);
+    const records = await Promise.all(amy.stackIds.map((id) => store.getStack(id)));
+    const first = card(page, amy.stackIds[0] as string);
+    await expect.poll(() => first.locator("dd").first().textContent()).toMatch(/min|s$/);
+    expect(await first.textContent()).toContain((records[0]?.scores?.stackScore ?? 0).toFixed(2));
+    await expect.poll(() => page.locator(".key-frame img").count(), { timeout: 15_000 }).toBe(amy.stackIds.length * 6);
+    await expect
+      .poll(() => page.evaluate<boolean>(`[...document.querySelectorAll(".key-frame img")].every((i) => i.complete && i.naturalWidth > 0)`))
+      .toBe(true);
+    expect(await page.locator(".key-frame img").first().getAttribute("alt")).toMatch(/^Mean heatmap, frame \d+ of 24/);
+    expect(await page.locator("#total-budget").textContent()).toContain("of 3 h 00 min");
+    await closePage(page);
+  });
+
+  it("start / pause / finish: one completion with the measured active seconds (hidden tab and idle time excluded); refit counts it", async () => {
+    const page = await openPage();
+    const id = amy.stackIds[0] as string;
+    const c = card(page, id);
+    await c.getByRole("button", { name: "Start" }).click(); // t = 0, input
+    await page.clock.runFor(30_000);
+    await wiggle(page); // t = 30
+    await page.clock.runFor(30_000); // 60 s counted
+    await setHidden(page, true);
+    await wiggle(page);
+    await page.clock.runFor(60_000); // hidden: nothing
+    await setHidden(page, false);
+    await wiggle(page);
+    await page.clock.runFor(20_000); // 80 s
+    await page.clock.runFor(300_000); // no input: counts 100 s more (idle after 120 s)
+    expect(await c.locator(".badge").textContent()).toBe("Idle — not counting");
+    await c.getByRole("button", { name: "Pause" }).click();
+    await page.clock.runFor(5_000);
+    await wiggle(page);
+    await page.clock.runFor(60_000); // paused: nothing
+    expect(await c.locator(".clock").textContent()).toBe("03:00");
+    await c.getByRole("button", { name: "Finish" }).click();
+    await expect.poll(() => c.locator(".message").textContent()).toContain("Recorded: 3 min");
+    const stored = await store.getStack(id);
+    expect(stored?.status).toBe("labeled");
+    expect(stored?.completion).toMatchObject({ activeSeconds: 180, annotator: AMY, labelLocation: `s3://studies/labels/${id}.nii.gz` });
+    expect(await c.locator(".outcome").textContent()).toMatch(/Predicted .* · actual 3 min/);
+    expect(await page.locator("#total-done").textContent()).toBe(`1 of ${amy.stackIds.length}`);
+    await closePage(page);
+
+    const refit = await runRefit(new Date().toISOString(), { records: store, timeModels: new DynamoTimeModelStore(dynamo, TABLE) });
+    expect(refit.n).toBe(1);
+    expect(refit.lastRound).toMatchObject({ roundId, stacks: 1, actualSeconds: 180 });
+  });
+
+  it("a double finish and a network failure mid-post (stored, answer lost) give exactly one completion", async () => {
+    const page = await openPage();
+    const id = amy.stackIds[1] as string;
+    const c = card(page, id);
+    const posts: string[] = [];
+    page.on("request", (r) => {
+      if (r.url().endsWith("/api/completions")) posts.push(r.postData() ?? "");
+    });
+    await c.getByRole("button", { name: "Start" }).click();
+    await page.clock.runFor(42_000);
+    // The server receives and stores the first POST, but its answer never reaches the page.
+    let release = () => {};
+    const held = new Promise<void>((done) => {
+      release = done;
+    });
+    await page.route(
+      "**/api/completions",
+      async (route) => {
+        await held;
+        await route.fetch();
+        await route.abort("failed");
+      },
+      { times: 1 },
+    );
+    await c.getByRole("button", { name: "Finish" }).click();
+    await page.keyboard.press("f"); // finish again while the first post is in flight
+    expect(await c.locator(".message").textContent()).toContain("Already sending");
+    release();
+    await expect.poll(() => c.locator(".message").textContent()).toMatch(/Not sent yet — network failure/);
+    expect(JSON.parse((await outboxOf(page)) ?? "[]")).toEqual([
+      { stackId: id, activeSeconds: 42, labelLocation: `s3://studies/labels/${id}.nii.gz` },
+    ]);
+    expect((await store.getStack(id))?.completion?.activeSeconds).toBe(42);
+    await c.getByRole("button", { name: "Retry now" }).click();
+    await expect.poll(() => c.locator(".message").textContent()).toContain("Recorded: 42 s");
+    expect(await outboxOf(page)).toBeNull();
+    expect(posts.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(posts).size).toBe(1); // every post carried the same body
+    await c.focus();
+    await page.keyboard.press("f");
+    expect(await c.locator(".message").textContent()).toContain("Already finished");
+    expect((await store.listByStatus("labeled")).map((s) => [s.stackId, s.completion?.activeSeconds])).toEqual([[id, 42]]);
+    await closePage(page);
+  });
+
+  it("an unsent completion survives a reload and is sent from localStorage", async () => {
+    const page = await openPage();
+    const id = amy.stackIds[0] as string;
+    const c = card(page, id);
+    await page.route("**/api/completions", (route) => route.abort("internetdisconnected"));
+    await c.getByRole("button", { name: "Start" }).click();
+    await page.clock.runFor(25_000);
+    await c.getByRole("button", { name: "Finish" }).click();
+    await expect.poll(() => c.locator(".badge").textContent()).toBe("Not sent yet");
+    expect((await store.getStack(id))?.status).toBe("selected");
+    await page.unroute("**/api/completions");
+    await page.reload();
+    await expect.poll(() => card(page, id).locator(".badge").textContent()).toBe("Done");
+    expect((await store.getStack(id))?.completion?.activeSeconds).toBe(25);
+    await closePage(page);
+  });
+
+  it("finishing a stack assigned to someone else: a clear message, nothing stored, nothing kept", async () => {
+    const foreign = zed.stackIds[0] as string;
+    const page = await openPage();
+    // A stale or tampered worklist that shows zed's stack to amy.
+    await page.route("**/api/worklist", async (route) => {
+      const response = await route.fetch();
+      const json = await response.json();
+      json.stacks.push({ stackId: foreign, status: "selected", predictedSeconds: 300, stackScore: 0.5, stackUncertainty: 0.01 });
+      await route.fulfill({ response, json });
+    });
+    await page.reload();
+    const c = card(page, foreign);
+    await c.getByRole("button", { name: "Start" }).click();
+    await page.clock.runFor(10_000);
+    await c.getByRole("button", { name: "Finish" }).click();
+    await expect.poll(() => c.locator(".message").textContent()).toContain("not assigned to you");
+    expect(await c.locator(".message").getAttribute("data-tone")).toBe("error");
+    expect(await outboxOf(page)).toBeNull();
+    const record = await store.getStack(foreign);
+    expect([record?.status, record?.completion]).toEqual(["selected", undefined]);
+    await closePage(page);
+  });
+
+  it("is keyboard operable: Tab reaches the controls in order, shortcuts start, pause and finish", async () => {
+    const page = await openPage();
+    const id = amy.stackIds[0] as string;
+    await page.keyboard.press("j"); // focus the first stack
+    expect(await focusedAttribute(page, 'getAttribute("data-stack-id")')).toBe(id);
+    await page.keyboard.press("Tab");
+    expect(await focusedAttribute(page, "id")).toMatch(/^label-/);
+    await page.keyboard.press("Tab");
+    expect(await focusedAttribute(page, "textContent")).toBe("Start");
+    await page.keyboard.press("Enter");
+    await page.clock.runFor(15_000);
+    await page.keyboard.press("p");
+    expect(await card(page, id).locator(".badge").textContent()).toBe("Paused");
+    await page.keyboard.press("s");
+    await page.clock.runFor(5_000);
+    await page.keyboard.press("f");
+    await expect.poll(() => card(page, id).locator(".message").textContent()).toContain("Recorded: 20 s");
+    await closePage(page);
+  });
+
+  it("screenshot of a populated worklist", async () => {
+    const page = await openPage(AMY, { viewport: { width: 1366, height: 900 } });
+    const [done, open] = amy.stackIds as [string, string];
+    await card(page, done).getByRole("button", { name: "Start" }).click();
+    for (let i = 0; i < 9; i++) {
+      await page.clock.runFor(55_000);
+      await wiggle(page);
+    }
+    await card(page, done).getByRole("button", { name: "Finish" }).click();
+    await expect.poll(() => card(page, done).locator(".badge").textContent()).toBe("Done");
+    await card(page, open).getByRole("button", { name: "Start" }).click();
+    for (let i = 0; i < 3; i++) {
+      await page.clock.runFor(50_000);
+      await wiggle(page);
+    }
+    await expect.poll(() => page.locator(".key-frame img").count()).toBe(amy.stackIds.length * 6);
+    await page.mouse.move(1300, 10);
+    const out = process.env.WORKLIST_SCREENSHOT
+      ? resolve(process.env.WORKLIST_SCREENSHOT)
+      : join(mkdtempSync(join(tmpdir(), "worklist-")), "worklist.png");
+    await page.screenshot({ path: out, fullPage: true });
+    expect(readFileSync(out).subarray(1, 4).toString()).toBe("PNG");
+    await closePage(page);
+  });
+});

@@ -1,0 +1,74 @@
+/**
+ * The page's side of the completion API (lambdas/contracts/completion-api.ts): the same types, the
+ * token sent as `Authorization` (a Cognito ID token in AWS, a local token from scripts/lib/worklist-server.ts
+ * on localhost). Network failures are reported as `status: undefined`, never thrown.
+ */
+import type { CompletionRequest, OverlayResponse, WorklistResponse } from "../../../lambdas/contracts/completion-api.js";
+
+export type {
+  CompletionRequest,
+  CompletionResponse,
+  OverlayResponse,
+  WorklistResponse,
+} from "../../../lambdas/contracts/completion-api.js";
+
+/** What `config.json` next to the page says (written by the local server, or by the stack in AWS). */
+export interface PageConfig {
+  /** Base of the API, relative to the page (`api`) or absolute. */
+  readonly apiBase: string;
+  /** Where "Sign in" goes: the local sign-in page, or the Cognito hosted UI (implicit grant, `#id_token=`). */
+  readonly signInUrl: string;
+  /** Default label location is `<labelPrefix><stackId>.nii.gz`. */
+  readonly labelPrefix: string;
+  /** Seconds without input after which active time stops counting (default 120). */
+  readonly idleSeconds: number;
+}
+
+export const DEFAULT_CONFIG: PageConfig = { apiBase: "api", signInUrl: "sign-in", labelPrefix: "labels/", idleSeconds: 120 };
+
+export interface ApiAnswer<T> {
+  /** HTTP status; undefined when no answer arrived (network failure, aborted request). */
+  readonly status: number | undefined;
+  readonly body: T | { code?: string; message?: string } | undefined;
+}
+
+export class WorklistApi {
+  constructor(
+    private readonly base: string,
+    private readonly token: string,
+  ) {}
+
+  private async call<T>(method: "GET" | "POST", path: string, body?: unknown): Promise<ApiAnswer<T>> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.base.replace(/\/$/, "")}${path}`, {
+        method,
+        headers: { authorization: this.token, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        body: body === undefined ? null : JSON.stringify(body),
+        cache: "no-store",
+        credentials: "omit",
+      });
+    } catch {
+      return { status: undefined, body: undefined };
+    }
+    let parsed: unknown;
+    try {
+      parsed = await response.json();
+    } catch {
+      parsed = undefined;
+    }
+    return { status: response.status, body: parsed as T };
+  }
+
+  worklist(): Promise<ApiAnswer<WorklistResponse>> {
+    return this.call("GET", "/worklist");
+  }
+
+  overlays(stackId: string): Promise<ApiAnswer<OverlayResponse>> {
+    return this.call("GET", `/overlays/${encodeURIComponent(stackId)}`);
+  }
+
+  complete(request: CompletionRequest): Promise<ApiAnswer<unknown>> {
+    return this.call("POST", "/completions", request);
+  }
+}

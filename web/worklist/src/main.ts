@@ -1,0 +1,620 @@
+/**
+ * The annotator worklist page (issue 7): the signed-in annotator's stacks of the latest round, their
+ * key-frame overlays, per-stack start / pause / finish with active-time measurement (active-time.ts),
+ * and completions that survive network failures (outbox.ts). No framework, no external requests.
+ *
+ * Keyboard: every control is a native button or input in reading order; shortcuts (ignored while typing
+ * in a text field): j / k next / previous stack · s start or resume · p pause · f finish · ? shortcuts.
+ * They act on the stack that holds the focus, else the open one, else the first one not yet done.
+ */
+import { ActiveTimeMeter } from "./active-time.js";
+import {
+  type CompletionResponse,
+  DEFAULT_CONFIG,
+  type OverlayResponse,
+  type PageConfig,
+  WorklistApi,
+  type WorklistResponse,
+} from "./api.js";
+import { formatClock, formatDeviation, formatDuration } from "./format.js";
+import { CompletionOutbox, type PendingCompletion, verdictOf } from "./outbox.js";
+
+type Stack = WorklistResponse["stacks"][number];
+
+const TOKEN_KEY = "ich-al.worklist.token";
+const RETRY_MS = 15_000;
+const INPUT_EVENTS = ["pointerdown", "pointermove", "keydown", "wheel", "touchstart", "scroll"] as const;
+
+let config: PageConfig = DEFAULT_CONFIG;
+let api: WorklistApi | undefined;
+let worklist: WorklistResponse | undefined;
+let outbox: CompletionOutbox | undefined;
+const meters = new Map<string, ActiveTimeMeter>();
+const sending = new Set<string>();
+const cards = new Map<string, Card>();
+let retryTimer: number | undefined;
+
+interface Card {
+  readonly root: HTMLElement;
+  readonly badge: HTMLElement;
+  readonly clock: HTMLElement;
+  readonly start: HTMLButtonElement;
+  readonly pause: HTMLButtonElement;
+  readonly finish: HTMLButtonElement;
+  readonly retry: HTMLButtonElement;
+  readonly label: HTMLInputElement;
+  readonly controls: HTMLElement;
+  readonly message: HTMLElement;
+  readonly outcome: HTMLElement;
+  readonly thumbs: HTMLElement;
+}
+
+// --- tiny DOM helper ----------------------------------------------------------------------------
+
+type Attrs = Record<string, string | boolean | undefined>;
+function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === false) continue;
+    el.setAttribute(name, value === true ? "" : value);
+  }
+  el.append(...children);
+  return el;
+}
+
+const $ = (id: string) => document.getElementById(id) as HTMLElement;
+const now = () => Date.now();
+
+// --- storage ------------------------------------------------------------------------------------
+
+function metersKey(): string {
+  return `ich-al.worklist.meters.${worklist?.annotator ?? ""}`;
+}
+
+function saveMeters(): void {
+  if (!worklist) return;
+  const t = now();
+  const saved: Record<string, number> = {};
+  for (const [stackId, meter] of meters) saved[stackId] = meter.state(t).activeMs;
+  localStorage.setItem(metersKey(), JSON.stringify(saved));
+}
+
+function loadMeters(): Record<string, number> {
+  try {
+    const parsed: unknown = JSON.parse(localStorage.getItem(metersKey()) ?? "{}");
+    return typeof parsed === "object" && parsed !== null ? (parsed as Record<string, number>) : {};
+  } catch {
+    return {};
+  }
+}
+
+// --- sign-in --------------------------------------------------------------------------------------
+
+function takeToken(): string | undefined {
+  const fragment = new URLSearchParams(location.hash.replace(/^#/, ""));
+  const fromFragment = fragment.get("id_token");
+  if (fromFragment) {
+    sessionStorage.setItem(TOKEN_KEY, fromFragment);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem(TOKEN_KEY) ?? undefined;
+}
+
+function showSignIn(reason: string): void {
+  api = undefined;
+  sessionStorage.removeItem(TOKEN_KEY);
+  $("who").textContent = "";
+  $("who-line").hidden = true;
+  $("sign-out").hidden = true;
+  const link = h("a", { class: "button primary", href: config.signInUrl }, "Sign in");
+  $("main").replaceChildren(
+    h(
+      "section",
+      { class: "panel sign-in", "aria-labelledby": "sign-in-title" },
+      h("h2", { id: "sign-in-title" }, "Sign in"),
+      h("p", {}, reason),
+      link,
+    ),
+  );
+  link.focus();
+}
+
+// --- notices --------------------------------------------------------------------------------------
+
+function notice(text: string, tone: "info" | "error" = "info"): void {
+  const el = $("notice");
+  el.textContent = text;
+  el.dataset.tone = tone;
+  el.hidden = text.length === 0;
+}
+
+function say(stackId: string, text: string, tone: "info" | "error" | "ok" = "info"): void {
+  const card = cards.get(stackId);
+  if (!card) {
+    notice(text, tone === "error" ? "error" : "info");
+    return;
+  }
+  card.message.textContent = text;
+  card.message.dataset.tone = tone;
+}
+
+// --- worklist -------------------------------------------------------------------------------------
+
+async function loadWorklist(): Promise<void> {
+  if (!api) return;
+  const answer = await api.worklist();
+  if (answer.status === 401) return showSignIn("Your session has ended. Sign in again; unsent completions are kept in this browser.");
+  if (answer.status !== 200 || !answer.body || !("stacks" in answer.body)) {
+    notice(
+      answer.status === undefined
+        ? "The worklist could not be loaded: no answer from the server. Check the connection and reload."
+        : `The worklist could not be loaded (HTTP ${answer.status}).`,
+      "error",
+    );
+    return;
+  }
+  worklist = answer.body;
+  outbox = new CompletionOutbox(localStorage, worklist.annotator);
+  $("who").textContent = worklist.annotator;
+  $("who-line").hidden = false;
+  $("sign-out").hidden = false;
+  const saved = loadMeters();
+  const visible = document.visibilityState === "visible";
+  for (const stack of worklist.stacks) {
+    if (!meters.has(stack.stackId))
+      meters.set(stack.stackId, new ActiveTimeMeter(now(), config.idleSeconds * 1000, { activeMs: saved[stack.stackId] ?? 0, visible }));
+  }
+  render();
+  void flushOutbox();
+}
+
+function render(): void {
+  if (!worklist) return;
+  cards.clear();
+  const main = $("main");
+  if (worklist.roundId === null || worklist.stacks.length === 0) {
+    main.replaceChildren(
+      h(
+        "section",
+        { class: "panel" },
+        h("h2", {}, "Nothing to label"),
+        h(
+          "p",
+          {},
+          worklist.roundId === null ? "No recent round assigned you any stacks." : `Round ${worklist.roundId} assigned you no stacks.`,
+        ),
+      ),
+    );
+    return;
+  }
+  const list = h("ol", { class: "stacks", "aria-label": "Your stacks" });
+  for (const stack of worklist.stacks) list.append(h("li", {}, renderCard(stack)));
+  main.replaceChildren(h("section", { class: "summary panel", "aria-labelledby": "summary-title", id: "summary" }), list);
+  renderSummary();
+  for (const stack of worklist.stacks) updateCard(stack.stackId);
+  void loadOverlays(worklist.stacks.map((s) => s.stackId));
+}
+
+function renderSummary(): void {
+  if (!worklist) return;
+  const stacks = worklist.stacks;
+  const done = stacks.filter((s) => s.status === "labeled" && s.completion);
+  const actual = done.reduce((n, s) => n + (s.completion?.activeSeconds ?? 0), 0);
+  const predictedDone = done.reduce((n, s) => n + s.predictedSeconds, 0);
+  const budget = worklist.budgetSeconds;
+  const share = budget > 0 ? Math.min(1, worklist.roundPredictedSeconds / budget) : 0;
+  const fact = (term: string, value: string, id: string, detail?: string) =>
+    h("div", { class: "fact" }, h("dt", {}, term), h("dd", { id }, value, ...(detail ? [h("span", { class: "detail" }, detail)] : [])));
+  const bar = h("div", {
+    class: "budget-bar",
+    role: "meter",
+    "aria-label": "Round predicted time as a share of the budget",
+    "aria-valuemin": "0",
+    "aria-valuemax": "100",
+    "aria-valuenow": String(Math.round(share * 100)),
+  });
+  bar.style.setProperty("--share", `${(share * 100).toFixed(1)}%`); // CSSOM, allowed by a CSP without 'unsafe-inline'
+  $("summary").replaceChildren(
+    h("h2", { id: "summary-title" }, `Round ${worklist.roundId ?? ""}`),
+    h(
+      "dl",
+      { class: "facts" },
+      fact("Done", `${done.length} of ${stacks.length}`, "total-done"),
+      fact("Your predicted time", formatDuration(worklist.predictedSeconds), "total-predicted"),
+      fact(
+        "Done: actual vs predicted",
+        done.length ? `${formatDuration(actual)} vs ${formatDuration(predictedDone)}` : "—",
+        "total-actual",
+        done.length ? formatDeviation(actual, predictedDone) : undefined,
+      ),
+      fact("Round: predicted vs budget", `${formatDuration(worklist.roundPredictedSeconds)} of ${formatDuration(budget)}`, "total-budget"),
+    ),
+    bar,
+  );
+}
+
+function renderCard(stack: Stack): HTMLElement {
+  const id = stack.stackId;
+  const safe = id.replace(/[^A-Za-z0-9_-]/g, "_");
+  const title = h("h2", { id: `title-${safe}` }, id);
+  const badge = h("span", { class: "badge", "data-role": "status" });
+  const clock = h("span", { class: "clock", "aria-label": "Active time" }, "00:00");
+  const start = h(
+    "button",
+    { type: "button", "data-action": "start", "aria-keyshortcuts": "s", "aria-describedby": `title-${safe}` },
+    "Start",
+  );
+  const pause = h(
+    "button",
+    { type: "button", "data-action": "pause", "aria-keyshortcuts": "p", "aria-describedby": `title-${safe}` },
+    "Pause",
+  );
+  const finish = h(
+    "button",
+    { type: "button", class: "primary", "data-action": "finish", "aria-keyshortcuts": "f", "aria-describedby": `title-${safe}` },
+    "Finish",
+  );
+  const retry = h("button", { type: "button", "data-action": "retry", hidden: true }, "Retry now");
+  const label = h("input", {
+    type: "text",
+    id: `label-${safe}`,
+    name: "labelLocation",
+    value: `${config.labelPrefix}${id}.nii.gz`,
+    spellcheck: "false",
+    autocomplete: "off",
+  });
+  const controls = h(
+    "div",
+    { class: "controls" },
+    h("label", { for: `label-${safe}` }, "Label location"),
+    label,
+    h("div", { class: "buttons" }, start, pause, finish, retry),
+  );
+  const message = h("p", { class: "message", role: "status", "aria-live": "polite" });
+  const outcome = h("p", { class: "outcome", hidden: true });
+  const thumbs = h(
+    "div",
+    { class: "thumbs", role: "group", "aria-label": `Key frames of ${id}` },
+    h("p", { class: "muted" }, "Loading overlays…"),
+  );
+  const facts = h(
+    "dl",
+    { class: "facts compact" },
+    h("div", { class: "fact" }, h("dt", {}, "Predicted"), h("dd", {}, formatDuration(stack.predictedSeconds))),
+    h("div", { class: "fact" }, h("dt", {}, "Stack score"), h("dd", {}, stack.stackScore.toFixed(2))),
+    h("div", { class: "fact" }, h("dt", {}, "Uncertainty V"), h("dd", {}, stack.stackUncertainty.toFixed(4))),
+    h("div", { class: "fact" }, h("dt", {}, "Active"), h("dd", {}, clock)),
+  );
+  const root = h(
+    "article",
+    { class: "stack", id: `stack-${safe}`, "data-stack-id": id, tabindex: "-1", "aria-labelledby": `title-${safe}` },
+    h("div", { class: "stack-info" }, h("header", { class: "stack-head" }, title, badge), facts, controls, outcome, message),
+    thumbs,
+  );
+  start.addEventListener("click", () => startStack(id));
+  pause.addEventListener("click", () => pauseStack(id));
+  finish.addEventListener("click", () => void finishStack(id));
+  retry.addEventListener("click", () => void retryStack(id));
+  cards.set(id, { root, badge, clock, start, pause, finish, retry, label, controls, message, outcome, thumbs });
+  return root;
+}
+
+function statusOf(stack: Stack, t: number): { text: string; tone: string } {
+  const meter = meters.get(stack.stackId);
+  if (stack.status === "labeled") return { text: "Done", tone: "done" };
+  if (sending.has(stack.stackId)) return { text: "Sending…", tone: "busy" };
+  if (outbox?.get(stack.stackId)) return { text: "Not sent yet", tone: "warn" };
+  if (meter?.idle(t)) return { text: "Idle — not counting", tone: "warn" };
+  if (meter?.counting(t)) return { text: "In progress", tone: "active" };
+  if (meter?.state(t).open) return { text: "Open — tab hidden", tone: "warn" };
+  if ((meter?.state(t).activeMs ?? 0) > 0) return { text: "Paused", tone: "paused" };
+  return { text: "To do", tone: "todo" };
+}
+
+function updateCard(stackId: string): void {
+  const stack = worklist?.stacks.find((s) => s.stackId === stackId);
+  const card = cards.get(stackId);
+  if (!stack || !card) return;
+  const t = now();
+  const meter = meters.get(stackId);
+  const state = meter?.state(t) ?? { activeMs: 0, open: false };
+  const status = statusOf(stack, t);
+  card.badge.textContent = status.text;
+  card.badge.dataset.tone = status.tone;
+  card.root.dataset.state = status.tone;
+  const done = stack.status === "labeled";
+  const held = sending.has(stackId) || outbox?.get(stackId) !== undefined;
+  card.clock.textContent = formatClock(done && stack.completion ? stack.completion.activeSeconds * 1000 : state.activeMs);
+  card.controls.hidden = done;
+  card.start.textContent = state.activeMs > 0 ? "Resume" : "Start";
+  card.start.disabled = done || held || state.open;
+  card.pause.disabled = done || held || !state.open;
+  card.finish.disabled = done || held;
+  card.label.disabled = done || held;
+  card.retry.hidden = done || !held || sending.has(stackId);
+  if (done && stack.completion) {
+    const c = stack.completion;
+    card.outcome.hidden = false;
+    card.outcome.replaceChildren(
+      h("strong", {}, "Predicted "),
+      formatDuration(stack.predictedSeconds),
+      h("strong", {}, " · actual "),
+      formatDuration(c.activeSeconds),
+      ` (${formatDeviation(c.activeSeconds, stack.predictedSeconds)})`,
+    );
+  } else card.outcome.hidden = true;
+}
+
+function updateAll(): void {
+  for (const id of cards.keys()) updateCard(id);
+}
+
+// --- overlays -------------------------------------------------------------------------------------
+
+async function loadOverlays(stackIds: string[]): Promise<void> {
+  const queue = [...stackIds];
+  const worker = async () => {
+    for (let id = queue.shift(); id !== undefined; id = queue.shift()) await loadOverlay(id);
+  };
+  await Promise.all([worker(), worker(), worker()]);
+}
+
+async function loadOverlay(stackId: string): Promise<void> {
+  const card = cards.get(stackId);
+  if (!api || !card) return;
+  const answer = await api.overlays(stackId);
+  if (answer.status !== 200 || !answer.body || !("keyFrames" in answer.body)) {
+    const text =
+      answer.status === 404
+        ? "No overlays stored for this stack."
+        : answer.status === undefined
+          ? "Overlays could not be loaded (no answer from the server)."
+          : `Overlays could not be loaded (HTTP ${answer.status}).`;
+    card.thumbs.replaceChildren(h("p", { class: "muted" }, text));
+    return;
+  }
+  const overlay: OverlayResponse = answer.body;
+  const size = { width: String(overlay.thumbnailWidth), height: String(overlay.thumbnailHeight) };
+  const figures = overlay.keyFrames.map((k) => {
+    const frame = `frame ${k.frame + 1} of ${overlay.frames}`;
+    return h(
+      "figure",
+      { class: "key-frame" },
+      h("img", { src: k.heatmapPng, alt: `Mean heatmap, ${frame} (frame score ${k.frameScore.toFixed(2)})`, class: "heatmap", ...size }),
+      h("img", { src: k.jsDivergencePng, alt: `JS divergence, ${frame}`, class: "js", ...size }),
+      h("figcaption", {}, `Frame ${k.frame + 1}`, h("span", { class: "detail" }, ` · ${k.frameScore.toFixed(2)}`)),
+    );
+  });
+  card.thumbs.replaceChildren(
+    h(
+      "div",
+      { class: "legend", "aria-hidden": "true" },
+      h("span", { class: "swatch heat" }),
+      "heatmap",
+      h("span", { class: "swatch js" }),
+      "JS divergence",
+    ),
+    h("div", { class: "frames" }, ...figures),
+  );
+}
+
+// --- start / pause / finish -----------------------------------------------------------------------
+
+function startStack(stackId: string): void {
+  const stack = worklist?.stacks.find((s) => s.stackId === stackId);
+  if (!stack || stack.status === "labeled" || sending.has(stackId) || outbox?.get(stackId)) return;
+  const t = now();
+  for (const [id, meter] of meters) {
+    if (id !== stackId && meter.state(t).open) {
+      meter.pause(t);
+      say(id, "Paused: another stack was started.");
+    }
+  }
+  meters.get(stackId)?.start(t);
+  say(stackId, "");
+  saveMeters();
+  updateAll();
+}
+
+function pauseStack(stackId: string): void {
+  meters.get(stackId)?.pause(now());
+  saveMeters();
+  updateCard(stackId);
+}
+
+async function finishStack(stackId: string): Promise<void> {
+  const stack = worklist?.stacks.find((s) => s.stackId === stackId);
+  const card = cards.get(stackId);
+  if (!stack || !card || !outbox) return;
+  if (stack.status === "labeled") return say(stackId, "Already finished: the completion is recorded.", "ok");
+  if (sending.has(stackId)) return say(stackId, "Already sending this completion; wait for the answer.");
+  let pending = outbox.get(stackId);
+  if (!pending) {
+    const meter = meters.get(stackId);
+    const t = now();
+    meter?.pause(t);
+    const activeSeconds = meter?.seconds(t) ?? 0;
+    if (activeSeconds < 1) {
+      updateCard(stackId);
+      return say(stackId, "Start the stack first: no active time has been measured yet.", "error");
+    }
+    const labelLocation = card.label.value.trim();
+    if (!labelLocation) {
+      updateCard(stackId);
+      card.label.focus();
+      return say(stackId, "Enter where the finished label is stored.", "error");
+    }
+    pending = outbox.add({ stackId, activeSeconds, labelLocation });
+    saveMeters();
+  }
+  card.root.focus();
+  await send(pending);
+}
+
+async function retryStack(stackId: string): Promise<void> {
+  const pending = outbox?.get(stackId);
+  if (pending && !sending.has(stackId)) await send(pending);
+}
+
+async function send(pending: PendingCompletion): Promise<void> {
+  if (!api || !outbox || sending.has(pending.stackId)) return;
+  const id = pending.stackId;
+  sending.add(id);
+  say(id, `Sending the completion (${formatDuration(pending.activeSeconds)} active)…`);
+  updateCard(id);
+  const answer = await api.complete(pending);
+  sending.delete(id);
+  const body = answer.body as { code?: string; message?: string } | undefined;
+  const verdict = verdictOf(answer.status, body);
+  const stack = worklist?.stacks.find((s) => s.stackId === id);
+  if (verdict.kind === "acknowledged") {
+    outbox.remove(id);
+    const response = answer.body as CompletionResponse;
+    if (stack) {
+      stack.status = "labeled";
+      stack.completion = response.completion;
+    }
+    say(id, `Recorded: ${formatDuration(response.completion.activeSeconds)} of active time.`, "ok");
+    renderSummary();
+  } else if (verdict.kind === "refused") {
+    outbox.remove(id);
+    const text: Record<string, string> = {
+      NOT_ASSIGNED: "Not recorded: this stack is not assigned to you. Nothing was saved for it.",
+      CONFLICT:
+        "Not recorded: this stack was already completed with different values (another tab or device?). The stored completion is shown.",
+      NOT_SELECTED: "Not recorded: this stack is no longer selected for labeling.",
+      NOT_FOUND: "Not recorded: the server does not know this stack.",
+    };
+    say(id, `${text[verdict.code] ?? "Not recorded."} (${verdict.code}: ${verdict.message})`, "error");
+    if (verdict.code === "CONFLICT") await refreshStack(id);
+  } else {
+    say(
+      id,
+      `Not sent yet — ${verdict.reason}. The completion (${formatDuration(pending.activeSeconds)}) is kept in this browser and is sent again automatically; or press “Retry now”.`,
+      "error",
+    );
+    scheduleRetry();
+    if (answer.status === 401)
+      showSignIn("Your session has ended. Sign in again; the unsent completion is kept in this browser and is sent after sign-in.");
+  }
+  updateCard(id);
+}
+
+/** Re-reads the worklist and takes the stored state of one stack (after a conflict). */
+async function refreshStack(stackId: string): Promise<void> {
+  const answer = await api?.worklist();
+  const fresh =
+    answer?.status === 200 && answer.body && "stacks" in answer.body ? answer.body.stacks.find((s) => s.stackId === stackId) : undefined;
+  const stack = worklist?.stacks.find((s) => s.stackId === stackId);
+  if (fresh && stack) Object.assign(stack, fresh);
+  renderSummary();
+}
+
+async function flushOutbox(): Promise<void> {
+  for (const pending of outbox?.list() ?? []) await send(pending);
+}
+
+function scheduleRetry(): void {
+  if (retryTimer !== undefined) return;
+  retryTimer = window.setTimeout(() => {
+    retryTimer = undefined;
+    void flushOutbox();
+  }, RETRY_MS);
+}
+
+// --- keyboard -------------------------------------------------------------------------------------
+
+function focusedStack(): string | undefined {
+  return (document.activeElement as HTMLElement | null)?.closest<HTMLElement>("article.stack")?.dataset.stackId;
+}
+
+/** The stack a shortcut acts on: the focused one, else the open one, else the first not yet done. */
+function currentStack(): string | undefined {
+  const focused = focusedStack();
+  if (focused) return focused;
+  const t = now();
+  for (const [id, meter] of meters) if (meter.state(t).open) return id;
+  return worklist?.stacks.find((s) => s.status !== "labeled")?.stackId ?? worklist?.stacks[0]?.stackId;
+}
+
+/** j / k: the next / previous stack; from outside the list, the current stack. */
+function moveFocus(step: number): void {
+  const ids = [...cards.keys()];
+  const focused = focusedStack();
+  const target = focused === undefined ? currentStack() : ids[Math.min(ids.length - 1, Math.max(0, ids.indexOf(focused) + step))];
+  const card = target ? cards.get(target) : undefined;
+  card?.root.focus();
+  card?.root.scrollIntoView({ block: "nearest" });
+}
+
+function onShortcut(event: KeyboardEvent): void {
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  const target = event.target;
+  if (target instanceof Element && target.closest("input, textarea, select, [contenteditable]")) return;
+  const id = currentStack();
+  const actions: Record<string, () => void> = {
+    j: () => moveFocus(1),
+    k: () => moveFocus(-1),
+    s: () => id && startStack(id),
+    p: () => id && pauseStack(id),
+    f: () => id && void finishStack(id),
+    "?": () => {
+      const help = $("shortcuts") as HTMLDetailsElement;
+      help.open = !help.open;
+    },
+  };
+  const action = actions[event.key];
+  if (action) {
+    event.preventDefault();
+    action();
+  }
+}
+
+// --- start-up -------------------------------------------------------------------------------------
+
+async function loadConfig(): Promise<PageConfig> {
+  try {
+    const response = await fetch("config.json", { cache: "no-store" });
+    if (response.ok) return { ...DEFAULT_CONFIG, ...((await response.json()) as Partial<PageConfig>) };
+  } catch {
+    // The defaults serve a page whose config.json is missing.
+  }
+  return DEFAULT_CONFIG;
+}
+
+async function boot(): Promise<void> {
+  config = await loadConfig();
+  for (const type of INPUT_EVENTS) {
+    window.addEventListener(
+      type,
+      () => {
+        const t = now();
+        for (const meter of meters.values()) meter.input(t);
+      },
+      { capture: true, passive: true },
+    );
+  }
+  document.addEventListener("visibilitychange", () => {
+    const t = now();
+    for (const meter of meters.values()) meter.setVisible(document.visibilityState === "visible", t);
+    saveMeters();
+    updateAll();
+  });
+  window.addEventListener("pagehide", saveMeters);
+  window.addEventListener("online", () => void flushOutbox());
+  document.addEventListener("keydown", onShortcut);
+  $("sign-out").addEventListener("click", () => {
+    saveMeters();
+    showSignIn("Signed out. Unsent completions stay in this browser until you sign in again.");
+  });
+  window.setInterval(() => {
+    updateAll();
+    saveMeters();
+  }, 1000);
+  const token = takeToken();
+  if (!token) return showSignIn("Sign in with your institution account to see the stacks assigned to you.");
+  api = new WorklistApi(config.apiBase, token);
+  await loadWorklist();
+}
+
+void boot();
