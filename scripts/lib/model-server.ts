@@ -22,6 +22,14 @@ export interface ModelServerOptions {
   s3Endpoint: string;
   /** s3:// prefix for asynchronous results (`<id>.out` / `<id>.error`); without it async invocations answer 501. */
   asyncOutput?: string;
+  /**
+   * SNS topic ARNs the server announces asynchronous results on, as SageMaker does for an endpoint
+   * config's AsyncInferenceConfig NotificationConfig (success / error topic); published through
+   * `snsEndpoint` (default: `s3Endpoint`, the local emulator).
+   */
+  successTopic?: string;
+  errorTopic?: string;
+  snsEndpoint?: string;
   /** `cpu` or `cuda`; default: the container's choice (cuda when available). */
   device?: string;
   /**
@@ -53,6 +61,9 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   const args = ["-m", "ichal", "serve", "--model-dir", resolve(options.modelDir), "--host", "127.0.0.1", "--port", "0"];
   args.push("--s3-endpoint", options.s3Endpoint, "--ready-file", readyFile);
   if (options.asyncOutput) args.push("--async-output", options.asyncOutput);
+  if (options.successTopic) args.push("--success-topic", options.successTopic);
+  if (options.errorTopic) args.push("--error-topic", options.errorTopic);
+  if (options.snsEndpoint) args.push("--sns-endpoint", options.snsEndpoint);
   if (options.device) args.push("--device", options.device);
   const threads = String(options.cpuThreads ?? process.env.OMP_NUM_THREADS ?? 1);
   const { AWS_PROFILE: _profile, AWS_SESSION_TOKEN: _token, ...inherited } = process.env;

@@ -26,15 +26,27 @@ export const LOCAL_AWS = {
   credentials: { accessKeyId: "local", secretAccessKey: "local" },
 } as const;
 
-export async function startMotoServer(options: { timeoutMs?: number } = {}): Promise<MotoServer> {
+export interface MotoServerOptions {
+  timeoutMs?: number;
+  /**
+   * Start moto through scripts/lib/moto_server_aws_events.py, whose S3 event notifications carry
+   * `versionId` and `sequencer` as AWS's do for a versioned bucket (moto 5.2 omits them). Default: false.
+   */
+  s3EventVersionIds?: boolean;
+}
+
+export async function startMotoServer(options: MotoServerOptions = {}): Promise<MotoServer> {
   if (!existsSync(MOTO_SERVER_BIN)) {
     throw new Error(`moto server not found at ${MOTO_SERVER_BIN}: run scripts/bootstrap.sh (npm test does) first`);
   }
+  const [command, prefix] = options.s3EventVersionIds
+    ? [resolve(dirname(MOTO_SERVER_BIN), "python"), [resolve(PROJECT_ROOT, "scripts/lib/moto_server_aws_events.py")]]
+    : [MOTO_SERVER_BIN, []];
   const timeoutMs = options.timeoutMs ?? 30_000;
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    const child = spawn(MOTO_SERVER_BIN, ["-H", "127.0.0.1", "-p", String(port)], {
+    const child = spawn(command, [...prefix, "-H", "127.0.0.1", "-p", String(port)], {
       stdio: ["ignore", "ignore", "pipe"],
       env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: "true" },
     });

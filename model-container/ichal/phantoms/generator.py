@@ -56,7 +56,7 @@ with the same noise as ``generate_stack(s, negative=False)``, without its lesion
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -819,18 +819,24 @@ def generate_pool(
     negative_fraction: float = 0.3,
     size: int = 512,
     frames: int | None = None,
+    sizes: Sequence[int] | None = None,
 ) -> Iterator[PhantomStack]:
     """``n`` stacks, exactly ``round(n · negative_fraction)`` of them negative, placed at random.
 
-    Stack ``i`` equals ``generate_stack(pool_seeds(n, seed)[i], negative=…, size=size, frames=frames)``.
+    Stack ``i`` equals ``generate_stack(pool_seeds(n, seed)[i], negative=…, size=size, frames=frames)``;
+    with ``sizes`` (a mixed pool, e.g. ``(96, 128, 160)``) stack ``i`` has size ``sizes[i % len(sizes)]``
+    instead of ``size``.
     """
     if n < 0:
         raise ValueError(f"n must be non-negative, got {n}")
     if not 0.0 <= negative_fraction <= 1.0:
         raise ValueError(f"negative_fraction must be in [0, 1], got {negative_fraction}")
+    if sizes is not None and len(sizes) == 0:
+        raise ValueError("sizes must name at least one size")
     seeds = pool_seeds(n, seed)
     negatives = np.zeros(n, dtype=bool)
     negatives[: round(n * negative_fraction)] = True
     np.random.default_rng(np.random.SeedSequence([int(seed), n])).shuffle(negatives)
-    for stack_seed, negative in zip(seeds, negatives):
-        yield generate_stack(stack_seed, negative=bool(negative), size=size, frames=frames)
+    for i, (stack_seed, negative) in enumerate(zip(seeds, negatives)):
+        stack_size = int(sizes[i % len(sizes)]) if sizes is not None else size
+        yield generate_stack(stack_seed, negative=bool(negative), size=stack_size, frames=frames)

@@ -2,7 +2,9 @@
 
 SageMaker runs the image with the argument ``serve``, unpacks model.tar.gz into /opt/ml/model and
 sends traffic to port 8080. Locally: ``python -m ichal serve --model-dir DIR --port 8080
---s3-endpoint http://127.0.0.1:PORT --async-output s3://bucket/prefix/``.
+--s3-endpoint http://127.0.0.1:PORT --async-output s3://bucket/prefix/ [--success-topic ARN
+--error-topic ARN]``: with topics, each asynchronous result is announced on SNS as the SageMaker
+platform announces it (the endpoint config's AsyncInferenceConfig NotificationConfig).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import signal
 import sys
 from pathlib import Path
 
-from .s3_location import S3_ENDPOINT_ENV, S3Location, s3_client
-from .server import ScoringService, make_server
+from .s3_location import S3_ENDPOINT_ENV, S3Location, s3_client, sns_client
+from .server import AsyncNotifier, ScoringService, make_server
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", 8080)))
     parser.add_argument("--s3-endpoint", default=os.environ.get(S3_ENDPOINT_ENV), help="S3 endpoint (local emulator)")
     parser.add_argument("--async-output", default=os.environ.get("ICHAL_ASYNC_OUTPUT"), help="s3:// prefix for asynchronous results")
+    parser.add_argument(
+        "--success-topic", default=os.environ.get("ICHAL_SUCCESS_TOPIC"), help="SNS topic for completed async results"
+    )
+    parser.add_argument(
+        "--error-topic", default=os.environ.get("ICHAL_ERROR_TOPIC"), help="SNS topic for failed async invocations"
+    )
+    parser.add_argument("--sns-endpoint", default=None, help="SNS endpoint (local emulator); default: --s3-endpoint")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--ready-file", type=Path, default=None, help="write the bound port here once serving (for tests)")
     args = parser.parse_args(argv)
@@ -34,10 +43,20 @@ def main(argv: list[str] | None = None) -> int:
 
     s3 = s3_client(args.s3_endpoint)
     scorer = StackScorer.from_model_dir(args.model_dir, s3=s3, device=args.device)
+    notifier = None
+    if args.success_topic or args.error_topic:
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        notifier = AsyncNotifier(
+            sns=sns_client(args.sns_endpoint or args.s3_endpoint, region),
+            success_topic=args.success_topic,
+            error_topic=args.error_topic,
+            region=region,
+        )
     service = ScoringService(
         scorer=scorer.handle_request,
         s3=s3,
         async_output=S3Location.parse(args.async_output) if args.async_output else None,
+        notifier=notifier,
     )
     server = make_server(service, args.host, args.port)
     port = server.server_address[1]

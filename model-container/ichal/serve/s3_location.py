@@ -41,3 +41,16 @@ def s3_client(endpoint_url: str | None = None):
         endpoint_url=endpoint,
         config=Config(s3={"addressing_style": "path"} if endpoint else {}, retries={"max_attempts": 5, "mode": "standard"}),
     )
+
+
+def sns_client(endpoint_url: str | None = None, region: str = "us-east-1"):
+    """A boto3 SNS client; ``endpoint_url`` points it at a local emulator."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "sns",
+        endpoint_url=endpoint_url or None,
+        region_name=region,
+        config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+    )

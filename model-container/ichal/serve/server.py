@@ -10,7 +10,9 @@ Routes (all JSON):
                                                X-Amzn-SageMaker-InputLocation, answers 202 at once with
                                                the output location, scores in the background and writes
                                                the result (or the error) to S3 — what the SageMaker
-                                               asynchronous-inference platform does around a container
+                                               asynchronous-inference platform does around a container;
+                                               with notification topics configured, it then publishes
+                                               the platform's success / error notification to SNS
 
 Errors carry a status: a malformed request is 400, a study the scorer refuses (wrong modality, PHI,
 corrupt archive, …) is 422 with {"code", "reason"}; only real faults are 500. The server keeps
@@ -24,6 +26,7 @@ import logging
 import re
 import threading
 import uuid
+from datetime import datetime, timezone
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -56,6 +59,81 @@ Scorer = Callable[[dict[str, Any]], dict[str, Any]]
 """Scores one parsed request; raises RequestError for inputs it refuses."""
 
 
+def _timestamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def async_inference_notification(
+    *,
+    status: str,
+    endpoint_name: str,
+    inference_id: str,
+    input_location: str,
+    received: datetime,
+    region: str,
+    output_location: str | None = None,
+    failure_location: str | None = None,
+    failure_reason: str | None = None,
+) -> dict[str, Any]:
+    """The JSON SageMaker asynchronous inference publishes to the endpoint's success or error topic.
+
+    Shape as documented in "Check prediction results" (SageMaker developer guide, asynchronous
+    inference): ``invocationStatus`` "Completed" with ``responseParameters.outputLocation``, or
+    "Failed" with ``failureReason`` and ``responseParameters.failureLocation``.
+    """
+    notification: dict[str, Any] = {
+        "awsRegion": region,
+        "eventTime": _timestamp(datetime.now(timezone.utc)),
+        "receivedTime": _timestamp(received),
+        "invocationStatus": status,
+        "requestParameters": {
+            "contentType": "application/json",
+            "endpointName": endpoint_name,
+            "inputLocation": input_location,
+        },
+        "responseParameters": {"contentType": "application/json"},
+        "inferenceId": inference_id,
+        "eventVersion": "1.0",
+        "eventSource": "aws:sagemaker",
+        "eventName": "InferenceResult",
+    }
+    if output_location:
+        notification["responseParameters"]["outputLocation"] = output_location
+    if failure_location:
+        notification["responseParameters"]["failureLocation"] = failure_location
+    if failure_reason:
+        notification["failureReason"] = failure_reason
+    return notification
+
+
+def failure_reason_for(status: int) -> str:
+    """SageMaker's one-line ``failureReason`` for a container answer with this HTTP status (no study data)."""
+    kind = "client" if 400 <= status < 500 else "server"
+    return (
+        f"ClientError: Received {kind} error ({status}) from model. "
+        "See the SageMaker Endpoint logs in your account for more information."
+    )
+
+
+@dataclass
+class AsyncNotifier:
+    """Publishes asynchronous-inference notifications to SNS, as the platform does after an invocation.
+
+    Either topic may be None (the endpoint config names none): nothing is published for that outcome.
+    """
+
+    sns: Any
+    """boto3 SNS client."""
+    success_topic: str | None = None
+    error_topic: str | None = None
+    region: str = "us-east-1"
+
+    def publish(self, notification: dict[str, Any]) -> None:
+        topic = self.success_topic if notification["invocationStatus"] == "Completed" else self.error_topic
+        if topic:
+            self.sns.publish(TopicArn=topic, Message=json.dumps(notification))
+
+
 @dataclass
 class ScoringService:
     scorer: Scorer
@@ -64,6 +142,8 @@ class ScoringService:
     async_output: S3Location | None = None
     """Where asynchronous results go (``<prefix>/<inference id>.out`` / ``.error``)."""
     ready: Callable[[], bool] = lambda: True
+    notifier: AsyncNotifier | None = None
+    """Publishes the success / error notification after each asynchronous result (None: no topics)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _pending: set[threading.Thread] = field(default_factory=set)
 
@@ -78,7 +158,9 @@ class ScoringService:
         with self._lock:
             return self.scorer(request)
 
-    def invoke_async(self, input_location: str | None) -> tuple[dict[str, Any], dict[str, str]]:
+    def invoke_async(
+        self, input_location: str | None, endpoint_name: str = "local"
+    ) -> tuple[dict[str, Any], dict[str, str]]:
         if not input_location:
             raise RequestError(400, "MISSING_INPUT_LOCATION", "X-Amzn-SageMaker-InputLocation header is required")
         try:
@@ -90,24 +172,58 @@ class ScoringService:
         inference_id = str(uuid.uuid4())
         output = self.async_output.child(f"{inference_id}.out")
         failure = self.async_output.child(f"{inference_id}.error")
-        worker = threading.Thread(target=self._run_async, args=(source, output, failure), daemon=True, name=f"async-{inference_id}")
+        received = datetime.now(timezone.utc)
+        context = {"endpoint_name": endpoint_name, "inference_id": inference_id, "input_location": input_location, "received": received}
+        worker = threading.Thread(
+            target=self._run_async, args=(source, output, failure, context), daemon=True, name=f"async-{inference_id}"
+        )
         self._pending.add(worker)
         worker.start()
         headers = {"X-Amzn-SageMaker-OutputLocation": output.uri, "X-Amzn-SageMaker-FailureLocation": failure.uri}
         return {"InferenceId": inference_id, "OutputLocation": output.uri, "FailureLocation": failure.uri}, headers
 
-    def _run_async(self, source: S3Location, output: S3Location, failure: S3Location) -> None:
+    def _run_async(
+        self, source: S3Location, output: S3Location, failure: S3Location, context: dict[str, Any] | None = None
+    ) -> None:
         try:
-            body = self.s3.get_object(Bucket=source.bucket, Key=source.key)["Body"].read()
-            result = self.invoke(body)
-            self._put(output, result)
-        except RequestError as error:
-            self._put(failure, {"status": error.status, **error.body()})
-        except Exception as error:  # a fault: recorded where the platform records it, never silent
-            log.exception("asynchronous invocation failed")
-            self._put(failure, {"status": 500, "code": "INTERNAL_ERROR", "reason": type(error).__name__})
+            try:
+                body = self.s3.get_object(Bucket=source.bucket, Key=source.key)["Body"].read()
+                result = self.invoke(body)
+                self._put(output, result)
+                self._notify(context, "Completed", output_location=output.uri)
+            except RequestError as error:
+                self._put(failure, {"status": error.status, **error.body()})
+                self._notify(context, "Failed", failure_location=failure.uri, http_status=error.status)
+            except Exception as error:  # a fault: recorded where the platform records it, never silent
+                log.exception("asynchronous invocation failed")
+                self._put(failure, {"status": 500, "code": "INTERNAL_ERROR", "reason": type(error).__name__})
+                self._notify(context, "Failed", failure_location=failure.uri, http_status=500)
+        except Exception:  # writing the result or publishing failed: the platform would log it
+            log.exception("asynchronous result could not be written or announced")
         finally:
             self._pending.discard(threading.current_thread())
+
+    def _notify(
+        self,
+        context: dict[str, Any] | None,
+        status: str,
+        *,
+        output_location: str | None = None,
+        failure_location: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        if self.notifier is None or context is None:
+            return
+        notification = async_inference_notification(
+            status=status,
+            region=self.notifier.region,
+            output_location=output_location,
+            failure_location=failure_location,
+            failure_reason=failure_reason_for(http_status) if http_status else None,
+            **context,
+        )
+        self.notifier.publish(notification)
+        log.info("published %s notification for inference %s", status, context["inference_id"])
 
     def _put(self, where: S3Location, payload: dict[str, Any]) -> None:
         self.s3.put_object(
@@ -155,9 +271,11 @@ def make_server(service: ScoringService, host: str = "0.0.0.0", port: int = 8080
             try:
                 if self.path == "/invocations" or SYNC_PATH.match(self.path):
                     self._send(200, service.invoke(self._body()))
-                elif ASYNC_PATH.match(self.path):
+                elif match := ASYNC_PATH.match(self.path):
                     self._body()  # the request itself lives in S3; discard any body
-                    payload, headers = service.invoke_async(self.headers.get("X-Amzn-SageMaker-InputLocation"))
+                    payload, headers = service.invoke_async(
+                        self.headers.get("X-Amzn-SageMaker-InputLocation"), match.group("name")
+                    )
                     self._send(202, payload, headers)
                 else:
                     self._send(404, {"code": "NOT_FOUND", "reason": f"no route POST {self.path}"})

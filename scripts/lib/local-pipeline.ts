@@ -1,0 +1,679 @@
+/**
+ * The whole loop on one machine (README "What the local run shows"; issue 5), shared by `npm start`
+ * (scripts/local-run.ts) and the end-to-end test (test/e2e/local-pipeline.test.ts):
+ *
+ *  1. moto server on 127.0.0.1; the synthesized InstitutionStack's buckets, queues (+ DLQs), topics,
+ *     subscriptions, table (+ GSI), bucket notification and SES identity created in it (local-wiring.ts);
+ *  2. a small ensemble trained on phantoms unless cached, served by the model container on CPU
+ *     (SageMaker paths; asynchronous results to the studies bucket, notifications to the endpoint's
+ *     success / error topics);
+ *  3. a pool of phantom DICOM studies (mixed sizes, some negative, one corrupt upload, one study that
+ *     still carries a patient name) uploaded to the bucket's upload prefix;
+ *  4. the ingest queue drained into the ingest handler and the score queue into record-score, as
+ *     Lambda's SQS event source mapping does (sqs-event-source.ts);
+ *  5. the weekly workflow's synthesized definition executed with its Tasks bound to the handlers;
+ *  6. the e-mails SES accepted written to an outbox (.eml, .html);
+ *  7. annotators simulated through the completion API handler (their worklist, then one completion
+ *     per stack with a time drawn from the true mask, simulated-annotators.ts), and the next week's
+ *     workflow run, whose first state refits the time model.
+ * Every handler is the real one from lambdas/handlers; this module only adapts event sources.
+ */
+import { randomUUID } from "node:crypto";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { DynamoDBDocumentClient, ScanCommand } from "@aws-sdk/lib-dynamodb";
+import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
+import { DynamoTimeModelStore } from "../../lambdas/adapters/dynamo-time-model-store.js";
+import { COMPLETION_API_PATHS } from "../../lambdas/contracts/completion-api.js";
+import { WEEKLY_WORKFLOW_RESULT_PATHS, WEEKLY_WORKFLOW_STATES } from "../../lambdas/contracts/weekly-workflow.js";
+import { studyIdOf } from "../../lambdas/domain/ingest.js";
+import { roundIdOf } from "../../lambdas/domain/iso-week.js";
+import { PRIOR_TIME_MODEL, predictLabelingSeconds, type TimeModel } from "../../lambdas/domain/labeling-time-model.js";
+import { bindHandler, type HandlerKind, setLambdaRuntimeEnvironment } from "./lambda-bindings.js";
+import { type FunctionIdentity, invokeLambda } from "./lambda-runtime.js";
+import { createLocalResources, deriveWiring, type LocalFunction, type LocalWiring } from "./local-wiring.js";
+import { type ModelServer, startModelServer } from "./model-server.js";
+import { LOCAL_AWS, type MotoServer, PROJECT_ROOT, startMotoServer } from "./moto-server.js";
+import { type SentEmail, sentEmails, writeOutbox } from "./outbox.js";
+import { type EnsembleSettings, ensureEnsemble, generatePhantomPool, killPythonJobs, type PhantomEntry } from "./python-jobs.js";
+import { simulatedActiveSeconds, TRUE_TIME_MODEL, trueLogSeconds } from "./simulated-annotators.js";
+import { SqsEventSource } from "./sqs-event-source.js";
+import { LocalTemplate, synthesizeInstitutionTemplate } from "./synthesized-stack.js";
+import { runWorkflow, type TaskBinding, taskStates, type WorkflowExecution } from "./workflow-runner.js";
+
+export interface LocalRunOptions {
+  /** Phantom studies uploaded (including the corrupt one and the one with a patient name); ≥ 4. */
+  poolSize: number;
+  /** Q: the weekly budget in hours (the institution config's weeklyBudgetHours). */
+  budgetHours: number;
+  seed: number;
+  /** Where the outbox, logs and summary go (emptied first). */
+  outputDir: string;
+  /** Cache of trained ensembles and phantom pools. */
+  cacheDir: string;
+  ensemble: EnsembleSettings;
+  /** Frame sizes of the pool's phantoms (cycled). */
+  phantomSizes: number[];
+  annotators: string[];
+  /** Progress lines for a person watching. */
+  report: (line: string) => void;
+  /** Training progress (fraction 0–1). */
+  trainingProgress?: (fraction: number) => void;
+  /** CPU threads of the model server and training. */
+  threads?: number;
+}
+
+export interface UploadOutcome {
+  phantomIndex: number;
+  key: string;
+  studyId: string;
+  kind: "study" | "corrupt" | "identifier";
+  status: string;
+  rejectionCode: string | undefined;
+  rejectionReason: string | undefined;
+  stackIds: string[];
+  deadLettered: boolean;
+}
+
+export interface CompletionOutcome {
+  stackId: string;
+  annotator: string;
+  activeSeconds: number;
+  predictedSeconds: number;
+  /** B̂, M̂: what the model measured on its heatmap (the features the refit regresses on). */
+  boundaryLength: number;
+  components: number;
+  /** B, M of the phantom's exact mask (what the simulated time was drawn from). */
+  trueBoundaryLength: number;
+  trueComponents: number;
+  statusCode: number;
+}
+
+/**
+ * How close each time model comes to the simulated annotators on the completed stacks: its log-time
+ * prediction from the predicted B̂, M̂ against the truth's mean log-time from the true B, M (RMS, in
+ * log units), and its predicted hours against the simulated hours.
+ */
+export interface FitComparison {
+  stacks: number;
+  simulatedHours: number;
+  predictedHoursBefore: number;
+  predictedHoursAfter: number;
+  rmsLogErrorBefore: number;
+  rmsLogErrorAfter: number;
+  /** Euclidean distance of (α, β, γ) to the truth's. */
+  coefficientDistanceBefore: number;
+  coefficientDistanceAfter: number;
+}
+
+export interface Coefficients {
+  version: number;
+  source: string;
+  alpha: number;
+  beta: number;
+  gamma: number;
+  n: number;
+}
+
+export interface LocalRunResult {
+  uploads: UploadOutcome[];
+  /** The pending stacks the first round selected from, with the V and T it used. */
+  pool: { stackId: string; value: number; seconds: number }[];
+  executions: WorkflowExecution[];
+  selection: { roundId: string; selected: string[]; budgetSeconds: number; totalPredictedSeconds: number };
+  emails: SentEmail[];
+  completions: CompletionOutcome[];
+  coefficientsBefore: Coefficients;
+  coefficientsAfter: Coefficients;
+  truth: typeof TRUE_TIME_MODEL;
+  /** The time model before and after the refit, judged on the completed stacks against the simulation. */
+  fit: FitComparison;
+  /** What the refit reported for the first round (predicted vs actual seconds of its completed stacks). */
+  lastRound: unknown;
+  records: Record<string, unknown>[];
+  deadLetters: Record<string, number>;
+  /** The planted patient name (for identifier checks; never printed). */
+  plantedName: string;
+  outboxDir: string;
+  logFile: string;
+  outputDir: string;
+  createdResources: string[];
+  timings: Record<string, number>;
+  modelCached: boolean;
+}
+
+/** Runs the loop; always stops what it started (moto, the model server, Python jobs, event sources). */
+export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalRunResult> {
+  if (!Number.isSafeInteger(options.poolSize) || options.poolSize < 4) throw new Error("poolSize must be an integer ≥ 4");
+  const started = performance.now();
+  const timings: Record<string, number> = {};
+  const lap = (name: string, since: number) => {
+    timings[name] = Math.round((performance.now() - since) / 100) / 10;
+  };
+  const { report } = options;
+  const outputDir = resolve(options.outputDir);
+  await rm(outputDir, { recursive: true, force: true });
+  const logDir = join(outputDir, "logs");
+  const outboxDir = join(outputDir, "outbox");
+  await mkdir(logDir, { recursive: true });
+  const logFile = join(logDir, "lambdas.jsonl");
+  const logLines: string[] = [];
+  const writeLog = (line: string) => {
+    logLines.push(line);
+  };
+  const flushLogs = async () => {
+    await writeFile(logFile, logLines.map((l) => `${l}\n`).join(""));
+    if (model) await writeFile(join(logDir, "model-server.log"), model.log());
+  };
+  setLambdaRuntimeEnvironment();
+
+  const cleanups: (() => Promise<void>)[] = [];
+  let moto: MotoServer | undefined;
+  let model: ModelServer | undefined;
+  try {
+    // 1. local AWS from the synthesized template ----------------------------------------------
+    let t = performance.now();
+    report("1/7 starting moto server and creating the stack's resources from the synthesized template…");
+    moto = await startMotoServer({ s3EventVersionIds: true });
+    const awsEndpoint = moto.endpoint;
+    const { template } = synthesizeInstitutionTemplate({
+      institution: "local",
+      annotatorEmails: options.annotators,
+      senderAddress: "ich-al@example.org",
+      weeklyBudgetHours: options.budgetHours,
+      scoring: { modelArtifact: "s3://ich-al-local-models/ensemble/model.tar.gz" },
+    });
+    const wiring = deriveWiring(new LocalTemplate(template, awsEndpoint));
+    const createdResources = await createLocalResources(wiring, awsEndpoint);
+    for (const line of createdResources) report(`      ${line}`);
+    const roles = identifyRoles(wiring);
+    lap("aws", t);
+
+    // 2. ensemble and model server; 3. phantom pool (generated while training) ------------------
+    t = performance.now();
+    report("2/7 training a small ensemble on phantoms (cached after the first run) and generating the pool…");
+    // A name no phantom, header or log could carry by chance; searched for in everything the run leaves.
+    const plantedName = `Zzplanted^Patient^Seed${options.seed}`;
+    const plantIndex = 1;
+    const corruptIndex = 0;
+    const poolDir = join(options.cacheDir, "pool");
+    const [ensemble, phantoms] = await Promise.all([
+      ensureEnsemble(options.cacheDir, options.ensemble, (f) => options.trainingProgress?.(f), options.threads ?? 1),
+      generatePhantomPool({
+        outDir: poolDir,
+        count: options.poolSize,
+        seed: options.seed,
+        sizes: options.phantomSizes,
+        gridSize: options.ensemble.gridSize,
+        plantName: plantedName,
+        plantIndex,
+      }),
+    ]);
+    report(`      ensemble ${ensemble.cached ? "from cache" : "trained"}: ${ensemble.modelDir}`);
+    lap("train+pool", t);
+    t = performance.now();
+    const endpoint = roles.scoringEndpoint;
+    model = await startModelServer({
+      modelDir: ensemble.modelDir,
+      s3Endpoint: awsEndpoint,
+      asyncOutput: endpoint.asyncOutput,
+      successTopic: endpoint.successTopicArn,
+      errorTopic: endpoint.errorTopicArn,
+      device: "cpu",
+      cpuThreads: options.threads ?? 1,
+      timeoutMs: 120_000,
+    });
+    report(`      model server on ${model.endpoint} (async output ${endpoint.asyncOutput}, topics: success + error)`);
+
+    // 4. event sources into the real handlers ----------------------------------------------------
+    const bindingOptions = { awsEndpoint, writeLog, modelServerEndpoint: model.endpoint };
+    const sqs = new SQSClient({ ...LOCAL_AWS, endpoint: awsEndpoint });
+    cleanups.push(async () => sqs.destroy());
+    const sources: SqsEventSource[] = [];
+    const invocationErrors: string[] = [];
+    for (const [kind, role] of [
+      ["ingest", roles.ingest],
+      ["recordScore", roles.recordScore],
+    ] as const) {
+      const handler = await bindHandler(kind, role.fn.environment, bindingOptions);
+      const queue = wiring.queues.find((q) => q.arn === role.mapping.queueArn);
+      if (!queue) throw new Error(`event source ${role.mapping.logicalId}: its queue is not in the template`);
+      const source = new SqsEventSource({
+        sqs,
+        queueUrl: queue.url,
+        queueArn: queue.arn,
+        batchSize: role.mapping.batchSize,
+        maximumBatchingWindowSeconds: role.mapping.maximumBatchingWindowSeconds,
+        reportBatchItemFailures: role.mapping.reportBatchItemFailures,
+        concurrency: Math.min(2, role.mapping.maximumConcurrency ?? 2),
+        fn: identity(role.fn),
+        handler,
+        retryDelaySeconds: 2,
+        onInvocationError: (error) => invocationErrors.push(`${kind}: ${(error as Error).name}: ${(error as Error).message}`),
+      });
+      source.start();
+      sources.push(source);
+      cleanups.push(() => source.stop());
+    }
+
+    // 3. upload ---------------------------------------------------------------------------------
+    const bucket = roles.studiesBucket;
+    const s3 = new S3Client({ ...LOCAL_AWS, endpoint: awsEndpoint, forcePathStyle: true });
+    cleanups.push(async () => s3.destroy());
+    report(
+      `3/7 uploading ${phantoms.length} phantom studies to s3://${bucket}/${roles.uploadsPrefix} ` +
+        `(${phantoms.filter((p) => p.negative).length} negative, 1 corrupt, 1 with a patient name)…`,
+    );
+    const uploads: UploadOutcome[] = [];
+    const batch = `run-${new Date()
+      .toISOString()
+      .replace(/[-:.TZ]/g, "")
+      .slice(0, 14)}`;
+    for (const phantom of phantoms) {
+      const file = phantom.files.dicom;
+      if (!file) throw new Error(`phantom ${phantom.index} has no DICOM file`);
+      let body: Uint8Array = await readFile(join(poolDir, file));
+      const kind = phantom.index === corruptIndex ? "corrupt" : phantom.index === plantIndex ? "identifier" : "study";
+      if (kind === "corrupt") body = body.subarray(0, Math.floor(body.length / 2)); // a transfer cut off halfway
+      const key = `${roles.uploadsPrefix}${batch}/study-${String(phantom.index).padStart(3, "0")}.zip`;
+      const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: "application/zip" }));
+      if (!put.VersionId) throw new Error("the studies bucket returned no versionId: it must be versioned");
+      uploads.push({
+        phantomIndex: phantom.index,
+        key,
+        studyId: studyIdOf({ bucket, key, versionId: put.VersionId }),
+        kind,
+        status: "uploaded",
+        rejectionCode: undefined,
+        rejectionReason: undefined,
+        stackIds: [],
+        deadLettered: false,
+      });
+    }
+
+    const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: awsEndpoint });
+    cleanups.push(async () => dynamo.destroy());
+    const records = new DynamoRecordStore(dynamo, roles.tableName);
+    report("4/7 ingest queue → ingest λ → model container (async) → SNS → score queue → record-score λ…");
+    const deadLetterQueues = wiring.queues.filter((q) => wiring.queues.some((o) => o.redrive?.deadLetterTargetArn === q.arn));
+    const settledStatuses = new Set(["scored", "rejected", "failed"]);
+    const deadline = Date.now() + (120 + 15 * uploads.length) * 1000;
+    let lastLine = "";
+    for (;;) {
+      for (const upload of uploads) {
+        if (settledStatuses.has(upload.status)) continue;
+        const record = await records.getStack(upload.studyId);
+        if (record) upload.status = record.status;
+      }
+      const settled = uploads.filter((u) => settledStatuses.has(u.status)).length;
+      const dead = await countMessages(
+        sqs,
+        deadLetterQueues.map((q) => q.url),
+      );
+      const line = `      settled ${settled}/${uploads.length} (scored ${uploads.filter((u) => u.status === "scored").length}, dead letters ${dead})`;
+      if (line !== lastLine) report(line);
+      lastLine = line;
+      if (settled === uploads.length) break;
+      if (dead > 0 && settled + dead >= uploads.length && !sources.some((s) => s.busy)) break;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `uploads not settled in time: ${uploads.filter((u) => !settledStatuses.has(u.status)).length} left; ` +
+            `invocation errors: ${invocationErrors.slice(-3).join(" | ") || "none"}`,
+        );
+      }
+      await sleep(1000);
+    }
+    for (const source of sources) await source.stop();
+    const deadLetters: Record<string, number> = {};
+    for (const q of deadLetterQueues) deadLetters[q.name] = await countMessages(sqs, [q.url]);
+    for (const upload of uploads) {
+      const record = await records.getStack(upload.studyId);
+      upload.status = record?.status ?? "missing";
+      upload.rejectionCode = record?.rejection?.code;
+      upload.rejectionReason = record?.rejection?.reason;
+      upload.stackIds = record?.stackIds ?? [];
+      upload.deadLettered = !record || !settledStatuses.has(record.status);
+    }
+    lap("ingest+score", t);
+
+    // 5. weekly workflow, week 1 ---------------------------------------------------------------
+    t = performance.now();
+    const machine = wiring.stateMachine;
+    if (!machine) throw new Error("the synthesized stack has no AWS::StepFunctions::StateMachine (weekly workflow) yet");
+    const bindings = await workflowBindings(machine.definition, wiring, bindingOptions);
+    const timeModels = new DynamoTimeModelStore(dynamo, roles.tableName);
+    const modelBefore = await timeModels.latest();
+    const coefficientsBefore = coefficientsOf(modelBefore);
+    const now1 = new Date().toISOString();
+    const round1 = roundIdOf(now1);
+    report(`5/7 weekly workflow ${round1}: the synthesized state machine run locally (Tasks ${Object.keys(bindings).join(", ")})…`);
+    const week1 = await runWorkflow(machine.definition, bindings, { name: round1, now: now1, stateMachineArn: machine.arn });
+    if (week1.status !== "SUCCEEDED") throw new Error(`workflow ${round1} failed: ${week1.error}`);
+    const selection = resultAt(week1.output, WEEKLY_WORKFLOW_RESULT_PATHS.select) as {
+      roundId: string;
+      selected: { stackId: string }[];
+      budgetSeconds: number;
+      totalPredictedSeconds: number;
+    };
+    const allRecords1 = await scanRecords(dynamo, roles.tableName);
+    const pool = allRecords1
+      .filter((r) => isStack(r) && (r.status === "pending" || (r.status === "selected" && r.selectedBy === round1)))
+      .map((r) => ({
+        stackId: String(r.stackId),
+        value: (r.scores as { stackUncertainty: number }).stackUncertainty,
+        seconds: (r.prediction as { predictedSeconds: number }).predictedSeconds,
+      }));
+    lap("week1", t);
+
+    // 6. outbox ----------------------------------------------------------------------------------
+    let emails = await sentEmails(awsEndpoint);
+    await writeOutbox(outboxDir, emails);
+    report(`6/7 ${emails.length} e-mail(s) sent through SES, written to ${outboxDir}`);
+
+    // 7. annotators complete their stacks; next week's workflow refits -------------------------
+    t = performance.now();
+    const complete = roles.complete;
+    const completeHandler = await bindHandler("complete", complete.environment, bindingOptions);
+    const api = (annotator: string, method: "GET" | "POST", path: string, body?: unknown) =>
+      invokeLambda(completeHandler, apiGatewayEvent(annotator, method, path, body), identity(complete)) as Promise<{
+        statusCode: number;
+        body: string;
+      }>;
+    const phantomByStudy = new Map(uploads.map((u) => [u.studyId, phantoms[u.phantomIndex] as PhantomEntry]));
+    const recordById = new Map(allRecords1.map((r) => [String(r.stackId), r]));
+    const work: { annotator: string; stackId: string }[] = [];
+    for (const annotator of options.annotators) {
+      const response = await api(annotator, "GET", COMPLETION_API_PATHS.worklist);
+      if (response.statusCode !== 200) throw new Error(`GET /worklist for an annotator answered ${response.statusCode}: ${response.body}`);
+      const worklist = JSON.parse(response.body) as { stacks: { stackId: string; status: string }[] };
+      for (const s of worklist.stacks) if (s.status === "selected") work.push({ annotator, stackId: s.stackId });
+    }
+    const features = work.map(({ stackId }) => {
+      const phantom = phantomByStudy.get(studyOfStack(stackId));
+      if (!phantom) throw new Error(`stack ${stackId} does not come from an uploaded phantom`);
+      return { boundaryLength: phantom.true_boundary_length, components: phantom.true_components };
+    });
+    const seconds = simulatedActiveSeconds(features, options.seed * 7919 + 17);
+    report(`7/7 ${work.length} selected stacks completed by ${options.annotators.length} simulated annotators through the completion API…`);
+    const completions: CompletionOutcome[] = [];
+    for (const [i, item] of work.entries()) {
+      const activeSeconds = seconds[i] as number;
+      const response = await api(item.annotator, "POST", COMPLETION_API_PATHS.completions, {
+        stackId: item.stackId,
+        activeSeconds,
+        annotator: item.annotator,
+        labelLocation: `s3://${bucket}/labels/${item.stackId}.nii.gz`,
+      });
+      completions.push({
+        stackId: item.stackId,
+        annotator: item.annotator,
+        activeSeconds,
+        predictedSeconds: (recordById.get(item.stackId)?.prediction as { predictedSeconds?: number } | undefined)?.predictedSeconds ?? 0,
+        boundaryLength: (recordById.get(item.stackId)?.scores as { boundaryLength?: number } | undefined)?.boundaryLength ?? 0,
+        components: (recordById.get(item.stackId)?.scores as { components?: number } | undefined)?.components ?? 0,
+        trueBoundaryLength: (features[i] as { boundaryLength: number }).boundaryLength,
+        trueComponents: (features[i] as { components: number }).components,
+        statusCode: response.statusCode,
+      });
+    }
+    const now2 = new Date(Date.parse(now1) + 7 * 86_400_000).toISOString();
+    const round2 = roundIdOf(now2);
+    report(`      next week's workflow ${round2}: ${WEEKLY_WORKFLOW_STATES.refit} fits α, β, γ on the completions…`);
+    const week2 = await runWorkflow(machine.definition, bindings, { name: round2, now: now2, stateMachineArn: machine.arn });
+    if (week2.status !== "SUCCEEDED") throw new Error(`workflow ${round2} failed: ${week2.error}`);
+    const refit2 = resultAt(week2.output, WEEKLY_WORKFLOW_RESULT_PATHS.refit) as { lastRound?: unknown };
+    const modelAfter = await timeModels.latest();
+    const coefficientsAfter = coefficientsOf(modelAfter);
+    const fit = compareFits(completions, modelBefore?.model ?? PRIOR_TIME_MODEL, modelAfter?.model ?? PRIOR_TIME_MODEL);
+    emails = await sentEmails(awsEndpoint);
+    await writeOutbox(outboxDir, emails);
+    lap("annotate+week2", t);
+
+    const allRecords = await scanRecords(dynamo, roles.tableName);
+    await flushLogs();
+    timings.total = Math.round((performance.now() - started) / 100) / 10;
+    const result: LocalRunResult = {
+      uploads,
+      pool,
+      executions: [week1, week2],
+      selection: {
+        roundId: selection.roundId,
+        selected: selection.selected.map((s) => s.stackId),
+        budgetSeconds: selection.budgetSeconds,
+        totalPredictedSeconds: selection.totalPredictedSeconds,
+      },
+      emails,
+      completions,
+      coefficientsBefore,
+      coefficientsAfter,
+      truth: TRUE_TIME_MODEL,
+      fit,
+      lastRound: refit2.lastRound ?? null,
+      records: allRecords,
+      deadLetters,
+      plantedName,
+      outboxDir,
+      logFile,
+      outputDir,
+      createdResources,
+      timings,
+      modelCached: ensemble.cached,
+    };
+    await writeFile(join(outputDir, "summary.json"), `${JSON.stringify(runSummary(result), null, 2)}\n`);
+    return result;
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    await model?.stop().catch(() => undefined);
+    await moto?.stop().catch(() => undefined);
+    killPythonJobs();
+    await flushLogs().catch(() => undefined);
+  }
+}
+
+/**
+ * Occurrences of `needle` (the planted patient name) in the records, the handler and model-server
+ * logs, the e-mails SES accepted and every file under the output folder.
+ */
+export async function identifierOccurrences(result: LocalRunResult, needle: string): Promise<Record<string, number>> {
+  const count = (text: string) => text.split(needle).length - 1;
+  const files = await readdir(result.outputDir, { recursive: true, withFileTypes: true });
+  let outputs = 0;
+  for (const entry of files) {
+    if (entry.isFile()) outputs += count(await readFile(join(entry.parentPath, entry.name), "latin1"));
+  }
+  return {
+    records: count(JSON.stringify(result.records)),
+    logs: count(await readFile(result.logFile, "utf8")) + count(await readFile(join(dirname(result.logFile), "model-server.log"), "utf8")),
+    // The MIME text may be base64 or quoted-printable: search the decoded parts too.
+    emails: count(JSON.stringify(result.emails.map((e) => [e.mime, e.subject, e.text, e.html]))),
+    outputs,
+  };
+}
+
+/** What summary.json holds: the result without the raw records, e-mail bodies and the planted name. */
+export function runSummary(r: LocalRunResult) {
+  const { records: _records, emails, plantedName: _planted, ...rest } = r;
+  return { ...rest, emails: emails.map((e) => ({ to: e.to, subject: e.subject })) };
+}
+
+/** Which template resources play which part, found from the wiring itself (not from names). */
+function identifyRoles(wiring: LocalWiring) {
+  const notification = wiring.bucketNotifications[0];
+  const ingestQueueArn = notification?.queueConfigurations[0]?.QueueArn;
+  if (!notification || !ingestQueueArn) throw new Error("the synthesized stack has no bucket notification to a queue");
+  const prefix = notification.queueConfigurations[0]?.Filter?.Key?.FilterRules?.find((r) => r.Name.toLowerCase() === "prefix")?.Value ?? "";
+  const fnOf = (logicalId: string) => wiring.functions.find((f) => f.logicalId === logicalId) as LocalFunction;
+  const mappingFor = (queueArn: string) => wiring.eventSourceMappings.find((m) => m.queueArn === queueArn);
+  const ingestMapping = mappingFor(ingestQueueArn);
+  if (!ingestMapping) throw new Error("no Lambda event source mapping consumes the ingest queue in the synthesized stack");
+  const scoringEndpoint = wiring.scoringEndpoint;
+  if (!scoringEndpoint) throw new Error("the synthesized stack has no SageMaker endpoint with an asynchronous inference config");
+  const topics = [scoringEndpoint.successTopicArn, scoringEndpoint.errorTopicArn].filter(Boolean);
+  const scoreQueueArn = wiring.subscriptions.find((s) => s.protocol === "sqs" && topics.includes(s.topicArn))?.endpoint;
+  const scoreMapping = scoreQueueArn ? mappingFor(scoreQueueArn) : undefined;
+  if (!scoreMapping) throw new Error("no queue subscribed to the endpoint's topics is consumed by a Lambda in the synthesized stack");
+  const ingestFn = fnOf(ingestMapping.functionLogicalId);
+  const tableName = ingestFn.environment.TABLE_NAME;
+  if (!tableName) throw new Error("the ingest function's environment has no TABLE_NAME");
+  return {
+    studiesBucket: notification.bucket,
+    uploadsPrefix: prefix,
+    scoringEndpoint,
+    tableName,
+    ingest: { fn: ingestFn, mapping: ingestMapping },
+    recordScore: { fn: fnOf(scoreMapping.functionLogicalId), mapping: scoreMapping },
+    get complete(): LocalFunction {
+      return completionFunction(wiring);
+    },
+  };
+}
+
+/** The completion API's function: the one an API Gateway method integrates (by ARN in its URI). */
+function completionFunction(wiring: LocalWiring): LocalFunction {
+  const fn = wiring.functions.find((f) => wiring.apiIntegrations.some((uri) => uri.includes(f.arn)));
+  if (!fn) throw new Error("the synthesized stack has no API Gateway method integrating a Lambda function (completion API)");
+  return fn;
+}
+
+const STATE_HANDLERS: Record<string, HandlerKind> = {
+  [WEEKLY_WORKFLOW_STATES.refit]: "refit",
+  [WEEKLY_WORKFLOW_STATES.select]: "select",
+  [WEEKLY_WORKFLOW_STATES.notify]: "notify",
+  [WEEKLY_WORKFLOW_STATES.recordFailure]: "roundFailure",
+};
+
+/** Each Task state of the definition bound to its handler, created with the environment of the function the Task invokes. */
+async function workflowBindings(
+  definition: Record<string, unknown>,
+  wiring: LocalWiring,
+  options: Parameters<typeof bindHandler>[2],
+): Promise<Record<string, TaskBinding>> {
+  const bindings: Record<string, TaskBinding> = {};
+  for (const task of taskStates(definition)) {
+    const kind = STATE_HANDLERS[task.state];
+    if (!kind) throw new Error(`Task state ${task.state} is not one of the weekly workflow's states (contracts/weekly-workflow.ts)`);
+    const fn = wiring.functions.find((f) => f.arn === task.functionArn || f.name === task.functionArn);
+    if (!fn) throw new Error(`Task state ${task.state} invokes ${task.functionArn}, which is not a function of the template`);
+    bindings[task.state] = { fn: identity(fn), handler: await bindHandler(kind, fn.environment, options) };
+  }
+  return bindings;
+}
+
+function identity(fn: LocalFunction): FunctionIdentity {
+  return { name: fn.name, arn: fn.arn, timeoutSeconds: fn.timeoutSeconds };
+}
+
+/** An API Gateway REST proxy event (payload 1.0) as the Cognito user-pool authorizer passes it. */
+function apiGatewayEvent(email: string, method: string, path: string, body?: unknown) {
+  const requestId = randomUUID();
+  return {
+    resource: path,
+    path,
+    httpMethod: method,
+    headers: { "content-type": "application/json", host: "local.execute-api" },
+    multiValueHeaders: {},
+    queryStringParameters: null,
+    multiValueQueryStringParameters: null,
+    pathParameters: null,
+    stageVariables: null,
+    body: body === undefined ? null : JSON.stringify(body),
+    isBase64Encoded: false,
+    requestContext: {
+      requestId,
+      resourcePath: path,
+      httpMethod: method,
+      path: `/local${path}`,
+      stage: "local",
+      accountId: "123456789012",
+      identity: { sourceIp: "127.0.0.1" },
+      authorizer: { claims: { email, sub: `sub-${email}`, "cognito:username": email, token_use: "id" } },
+    },
+  };
+}
+
+function resultAt(output: Record<string, unknown> | undefined, path: string): unknown {
+  let node: unknown = output;
+  for (const key of path
+    .replace(/^\$\.?/, "")
+    .split(".")
+    .filter(Boolean))
+    node = (node as Record<string, unknown> | undefined)?.[key];
+  return node;
+}
+
+/** Judges two time models on the completed stacks (reporting only: the refit itself is the refit handler's). */
+function compareFits(completions: readonly CompletionOutcome[], before: TimeModel, after: TimeModel): FitComparison {
+  const truthLog = completions.map((c) => trueLogSeconds({ boundaryLength: c.trueBoundaryLength, components: c.trueComponents }));
+  const judge = (model: TimeModel) => {
+    const predictions = completions.map((c) =>
+      predictLabelingSeconds(model, { boundaryLength: c.boundaryLength, components: c.components }),
+    );
+    const squared = predictions.reduce((sum, p, i) => sum + (Math.log(p.medianSeconds) - (truthLog[i] as number)) ** 2, 0);
+    return {
+      hours: predictions.reduce((sum, p) => sum + p.seconds, 0) / 3600,
+      rms: Math.sqrt(squared / Math.max(1, predictions.length)),
+      distance: Math.hypot(model.alpha - TRUE_TIME_MODEL.alpha, model.beta - TRUE_TIME_MODEL.beta, model.gamma - TRUE_TIME_MODEL.gamma),
+    };
+  };
+  const b = judge(before);
+  const a = judge(after);
+  return {
+    stacks: completions.length,
+    simulatedHours: completions.reduce((sum, c) => sum + c.activeSeconds, 0) / 3600,
+    predictedHoursBefore: b.hours,
+    predictedHoursAfter: a.hours,
+    rmsLogErrorBefore: b.rms,
+    rmsLogErrorAfter: a.rms,
+    coefficientDistanceBefore: b.distance,
+    coefficientDistanceAfter: a.distance,
+  };
+}
+
+function coefficientsOf(latest: Awaited<ReturnType<DynamoTimeModelStore["latest"]>>): Coefficients {
+  const model = latest?.model ?? PRIOR_TIME_MODEL;
+  return { version: latest?.version ?? 0, source: model.source, alpha: model.alpha, beta: model.beta, gamma: model.gamma, n: model.n };
+}
+
+function studyOfStack(stackId: string): string {
+  return stackId.replace(/-s\d+$/, "");
+}
+
+function isStack(r: Record<string, unknown>): boolean {
+  return typeof r.stackId === "string" && r.kind !== "study" && r.scores !== undefined;
+}
+
+async function scanRecords(dynamo: DynamoDBClient, table: string): Promise<Record<string, unknown>[]> {
+  const documents = DynamoDBDocumentClient.from(dynamo);
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await documents.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start }));
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return items;
+}
+
+async function countMessages(sqs: SQSClient, urls: string[]): Promise<number> {
+  let total = 0;
+  for (const url of urls) {
+    const r = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: url,
+        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+      }),
+    );
+    total += Number(r.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(r.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+  }
+  return total;
+}
+
+export const DEFAULT_CACHE_DIR = join(PROJECT_ROOT, ".cache", "ich-al-local");
+export const DEFAULT_OUTPUT_DIR = join(PROJECT_ROOT, "local-output");
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
