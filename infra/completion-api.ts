@@ -15,15 +15,7 @@ import {
   RequestValidator,
   RestApi,
 } from "aws-cdk-lib/aws-apigateway";
-import {
-  AccountRecovery,
-  CfnUserPoolUser,
-  FeaturePlan,
-  Mfa,
-  StandardThreatProtectionMode,
-  UserPool,
-  type UserPoolClient,
-} from "aws-cdk-lib/aws-cognito";
+import { AccountRecovery, CfnUserPoolUser, FeaturePlan, Mfa, StandardThreatProtectionMode, UserPool } from "aws-cdk-lib/aws-cognito";
 import { PolicyStatement, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import type { IKey } from "aws-cdk-lib/aws-kms";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
@@ -60,24 +52,23 @@ export interface CompletionApiProps {
 /**
  * The annotators' API (lambdas/contracts/completion-api.ts): a regional REST API (HTTPS only) with
  * `POST /completions`, `GET /worklist` and `GET /overlays/{stackId}`, all proxied to the complete Lambda
- * and all behind a Cognito user-pool authorizer — there is no anonymous method (and no CORS preflight
- * yet: the worklist page's origin arrives with issue 7). The body of POST /completions is
- * validated against the JSON Schema generated from CompletionRequestSchema before the Lambda runs.
+ * and all behind a Cognito user-pool authorizer — there is no anonymous method. No CORS: the worklist
+ * page reaches the API on its own origin (infra/worklist-site.ts forwards `/api/*` to the stage). The body
+ * of POST /completions is validated against the JSON Schema generated from CompletionRequestSchema before the Lambda runs.
  * Access logs (JSON, KMS-encrypted, retention), execution logs at ERROR level (no request data),
  * X-Ray tracing, and stage-wide throttling.
  *
  * The user pool admits only the configured annotators: self sign-up is off; each annotator is created
  * here and receives an e-mail with a temporary password (changed at first sign-in); MFA (TOTP) is
  * required; passwords are 14+ characters with all four classes; threat protection (Plus plan) blocks
- * compromised credentials and risky sign-ins. The user pool client (no secret, SRP) is for the worklist page.
+ * compromised credentials and risky sign-ins. The worklist page's client and the hosted-UI domain are added
+ * by infra/worklist-site.ts (the client's callback is the page's URL).
  */
 export class CompletionApi extends Construct {
   /** The REST API (`api.url` is the stage URL). */
   readonly api: RestApi;
   /** The annotators' user pool. */
   readonly userPool: UserPool;
-  /** The worklist page's client. */
-  readonly userPoolClient: UserPoolClient;
   /** The access log group. */
   readonly accessLogGroup: LogGroup;
 
@@ -136,16 +127,6 @@ export class CompletionApi extends Construct {
         desiredDeliveryMediums: ["EMAIL"],
       });
     }
-    this.userPoolClient = this.userPool.addClient("WorklistPage", {
-      generateSecret: false,
-      authFlows: { userSrp: true },
-      preventUserExistenceErrors: true,
-      accessTokenValidity: Duration.hours(1),
-      idTokenValidity: Duration.hours(1),
-      refreshTokenValidity: Duration.hours(12),
-      enableTokenRevocation: true,
-    });
-
     this.accessLogGroup = encryptedLogGroup(this, "AccessLogs", { encryptionKey: props.encryptionKey, retention: props.logRetention });
     let account: CfnAccount | undefined;
     if (props.manageAccountLogsRole ?? true) {

@@ -18,6 +18,7 @@ import { ScoringPipeline } from "./scoring-pipeline.js";
 import { SenderIdentity } from "./sender-identity.js";
 import { StudiesIngest } from "./studies-ingest.js";
 import { WeeklyWorkflow } from "./weekly-workflow.js";
+import { WorklistSite } from "./worklist-site.js";
 
 export interface InstitutionStackProps extends StackProps {
   /** The institution's parsed configuration (lambdas/contracts/institution-config.ts); names the stack's resources. */
@@ -38,9 +39,10 @@ const TASK_MARGIN = Duration.seconds(30);
  *   upload → studies bucket → ingest queue → ingest λ → SageMaker async scoring endpoint → SNS → score
  *   queue → record-score λ → records table;
  *   weekly schedule → start-round λ → Step Functions: refit → select → notify (SES) | record failure;
- *   annotators (Cognito) → completion API → complete λ → records table.
+ *   annotators → worklist page (CloudFront + S3, Cognito hosted UI) → /api/* → completion API → complete λ
+ *   → records table.
  * Constructs: DataKey, StudiesIngest, RecordsTable, ScoringEndpoint, ScoringPipeline, SenderIdentity,
- * WeeklyWorkflow, CompletionApi, Alarms. Outputs name everything the local runner and operators need.
+ * WeeklyWorkflow, CompletionApi, WorklistSite, Alarms. Outputs name everything the local runner and operators need.
  */
 export class InstitutionStack extends Stack {
   readonly config: InstitutionConfig;
@@ -57,6 +59,7 @@ export class InstitutionStack extends Stack {
   readonly complete: LambdaFunction<typeof CompleteEnvSchema>;
   readonly workflow: WeeklyWorkflow;
   readonly completionApi: CompletionApi;
+  readonly worklistSite: WorklistSite;
   readonly alarms: Alarms;
 
   constructor(scope: Construct, id: string, props: InstitutionStackProps) {
@@ -165,6 +168,13 @@ export class InstitutionStack extends Stack {
       annotatorEmails: config.annotatorEmails,
       encryptionKey,
     });
+    this.worklistSite = new WorklistSite(this, "WorklistSite", {
+      institution,
+      api: this.completionApi.api,
+      userPool: this.completionApi.userPool,
+      encryptionKey,
+      labelPrefix: `s3://${this.studies.bucket.bucketName}/labels/`,
+    });
 
     this.sender = new SenderIdentity(this, "Sender", { senderAddress: config.senderAddress, recipientAddresses: config.annotatorEmails });
     this.notify = new LambdaFunction(this, "Notify", {
@@ -176,8 +186,8 @@ export class InstitutionStack extends Stack {
         SENDER_ADDRESS: config.senderAddress,
         ANNOTATOR_EMAILS: config.annotatorEmails.join(","),
         WEEKLY_BUDGET_HOURS: String(config.weeklyBudgetHours),
-        // The worklist page arrives with issue 7; until then the e-mail links to the authenticated worklist route.
-        WORKLIST_URL: this.completionApi.api.urlForPath("/worklist"),
+        // The worklist page on its CloudFront distribution (sign-in through the Cognito hosted UI).
+        WORKLIST_URL: this.worklistSite.url,
       },
       invocation: synchronousTask,
       encryptionKey,
@@ -250,7 +260,10 @@ export class InstitutionStack extends Stack {
     output("WeeklyStateMachineArn", stateMachine.stateMachineArn, "Weekly selection workflow");
     output("CompletionApiUrl", this.completionApi.api.url, "Annotators' API (POST completions, GET worklist)");
     output("UserPoolId", this.completionApi.userPool.userPoolId, "Annotators' Cognito user pool");
-    output("UserPoolClientId", this.completionApi.userPoolClient.userPoolClientId, "Worklist page client (SRP, no secret)");
+    output("UserPoolClientId", this.worklistSite.client.userPoolClientId, "Worklist page client (implicit grant + SRP, no secret)");
+    output("WorklistUrl", this.worklistSite.url, "The annotators' worklist page (linked from the weekly e-mail)");
+    output("WorklistSignInUrl", this.worklistSite.signInUrl, "Cognito hosted-UI sign-in for the worklist page");
+    output("WorklistSiteBucketName", this.worklistSite.bucket.bucketName, "The worklist page's files (deployed by the stack)");
     output("SenderIdentityArn", this.sender.identityArn, "SES identity of the weekly e-mail's sender");
     output("AlarmTopicArn", this.alarms.topic.topicArn, "Subscribe operators here");
     output("DataKeyArn", encryptionKey.keyArn, "Customer-managed KMS key of all data at rest");

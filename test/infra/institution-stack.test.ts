@@ -1,6 +1,9 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { App, Duration } from "aws-cdk-lib";
 import { Match } from "aws-cdk-lib/assertions";
 import { Key } from "aws-cdk-lib/aws-kms";
+import type { Asset } from "aws-cdk-lib/aws-s3-assets";
 import type { IConstruct } from "constructs";
 import { describe, expect, it } from "vitest";
 import { InstitutionStack } from "../../infra/institution-stack.js";
@@ -11,7 +14,7 @@ import { allStatements, arn, buildStack, expectMatch, logicalId, ref, roleStatem
 import { testConfig } from "./test-config.js";
 
 // The one stack of this file that is bundled with esbuild, as `cdk synth` does.
-const { stack, t } = buildStack({}, { bundle: true });
+const { app: bundledApp, stack, t } = buildStack({}, { bundle: true });
 const dataKeyArn = arn(stack.dataKey.key);
 const studiesBucket = stack.studies.bucket;
 
@@ -247,8 +250,9 @@ describe("InstitutionStack", () => {
 
     it("gives every log group a retention and the data key; CDK's notification handler's exists before the handler runs", () => {
       const logGroups = t.findResources("AWS::Logs::LogGroup");
-      // 8 Lambdas, the state machine, the API's access log, CDK's notification handler (no endpoint without a model).
-      expect(Object.keys(logGroups)).toHaveLength(11);
+      // 8 Lambdas, the state machine, the API's access log, CDK's notification handler, CDK's page-deployment
+      // handler (no endpoint without a model).
+      expect(Object.keys(logGroups)).toHaveLength(12);
       for (const [id, group] of Object.entries(logGroups)) {
         expect(group.Properties, id).toMatchObject({ RetentionInDays: 365, KmsKeyId: dataKeyArn });
         expect(group.DeletionPolicy, id).toBe("Retain");
@@ -273,8 +277,8 @@ describe("Lambda functions", () => {
 
   it("are only ours: Node.js 24 on ARM64, bundled ESM with source maps, reserved concurrency, own encrypted log group", () => {
     const all = t.findResources("AWS::Lambda::Function");
-    // Ours plus CDK's bucket-notifications handler (a singleton with its own runtime).
-    expect(Object.keys(all)).toHaveLength(Object.keys(functions).length + 1);
+    // Ours plus CDK's bucket-notifications and bucket-deployment handlers (singletons with their own runtimes).
+    expect(Object.keys(all)).toHaveLength(Object.keys(functions).length + 2);
     for (const [name, fn] of Object.entries(functions)) {
       t.hasResourceProperties("AWS::Lambda::Function", {
         FunctionName: Match.absent(),
@@ -397,6 +401,18 @@ describe("IAM least privilege", () => {
   });
 });
 
+describe("worklist page bundle", () => {
+  it("is built at synth by web/worklist/build.ts (esbuild, no Docker) into the cloud assembly", () => {
+    const deployment = stack.worklistSite.node.findChild("Deployment");
+    const bundle = deployment.node.findChild("Asset1") as Asset;
+    const folder = join(bundledApp.outdir, bundle.assetPath);
+    expect(readdirSync(folder).sort()).toEqual(["app.js", "index.html", "worklist.css"]);
+    expect(readFileSync(join(folder, "index.html"), "utf8")).toContain('<script type="module" src="app.js"></script>');
+    // app.js is the bundled page: no import left for the browser to fetch from elsewhere.
+    expect(readFileSync(join(folder, "app.js"), "utf8")).not.toMatch(/^\s*import\s/m);
+  });
+});
+
 describe("outputs", () => {
   it("name everything the local runner and operators need", () => {
     const outputs = Object.keys(t.findOutputs("*"));
@@ -415,6 +431,9 @@ describe("outputs", () => {
       "CompletionApiUrl",
       "UserPoolId",
       "UserPoolClientId",
+      "WorklistUrl",
+      "WorklistSignInUrl",
+      "WorklistSiteBucketName",
       "SenderIdentityArn",
       "AlarmTopicArn",
       "DataKeyArn",
