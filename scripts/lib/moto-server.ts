@@ -29,8 +29,8 @@ export const LOCAL_AWS = {
 export interface MotoServerOptions {
   timeoutMs?: number;
   /**
-   * Start moto through scripts/lib/moto_server_aws_events.py, whose S3 event notifications carry
-   * `versionId` and `sequencer` as AWS's do for a versioned bucket (moto 5.2 omits them). Default: false.
+   * S3 event notifications carry `versionId` and `sequencer` as AWS's do for a versioned bucket
+   * (moto 5.2 omits them; scripts/lib/moto_server_local.py adds them). Default: false.
    */
   s3EventVersionIds?: boolean;
 }
@@ -39,16 +39,20 @@ export async function startMotoServer(options: MotoServerOptions = {}): Promise<
   if (!existsSync(MOTO_SERVER_BIN)) {
     throw new Error(`moto server not found at ${MOTO_SERVER_BIN}: run scripts/bootstrap.sh (npm test does) first`);
   }
-  const [command, prefix] = options.s3EventVersionIds
-    ? [resolve(dirname(MOTO_SERVER_BIN), "python"), [resolve(PROJECT_ROOT, "scripts/lib/moto_server_aws_events.py")]]
-    : [MOTO_SERVER_BIN, []];
+  // Always through scripts/lib/moto_server_local.py: moto server with DynamoDB writes made atomic.
+  const command = resolve(dirname(MOTO_SERVER_BIN), "python");
+  const prefix = [resolve(PROJECT_ROOT, "scripts/lib/moto_server_local.py")];
   const timeoutMs = options.timeoutMs ?? 30_000;
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     const child = spawn(command, [...prefix, "-H", "127.0.0.1", "-p", String(port)], {
       stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: "true" },
+      env: {
+        ...process.env,
+        MOTO_ALLOW_NONEXISTENT_REGION: "true",
+        ICH_AL_S3_EVENT_VERSION_IDS: options.s3EventVersionIds ? "1" : "0",
+      },
     });
     let stderr = "";
     child.stderr?.on("data", (chunk: Buffer) => {
