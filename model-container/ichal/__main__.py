@@ -6,13 +6,14 @@
   score      score one stack and print the JSON the endpoint returns
   features   uncertainty and labeling-time features from per-model probabilities (probs.npy)
   evaluate   held-out AP (pixel, region, frame, stack) and uncertainty by lesion kind on phantoms
+  experiments  the paper's active-learning experiments on phantoms → docs/experiments/ (tables, plots, JSON)
 """
 
 from __future__ import annotations
 
 import sys
 
-COMMANDS = ("phantoms", "train", "serve", "score", "features", "evaluate")
+COMMANDS = ("phantoms", "train", "serve", "score", "features", "evaluate", "experiments")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         from .evaluate import main as run
     elif command == "phantoms":
         from .phantoms.__main__ import main as run
+    elif command == "experiments":
+        from .experiments.runner import main as run
     else:
         print(f"ichal: unknown command {command!r}; expected one of {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
