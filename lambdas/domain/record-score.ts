@@ -22,7 +22,7 @@
  */
 import type { z } from "zod";
 import { AsyncInferenceNotificationSchema, SnsEnvelopeSchema } from "../contracts/events.js";
-import type { LastError, Prediction, Scores, StackRecord } from "../contracts/records.js";
+import type { LastError, Scores, StackRecord } from "../contracts/records.js";
 import {
   type ScoredStack,
   type ScoringFailure,
@@ -31,8 +31,9 @@ import {
   ScoringResultSchema,
 } from "../contracts/scoring.js";
 import { SCORING_REQUESTS_PREFIX } from "./ingest.js";
-import { PRIOR_TIME_MODEL, predictLabelingSeconds } from "./labeling-time-model.js";
+import { PRIOR_TIME_MODEL } from "./labeling-time-model.js";
 import type { RecordStore } from "./record-store.js";
+import { predictionFor } from "./refit.js";
 import type { TimeModelStore, VersionedTimeModel } from "./time-model-store.js";
 
 /** Base of the record-score core's errors. */
@@ -153,7 +154,7 @@ export function stackRecordsFor(study: StackRecord, result: ScoringResult, timeM
     receivedAt: study.receivedAt,
     updatedAt: now,
     scores: scoresOf(stack, result.modelVersion),
-    prediction: predictionOf(stack, timeModel),
+    prediction: predictionFor({ boundaryLength: stack.boundary_length, components: stack.components }, timeModel),
   }));
 }
 
@@ -165,18 +166,6 @@ function scoresOf(stack: ScoredStack, modelVersion: string): Scores {
     components: stack.components,
     stackScore: stack.stack_score,
     modelVersion,
-  };
-}
-
-function predictionOf(stack: ScoredStack, timeModel: VersionedTimeModel): Prediction {
-  const p = predictLabelingSeconds(timeModel.model, { boundaryLength: stack.boundary_length, components: stack.components });
-  return {
-    predictedSeconds: p.seconds,
-    medianSeconds: p.medianSeconds,
-    low: p.low,
-    high: p.high,
-    level: p.level,
-    timeModelVersion: timeModel.version,
   };
 }
 
