@@ -95,6 +95,8 @@ export class InstitutionStack extends Stack {
     this.scoring = new ScoringPipeline(this, "Scoring", {
       studiesBucket: this.studies.bucket,
       ingestQueue: this.studies.queue,
+      ingestMaxReceiveCount: this.studies.maxReceiveCount,
+      scoringParameters: { topK: config.topK, thresholds: config.thresholds },
       table,
       endpoint: this.scoringEndpoint,
       encryptionKey,

@@ -7,7 +7,7 @@ import type { IBucket } from "aws-cdk-lib/aws-s3";
 import { Subscription, SubscriptionProtocol, type Topic } from "aws-cdk-lib/aws-sns";
 import { type IQueue, Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import { IngestEnvSchema, RecordScoreEnvSchema } from "../lambdas/contracts/env.js";
+import { formatThresholds, IngestEnvSchema, RecordScoreEnvSchema } from "../lambdas/contracts/env.js";
 import { STUDIES_BUCKET } from "../lambdas/contracts/studies-bucket.js";
 import { SCORING_REQUESTS_PREFIX } from "../lambdas/domain/ingest.js";
 import { kmsUse, LambdaFunction } from "./lambda-function.js";
@@ -20,6 +20,13 @@ export interface ScoringPipelineProps {
   readonly studiesBucket: IBucket;
   /** The ingest queue that receives the bucket's `uploads/` ObjectCreated events (StudiesIngest). */
   readonly ingestQueue: IQueue;
+  /**
+   * The ingest queue's redrive `maxReceiveCount` (StudiesIngest.maxReceiveCount): ingest records a study
+   * `failed` when its scoring request still fails on that delivery, the last before the DLQ.
+   */
+  readonly ingestMaxReceiveCount: number;
+  /** K and heatmap thresholds every scoring request carries (the institution config's `topK`, `thresholds`). */
+  readonly scoringParameters: { readonly topK: number; readonly thresholds: readonly number[] };
   /** The records table. */
   readonly table: { readonly tableName: string; readonly tableArn: string };
   /** The asynchronous scoring endpoint (its topics; whether it is deployed). */
@@ -91,6 +98,9 @@ export class ScoringPipeline extends Construct {
         MAX_OBJECT_BYTES: String(2 * 1024 ** 3),
         // ≥ the function timeout and ≤ the queue visibility (6× timeout): see IngestEnvSchema.
         INVOKE_CLAIM_SECONDS: String(ingestTimeout.toSeconds() * 5),
+        MAX_RECEIVE_COUNT: String(props.ingestMaxReceiveCount),
+        SCORING_TOP_K: String(props.scoringParameters.topK),
+        SCORING_THRESHOLDS: formatThresholds(props.scoringParameters.thresholds),
       },
       invocation: { kind: "synchronous", caller: "the ingest queue's event source mapping (failed messages are redriven to its DLQ)" },
       encryptionKey,

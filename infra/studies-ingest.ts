@@ -50,6 +50,8 @@ export class StudiesIngest extends Construct {
   readonly queue: Queue;
   /** Messages the ingest Lambda failed `maxReceiveCount` times; re-drive after fixing the cause. */
   readonly deadLetterQueue: Queue;
+  /** Receives before a message moves to the DLQ (the queue's redrive policy); the ingest Lambda is told it. */
+  readonly maxReceiveCount: number;
 
   constructor(scope: Construct, id: string, props: StudiesIngestProps) {
     super(scope, id);
@@ -61,6 +63,7 @@ export class StudiesIngest extends Construct {
     if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) {
       throw new Error(`maxReceiveCount must be an integer 1–1000 (SQS redrive limit), got ${maxReceiveCount}; the default is 5`);
     }
+    this.maxReceiveCount = maxReceiveCount;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     // Grant S3 log delivery through the bucket policy, not the legacy LogDeliveryWrite ACL, so ACLs stay disabled.
     this.node.setContext(S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY, true);

@@ -13,6 +13,7 @@ import {
   CompletionSchema,
   type InvokeClaim,
   type LastError,
+  LastErrorSchema,
   type NotificationMark,
   NotificationMarkSchema,
   type Prediction,
@@ -163,19 +164,22 @@ export class DynamoRecordStore implements RecordStore {
   }
 
   async claimInvocation(stackId: string, claim: InvokeClaim, now: string): Promise<boolean> {
+    // A `failed` record without `scoring` is one ingest gave up on (failInvocation): a re-drive may retry it,
+    // and the claim puts it back to `received` (status and its by-status index key) while the retry runs.
     return this.conditionalUpdate({
       Key: recordKeys.stack(stackId),
-      UpdateExpression: "SET #claim = :claim, #updatedAt = :now",
+      UpdateExpression: "SET #claim = :claim, #updatedAt = :now, #status = :received, #gpk = :gpk",
       ConditionExpression:
-        "#status = :received AND attribute_not_exists(#scoring) AND (attribute_not_exists(#claim) OR #claim.#expiresAt <= :now)",
+        "(#status = :received OR #status = :failed) AND attribute_not_exists(#scoring) AND (attribute_not_exists(#claim) OR #claim.#expiresAt <= :now)",
       ExpressionAttributeNames: {
         "#claim": "invokeClaim",
         "#updatedAt": "updatedAt",
         "#status": "status",
+        "#gpk": RECORDS_TABLE.statusIndex.partitionKey,
         "#scoring": "scoring",
         "#expiresAt": "expiresAt",
       },
-      ExpressionAttributeValues: { ":claim": claim, ":now": now, ":received": "received" },
+      ExpressionAttributeValues: { ":claim": claim, ":now": now, ":received": "received", ":failed": "failed", ":gpk": "STATUS#received" },
     });
   }
 
@@ -202,6 +206,31 @@ export class DynamoRecordStore implements RecordStore {
       ConditionExpression: "#claim.#token = :token",
       ExpressionAttributeNames: { "#lastError": "lastError", "#updatedAt": "updatedAt", "#claim": "invokeClaim", "#token": "token" },
       ExpressionAttributeValues: { ":error": error, ":now": now, ":token": token },
+    });
+  }
+
+  async failInvocation(stackId: string, token: string, error: LastError, now: string): Promise<boolean> {
+    return this.conditionalUpdate({
+      Key: recordKeys.stack(stackId),
+      UpdateExpression: "SET #status = :failed, #gpk = :gpk, #lastError = :error, #updatedAt = :now REMOVE #claim",
+      ConditionExpression: "#status = :received AND #claim.#token = :token AND attribute_not_exists(#scoring)",
+      ExpressionAttributeNames: {
+        "#status": "status",
+        "#gpk": RECORDS_TABLE.statusIndex.partitionKey,
+        "#lastError": "lastError",
+        "#updatedAt": "updatedAt",
+        "#claim": "invokeClaim",
+        "#token": "token",
+        "#scoring": "scoring",
+      },
+      ExpressionAttributeValues: {
+        ":failed": "failed",
+        ":received": "received",
+        ":gpk": "STATUS#failed",
+        ":error": LastErrorSchema.parse(error),
+        ":now": now,
+        ":token": token,
+      },
     });
   }
 

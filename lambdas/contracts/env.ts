@@ -4,6 +4,7 @@
  * missing or malformed variable is an EnvironmentError naming every offending variable).
  */
 import { z } from "zod";
+import { HeatmapThresholdsSchema, TopKSchema } from "./scoring.js";
 
 const GIB = 1024 ** 3;
 
@@ -27,10 +28,26 @@ export const IngestEnvSchema = z.object({
    * timeout in infra/studies-ingest.ts), so a crashed holder's redelivery finds the claim lapsed.
    */
   INVOKE_CLAIM_SECONDS: z.coerce.number().int().positive().default(300),
+  /**
+   * The ingest queue's redrive `maxReceiveCount` (infra/studies-ingest.ts). A delivery whose SQS
+   * ApproximateReceiveCount reaches it is the last before the DLQ: if its scoring request still fails,
+   * the study is recorded `failed` (and the message still goes to the DLQ for re-drive).
+   */
+  MAX_RECEIVE_COUNT: z.coerce.number().int().min(1).max(1000),
+  /** K sent with every scoring request (the institution config's `topK`), e.g. `200`. */
+  SCORING_TOP_K: z.coerce.number().pipe(TopKSchema),
+  /** Heatmap thresholds sent with every scoring request (the institution config's `thresholds`), comma-separated, e.g. `0.3,0.5,0.7`. */
+  SCORING_THRESHOLDS: z
+    .string()
+    .transform((value) => value.split(",").map((part) => (part.trim() === "" ? Number.NaN : Number(part))))
+    .pipe(HeatmapThresholdsSchema),
   /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */
   AWS_ENDPOINT_URL: z.url().optional(),
 });
 export type IngestEnv = z.infer<typeof IngestEnvSchema>;
+
+/** The institution config's `thresholds` as SCORING_THRESHOLDS carries them (inverse of its parse). */
+export const formatThresholds = (thresholds: readonly number[]): string => thresholds.map(String).join(",");
 
 /** A Lambda's environment does not match its schema. */
 export class EnvironmentError extends Error {

@@ -4,6 +4,7 @@
  * refused, so a misspelt field is a named error rather than a silently ignored default.
  */
 import { z } from "zod";
+import { HeatmapThresholdsSchema, TopKSchema } from "./scoring.js";
 
 /** True when the runtime knows the IANA time zone (e.g. "Europe/Berlin", "UTC"). */
 const isTimeZone = (zone: string): boolean => {
@@ -69,14 +70,16 @@ export const InstitutionConfigSchema = z
     schedule: WeeklyScheduleSchema.default({ expression: "cron(0 6 ? * MON *)", timezone: "UTC" }),
     /** r: knapsack time resolution in seconds (weights ceil(T/r), capacity floor(Q/r)). Default: 1. */
     timeResolutionSeconds: z.number().positive().finite().default(1),
-    /** K: number of top patches whose mean JS divergence is the stack uncertainty V. Default: 200. */
-    topK: z.number().int().positive().default(200),
-    /** Heatmap thresholds at which B and M are averaged, strictly increasing in (0, 1). Default: [0.3, 0.5, 0.7]. */
-    thresholds: z
-      .array(z.number().gt(0).lt(1))
-      .min(1)
-      .refine((t) => t.every((v, i) => i === 0 || v > (t[i - 1] ?? 0)), "strictly increasing")
-      .default([0.3, 0.5, 0.7]),
+    /**
+     * K: number of top patches whose mean JS divergence is the stack uncertainty V. Default: 200. Sent with
+     * every scoring request (ingest's SCORING_TOP_K), so it overrides the model manifest's `top_k`.
+     */
+    topK: TopKSchema.default(200),
+    /**
+     * Heatmap thresholds at which B and M are averaged, strictly increasing in (0, 1). Default: [0.3, 0.5, 0.7].
+     * Sent with every scoring request (ingest's SCORING_THRESHOLDS), overriding the model manifest's `thresholds`.
+     */
+    thresholds: HeatmapThresholdsSchema.default([0.3, 0.5, 0.7]),
     /** The scoring endpoint. Default: ml.g5.xlarge, at most 1 instance, no model yet. */
     scoring: ScoringEndpointConfigSchema.default({ instanceType: "ml.g5.xlarge", maxInstanceCount: 1 }),
   })

@@ -20,7 +20,10 @@ export type StackSource = z.infer<typeof StackSourceSchema>;
 /**
  * Life of a stack: pending (scored, selectable) → selected → labeled.
  * Life of an uploaded study: received → scored (its series are now stack records) or rejected (with
- * a reason code) / failed (scoring failed, with the error). Only stacks are ever `pending`, so the
+ * a reason code) / failed (with the error in `lastError`). A study fails when the container failed to
+ * score it (record-score; it has `scoring`), or when its scoring request could not be made on the
+ * upload event's last delivery before the ingest DLQ (ingest; no `scoring`): re-driving that message
+ * claims the study back to `received` and retries it. Only stacks are ever `pending`, so the
  * by-status index lists exactly the selectable pool.
  */
 export const STACK_STATUSES = ["received", "pending", "rejected", "failed", "selected", "labeled", "scored"] as const;
@@ -84,7 +87,10 @@ export const InvokeClaimSchema = z.object({
 });
 export type InvokeClaim = z.infer<typeof InvokeClaimSchema>;
 
-/** The last transient failure while processing a record (kept until the step succeeds). */
+/**
+ * The last transient failure while processing a record (kept until the step succeeds); on a `failed`
+ * study, the failure that ended it (on ingest's last delivery the message says so).
+ */
 export const LastErrorSchema = z.object({
   /** Error name, e.g. `ThrottlingException`, `ScoringResponseError`. */
   code: z.string().min(1),

@@ -14,6 +14,15 @@ const s3Uri = z.string().regex(/^s3:\/\/[^/]+\/.*$/, "an s3://bucket/key URI");
 /** Stage → seconds (`preprocess`, `forward`, `features`, `features.*`, `overlays`, `read`, `total`). */
 const TimingsSchema = z.record(z.string(), finiteNonNegative);
 
+/** K: how many of the most uncertain patches are averaged into V (paper §3.1); a positive integer. */
+export const TopKSchema = z.number().int().positive();
+
+/** Heatmap thresholds τ at which B and M are computed and averaged (paper §3.2): strictly increasing, each in (0, 1). */
+export const HeatmapThresholdsSchema = z
+  .array(z.number().gt(0).lt(1))
+  .min(1)
+  .refine((t) => t.every((v, i) => i === 0 || v > (t[i - 1] ?? 0)), "strictly increasing");
+
 /** What the endpoint scores: a study by S3 location, never voxels in the request. */
 export const ScoringRequestSchema = z.object({
   /** The study: a DICOM zip, NIfTI, npz object, or a DICOM prefix (`s3://bucket/key`). */
@@ -22,6 +31,10 @@ export const ScoringRequestSchema = z.object({
   versionId: z.string().min(1).optional(),
   /** Where the container writes `stack-<index>.npz` overlays (mean heatmap, JS divergence) for annotators. */
   overlayPrefix: s3Uri.optional(),
+  /** K for this request (the institution config's `topK`); absent: the model manifest's `top_k`. */
+  topK: TopKSchema.optional(),
+  /** τ for this request (the institution config's `thresholds`); absent: the model manifest's `thresholds`. */
+  thresholds: HeatmapThresholdsSchema.optional(),
 });
 export type ScoringRequest = z.infer<typeof ScoringRequestSchema>;
 

@@ -4,19 +4,25 @@
  * through ports (RecordStore, StudyObjects, ScoringEndpoint); the clock and claim tokens are passed in.
  *
  * Exactly once, step by step (idempotency key = bucket + decoded key + versionId → studyId):
- * 1. A record that already has `scoring`, or is no longer `received` (rejected, scored, …), ends the
- *    delivery: it is a duplicate.
+ * 1. A record that already has `scoring`, or is neither `received` nor `failed` (rejected, scored, …),
+ *    ends the delivery: it is a duplicate. (`failed` without `scoring` is a study whose last delivery
+ *    could not invoke scoring, see 4: a re-driven message retries it.)
  * 2. No record yet: HeadObject that version. Not scorable → copy that version to
  *    `quarantine/<code>/<studyId>/…` (layout: contracts/studies-bucket.ts) and create the record as `rejected` with a reason code; never scored. Scorable →
  *    create the record as `received` (conditional put: one winner, losers carry on to step 3 too,
  *    which is what makes the crash window safe).
- * 3. Claim the invocation: a conditional update that succeeds only for a `received` record without
- *    `scoring` and without an unexpired claim. Of N concurrent deliveries exactly one wins; the others
- *    re-read the record: `scoring` present → duplicate, done; else the delivery fails with
- *    InvocationInProgressError so SQS redelivers it later (never acknowledged while nobody has invoked).
- * 4. The winner writes the scoring request JSON at a deterministic key, calls invokeAsync once, and
- *    records `scoring` only while it still holds the claim. If invokeAsync throws, it releases the
- *    claim with `lastError` and the delivery fails (retried); the redelivery claims and invokes.
+ * 3. Claim the invocation: a conditional update that succeeds only for a `received` (or `failed`)
+ *    record without `scoring` and without an unexpired claim, and leaves it `received`. Of N
+ *    concurrent deliveries exactly one wins; the others re-read the record: `scoring` present →
+ *    duplicate, done; else the delivery fails with InvocationInProgressError so SQS redelivers it
+ *    later (never acknowledged while nobody has invoked).
+ * 4. The winner writes the scoring request JSON at a deterministic key (the study, its version, the
+ *    overlay prefix, and the institution's K and thresholds), calls invokeAsync once, and records
+ *    `scoring` only while it still holds the claim. If writing the request or invokeAsync throws, it
+ *    releases the claim with `lastError` and the delivery fails (retried); the redelivery claims and
+ *    invokes. On the last delivery before the DLQ (SQS ApproximateReceiveCount ≥ the queue's
+ *    maxReceiveCount) it records the study `failed` with that `lastError` instead, so the study ends
+ *    visibly; the delivery still fails, the message lands in the DLQ, and a re-drive claims it again.
  * 5. Crash between the put of step 2 and the invoke: the record stays `received` with no `scoring`;
  *    the redelivery finds the lapsed claim (or none) and completes step 3–4. The claim lease
  *    (INVOKE_CLAIM_SECONDS) is ≥ the Lambda timeout, so a live holder is never overtaken, and ≤ the
@@ -116,6 +122,18 @@ export interface IngestConfig {
   studiesBucket: string;
   maxObjectBytes: number;
   claimSeconds: number;
+  /** The ingest queue's redrive maxReceiveCount: a delivery received this often is the last before the DLQ. */
+  maxReceiveCount: number;
+  /** K sent with every scoring request (the institution config's `topK`). */
+  topK: number;
+  /** Heatmap thresholds sent with every scoring request (the institution config's `thresholds`). */
+  thresholds: readonly number[];
+}
+
+/** What SQS says about one delivery of a message. */
+export interface Delivery {
+  /** ApproximateReceiveCount (1 on the first delivery); undefined when SQS did not say. */
+  receiveCount?: number;
 }
 
 export interface IngestDeps {
@@ -216,19 +234,19 @@ const REJECTION_REASONS: Record<RejectionCode, string> = {
 };
 
 /** Processes one SQS message body; throws to have that message (only) retried. */
-export async function ingestMessage(body: string, deps: IngestDeps): Promise<IngestOutcome[]> {
+export async function ingestMessage(body: string, deps: IngestDeps, delivery: Delivery = {}): Promise<IngestOutcome[]> {
   const message = parseS3Message(body);
   if (message.kind === "test") {
     deps.log.info("s3 test event acknowledged");
     return [];
   }
   const outcomes: IngestOutcome[] = Array.from({ length: message.ignored }, () => "ignored" as const);
-  for (const object of message.objects) outcomes.push(await ingestObject(object, deps));
+  for (const object of message.objects) outcomes.push(await ingestObject(object, deps, delivery));
   return outcomes;
 }
 
 /** Ingests one uploaded object version (see the header for the exactly-once argument). */
-export async function ingestObject(object: ObjectVersion, deps: IngestDeps): Promise<IngestOutcome> {
+export async function ingestObject(object: ObjectVersion, deps: IngestDeps, delivery: Delivery = {}): Promise<IngestOutcome> {
   const { records, config, log } = deps;
   if (object.bucket !== config.studiesBucket) {
     throw new MalformedMessageError("FOREIGN_BUCKET", "event names a bucket other than the configured studies bucket");
@@ -254,11 +272,20 @@ export async function ingestObject(object: ObjectVersion, deps: IngestDeps): Pro
     });
     log.info(created ? "study received" : "study already received", { studyId });
   }
-  return invokeOnce(studyId, object, deps);
+  return invokeOnce(studyId, object, deps, delivery);
 }
 
+/**
+ * Nothing left for ingest to do: scoring was requested, or the study moved on (rejected, scored, …).
+ * A `failed` study without `scoring` is not settled: its last delivery could not invoke, a re-drive retries.
+ */
 function isSettled(record: StackRecord): boolean {
-  return record.status !== "received" || record.scoring !== undefined;
+  return record.scoring !== undefined || (record.status !== "received" && record.status !== "failed");
+}
+
+/** True when SQS will not deliver this message again (it goes to the DLQ if this delivery fails). */
+export function isLastDelivery(delivery: Delivery, maxReceiveCount: number): boolean {
+  return delivery.receiveCount !== undefined && delivery.receiveCount >= maxReceiveCount;
 }
 
 function sourceOf(object: ObjectVersion): StackSource {
@@ -285,7 +312,7 @@ async function reject(studyId: string, object: ObjectVersion, code: RejectionCod
   return created ? "rejected" : "duplicate";
 }
 
-async function invokeOnce(studyId: string, object: ObjectVersion, deps: IngestDeps): Promise<IngestOutcome> {
+async function invokeOnce(studyId: string, object: ObjectVersion, deps: IngestDeps, delivery: Delivery): Promise<IngestOutcome> {
   const { records, config, log } = deps;
   const token = deps.newToken();
   const now = deps.now();
@@ -300,14 +327,18 @@ async function invokeOnce(studyId: string, object: ObjectVersion, deps: IngestDe
   }
   const requestKey = `${SCORING_REQUESTS_PREFIX}${studyId}.json`;
   const requestLocation = `s3://${config.studiesBucket}/${requestKey}`;
+  let accepted = false;
   try {
     const request = ScoringRequestSchema.parse({
       input: `s3://${object.bucket}/${object.key}`,
       versionId: object.versionId,
       overlayPrefix: `s3://${config.studiesBucket}/${OVERLAYS_PREFIX}${studyId}/`,
+      topK: config.topK,
+      thresholds: [...config.thresholds],
     });
     await deps.objects.putJson(config.studiesBucket, requestKey, request);
     const invocation = await deps.scoring.invokeAsync(requestLocation);
+    accepted = true;
     const recorded = await records.completeInvocation(
       studyId,
       token,
@@ -324,19 +355,48 @@ async function invokeOnce(studyId: string, object: ObjectVersion, deps: IngestDe
     log.info("scoring requested", { studyId, inferenceId: invocation.inferenceId });
     return "invoked";
   } catch (error) {
-    // If even the release fails, the claim lapses after claimSeconds and the redelivery takes over.
-    await records.releaseInvocation(studyId, token, lastErrorOf(error, deps.now()), deps.now()).catch((releaseError: unknown) => {
-      log.warn("could not release the scoring claim", { studyId, error: releaseError instanceof Error ? releaseError.name : "unknown" });
-    });
     if (error instanceof ScoringRejectedError) {
       log.warn("scoring refused the request", { studyId, code: error.code, status: error.status });
+    }
+    // The last delivery, and the endpoint never accepted the request: no result will ever come, so the
+    // study ends `failed` (a re-drive can still retry it). Once accepted, the result settles the study.
+    if (!accepted && isLastDelivery(delivery, config.maxReceiveCount)) {
+      await failStudy(studyId, token, error, delivery, deps);
+    } else {
+      // If even the release fails, the claim lapses after claimSeconds and the redelivery takes over.
+      await records.releaseInvocation(studyId, token, lastErrorOf(error, deps.now()), deps.now()).catch((releaseError: unknown) => {
+        log.warn("could not release the scoring claim", { studyId, error: releaseError instanceof Error ? releaseError.name : "unknown" });
+      });
     }
     throw error;
   }
 }
 
-function lastErrorOf(error: unknown, at: string): LastError {
+/** Records `received → failed` after the last delivery's invocation failed; the caller still fails the delivery. */
+async function failStudy(studyId: string, token: string, error: unknown, delivery: Delivery, deps: IngestDeps): Promise<void> {
+  const { records, config, log } = deps;
+  const receiveCount = delivery.receiveCount;
+  const prefix = `scoring request failed on the last delivery (${receiveCount} of ${config.maxReceiveCount}); the upload event goes to the ingest DLQ for re-drive: `;
+  const lastError = lastErrorOf(error, deps.now(), prefix);
+  const failed = await records.failInvocation(studyId, token, lastError, deps.now()).catch((failError: unknown) => {
+    // The claim then lapses after claimSeconds; the record stays `received` with its previous lastError.
+    log.warn("could not record the study failed", { studyId, error: failError instanceof Error ? failError.name : "unknown" });
+    return undefined;
+  });
+  if (failed) {
+    log.warn("study failed: scoring request failed on the last delivery", {
+      studyId,
+      error: lastError.code,
+      receiveCount,
+      maxReceiveCount: config.maxReceiveCount,
+    });
+  } else if (failed === false) {
+    log.warn("scoring claim lapsed before the study could be recorded failed", { studyId });
+  }
+}
+
+function lastErrorOf(error: unknown, at: string, prefix = ""): LastError {
   const named = error instanceof Error ? error : new Error(String(error));
   // The message of an SDK or scoring error names services and codes, not object keys; cap its length.
-  return { code: named.name || "Error", message: named.message.slice(0, 300), at };
+  return { code: named.name || "Error", message: `${prefix}${named.message}`.slice(0, 300), at };
 }

@@ -50,6 +50,8 @@ export interface RecordStore {
   /**
    * Takes the exclusive right to invoke scoring for a `received` record that has no `scoring` yet,
    * if no other delivery holds an unexpired claim (`invokeClaim.expiresAt` ≤ `now` counts as lapsed).
+   * A `failed` record without `scoring` (ingest gave up on its last delivery: see failInvocation) is
+   * claimable too, so a re-driven message retries it; the claim moves it back to `received`.
    * Returns false (and changes nothing) otherwise.
    */
   claimInvocation(stackId: string, claim: InvokeClaim, now: string): Promise<boolean>;
@@ -60,6 +62,12 @@ export interface RecordStore {
   completeInvocation(stackId: string, token: string, scoring: ScoringInvocation, now: string): Promise<boolean>;
   /** Drops the claim held by `token` and records why the invocation failed, so a redelivery can claim at once. */
   releaseInvocation(stackId: string, token: string, error: LastError, now: string): Promise<boolean>;
+  /**
+   * The last delivery's invocation failed: `received → failed` with `error` as `lastError`, dropping the
+   * claim, only while `token` holds the claim and the record has no `scoring`. Returns false (and changes
+   * nothing) otherwise. The record stays claimable (claimInvocation), so a re-drive can retry it.
+   */
+  failInvocation(stackId: string, token: string, error: LastError, now: string): Promise<boolean>;
   /** Creates the round record unless one with this roundId exists. Returns false (and changes nothing) if it does. */
   createRound(round: SelectionRound): Promise<boolean>;
   getRound(roundId: string): Promise<SelectionRound | undefined>;

@@ -18,9 +18,15 @@
  * timeout and the queue's visibility timeout. The full argument, and the one remaining at-least-once
  * window (crash after invokeAsync returned, before `scoring` was written), is in domain/ingest.ts.
  *
+ * Scoring parameters: every scoring request carries the institution config's K and heatmap thresholds
+ * (SCORING_TOP_K, SCORING_THRESHOLDS), so the container uses those rather than its model manifest's.
+ *
  * Failures: each message succeeds or fails alone (`batchItemFailures`). Transient ones (AWS errors,
  * endpoint throttling, another delivery mid-invocation) are retried by SQS; a failed invoke leaves
- * `lastError` on the record. Malformed messages (not an S3 event, no versionId, bad key encoding,
+ * `lastError` on the record. On the last delivery (the message's ApproximateReceiveCount ≥
+ * MAX_RECEIVE_COUNT, the queue's redrive limit) a failed invoke records the study `failed` with that
+ * `lastError` and is still reported, so the message lands in the DLQ; a re-drive retries the study.
+ * Malformed messages (not an S3 event, no versionId, bad key encoding,
  * foreign bucket) are logged with a reason code and also reported failed: they cannot succeed, so
  * they land in the DLQ after the queue's maxReceiveCount for an operator to inspect — never dropped,
  * never retried forever.
@@ -37,8 +43,8 @@ import { DynamoRecordStore } from "../adapters/dynamo-record-store.js";
 import { S3StudyObjects } from "../adapters/s3-study-objects.js";
 import { SageMakerScoringEndpoint } from "../adapters/sagemaker-scoring-endpoint.js";
 import { IngestEnvSchema, parseEnvironment } from "../contracts/env.js";
-import type { SqsBatchResponse, SqsEvent } from "../contracts/events.js";
-import { type IngestDeps, ingestMessage, MalformedMessageError } from "../domain/ingest.js";
+import type { SqsBatchResponse, SqsEvent, SqsMessage } from "../contracts/events.js";
+import { type Delivery, type IngestDeps, ingestMessage, MalformedMessageError } from "../domain/ingest.js";
 import { jsonLogger, type Logger } from "./shared/logger.js";
 import { processSqsBatch, sqsEventParser } from "./shared/sqs-batch.js";
 
@@ -48,11 +54,17 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
   return middy<unknown, SqsBatchResponse>()
     .use(sqsEventParser())
     .handler((event) =>
-      processSqsBatch(event as SqsEvent, (message) => ingestMessage(message.body, deps), {
+      processSqsBatch(event as SqsEvent, (message) => ingestMessage(message.body, deps, deliveryOf(message)), {
         log: deps.log,
         permanent: (error) => error instanceof MalformedMessageError,
       }),
     );
+}
+
+/** What SQS says about this delivery (a missing or unreadable count is unknown: never treated as the last). */
+function deliveryOf(message: SqsMessage): Delivery {
+  const count = Number(message.attributes?.ApproximateReceiveCount);
+  return Number.isInteger(count) && count >= 1 ? { receiveCount: count } : {};
 }
 
 /** Composition root: environment parsed and clients created once per execution environment. */
@@ -63,7 +75,14 @@ export function ingestDepsFromEnvironment(env: Record<string, string | undefined
     records: new DynamoRecordStore(new DynamoDBClient(endpoint), config.TABLE_NAME),
     objects: new S3StudyObjects(new S3Client({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) })),
     scoring: new SageMakerScoringEndpoint(new SageMakerRuntimeClient(endpoint), config.SCORING_ENDPOINT_NAME),
-    config: { studiesBucket: config.STUDIES_BUCKET, maxObjectBytes: config.MAX_OBJECT_BYTES, claimSeconds: config.INVOKE_CLAIM_SECONDS },
+    config: {
+      studiesBucket: config.STUDIES_BUCKET,
+      maxObjectBytes: config.MAX_OBJECT_BYTES,
+      claimSeconds: config.INVOKE_CLAIM_SECONDS,
+      maxReceiveCount: config.MAX_RECEIVE_COUNT,
+      topK: config.SCORING_TOP_K,
+      thresholds: config.SCORING_THRESHOLDS,
+    },
     now: () => new Date().toISOString(),
     newToken: randomUUID,
     log: jsonLogger({ lambda: "ingest" }),

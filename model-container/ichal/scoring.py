@@ -3,7 +3,13 @@
 Request (JSON)::
 
     {"input": "s3://bucket/uploads/study.zip", "versionId": "...",          # the study, by location
-     "overlayPrefix": "s3://bucket/overlays/<stack id>/"}                   # optional
+     "overlayPrefix": "s3://bucket/overlays/<stack id>/",                   # optional
+     "topK": 200, "thresholds": [0.3, 0.5, 0.7]}                            # optional, this request only
+
+``topK`` (K, a positive integer) and ``thresholds`` (τ, a non-empty strictly increasing list of
+numbers in (0, 1)) override the model manifest's ``top_k`` and ``thresholds`` for this request only
+(the ingest Lambda sends the institution's configured values); absent, the manifest's apply. Invalid
+values are answered 400 ``BAD_REQUEST`` with a reason naming the field.
 
 Response::
 
@@ -20,8 +26,10 @@ quantised to uint8, compressed) go to ``overlayPrefix`` for the annotators' page
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,11 +90,17 @@ class StackScorer:
         return cls(ensemble, options, version, s3=s3, device=device)
 
     # ---- one stack ---------------------------------------------------------------------------
-    def score_stack(self, stack: CtStack) -> tuple[dict[str, Any], Any]:
-        """Scores one validated stack; returns (JSON-ready result, features with heatmap tensors)."""
+    def score_stack(
+        self, stack: CtStack, options: ScoringOptions | None = None
+    ) -> tuple[dict[str, Any], Any]:
+        """Scores one validated stack; returns (JSON-ready result, features with heatmap tensors).
+
+        ``options`` replaces the scorer's own (the manifest's) for this call only, e.g. a request's K.
+        """
+        options = options or self.options
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        grid, _ = to_model_grid(stack.hu, stack.pixel_spacing, self.options.grid_size)
+        grid, _ = to_model_grid(stack.hu, stack.pixel_spacing, options.grid_size)
         frames = torch.from_numpy(window_channels(grid))
         timings["preprocess"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -105,11 +119,11 @@ class StackScorer:
         t0 = time.perf_counter()
         features = stack_features(
             probs,
-            top_k=self.options.top_k,
+            top_k=options.top_k,
             crop=self.ensemble.crop,
             stride=self.ensemble.stride,
-            thresholds=self.options.thresholds,
-            detection_threshold=self.options.detection_threshold,
+            thresholds=options.thresholds,
+            detection_threshold=options.detection_threshold,
         )
         timings["features"] = time.perf_counter() - t0
         result = features.to_dict(detail=True, max_regions=MAX_REGIONS_IN_RESPONSE)
@@ -120,6 +134,35 @@ class StackScorer:
         return result, features
 
     # ---- one request -------------------------------------------------------------------------
+    def request_options(self, request: dict[str, Any]) -> ScoringOptions:
+        """The options for one request: the scorer's, with the request's ``topK`` / ``thresholds`` if given.
+
+        Never changes ``self.options`` (shared by every request). Raises RequestError (400) naming the
+        field when a value is invalid.
+        """
+        changes: dict[str, Any] = {}
+        top_k = request.get("topK")
+        if top_k is not None:
+            if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+                raise RequestError(
+                    400, "BAD_REQUEST", '"topK" must be a positive integer (K, the patches averaged into V)'
+                )
+            changes["top_k"] = top_k
+        thresholds = request.get("thresholds")
+        if thresholds is not None:
+            if (
+                not isinstance(thresholds, list)
+                or not thresholds
+                or not all(_is_number(t) and 0.0 < t < 1.0 for t in thresholds)
+            ):
+                raise RequestError(
+                    400, "BAD_REQUEST", '"thresholds" must be a non-empty list of numbers in (0, 1)'
+                )
+            if any(b <= a for a, b in zip(thresholds, thresholds[1:])):
+                raise RequestError(400, "BAD_REQUEST", '"thresholds" must be strictly increasing')
+            changes["thresholds"] = tuple(float(t) for t in thresholds)
+        return dataclasses.replace(self.options, **changes) if changes else self.options
+
     def handle_request(self, request: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         source = request.get("input")
@@ -133,6 +176,7 @@ class StackScorer:
             overlay_root = S3Location.parse(overlay_prefix) if overlay_prefix else None
         except ValueError as error:
             raise RequestError(400, "BAD_REQUEST", f'"overlayPrefix": {error}') from None
+        options = self.request_options(request)
         t0 = time.perf_counter()
         if version_id is None and self.s3 is not None:
             location = S3Location.parse(source)
@@ -150,7 +194,7 @@ class StackScorer:
         read_seconds = time.perf_counter() - t0
         results = []
         for index, stack in enumerate(stacks):
-            result, features = self.score_stack(stack)
+            result, features = self.score_stack(stack, options)
             result["index"] = index
             if overlay_root is not None and self.s3 is not None:
                 t0 = time.perf_counter()
@@ -166,6 +210,11 @@ class StackScorer:
             "stacks": results,
             "timings_s": {"read": read_seconds, "total": time.perf_counter() - started},
         }
+
+
+def _is_number(value: Any) -> bool:
+    """A finite JSON number (``true``/``false`` are not numbers here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def overlay_npz(features: Any) -> bytes:

@@ -14,11 +14,13 @@ import zipfile
 import numpy as np
 import pytest
 
+from ichal.features.morphology import labeling_features
 from ichal.model.ensemble import build_ensemble
 from ichal.phantoms import generate_stack, write_dicom_zip
 from ichal.scoring import StackScorer
 from ichal.serve.s3_location import S3Location
 from ichal.serve.server import ScoringService, make_server
+from ichal.windows import window_starts
 
 PLANTED_NAME = "Doe^Jane^Planted"
 
@@ -181,3 +183,118 @@ def test_bad_requests(endpoint, request_body, status, code):
     port, _, _ = endpoint
     got_status, body, _ = post(port, "/invocations", request_body)
     assert (got_status, body["code"]) == (status, code)
+
+
+# ---- per-request K and thresholds (the institution config's topK / thresholds, sent by ingest) ------
+def _spy_features(monkeypatch, scorer):
+    """Keeps the features (JS map, mean heatmap) of every stack the scorer scores."""
+    captured = []
+    original = scorer.score_stack
+
+    def spy(stack, options=None):
+        result, features = original(stack, options)
+        captured.append(features)
+        return result, features
+
+    monkeypatch.setattr(scorer, "score_stack", spy)
+    return captured
+
+
+def _top_k_mean_by_sorting(js_map: np.ndarray, crop: int, stride: int, k: int) -> float:
+    """V from scratch: mean JS of each sliding-window patch (explicit slices), sorted, top-k mean."""
+    frames, height, width = js_map.shape
+    means = [
+        float(js_map[f, top : top + crop, left : left + crop].astype(np.float64).mean())
+        for f in range(frames)
+        for top in window_starts(height, crop, stride)
+        for left in window_starts(width, crop, stride)
+    ]
+    return float(np.mean(np.sort(np.asarray(means))[::-1][:k]))
+
+
+def test_a_requests_top_k_and_thresholds_apply_to_that_request_only(endpoint, monkeypatch):
+    port, s3, scorer = endpoint
+    captured = _spy_features(monkeypatch, scorer)
+    put = s3.put_object(Bucket="studies", Key="uploads/k.zip", Body=dicom_zip(21))
+    request = {"input": "s3://studies/uploads/k.zip", "versionId": put["VersionId"]}
+
+    status, body, _ = post(port, "/invocations", {**request, "topK": 3, "thresholds": [0.4, 0.6]})
+    assert status == 200, body
+    (stack,) = body["stacks"]
+    assert stack["top_k"] == 3 and len(stack["top_patches"]) == 3
+    js = captured[-1].js_map.detach().float().cpu().numpy()
+    expected = _top_k_mean_by_sorting(js, scorer.ensemble.crop, scorer.ensemble.stride, 3)
+    assert stack["stack_uncertainty"] == pytest.approx(expected, rel=1e-6, abs=1e-12)
+    assert [p["threshold"] for p in stack["per_threshold"]] == [0.4, 0.6]
+    reference = labeling_features(captured[-1].mean_heatmap, (0.4, 0.6), "scipy").per_threshold
+    got = stack["per_threshold"]
+    assert [p["boundary_length"] for p in got] == pytest.approx([p.boundary_length for p in reference])
+    assert [p["components"] for p in got] == [p.components for p in reference]
+    assert stack["boundary_length"] == pytest.approx(np.mean([p["boundary_length"] for p in got]))
+
+    # The next request without them gets the manifest's K = 20 and thresholds again: nothing was shared.
+    status, body, _ = post(port, "/invocations", request)
+    assert status == 200, body
+    (plain,) = body["stacks"]
+    assert plain["top_k"] == 20
+    assert [p["threshold"] for p in plain["per_threshold"]] == [0.3, 0.5, 0.7]
+    js = captured[-1].js_map.detach().float().cpu().numpy()
+    assert plain["stack_uncertainty"] == pytest.approx(
+        _top_k_mean_by_sorting(js, scorer.ensemble.crop, scorer.ensemble.stride, 20), rel=1e-6, abs=1e-12
+    )
+    assert scorer.options.top_k == 20 and scorer.options.thresholds == (0.3, 0.5, 0.7)
+
+
+def test_a_top_k_above_the_patch_count_uses_every_patch(endpoint):
+    port, s3, _ = endpoint
+    s3.put_object(Bucket="studies", Key="uploads/all.zip", Body=dicom_zip(22))
+    status, body, _ = post(port, "/invocations", {"input": "s3://studies/uploads/all.zip", "topK": 10**6})
+    assert status == 200, body
+    # 64² grid, 32² crops every 16 px: 3 × 3 patches on each of 24 frames.
+    assert body["stacks"][0]["top_k"] == 24 * 3 * 3
+
+
+INVALID_SCORING_PARAMETERS = [
+    ("topK", 0),
+    ("topK", -1),
+    ("topK", "x"),
+    ("topK", 2.5),
+    ("topK", True),
+    ("thresholds", [0.6, 0.4]),
+    ("thresholds", [1.5]),
+    ("thresholds", [0.3, 0.3]),
+    ("thresholds", [0.0, 0.5]),
+    ("thresholds", []),
+    ("thresholds", "x"),
+    ("thresholds", [0.3, "x"]),
+]
+
+
+def test_invalid_top_k_or_thresholds_get_a_400_naming_the_field_and_the_server_keeps_serving(endpoint):
+    port, s3, _ = endpoint
+    s3.put_object(Bucket="studies", Key="uploads/fine.zip", Body=dicom_zip(23))
+    for field, value in INVALID_SCORING_PARAMETERS:
+        status, body, _ = post(port, "/invocations", {"input": "s3://studies/uploads/fine.zip", field: value})
+        assert (status, body["code"]) == (400, "BAD_REQUEST"), (field, value, body)
+        assert f'"{field}"' in body["reason"], (field, value, body)
+    good = {"input": "s3://studies/uploads/fine.zip", "topK": 5, "thresholds": [0.5]}
+    status, body, _ = post(port, "/invocations", good)
+    assert status == 200, body
+    assert body["stacks"][0]["top_k"] == 5
+
+
+def test_an_invalid_top_k_in_an_async_request_is_written_to_the_failure_location(endpoint):
+    port, s3, _ = endpoint
+    request = {"input": "s3://studies/uploads/x.zip", "topK": 0}
+    s3.put_object(Bucket="studies", Key="requests/bad-k.json", Body=json.dumps(request).encode())
+    location = {"X-Amzn-SageMaker-InputLocation": "s3://studies/requests/bad-k.json"}
+    status, _, headers = post(port, "/endpoints/ich-scoring/async-invocations", headers=location)
+    assert status == 202
+    failure = S3Location.parse(headers["X-Amzn-SageMaker-FailureLocation"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if s3.list_objects_v2(Bucket=failure.bucket, Prefix=failure.key).get("KeyCount"):
+            break
+        time.sleep(0.05)
+    written = json.loads(s3.get_object(Bucket=failure.bucket, Key=failure.key)["Body"].read())
+    assert (written["status"], written["code"]) == (400, "BAD_REQUEST") and '"topK"' in written["reason"]

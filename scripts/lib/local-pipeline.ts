@@ -184,6 +184,8 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       annotatorEmails: options.annotators,
       senderAddress: "ich-al@example.org",
       weeklyBudgetHours: options.budgetHours,
+      // Ingest sends K with every scoring request: the local ensemble's K (its manifest's top_k), not the paper's 200.
+      topK: options.ensemble.topK,
       scoring: { modelArtifact: "s3://ich-al-local-models/ensemble/model.tar.gz" },
     });
     const wiring = deriveWiring(new LocalTemplate(template, awsEndpoint));

@@ -1,6 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decodeS3Key, MalformedMessageError, parseS3Message, rejectionFor, studyIdOf } from "../../lambdas/domain/ingest.js";
+import {
+  decodeS3Key,
+  isLastDelivery,
+  MalformedMessageError,
+  parseS3Message,
+  rejectionFor,
+  studyIdOf,
+} from "../../lambdas/domain/ingest.js";
 
 /** How S3 (and moto, via Python's quote_plus) encodes a key in an event: URL-encoded, space as `+`. */
 function encodeLikeS3(key: string): string {
@@ -114,5 +121,18 @@ describe("rejectionFor", () => {
     ["uploads/a.npz", 1000, "binary/octet-stream", undefined],
   ])("%s (%i bytes, %s) → %s", (key, sizeBytes, contentType, code) => {
     expect(rejectionFor(key, { sizeBytes, contentType }, max)).toBe(code);
+  });
+});
+
+describe("isLastDelivery", () => {
+  it.each([
+    [1, 5, false],
+    [4, 5, false],
+    [5, 5, true],
+    [7, 5, true],
+    [1, 1, true],
+    [undefined, 5, false],
+  ])("receive %s of maxReceiveCount %i → %s", (receiveCount, maxReceiveCount, last) => {
+    expect(isLastDelivery(receiveCount === undefined ? {} : { receiveCount }, maxReceiveCount)).toBe(last);
   });
 });

@@ -1,17 +1,33 @@
 /**
  * Reliability (../shared/reliability.md, issue 4): a failing scoring endpoint → the ingest queue
- * retries, then the message reaches the DLQ, and the study's record says what failed — while a good
- * study in the same batches is scored once and nothing else is lost. Real ingest handler, real SDK v3
- * adapters, moto server's SQS redrive policy, the local SQS event source (scripts/lib/sqs-event-source.ts).
+ * retries, then the message reaches the DLQ, and the study's record ends `failed` saying what failed
+ * (marked on the last delivery) — while a good study in the same batches is scored once and nothing else
+ * is lost. Re-driving the dead letter once the endpoint is back invokes the study. Real ingest handler,
+ * real SDK v3 adapters, moto server's SQS redrive policy, the local SQS event source
+ * (scripts/lib/sqs-event-source.ts).
  */
 import { randomUUID } from "node:crypto";
 import { CreateBucketCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import {
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
 vi.hoisted(() => {
   // The handler module's composition root parses these at import (no AWS call is made); the test builds its own deps.
-  Object.assign(process.env, { TABLE_NAME: "records", STUDIES_BUCKET: "studies", SCORING_ENDPOINT_NAME: "scoring" });
+  Object.assign(process.env, {
+    TABLE_NAME: "records",
+    STUDIES_BUCKET: "studies",
+    SCORING_ENDPOINT_NAME: "scoring",
+    MAX_RECEIVE_COUNT: "3",
+    SCORING_TOP_K: "200",
+    SCORING_THRESHOLDS: "0.3,0.5,0.7",
+  });
 });
 
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
@@ -26,16 +42,19 @@ import { LOCAL_AWS, type MotoServer, startMotoServer } from "../../scripts/lib/m
 import { SqsEventSource } from "../../scripts/lib/sqs-event-source.js";
 import { s3EventBody } from "../handlers/ingest-fakes.js";
 
-/** An endpoint that is down for one study (every call throws a 503-like error) and fine for the rest. */
+/** An endpoint that is down for one study (every call throws a 503-like error) until `recover()`, and fine for the rest. */
 class PartlyFailingEndpoint implements ScoringEndpoint {
   readonly accepted: string[] = [];
   readonly refused: string[] = [];
-  constructor(private readonly failFor: string) {}
+  constructor(private failFor: string | undefined) {}
+  recover(): void {
+    this.failFor = undefined;
+  }
   invoke(_request: ScoringRequest): Promise<ScoringResult> {
     return Promise.reject(new Error("synchronous scoring is not used by ingest"));
   }
   async invokeAsync(inputLocation: string): Promise<AsyncInvocation> {
-    if (inputLocation.includes(this.failFor)) {
+    if (this.failFor !== undefined && inputLocation.includes(this.failFor)) {
       this.refused.push(inputLocation);
       const error = new Error("The endpoint is not available");
       error.name = "ServiceUnavailable";
@@ -64,7 +83,7 @@ afterAll(async () => {
 });
 
 describe("a failing scoring endpoint", () => {
-  it("is retried, then dead-lettered with the record saying so; the good study in the same batches is scored once", async () => {
+  it("is retried, then dead-lettered with the study recorded failed; the good study is scored once; a re-drive invokes the failed one", async () => {
     const client = { ...LOCAL_AWS, endpoint: moto.endpoint };
     const sqs = new SQSClient(client);
     const s3 = new S3Client({ ...client, forcePathStyle: true });
@@ -100,23 +119,32 @@ describe("a failing scoring endpoint", () => {
       records,
       objects: new S3StudyObjects(s3),
       scoring: endpoint,
-      config: { studiesBucket: BUCKET, maxObjectBytes: 1024, claimSeconds: 300 },
+      config: {
+        studiesBucket: BUCKET,
+        maxObjectBytes: 1024,
+        claimSeconds: 300,
+        maxReceiveCount: MAX_RECEIVES,
+        topK: 200,
+        thresholds: [0.3, 0.5, 0.7],
+      },
       now: () => new Date().toISOString(),
       newToken: randomUUID,
       log: jsonLogger({ lambda: "ingest" }, () => {}),
     });
-    const source = new SqsEventSource({
-      sqs,
-      queueUrl: main.QueueUrl as string,
-      queueArn: mainArn,
-      batchSize: 10,
-      maximumBatchingWindowSeconds: 0,
-      reportBatchItemFailures: true,
-      concurrency: 1,
-      fn: { name: "ingest", arn: "arn:aws:lambda:us-east-1:123456789012:function:ingest", timeoutSeconds: 60 },
-      retryDelaySeconds: 0,
-      handler: (event, context) => handler(event, context as never),
-    });
+    const eventSource = () =>
+      new SqsEventSource({
+        sqs,
+        queueUrl: main.QueueUrl as string,
+        queueArn: mainArn,
+        batchSize: 10,
+        maximumBatchingWindowSeconds: 0,
+        reportBatchItemFailures: true,
+        concurrency: 1,
+        fn: { name: "ingest", arn: "arn:aws:lambda:us-east-1:123456789012:function:ingest", timeoutSeconds: 60 },
+        retryDelaySeconds: 0,
+        handler: (event, context) => handler(event, context as never),
+      });
+    const source = eventSource();
     source.start();
     const deadline = Date.now() + 30_000;
     let dead = 0;
@@ -137,11 +165,15 @@ describe("a failing scoring endpoint", () => {
     expect(endpoint.refused).toHaveLength(MAX_RECEIVES);
     const deadMessage = await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlq.QueueUrl, MaxNumberOfMessages: 10 }));
     expect(deadMessage.Messages?.[0]?.Body).toContain("endpoint-down.zip");
-    // The record says what failed; it is not scored and holds no stale claim (a re-drive can claim it).
+    // The study ended visibly: `failed`, saying what failed and that it was the last delivery; it is not
+    // scored and holds no stale claim (a re-drive can claim it).
     const failed = await records.getStack(bad);
-    expect(failed).toMatchObject({ status: "received", lastError: { code: "ServiceUnavailable" } });
+    expect(failed).toMatchObject({ status: "failed", lastError: { code: "ServiceUnavailable" } });
+    expect(failed?.lastError?.message).toContain(`last delivery (${MAX_RECEIVES} of ${MAX_RECEIVES})`);
+    expect(failed?.lastError?.message).toContain("The endpoint is not available");
     expect(failed?.scoring).toBeUndefined();
     expect(failed?.invokeClaim).toBeUndefined();
+    expect((await records.listByStatus("failed")).map((r) => r.stackId)).toEqual([bad]);
     // The good study in the same batches: one invocation, one record, nothing lost.
     expect(endpoint.accepted).toEqual([`s3://${BUCKET}/scoring-requests/${good}.json`]);
     expect((await records.getStack(good))?.scoring?.inferenceId).toBe("inference-1");
@@ -152,6 +184,26 @@ describe("a failing scoring endpoint", () => {
       }),
     );
     expect(Number(main2.Attributes?.ApproximateNumberOfMessages) + Number(main2.Attributes?.ApproximateNumberOfMessagesNotVisible)).toBe(0);
+
+    // The operator fixes the endpoint and re-drives the DLQ (what StartMessageMoveTask does, which moto
+    // lacks: each dead letter becomes a new message on the source queue, its receive count starting again).
+    endpoint.recover();
+    const letter = deadMessage.Messages?.[0];
+    await sqs.send(new SendMessageCommand({ QueueUrl: main.QueueUrl, MessageBody: letter?.Body }));
+    await sqs.send(new DeleteMessageCommand({ QueueUrl: dlq.QueueUrl, ReceiptHandle: letter?.ReceiptHandle }));
+    const redrive = eventSource();
+    redrive.start();
+    const redriveDeadline = Date.now() + 30_000;
+    try {
+      while (Date.now() < redriveDeadline && !(await records.getStack(bad))?.scoring) await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      await redrive.stop();
+    }
+    expect(endpoint.accepted).toEqual([`s3://${BUCKET}/scoring-requests/${good}.json`, `s3://${BUCKET}/scoring-requests/${bad}.json`]);
+    const retried = await records.getStack(bad);
+    expect(retried).toMatchObject({ status: "received", scoring: { inferenceId: "inference-2" } });
+    expect(retried?.lastError).toBeUndefined();
+    expect(await records.listByStatus("failed")).toEqual([]);
     sqs.destroy();
     s3.destroy();
     dynamo.destroy();

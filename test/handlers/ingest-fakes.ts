@@ -99,9 +99,9 @@ export class InMemoryRecordStore implements RecordStore {
 
   async claimInvocation(stackId: string, claim: InvokeClaim, now: string): Promise<boolean> {
     const record = this.items.get(stackId);
-    if (record?.status !== "received" || record.scoring) return false;
+    if (!record || (record.status !== "received" && record.status !== "failed") || record.scoring) return false;
     if (record.invokeClaim && record.invokeClaim.expiresAt > now) return false;
-    this.items.set(stackId, { ...record, invokeClaim: claim, updatedAt: now });
+    this.items.set(stackId, { ...record, status: "received", invokeClaim: claim, updatedAt: now });
     return true;
   }
 
@@ -118,6 +118,14 @@ export class InMemoryRecordStore implements RecordStore {
     if (!record || record.invokeClaim?.token !== token) return false;
     const { invokeClaim: _claim, ...rest } = record;
     this.items.set(stackId, { ...rest, lastError: error, updatedAt: now });
+    return true;
+  }
+
+  async failInvocation(stackId: string, token: string, error: LastError, now: string): Promise<boolean> {
+    const record = this.items.get(stackId);
+    if (record?.status !== "received" || record.invokeClaim?.token !== token || record.scoring) return false;
+    const { invokeClaim: _claim, ...rest } = record;
+    this.items.set(stackId, { ...rest, status: "failed", lastError: error, updatedAt: now });
     return true;
   }
 
@@ -249,14 +257,17 @@ export function s3EventBody(bucket: string, key: string, versionId: string | und
   });
 }
 
-/** An SQS event (as the event source mapping delivers it) from message bodies; ids are `m0`, `m1`, … unless given. */
-export function sqsEvent(bodies: string[], ids?: string[]) {
+/**
+ * An SQS event (as the event source mapping delivers it) from message bodies; ids are `m0`, `m1`, … unless
+ * given; every message carries `receiveCount` as its ApproximateReceiveCount (default 1: a first delivery).
+ */
+export function sqsEvent(bodies: string[], ids?: string[], receiveCount = 1) {
   return {
     Records: bodies.map((body, i) => ({
       messageId: ids?.[i] ?? `m${i}`,
       receiptHandle: `rh-${i}`,
       body,
-      attributes: { ApproximateReceiveCount: "1", SentTimestamp: "1764158400000" },
+      attributes: { ApproximateReceiveCount: String(receiveCount), SentTimestamp: "1764158400000" },
       messageAttributes: {},
       md5OfBody: "",
       eventSource: "aws:sqs",

@@ -11,13 +11,16 @@ vi.hoisted(() => {
     TABLE_NAME: "records",
     STUDIES_BUCKET: "studies",
     SCORING_ENDPOINT_NAME: "scoring",
+    MAX_RECEIVE_COUNT: "5",
+    SCORING_TOP_K: "200",
+    SCORING_THRESHOLDS: "0.3,0.5,0.7",
     AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
   });
 });
 
 import { EnvironmentError, IngestEnvSchema, parseEnvironment } from "../../lambdas/contracts/env.js";
 import { studyIdOf } from "../../lambdas/domain/ingest.js";
-import { createIngestHandler, handler } from "../../lambdas/handlers/ingest-handler.js";
+import { createIngestHandler, handler, ingestDepsFromEnvironment } from "../../lambdas/handlers/ingest-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
 import { InvalidSqsEventError } from "../../lambdas/handlers/shared/sqs-batch.js";
 import {
@@ -30,6 +33,7 @@ import {
 } from "./ingest-fakes.js";
 
 const PATIENT_KEY = "uploads/Doe Jane^Planted 1950.zip";
+const MAX_RECEIVES = 5;
 
 function setup() {
   const records = new InMemoryRecordStore();
@@ -41,12 +45,39 @@ function setup() {
     records,
     objects,
     scoring,
-    config: { studiesBucket: "studies", maxObjectBytes: 1000, claimSeconds: 900 },
+    config: {
+      studiesBucket: "studies",
+      maxObjectBytes: 1000,
+      claimSeconds: 900,
+      maxReceiveCount: MAX_RECEIVES,
+      topK: 120,
+      thresholds: [0.25, 0.5],
+    },
     now: () => "2026-11-26T12:00:00.000Z",
     newToken: () => `token-${++tokens}`,
     log: jsonLogger({ lambda: "ingest" }, (line) => lines.push(line)),
   });
   return { records, objects, scoring, lines, invoke: (event: unknown) => run(event, lambdaContext) };
+}
+
+/** The environment infra gives the ingest Lambda (all required variables). */
+const INGEST_ENV = {
+  TABLE_NAME: "records",
+  STUDIES_BUCKET: "studies",
+  SCORING_ENDPOINT_NAME: "scoring",
+  MAX_RECEIVE_COUNT: "4",
+  SCORING_TOP_K: "37",
+  SCORING_THRESHOLDS: "0.2,0.45,0.9",
+};
+
+function environmentError(env: Record<string, string>): EnvironmentError {
+  try {
+    parseEnvironment("ingest", IngestEnvSchema, env);
+  } catch (error) {
+    if (error instanceof EnvironmentError) return error;
+    throw error;
+  }
+  throw new Error("the environment parsed");
 }
 
 let t: ReturnType<typeof setup>;
@@ -69,8 +100,52 @@ describe("ingest handler (fakes)", () => {
       }
     })();
     expect(error).toBeInstanceOf(EnvironmentError);
-    expect((error as EnvironmentError).variables.sort()).toEqual(["MAX_OBJECT_BYTES", "SCORING_ENDPOINT_NAME", "STUDIES_BUCKET"]);
+    expect((error as EnvironmentError).variables.sort()).toEqual([
+      "MAX_OBJECT_BYTES",
+      "MAX_RECEIVE_COUNT",
+      "SCORING_ENDPOINT_NAME",
+      "SCORING_THRESHOLDS",
+      "SCORING_TOP_K",
+      "STUDIES_BUCKET",
+    ]);
     expect((error as Error).message).not.toContain("lots-secret");
+  });
+
+  it("parses K, the thresholds and the redrive limit from the environment", () => {
+    const env = parseEnvironment("ingest", IngestEnvSchema, INGEST_ENV);
+    expect(env).toMatchObject({ MAX_RECEIVE_COUNT: 4, SCORING_TOP_K: 37, SCORING_THRESHOLDS: [0.2, 0.45, 0.9] });
+  });
+
+  it.each([
+    ["SCORING_TOP_K", "0"],
+    ["SCORING_TOP_K", "2.5"],
+    ["SCORING_TOP_K", "many"],
+    ["SCORING_THRESHOLDS", "0.6,0.4"],
+    ["SCORING_THRESHOLDS", "0.3,,0.5"],
+    ["SCORING_THRESHOLDS", "1.5"],
+    ["SCORING_THRESHOLDS", ""],
+    ["MAX_RECEIVE_COUNT", "0"],
+    ["MAX_RECEIVE_COUNT", "x"],
+  ])("refuses %s=%j at cold start, naming the variable", (name, value) => {
+    expect(environmentError({ ...INGEST_ENV, [name]: value }).variables).toEqual([name]);
+  });
+
+  it("writes the environment's K and thresholds into every scoring request", async () => {
+    const records = new InMemoryRecordStore();
+    const objects = new InMemoryStudyObjects();
+    const scoring = new CountingScoringEndpoint();
+    const fromEnvironment = ingestDepsFromEnvironment(INGEST_ENV);
+    const run = createIngestHandler({ ...fromEnvironment, records, objects, scoring, log: jsonLogger({ lambda: "ingest" }, () => {}) });
+    objects.heads.set("uploads/a.zip@v1", { sizeBytes: 10, contentType: "application/zip" });
+    expect((await run(sqsEvent([s3EventBody("studies", "uploads/a.zip", "v1")]), lambdaContext)).batchItemFailures).toEqual([]);
+    const id = studyIdOf({ bucket: "studies", key: "uploads/a.zip", versionId: "v1" });
+    expect(objects.json.get(`studies/scoring-requests/${id}.json`)).toEqual({
+      input: "s3://studies/uploads/a.zip",
+      versionId: "v1",
+      overlayPrefix: `s3://studies/overlays/${id}/`,
+      topK: 37,
+      thresholds: [0.2, 0.45, 0.9],
+    });
   });
 
   it("rejects an event that is not an SQS batch with a named error", async () => {
@@ -98,6 +173,8 @@ describe("ingest handler (fakes)", () => {
       input: `s3://studies/${PATIENT_KEY}`,
       versionId: "v1",
       overlayPrefix: `s3://studies/overlays/${id}/`,
+      topK: 120,
+      thresholds: [0.25, 0.5],
     });
     const logs = t.lines.join("\n");
     expect(logs).toContain("NOT_JSON");
@@ -145,5 +222,60 @@ describe("ingest handler (fakes)", () => {
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m0" }]);
     expect(t.scoring.calls).toHaveLength(0);
     expect(t.lines.join("\n")).toContain("InvocationInProgressError");
+  });
+
+  describe("a scoring request that fails on the last delivery", () => {
+    const key = "uploads/Doe Jane^Planted last.zip";
+    const id = studyIdOf({ bucket: "studies", key, versionId: "v1" });
+    beforeEach(() => {
+      t.objects.heads.set(`${key}@v1`, { sizeBytes: 10, contentType: "application/zip" });
+    });
+
+    it("before the last delivery: stays received with lastError, reported for redelivery", async () => {
+      t.scoring.failNext(1);
+      const response = await t.invoke(sqsEvent([s3EventBody("studies", key, "v1")], undefined, MAX_RECEIVES - 1));
+      expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m0" }]);
+      const record = t.records.items.get(id);
+      expect(record).toMatchObject({ status: "received", lastError: { code: "ThrottlingException" } });
+      expect(record?.invokeClaim).toBeUndefined();
+    });
+
+    it("on the last delivery: ends failed with a lastError that says so, still reported (→ DLQ), logs without the key", async () => {
+      t.scoring.failNext(1);
+      const response = await t.invoke(sqsEvent([s3EventBody("studies", key, "v1")], undefined, MAX_RECEIVES));
+      expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m0" }]);
+      const record = t.records.items.get(id);
+      expect(record).toMatchObject({ status: "failed", lastError: { code: "ThrottlingException" } });
+      expect(record?.lastError?.message).toMatch(/last delivery \(5 of 5\).*DLQ.*Rate exceeded/);
+      expect(record?.invokeClaim).toBeUndefined();
+      expect(record?.scoring).toBeUndefined();
+      const logs = t.lines.join("\n");
+      expect(logs).toContain("study failed: scoring request failed on the last delivery");
+      expect(logs).toContain(id);
+      expect(logs).not.toContain("Planted");
+      expect(logs).not.toContain("Doe");
+
+      // A re-drive (a new message, first delivery) with the endpoint back: claimed, invoked, received again.
+      const redriven = await t.invoke(sqsEvent([s3EventBody("studies", key, "v1")]));
+      expect(redriven.batchItemFailures).toEqual([]);
+      expect(t.scoring.calls).toEqual([`s3://studies/scoring-requests/${id}.json`]);
+      const retried = t.records.items.get(id);
+      expect(retried).toMatchObject({ status: "received", scoring: { inferenceId: "inference-1" } });
+      expect(retried?.lastError).toBeUndefined();
+    });
+
+    it("counts a delivery past the limit as the last, and an unknown count never as the last", async () => {
+      t.scoring.failNext(1);
+      await t.invoke(sqsEvent([s3EventBody("studies", key, "v1")], undefined, MAX_RECEIVES + 2));
+      expect(t.records.items.get(id)?.status).toBe("failed");
+
+      const other = "uploads/unknown-count.zip";
+      t.objects.heads.set(`${other}@v1`, { sizeBytes: 10, contentType: "application/zip" });
+      t.scoring.failNext(1);
+      const event = sqsEvent([s3EventBody("studies", other, "v1")]);
+      for (const record of event.Records) (record as { attributes: Record<string, string> }).attributes = {};
+      expect((await t.invoke(event)).batchItemFailures).toEqual([{ itemIdentifier: "m0" }]);
+      expect(t.records.items.get(studyIdOf({ bucket: "studies", key: other, versionId: "v1" }))?.status).toBe("received");
+    });
   });
 });

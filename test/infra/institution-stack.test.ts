@@ -8,6 +8,7 @@ import type { IConstruct } from "constructs";
 import { describe, expect, it } from "vitest";
 import { InstitutionStack } from "../../infra/institution-stack.js";
 import { StudiesIngest } from "../../infra/studies-ingest.js";
+import { IngestEnvSchema, parseEnvironment } from "../../lambdas/contracts/env.js";
 import { RECORDS_TABLE } from "../../lambdas/contracts/records-table.js";
 import { STUDIES_BUCKET } from "../../lambdas/contracts/studies-bucket.js";
 import { allStatements, arn, buildStack, expectMatch, logicalId, ref, roleStatements } from "./stack-fixture.js";
@@ -300,13 +301,27 @@ describe("Lambda functions", () => {
     const env = (fn: { function: IConstruct }) =>
       t.toJSON().Resources[logicalId(fn.function)].Properties.Environment.Variables as Record<string, unknown>;
     expect(Object.keys(env(functions.ingest)).sort()).toEqual(
-      ["INVOKE_CLAIM_SECONDS", "MAX_OBJECT_BYTES", "NODE_OPTIONS", "SCORING_ENDPOINT_NAME", "STUDIES_BUCKET", "TABLE_NAME"].sort(),
+      [
+        "INVOKE_CLAIM_SECONDS",
+        "MAX_OBJECT_BYTES",
+        "MAX_RECEIVE_COUNT",
+        "NODE_OPTIONS",
+        "SCORING_ENDPOINT_NAME",
+        "SCORING_THRESHOLDS",
+        "SCORING_TOP_K",
+        "STUDIES_BUCKET",
+        "TABLE_NAME",
+      ].sort(),
     );
     expect(env(functions.ingest)).toMatchObject({
       TABLE_NAME: ref(stack.records.table),
       STUDIES_BUCKET: ref(stack.studies.bucket),
       SCORING_ENDPOINT_NAME: "ich-al-test-hospital-scoring",
       INVOKE_CLAIM_SECONDS: "300",
+      // The institution config's defaults (K = 200, τ = 0.3/0.5/0.7) and the ingest queue's redrive limit.
+      SCORING_TOP_K: "200",
+      SCORING_THRESHOLDS: "0.3,0.5,0.7",
+      MAX_RECEIVE_COUNT: "5",
     });
     expect(env(functions.select)).toMatchObject({ WEEKLY_BUDGET_HOURS: "40", RESOLUTION_SECONDS: "1" });
     expect(env(functions.notify)).toMatchObject({
@@ -317,6 +332,23 @@ describe("Lambda functions", () => {
     expect(env(functions.startRound)).toMatchObject({ STATE_MACHINE_ARN: ref(stack.workflow.stateMachine) });
     expect(env(functions.complete)).toMatchObject({ TABLE_NAME: ref(stack.records.table), STUDIES_BUCKET: ref(stack.studies.bucket) });
     for (const fn of Object.values(functions)) expect(env(fn)).not.toHaveProperty("AWS_ENDPOINT_URL");
+  });
+
+  it("give ingest the configured K and thresholds, and the ingest queue's own maxReceiveCount", () => {
+    const { stack: configured, t: configuredTemplate } = buildStack({ topK: 64, thresholds: [0.25, 0.6] }, { id: "Configured" });
+    const ingestEnv = configuredTemplate.toJSON().Resources[logicalId(configured.scoring.ingest.function)].Properties.Environment
+      .Variables as Record<string, string>;
+    expect(ingestEnv).toMatchObject({ SCORING_TOP_K: "64", SCORING_THRESHOLDS: "0.25,0.6" });
+    // What ingest calls its last delivery is what the queue's redrive policy calls it.
+    const queue = configuredTemplate.toJSON().Resources[logicalId(configured.studies.queue)];
+    expect(queue.Properties.RedrivePolicy.maxReceiveCount).toBe(configured.studies.maxReceiveCount);
+    expect(ingestEnv.MAX_RECEIVE_COUNT).toBe(String(queue.Properties.RedrivePolicy.maxReceiveCount));
+    // The values parse back to the configuration with the Lambda's own schema.
+    expect(parseEnvironment("ingest", IngestEnvSchema, { ...ingestEnv, TABLE_NAME: "t", STUDIES_BUCKET: "b" })).toMatchObject({
+      SCORING_TOP_K: 64,
+      SCORING_THRESHOLDS: [0.25, 0.6],
+      MAX_RECEIVE_COUNT: configured.studies.maxReceiveCount,
+    });
   });
 
   it("have roles with one customer-managed policy each and no AWS-managed or inline policy", () => {

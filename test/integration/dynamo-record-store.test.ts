@@ -110,4 +110,41 @@ describe("DynamoRecordStore on moto server (real SDK v3)", () => {
     expect(b).toMatchObject({ status: "selected", selectedBy: "select-2026-W48" });
     expect(await store.listByStatus("pending")).toEqual([]);
   });
+
+  it("fails an invocation only under its own claim and without scoring; a failed study without scoring is claimable again", async () => {
+    const { store } = await freshStore();
+    const at = "2026-11-20T10:00:00.000Z";
+    const later = "2026-11-20T10:01:00.000Z";
+    const error = { code: "ServiceUnavailable", message: "last delivery (5 of 5): endpoint down", at: later };
+    await store.createStack(received("f", at));
+    expect(await store.claimInvocation("f", { token: "t1", expiresAt: "2026-11-20T10:05:00.000Z" }, at)).toBe(true);
+    expect(await store.failInvocation("f", "someone-else", error, later)).toBe(false);
+    expect(await store.failInvocation("f", "t1", error, later)).toBe(true);
+    const failed = await store.getStack("f");
+    expect(failed).toMatchObject({ status: "failed", lastError: error, updatedAt: later });
+    expect(failed?.invokeClaim).toBeUndefined();
+    expect((await store.listByStatus("failed")).map((r) => r.stackId)).toEqual(["f"]);
+    // Without a claim there is nothing to fail.
+    expect(await store.failInvocation("f", "t1", error, later)).toBe(false);
+
+    // A re-drive claims it back to `received` (and into the received index).
+    expect(await store.claimInvocation("f", { token: "t2", expiresAt: "2026-11-20T10:10:00.000Z" }, later)).toBe(true);
+    expect((await store.getStack("f"))?.status).toBe("received");
+    expect((await store.listByStatus("received")).map((r) => r.stackId)).toEqual(["f"]);
+    expect(await store.listByStatus("failed")).toEqual([]);
+    const scoring = {
+      requestLocation: "s3://studies/scoring-requests/f.json",
+      inferenceId: "i-1",
+      outputLocation: "s3://studies/out/i-1.out",
+      invokedAt: later,
+    };
+    expect(await store.completeInvocation("f", "t2", scoring, later)).toBe(true);
+    // Scoring requested: failing the invocation is refused even under a (new) claim.
+    expect(await store.failInvocation("f", "t2", error, later)).toBe(false);
+
+    // A study that record-score failed (scoring was requested, the container failed) is never re-claimed.
+    await store.createStack({ ...received("g", at), status: "failed", scoring, lastError: error });
+    expect(await store.claimInvocation("g", { token: "t3", expiresAt: "2026-11-20T10:10:00.000Z" }, later)).toBe(false);
+    expect((await store.getStack("g"))?.status).toBe("failed");
+  });
 });

@@ -2,8 +2,10 @@
  * The ingest handler end to end against moto server with the real SDK v3 clients and adapters (records
  * table as the CDK construct defines it, a versioned studies bucket) and a counting fake scoring
  * endpoint: duplicate deliveries in sequence and concurrently, quarantine of unscorable objects beside
- * good ones, and an endpoint outage followed by a redelivery. Events follow AWS's documented S3
- * notification format (moto's own notifications omit versionId, which a versioned bucket sends).
+ * good ones, an endpoint outage followed by a redelivery, the last delivery before the DLQ marking the
+ * study `failed` and a re-drive retrying it, and the environment's K and thresholds in the request JSON.
+ * Events follow AWS's documented S3 notification format (moto's own notifications omit versionId, which a
+ * versioned bucket sends).
  */
 import { randomUUID } from "node:crypto";
 import {
@@ -22,6 +24,9 @@ vi.hoisted(() => {
     TABLE_NAME: "records",
     STUDIES_BUCKET: "studies",
     SCORING_ENDPOINT_NAME: "scoring",
+    MAX_RECEIVE_COUNT: "5",
+    SCORING_TOP_K: "200",
+    SCORING_THRESHOLDS: "0.3,0.5,0.7",
     AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
   });
 });
@@ -30,7 +35,7 @@ import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js
 import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
 import { S3StudyObjects } from "../../lambdas/adapters/s3-study-objects.js";
 import { studyIdOf } from "../../lambdas/domain/ingest.js";
-import { createIngestHandler } from "../../lambdas/handlers/ingest-handler.js";
+import { createIngestHandler, ingestDepsFromEnvironment } from "../../lambdas/handlers/ingest-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
 import { CountingScoringEndpoint, lambdaContext, s3EventBody, sqsEvent } from "../handlers/ingest-fakes.js";
 import { useLocalAws } from "../support/local-aws.js";
@@ -39,13 +44,17 @@ const aws = useLocalAws();
 const TABLE = "ich-al-records";
 const BUCKET = "studies";
 const PLANTED = "Doe^Jane^Planted";
+const MAX_RECEIVES = 3;
+const TOP_K = 150;
+const THRESHOLDS = [0.35, 0.55, 0.75];
 
 interface Harness {
   s3: S3Client;
   store: DynamoRecordStore;
   scoring: CountingScoringEndpoint;
   lines: string[];
-  invoke(bodies: string[]): Promise<string[]>;
+  /** Delivers the bodies as one SQS batch; `receiveCount` is each message's ApproximateReceiveCount (default 1). */
+  invoke(bodies: string[], receiveCount?: number): Promise<string[]>;
   upload(key: string, body: Uint8Array | string, contentType?: string): Promise<{ body: string; studyId: string }>;
 }
 
@@ -64,7 +73,14 @@ beforeEach(async () => {
     records: store,
     objects: new S3StudyObjects(s3),
     scoring,
-    config: { studiesBucket: BUCKET, maxObjectBytes: 1024, claimSeconds: 900 },
+    config: {
+      studiesBucket: BUCKET,
+      maxObjectBytes: 1024,
+      claimSeconds: 900,
+      maxReceiveCount: MAX_RECEIVES,
+      topK: TOP_K,
+      thresholds: THRESHOLDS,
+    },
     now: () => new Date().toISOString(),
     newToken: randomUUID,
     log: jsonLogger({ lambda: "ingest" }, (line) => lines.push(line)),
@@ -74,8 +90,8 @@ beforeEach(async () => {
     store,
     scoring,
     lines,
-    async invoke(bodies) {
-      const response = await handler(sqsEvent(bodies), lambdaContext);
+    async invoke(bodies, receiveCount = 1) {
+      const response = await handler(sqsEvent(bodies, undefined, receiveCount), lambdaContext);
       return response.batchItemFailures.map((f: { itemIdentifier: string }) => f.itemIdentifier);
     },
     async upload(key, body, contentType) {
@@ -108,6 +124,8 @@ describe("ingest handler on moto server (real SDK v3)", () => {
       input: `s3://${BUCKET}/uploads/${PLANTED} study+1.zip`,
       versionId: record?.source.versionId,
       overlayPrefix: `s3://${BUCKET}/overlays/${studyId}/`,
+      topK: TOP_K,
+      thresholds: THRESHOLDS,
     });
     expect(h.lines.join("\n")).not.toContain("Planted");
   });
@@ -234,5 +252,102 @@ describe("ingest handler on moto server (real SDK v3)", () => {
     const failed = await h.invoke([good.body, "{not json", s3EventBody(BUCKET, "uploads/x.zip", undefined)]);
     expect(failed).toEqual(["m1", "m2"]);
     expect(h.scoring.calls).toHaveLength(1);
+  });
+
+  it("writes the K and thresholds of the Lambda's environment into the scoring request JSON in S3", async () => {
+    const fromEnvironment = ingestDepsFromEnvironment({
+      TABLE_NAME: TABLE,
+      STUDIES_BUCKET: BUCKET,
+      SCORING_ENDPOINT_NAME: "scoring",
+      MAX_RECEIVE_COUNT: "5",
+      SCORING_TOP_K: "64",
+      SCORING_THRESHOLDS: "0.2,0.4,0.6,0.8",
+      AWS_ENDPOINT_URL: aws.endpoint,
+    });
+    // The environment's configuration with this test's clients (moto) and a counting endpoint.
+    const handler = createIngestHandler({
+      ...fromEnvironment,
+      records: h.store,
+      objects: new S3StudyObjects(h.s3),
+      scoring: h.scoring,
+      log: jsonLogger({ lambda: "ingest" }, () => {}),
+    });
+    const { body, studyId } = await h.upload("uploads/from-env.zip", "zip", "application/zip");
+    expect((await handler(sqsEvent([body]), lambdaContext)).batchItemFailures).toEqual([]);
+    const request = await h.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `scoring-requests/${studyId}.json` }));
+    expect(JSON.parse(await (request.Body?.transformToString() ?? ""))).toMatchObject({
+      input: `s3://${BUCKET}/uploads/from-env.zip`,
+      topK: 64,
+      thresholds: [0.2, 0.4, 0.6, 0.8],
+    });
+  });
+
+  describe("an invocation that keeps failing", () => {
+    it("before the last delivery: the study stays received with lastError and the message is reported", async () => {
+      const { body, studyId } = await h.upload(`uploads/${PLANTED} early.zip`, "zip", "application/zip");
+      for (let receive = 1; receive < MAX_RECEIVES; receive++) {
+        h.scoring.failNext(1);
+        expect(await h.invoke([body], receive)).toEqual(["m0"]);
+        const record = await h.store.getStack(studyId);
+        expect(record).toMatchObject({ status: "received", lastError: { code: "ThrottlingException" } });
+        expect(record?.lastError?.message).not.toContain("last delivery");
+        expect(record?.invokeClaim).toBeUndefined();
+      }
+      expect((await h.store.listByStatus("received")).map((r) => r.stackId)).toEqual([studyId]);
+      expect(await h.store.listByStatus("failed")).toEqual([]);
+      expect(h.scoring.calls).toEqual([]);
+    });
+
+    it("on the last delivery: the study ends failed with lastError, the message is still reported for the DLQ", async () => {
+      const { body, studyId } = await h.upload(`uploads/${PLANTED} last.zip`, "zip", "application/zip");
+      h.scoring.failNext(1);
+      expect(await h.invoke([body], MAX_RECEIVES)).toEqual(["m0"]);
+      const record = await h.store.getStack(studyId);
+      expect(record).toMatchObject({ status: "failed", kind: "study", lastError: { code: "ThrottlingException" } });
+      expect(record?.lastError?.message).toContain(`last delivery (${MAX_RECEIVES} of ${MAX_RECEIVES})`);
+      expect(record?.lastError?.message).toContain("Rate exceeded");
+      expect(record?.scoring).toBeUndefined();
+      expect(record?.invokeClaim).toBeUndefined();
+      // The by-status index lists it as failed, no longer as received.
+      expect((await h.store.listByStatus("failed")).map((r) => r.stackId)).toEqual([studyId]);
+      expect(await h.store.listByStatus("received")).toEqual([]);
+      const logs = h.lines.join("\n");
+      expect(logs).toContain("study failed: scoring request failed on the last delivery");
+      expect(logs).not.toContain("Planted");
+    });
+
+    it("a re-driven message for the failed study is claimed and invoked once the endpoint is healthy", async () => {
+      const { body, studyId } = await h.upload("uploads/redriven.zip", "zip", "application/zip");
+      h.scoring.failNext(1);
+      expect(await h.invoke([body], MAX_RECEIVES)).toEqual(["m0"]);
+      expect((await h.store.getStack(studyId))?.status).toBe("failed");
+
+      // Re-driven from the DLQ: a new message, first delivery; the endpoint is back. Then a duplicate.
+      expect(await h.invoke([body])).toEqual([]);
+      expect(await h.invoke([body])).toEqual([]);
+      expect(h.scoring.calls).toEqual([`s3://${BUCKET}/scoring-requests/${studyId}.json`]);
+      const record = await h.store.getStack(studyId);
+      expect(record).toMatchObject({ status: "received", scoring: { inferenceId: "inference-1" } });
+      expect(record?.lastError).toBeUndefined();
+      expect(record?.invokeClaim).toBeUndefined();
+      expect((await h.store.listByStatus("received")).map((r) => r.stackId)).toEqual([studyId]);
+      expect(await h.store.listByStatus("failed")).toEqual([]);
+    });
+
+    it("a re-driven message that fails again before its own last delivery leaves the study received with the new lastError", async () => {
+      const { body, studyId } = await h.upload("uploads/redriven-again.zip", "zip", "application/zip");
+      h.scoring.failNext(2);
+      expect(await h.invoke([body], MAX_RECEIVES)).toEqual(["m0"]);
+      expect(await h.invoke([body], 1)).toEqual(["m0"]);
+      const record = await h.store.getStack(studyId);
+      expect(record).toMatchObject({ status: "received", lastError: { code: "ThrottlingException" } });
+      expect(record?.lastError?.message).not.toContain("last delivery");
+    });
+
+    it("does not mark a study failed whose request the endpoint accepted, even on the last delivery", async () => {
+      const { body, studyId } = await h.upload("uploads/accepted.zip", "zip", "application/zip");
+      expect(await h.invoke([body], MAX_RECEIVES)).toEqual([]);
+      expect(await h.store.getStack(studyId)).toMatchObject({ status: "received", scoring: { inferenceId: "inference-1" } });
+    });
   });
 });
