@@ -181,3 +181,53 @@ def test_rejects_bad_arguments():
         generate_stack(0, size=8)
     with pytest.raises(ValueError):
         list(generate_pool(3, 0, negative_fraction=1.5))
+    with pytest.raises(ValueError, match="lesion_contrast must be one of drawn, acute, faint"):
+        generate_stack(0, lesion_contrast="subtle")
+
+
+@pytest.mark.parametrize("seed", [0, 4, 9, 17])
+def test_forced_contrast_changes_only_the_lesion_density(seed):
+    """Paired phantoms: same head, noise, lesion shapes and mask; only the blood density differs."""
+    drawn = generate_stack(seed, negative=False, size=SIZE)
+    acute = generate_stack(seed, negative=False, size=SIZE, lesion_contrast="acute")
+    faint = generate_stack(seed, negative=False, size=SIZE, lesion_contrast="faint")
+    for forced, want in ((acute, False), (faint, True)):
+        np.testing.assert_array_equal(forced.mask, drawn.mask)
+        np.testing.assert_array_equal(forced.labels, drawn.labels)
+        outside = ~forced.mask
+        np.testing.assert_array_equal(forced.hu[outside], drawn.hu[outside])
+        assert [(l.type, l.frames, l.voxels, l.center_mm) for l in forced.lesions] == [
+            (l.type, l.frames, l.voxels, l.center_mm) for l in drawn.lesions
+        ]
+        assert all(l.faint is want for l in forced.lesions)
+    # Blood density before noise: acute 55–85 HU, faint 42–48 HU (±1 HU texture); noise is zero-mean
+    # and shared, so the per-lesion mean difference is the density difference.
+    for a, f in zip(acute.lesions, faint.lesions):
+        assert 54.0 <= a.hu <= 86.0 and 41.0 <= f.hu <= 49.0
+    inside = acute.mask
+    assert float(np.mean(acute.hu[inside] - faint.hu[inside])) > 6.0
+    # Lesions drawn faint keep their drawn density under "faint"; drawn acute ones under "acute".
+    for d, a, f in zip(drawn.lesions, acute.lesions, faint.lesions):
+        assert d.hu == (f.hu if d.faint else a.hu)
+
+
+def test_command_line_forces_the_contrast(tmp_path):
+    from ichal.phantoms.__main__ import main
+
+    assert main(["--out", str(tmp_path), "--count", "2", "--seed", "3", "--size", "48", "--frames", "12",
+                 "--negative-fraction", "0", "--format", "npz", "--labeled", "--lesion-contrast", "faint"]) == 0
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    for entry in manifest["stacks"]:
+        expected = generate_stack(entry["seed"], negative=False, size=48, frames=12, lesion_contrast="faint")
+        with np.load(tmp_path / entry["files"]["npz"]) as data:
+            np.testing.assert_allclose(data["hu"], expected.hu, atol=0.5)
+        assert all(lesion.faint for lesion in expected.lesions)
+
+
+def test_forced_contrast_pool_matches_per_stack_generation():
+    pool = list(generate_pool(5, 21, size=64, lesion_contrast="faint"))
+    seeds = pool_seeds(5, 21)
+    for stack, seed in zip(pool, seeds):
+        again = generate_stack(seed, negative=stack.negative, size=64, lesion_contrast="faint")
+        np.testing.assert_array_equal(stack.hu, again.hu)
+        assert all(lesion.faint for lesion in stack.lesions)

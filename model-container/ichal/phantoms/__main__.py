@@ -30,7 +30,7 @@ import json
 import sys
 from pathlib import Path
 
-from ichal.phantoms.generator import HEMORRHAGE_TYPES, generate_pool, pool_seeds
+from ichal.phantoms.generator import HEMORRHAGE_TYPES, LESION_CONTRASTS, generate_pool, pool_seeds
 from ichal.phantoms.writers import write_dicom_zip, write_nifti, write_npz
 
 FORMATS = ("dicom", "nifti", "npz")
@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sizes", type=int, nargs="+", default=None, help="mixed frame sizes, cycled over stacks")
     parser.add_argument("--patient-name", default=None, help="plant this PatientName in one DICOM study (PHI)")
     parser.add_argument("--patient-name-index", type=int, default=0, help="which stack carries --patient-name")
+    parser.add_argument(
+        "--lesion-contrast", choices=LESION_CONTRASTS, default="drawn",
+        help="drawn (default: about 1 lesion in 5 faint), or every lesion acute / faint with the same shapes",
+    )
     parser.add_argument(
         "--true-features-grid", type=int, default=None, help="add B and M of the exact mask on this model grid"
     )
@@ -91,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         size=args.size,
         frames=args.frames,
         sizes=args.sizes,
+        lesion_contrast=args.lesion_contrast,
     )
     for index, stack in enumerate(pool):
         stem = f"phantom-{index:05d}"

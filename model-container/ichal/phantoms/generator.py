@@ -32,7 +32,10 @@ Anatomy (per stack, all drawn from the seed)
 Hemorrhages (``HEMORRHAGE_TYPES``)
 ----------------------------------
 A positive stack holds 1–6 lesions (most often 1–2); each has one density, acute 55–85 HU or, for
-about one in five, faint 42–48 HU, plus a ±1 HU texture. Shapes, in mm and frames:
+about one in five, faint 42–48 HU, plus a ±1 HU texture. ``lesion_contrast="acute"`` or ``"faint"``
+makes every lesion of the stack that kind while consuming the same random draws, so the two versions
+of a seed differ only in the lesions' density (same head, noise, lesion shapes and mask): a paired
+comparison of contrast. Shapes, in mm and frames:
 
 * ``epidural``: a biconvex lens against the inner skull: the voxels with depth below the inner
   skull ``d ≥ 0`` and ``(d/T)² + (Δθ/hθ)² + (Δz/hz)² ≤ 1`` (T 2.5–30 mm thick, 4–20 mm half height),
@@ -559,8 +562,13 @@ def _frame_window(head: _Head, k: int, half_mm: float) -> range:
     return range(max(0, k - half), min(head.frames, k + half + 1))
 
 
-def _sample_lesion(rng: np.random.Generator, head: _Head, kind: str) -> _LesionSpec:
-    faint = bool(rng.random() < 0.2)
+LESION_CONTRASTS: tuple[str, ...] = ("drawn", "acute", "faint")
+
+
+def _sample_lesion(rng: np.random.Generator, head: _Head, kind: str, contrast: str = "drawn") -> _LesionSpec:
+    drawn_faint = bool(rng.random() < 0.2)
+    faint = drawn_faint if contrast == "drawn" else contrast == "faint"
+    # Exactly one uniform draw either way, so forcing the contrast leaves every later draw unchanged.
     hu = float(rng.uniform(42.0, 48.0) if faint else rng.uniform(55.0, 85.0))
     frames_ok = _brain_frames(head)
     if not frames_ok:
@@ -740,10 +748,13 @@ def generate_stack(
     size: int = 512,
     frames: int | None = None,
     negative_fraction: float = 0.3,
+    lesion_contrast: str = "drawn",
 ) -> PhantomStack:
     """One synthetic head-CT stack, fully determined by ``seed`` (and the keyword arguments).
 
     ``negative`` None draws it from ``negative_fraction``; ``frames`` None draws 27–38.
+    ``lesion_contrast`` "drawn" (default) keeps each lesion's drawn density; "acute" or "faint"
+    forces every lesion to that kind without changing anything else (module docstring).
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -751,6 +762,8 @@ def generate_stack(
         raise ValueError(f"size must be at least 32 pixels, got {size}")
     if frames is not None and frames < 1:
         raise ValueError(f"frames must be positive, got {frames}")
+    if lesion_contrast not in LESION_CONTRASTS:
+        raise ValueError(f"lesion_contrast must be one of {', '.join(LESION_CONTRASTS)}, got {lesion_contrast!r}")
     anatomy_seq, lesion_seq, noise_seq, choice_seq = np.random.SeedSequence(int(seed)).spawn(4)
     if negative is None:
         negative = bool(np.random.default_rng(choice_seq).random() < negative_fraction)
@@ -767,15 +780,17 @@ def generate_stack(
         rng = np.random.default_rng(lesion_seq)
         count = int(rng.choice(len(_COUNT_WEIGHTS), p=_COUNT_WEIGHTS)) + 1
         kinds = rng.choice(len(HEMORRHAGE_TYPES), size=count, p=_TYPE_WEIGHTS)
-        specs = [_sample_lesion(rng, head, HEMORRHAGE_TYPES[int(i)]) for i in kinds]
+        specs = [_sample_lesion(rng, head, HEMORRHAGE_TYPES[int(i)], lesion_contrast) for i in kinds]
         _paint(head, hu, owner, specs, 1)
         summaries = _summarise(head, owner, specs)
         if all(s is None for s in summaries):
             # Every sampled lesion fell between voxels: add one deep haematoma that cannot.
             k0 = int(np.argmax(head.rho_in))
             radius = max(6.0, 3.0 * head.spacing)
+            faint = lesion_contrast == "faint"
             fallback = _LesionSpec(
-                "intraparenchymal", float(rng.uniform(55.0, 85.0)), False, _frame_window(head, k0, radius),
+                "intraparenchymal", float(rng.uniform(42.0, 48.0) if faint else rng.uniform(55.0, 85.0)), faint,
+                _frame_window(head, k0, radius),
                 (20.0, 0.0, k0), radius,
                 {"a": radius, "b": radius, "hz": radius, "rot": 0.0, "lump2": 0.0, "lump3": 0.0,
                  "phase2": 0.0, "phase3": 0.0, "rim": 0.0},
@@ -820,12 +835,13 @@ def generate_pool(
     size: int = 512,
     frames: int | None = None,
     sizes: Sequence[int] | None = None,
+    lesion_contrast: str = "drawn",
 ) -> Iterator[PhantomStack]:
     """``n`` stacks, exactly ``round(n · negative_fraction)`` of them negative, placed at random.
 
     Stack ``i`` equals ``generate_stack(pool_seeds(n, seed)[i], negative=…, size=size, frames=frames)``;
     with ``sizes`` (a mixed pool, e.g. ``(96, 128, 160)``) stack ``i`` has size ``sizes[i % len(sizes)]``
-    instead of ``size``.
+    instead of ``size``. ``lesion_contrast`` is passed to every stack (see :func:`generate_stack`).
     """
     if n < 0:
         raise ValueError(f"n must be non-negative, got {n}")
@@ -839,4 +855,4 @@ def generate_pool(
     np.random.default_rng(np.random.SeedSequence([int(seed), n])).shuffle(negatives)
     for i, (stack_seed, negative) in enumerate(zip(seeds, negatives)):
         stack_size = int(sizes[i % len(sizes)]) if sizes is not None else size
-        yield generate_stack(stack_seed, negative=bool(negative), size=stack_size, frames=frames)
+        yield generate_stack(stack_seed, negative=bool(negative), size=stack_size, frames=frames, lesion_contrast=lesion_contrast)

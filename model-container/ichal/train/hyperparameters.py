@@ -32,6 +32,9 @@ class Hyperparameters:
     """Hemorrhage-balanced sampling: share of crops centred near a hemorrhage pixel."""
     hemorrhage_weight: float = 1.0
     """Cross-entropy weight of the hemorrhage class."""
+    bootstrap: bool = False
+    """Query by bagging: model i trains on its own stratified bootstrap resample of the stacks
+    (positives and negatives resampled separately, with replacement, from seed + i)."""
     seed: int = 0
     """Model i is initialised and sampled with seed + i."""
     top_k: int = 200

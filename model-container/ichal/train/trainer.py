@@ -12,7 +12,9 @@ left–right symmetric). Without balancing, crops with blood would be rare (hemo
 under 1 % of head-CT pixels) and the network would learn to answer "no bleed".
 
 Ensemble. Model i has its own initialisation and its own sampling stream, both from seed + i (the
-paper found no benefit in bootstrapping the data; diversity comes from initialisation and SGD).
+paper found no benefit in bootstrapping the data for AP; diversity comes from initialisation and
+SGD). With ``bootstrap`` (query by bagging) model i also sees only its own stratified bootstrap
+resample of the stacks (:func:`bootstrap_resample`).
 """
 
 from __future__ import annotations
@@ -97,6 +99,17 @@ class CropSampler:
 Progress = Callable[[str], None]
 
 
+def bootstrap_resample(stacks: list[TrainingStack], seed: int) -> list[TrainingStack]:
+    """A stratified bootstrap resample: as many positive and as many negative stacks as ``stacks``
+    has, each drawn with replacement from its own class (so every member still sees hemorrhage)."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xB007]))
+    out: list[TrainingStack] = []
+    for members in ([s for s in stacks if s.mask.any()], [s for s in stacks if not s.mask.any()]):
+        if members:
+            out.extend(members[int(i)] for i in rng.integers(0, len(members), size=len(members)))
+    return out
+
+
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -123,7 +136,8 @@ def train_ensemble(
     start_all = time.monotonic()
     for index, (model, seed) in enumerate(zip(ensemble.models, seeds)):
         torch.manual_seed(seed)
-        sampler = CropSampler(stacks, hp.crop, hp.positive_fraction, seed)
+        member_stacks = bootstrap_resample(stacks, seed) if hp.bootstrap else stacks
+        sampler = CropSampler(member_stacks, hp.crop, hp.positive_fraction, seed)
         model.to(device).train()
         optimiser = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
         schedule = torch.optim.lr_scheduler.LambdaLR(
