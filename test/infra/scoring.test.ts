@@ -91,7 +91,7 @@ describe("scoring endpoint (with a model artefact)", () => {
     const key = new Key(s, "K", { enableKeyRotation: true });
     new ScoringEndpoint(s, "E", {
       institution: "x",
-      instanceType: "ml.g4.xlarge",
+      instanceType: "ml.p3.2xlarge", // EBS only, no instance store
       maxInstanceCount: 1,
       modelArtifact: MODEL_ARTIFACT,
       studiesBucket: new Bucket(s, "B"),
