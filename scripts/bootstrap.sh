@@ -55,15 +55,5 @@ if ! command -v dcmconv >/dev/null 2>&1; then
   fi
 fi
 
-# --- chromium (optional: the worklist page's browser tests, test/browser/, need /usr/bin/chromium) --
-if [[ ! -x /usr/bin/chromium ]]; then
-  if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
-    echo "bootstrap: installing chromium…"
-    if ! apt_log=$({ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } 2>&1); then
-      printf '%s\n' "$apt_log" | tail -n 5 >&2
-      echo "bootstrap: chromium could not be installed; the worklist browser tests (test/browser/) will be skipped"
-    fi
-  else
-    echo "bootstrap: chromium is not installed (needs root and apt-get); the worklist browser tests (test/browser/) will be skipped"
-  fi
-fi
+# Chromium for the worklist page's browser tests comes with `npm ci` (devDependency @sparticuz/chromium;
+# test/support/chromium.ts prefers CHROMIUM_PATH or Debian's /usr/bin/chromium when present).

@@ -3,16 +3,16 @@
  * bucket written through the real adapters and the real selection + notify code, overlay npz files
  * written by the scoring container's own writer (make-overlays.py → ichal.scoring.overlay_npz),
  * scripts/lib/worklist-server.ts in front of the REAL complete handler, and real headless Chromium
- * (Debian `chromium` + playwright-core) with the page's clock controlled by `page.clock`.
+ * (playwright-core; the executable from test/support/chromium.ts: CHROMIUM_PATH, Debian's chromium or
+ * the build in the npm devDependency @sparticuz/chromium) with the page's clock controlled by `page.clock`.
  *
  * The HTTP tests of the local API Gateway stand-in need no browser. The browser tests are skipped,
- * with the reason printed, only where /usr/bin/chromium is missing (scripts/bootstrap.sh installs it
- * where root and apt-get are available).
+ * with the reason printed, only where no Chromium can be found at all.
  *
  * WORKLIST_SCREENSHOT=docs/worklist.png npx vitest run --project browser   also writes the README screenshot.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
@@ -45,8 +45,9 @@ import { LOCAL_AWS, type MotoServer, startMotoServer } from "../../scripts/lib/m
 import { type ProxyHandler, startWorklistServer, type WorklistServer } from "../../scripts/lib/worklist-server.js";
 import { RecordingMailer } from "../handlers/ingest-fakes.js";
 import { pendingStack } from "../handlers/round-fixtures.js";
+import { findChromium } from "../support/chromium.js";
 
-const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM = await findChromium();
 const CHROMIUM_ARGS = [
   "--headless",
   "--no-sandbox",
@@ -55,9 +56,7 @@ const CHROMIUM_ARGS = [
   "--disable-component-update",
   "--disable-sync",
 ];
-const NO_CHROMIUM = existsSync(CHROMIUM)
-  ? undefined
-  : `${CHROMIUM} is not installed: scripts/bootstrap.sh installs Debian's chromium where root and apt-get are available (it could not here)`;
+const NO_CHROMIUM = "missing" in CHROMIUM ? CHROMIUM.missing : undefined;
 if (NO_CHROMIUM) console.warn(`worklist browser tests skipped: ${NO_CHROMIUM}`);
 
 const TABLE = "ich-al-records";
@@ -104,7 +103,10 @@ beforeAll(async () => {
     annotators: [AMY, ZED],
     labelPrefix: "s3://studies/labels/",
   });
-  if (!NO_CHROMIUM) browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  if ("executablePath" in CHROMIUM) {
+    browser = await chromium.launch({ executablePath: CHROMIUM.executablePath, args: CHROMIUM_ARGS, headless: true });
+    console.info(`worklist browser tests: Chromium ${browser.version()} (${CHROMIUM.source})`);
+  }
 });
 
 afterAll(async () => {
@@ -269,6 +271,10 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
       .toBe(true);
     expect(await page.locator(".key-frame img").first().getAttribute("alt")).toMatch(/^Mean heatmap, frame \d+ of 24/);
     expect(await page.locator("#total-budget").textContent()).toContain("of 3 h 00 min");
+    // Nothing is waiting to be sent, so no card offers "Retry now" (the hidden attribute must win over button CSS).
+    expect(await page.locator("[data-action=retry]").count()).toBe(amy.stackIds.length);
+    for (const retry of await page.locator("[data-action=retry]").all()) expect(await retry.isVisible()).toBe(false);
+    expect(await first.getByRole("button", { name: "Start" }).isVisible()).toBe(true);
     await closePage(page);
   });
 
@@ -299,6 +305,8 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     expect(stored?.status).toBe("labeled");
     expect(stored?.completion).toMatchObject({ activeSeconds: 180, annotator: AMY, labelLocation: `s3://studies/labels/${id}.nii.gz` });
     expect(await c.locator(".outcome").textContent()).toMatch(/Predicted .* · actual 3 min/);
+    expect(await c.locator(".outcome").isVisible()).toBe(true);
+    expect(await c.locator(".controls").isVisible()).toBe(false); // a labeled stack has nothing left to press
     expect(await page.locator("#total-done").textContent()).toBe(`1 of ${amy.stackIds.length}`);
     await closePage(page);
 
