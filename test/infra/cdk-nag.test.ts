@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { App, Validations } from "aws-cdk-lib";
@@ -31,6 +31,7 @@ const synthWithNag = (overrides: Partial<InstitutionConfigInput> = { scoring: { 
     error = e;
   }
   const report = JSON.parse(readFileSync(join(outdir, "validation-report.json"), "utf8")) as ValidationReport;
+  rmSync(outdir, { recursive: true, force: true }); // ~23 MB of synthesized assets per call
   const findings = report.pluginReports.flatMap((plugin) =>
     plugin.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} @ ${c.constructPath}`)),
   );
