@@ -219,7 +219,14 @@ export class ScoringEndpoint extends Construct {
 
     const model = new CfnModel(this, "Model", {
       executionRoleArn: role.roleArn,
-      primaryContainer: { image: image.imageUri, modelDataUrl: props.modelArtifact, mode: "SingleModel" },
+      primaryContainer: {
+        image: image.imageUri,
+        modelDataUrl: props.modelArtifact,
+        mode: "SingleModel",
+        // The container works on as many requests at once as SageMaker sends it, reading the next
+        // study while the GPU scores the current one (model-container/ichal/serve/main.py).
+        environment: { ICHAL_CONCURRENT_REQUESTS: String(perInstance) },
+      },
     });
     model.node.addDependency(role);
 

@@ -22,6 +22,15 @@ One study may hold several axial series: each is a stack with its own entry. A s
 refuse (``ichal.io.InputRejected``: wrong modality, PHI, corrupt, zip bomb, …) is answered 422 with
 its reason code and is never scored. Overlays (mean heatmap and JS divergence on the model grid,
 quantised to uint8, compressed) go to ``overlayPrefix`` for the annotators' page.
+
+Concurrency: a request runs in three stages, and only the middle one holds the scorer's accelerator
+lock — (1) parse, read and decode the study, put each series on the model grid and window it (CPU);
+(2) ensemble forward pass and features, with the overlay maps quantised on the device and copied to
+the host (the accelerator, one request at a time); (3) compress and upload the overlays and assemble
+the response (CPU, network). With two or more requests in flight (SageMaker sends up to
+``MaxConcurrentInvocationsPerInstance``), the next study is read while the GPU works on the current
+one, so the container's throughput approaches the forward pass's own. ``timings_s.accelerator_wait``
+reports how long a request queued for the lock.
 """
 
 from __future__ import annotations
@@ -30,7 +39,9 @@ import dataclasses
 import hashlib
 import io
 import math
+import threading
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +71,18 @@ class ScoringOptions:
     batch_size: int = 64
 
 
+@dataclass
+class PreparedStack:
+    """One stack after the CPU stage: model-grid frames, windowed, ready for the ensemble."""
+
+    frames: torch.Tensor
+    """[F, C, H, W] float32 model input, on the host."""
+    n_frames: int
+    """Frames of the stack as read (before the model grid)."""
+    series_uid: str | None
+    preprocess_s: float
+
+
 class StackScorer:
     """The loaded ensemble and the options it was trained with (from its manifest)."""
 
@@ -74,6 +97,9 @@ class StackScorer:
         self.amp_dtype = torch.float16 if cuda else None
         self.channels_last = cuda
         self.batch_size = 384 if cuda else options.batch_size
+        # One model, one accelerator: only the forward pass and the features hold this lock, so that
+        # reading and decoding the next study overlaps the current one's GPU work.
+        self.accelerator = threading.Lock()
 
     @classmethod
     def from_model_dir(cls, model_dir: str | Path, *, s3: Any = None, device: str | None = None) -> "StackScorer":
@@ -90,24 +116,29 @@ class StackScorer:
         return cls(ensemble, options, version, s3=s3, device=device)
 
     # ---- one stack ---------------------------------------------------------------------------
-    def score_stack(
-        self, stack: CtStack, options: ScoringOptions | None = None
-    ) -> tuple[dict[str, Any], Any]:
-        """Scores one validated stack; returns (JSON-ready result, features with heatmap tensors).
-
-        ``options`` replaces the scorer's own (the manifest's) for this call only, e.g. a request's K.
-        """
+    def prepare_stack(self, stack: CtStack, options: ScoringOptions | None = None) -> "PreparedStack":
+        """CPU stage: the stack on the model grid, windowed into the model's input channels."""
         options = options or self.options
-        timings: dict[str, float] = {}
         t0 = time.perf_counter()
         grid, _ = to_model_grid(stack.hu, stack.pixel_spacing, options.grid_size)
         frames = torch.from_numpy(window_channels(grid))
-        timings["preprocess"] = time.perf_counter() - t0
+        return PreparedStack(frames, stack.frames, stack.series_uid, time.perf_counter() - t0)
+
+    def compute_stack(
+        self, prepared: "PreparedStack", options: ScoringOptions | None = None
+    ) -> tuple[dict[str, Any], Any]:
+        """Accelerator stage: ensemble forward pass and features of one prepared stack.
+
+        Returns (JSON-ready result, features with the heatmap tensors on the model's device). Callers
+        that share the scorer between threads hold ``self.accelerator`` around this call.
+        """
+        options = options or self.options
+        timings: dict[str, float] = {"preprocess": prepared.preprocess_s}
         t0 = time.perf_counter()
         # Probabilities stay on the model's device: on a GPU the features then run there too (torch
         # backend); post-processing on the CPU would cost more than the forward pass itself.
         probs = self.ensemble.predict(
-            frames,
+            prepared.frames,
             batch_size=self.batch_size,
             amp_dtype=self.amp_dtype,
             channels_last=self.channels_last,
@@ -128,10 +159,20 @@ class StackScorer:
         timings["features"] = time.perf_counter() - t0
         result = features.to_dict(detail=True, max_regions=MAX_REGIONS_IN_RESPONSE)
         result.pop("timings_s", None)
-        result["frames"] = stack.frames
-        result["seriesUid"] = stack.series_uid
+        result["frames"] = prepared.n_frames
+        result["seriesUid"] = prepared.series_uid
         result["timings_s"] = {**timings, **{f"features.{k}": v for k, v in features.timings_s.items()}}
         return result, features
+
+    def score_stack(
+        self, stack: CtStack, options: ScoringOptions | None = None
+    ) -> tuple[dict[str, Any], Any]:
+        """Scores one validated stack (both stages, in the calling thread); returns
+        (JSON-ready result, features with heatmap tensors).
+
+        ``options`` replaces the scorer's own (the manifest's) for this call only, e.g. a request's K.
+        """
+        return self.compute_stack(self.prepare_stack(stack, options), options)
 
     # ---- one request -------------------------------------------------------------------------
     def request_options(self, request: dict[str, Any]) -> ScoringOptions:
@@ -192,14 +233,23 @@ class StackScorer:
                 raise RequestError(404, "INPUT_NOT_FOUND", "the study object (or that version of it) does not exist or is not readable") from None
             raise
         read_seconds = time.perf_counter() - t0
+        prepared = [self.prepare_stack(stack, options) for stack in stacks]
+        t0 = time.perf_counter()
+        with self.accelerator:
+            waited = time.perf_counter() - t0
+            computed = []
+            for item in prepared:
+                result, features = self.compute_stack(item, options)
+                maps = overlay_arrays(features) if overlay_root is not None and self.s3 is not None else None
+                computed.append((result, maps))
+                del features  # the device copies of the maps are not needed past this point
         results = []
-        for index, stack in enumerate(stacks):
-            result, features = self.score_stack(stack, options)
+        for index, (result, maps) in enumerate(computed):
             result["index"] = index
-            if overlay_root is not None and self.s3 is not None:
+            if maps is not None:
                 t0 = time.perf_counter()
                 where = overlay_root.child(f"stack-{index}.npz")
-                self.s3.put_object(Bucket=where.bucket, Key=where.key, Body=overlay_npz(features), ContentType="application/octet-stream")
+                self.s3.put_object(Bucket=where.bucket, Key=where.key, Body=encode_overlays(maps), ContentType="application/octet-stream")
                 result["overlays"] = where.uri
                 result["timings_s"]["overlays"] = time.perf_counter() - t0
             results.append(result)
@@ -208,7 +258,7 @@ class StackScorer:
             "input": source,
             "versionId": version_id,
             "stacks": results,
-            "timings_s": {"read": read_seconds, "total": time.perf_counter() - started},
+            "timings_s": {"read": read_seconds, "accelerator_wait": waited, "total": time.perf_counter() - started},
         }
 
 
@@ -217,18 +267,39 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def overlay_arrays(features: Any) -> dict[str, np.ndarray]:
+    """Mean heatmap and JS map as uint8 (heatmap × 255; JS × 255 / ln 2), quantised on the features'
+    device and copied to the host (a quarter of the float32 transfer), plus the frame scores."""
+    heat = features.mean_heatmap.detach().float()
+    js = features.js_map.detach().float()
+    return {
+        "mean_heatmap": torch.round(heat.clamp(0, 1) * 255).to(torch.uint8).cpu().numpy(),
+        "js_divergence": torch.round((js / JS_MAX).clamp(0, 1) * 255).to(torch.uint8).cpu().numpy(),
+        "frame_scores": np.asarray(features.frame_scores, dtype=np.float32),
+    }
+
+
+OVERLAY_DEFLATE_LEVEL = 1
+"""zlib level of the overlay npz. ``np.savez_compressed`` uses 6: on a 32 × 512² stack's two maps
+that took ~2 s of CPU per stack (several times an H100's forward pass) for ~14 % smaller files;
+level 1 took ~0.35 s (bench/bench_scoring.py's container run reports ``overlays`` per request)."""
+
+
+def encode_overlays(arrays: dict[str, np.ndarray]) -> bytes:
+    """The overlay arrays as a compressed npz (what ``overlayPrefix`` receives): the same zip layout
+    as ``np.savez_compressed`` (one ``<name>.npy`` member each, DEFLATE, zip64 headers), at
+    ``OVERLAY_DEFLATE_LEVEL``; ``np.load`` reads it."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=OVERLAY_DEFLATE_LEVEL) as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
 def overlay_npz(features: Any) -> bytes:
     """Mean heatmap and JS map as uint8 (heatmap × 255; JS × 255 / ln 2), compressed npz."""
-    heat = features.mean_heatmap.detach().float().cpu().numpy()
-    js = features.js_map.detach().float().cpu().numpy()
-    buffer = io.BytesIO()
-    np.savez_compressed(
-        buffer,
-        mean_heatmap=np.rint(np.clip(heat, 0, 1) * 255).astype(np.uint8),
-        js_divergence=np.rint(np.clip(js / JS_MAX, 0, 1) * 255).astype(np.uint8),
-        frame_scores=np.asarray(features.frame_scores, dtype=np.float32),
-    )
-    return buffer.getvalue()
+    return encode_overlays(overlay_arrays(features))
 
 
 def score_local(stack_source: str | Path, scorer: StackScorer) -> dict[str, Any]:
@@ -241,4 +312,4 @@ def score_local(stack_source: str | Path, scorer: StackScorer) -> dict[str, Any]
     }
 
 
-__all__ = ["ScoringOptions", "StackScorer", "overlay_npz", "score_local"]
+__all__ = ["PreparedStack", "ScoringOptions", "StackScorer", "encode_overlays", "overlay_arrays", "overlay_npz", "score_local"]

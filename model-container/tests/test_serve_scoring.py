@@ -189,14 +189,14 @@ def test_bad_requests(endpoint, request_body, status, code):
 def _spy_features(monkeypatch, scorer):
     """Keeps the features (JS map, mean heatmap) of every stack the scorer scores."""
     captured = []
-    original = scorer.score_stack
+    original = scorer.compute_stack
 
-    def spy(stack, options=None):
-        result, features = original(stack, options)
+    def spy(prepared, options=None):
+        result, features = original(prepared, options)
         captured.append(features)
         return result, features
 
-    monkeypatch.setattr(scorer, "score_stack", spy)
+    monkeypatch.setattr(scorer, "compute_stack", spy)
     return captured
 
 
@@ -298,3 +298,122 @@ def test_an_invalid_top_k_in_an_async_request_is_written_to_the_failure_location
         time.sleep(0.05)
     written = json.loads(s3.get_object(Bucket=failure.bucket, Key=failure.key)["Body"].read())
     assert (written["status"], written["code"]) == (400, "BAD_REQUEST") and '"topK"' in written["reason"]
+
+
+# ---- concurrency: the next study is read while the model works on the current one ---------------
+def _overlapping_service(scorer, monkeypatch, *, concurrency, wait_s):
+    """Instruments the scorer: the first forward pass waits (up to ``wait_s``) for a second study to be
+    read, and every forward pass counts how many run at once."""
+    import ichal.scoring
+
+    state = {"reads": 0, "active": 0, "max_active": 0, "overlapped": None}
+    lock = threading.Lock()
+    forward_started, second_read_done = threading.Event(), threading.Event()
+    real_read, real_predict = ichal.scoring.read_stacks, scorer.ensemble.predict
+
+    def read(*args, **kwargs):
+        with lock:
+            state["reads"] += 1
+            second = state["reads"] == 2
+        if second:
+            forward_started.wait(wait_s)  # read the second study while the first is in the model
+        stacks = real_read(*args, **kwargs)
+        if second:
+            second_read_done.set()
+        return stacks
+
+    def predict(*args, **kwargs):
+        with lock:
+            state["active"] += 1
+            state["max_active"] = max(state["max_active"], state["active"])
+            first = state["overlapped"] is None
+            if first:
+                state["overlapped"] = False
+        try:
+            if first:
+                forward_started.set()
+                state["overlapped"] = second_read_done.wait(wait_s)
+            return real_predict(*args, **kwargs)
+        finally:
+            with lock:
+                state["active"] -= 1
+
+    monkeypatch.setattr(ichal.scoring, "read_stacks", read)
+    monkeypatch.setattr(scorer.ensemble, "predict", predict)
+    return ScoringService(scorer=scorer.handle_request, s3=scorer.s3, concurrency=concurrency), state
+
+
+def _two_studies(s3):
+    requests = []
+    for seed in (31, 32):
+        put = s3.put_object(Bucket="studies", Key=f"uploads/c{seed}.zip", Body=dicom_zip(seed))
+        requests.append({"input": f"s3://studies/uploads/c{seed}.zip", "versionId": put["VersionId"]})
+    return requests
+
+
+def _invoke_concurrently(service, requests):
+    results = [None] * len(requests)
+
+    def run(i):
+        results[i] = service.invoke(json.dumps(requests[i]).encode())
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return results
+
+
+def test_reading_the_next_study_overlaps_the_model_which_runs_one_request_at_a_time(endpoint, monkeypatch):
+    _, s3, scorer = endpoint
+    requests = _two_studies(s3)
+    alone = [scorer.handle_request(r) for r in requests]  # reference: one after the other, uninstrumented
+    service, state = _overlapping_service(scorer, monkeypatch, concurrency=2, wait_s=30)
+
+    results = _invoke_concurrently(service, requests)
+
+    assert state["overlapped"] is True, "the second study was not read while the first was in the model"
+    assert state["max_active"] == 1, "two forward passes ran at once on one accelerator"
+    for got, want in zip(results, alone):
+        assert got["input"] == want["input"]
+        assert got["stacks"][0]["stack_uncertainty"] == pytest.approx(want["stacks"][0]["stack_uncertainty"], rel=1e-6, abs=1e-12)
+        got_t, want_t = got["stacks"][0]["per_threshold"], want["stacks"][0]["per_threshold"]
+        assert [t["components"] for t in got_t] == [t["components"] for t in want_t]
+        assert [t["boundary_length"] for t in got_t] == pytest.approx([t["boundary_length"] for t in want_t])
+        assert got["timings_s"]["accelerator_wait"] >= 0
+
+
+def test_with_concurrency_1_requests_run_strictly_one_after_another(endpoint, monkeypatch):
+    # The control for the test above: one request at a time cannot read the next study early.
+    _, s3, scorer = endpoint
+    service, state = _overlapping_service(scorer, monkeypatch, concurrency=1, wait_s=1.0)
+    results = _invoke_concurrently(service, _two_studies(s3))
+    assert state["overlapped"] is False and state["max_active"] == 1
+    assert all(r is not None and r["stacks"] for r in results)
+
+
+def test_overlays_quantised_on_the_device_equal_the_numpy_formula(endpoint, monkeypatch):
+    from ichal.scoring import JS_MAX, encode_overlays, overlay_arrays
+
+    _, s3, scorer = endpoint
+    captured = _spy_features(monkeypatch, scorer)
+    (request, _) = _two_studies(s3)
+    scorer.handle_request(request)
+    features = captured[-1]
+    heat = features.mean_heatmap.detach().float().cpu().numpy()
+    js = features.js_map.detach().float().cpu().numpy()
+    encoded = encode_overlays(overlay_arrays(features))
+    with zipfile.ZipFile(io.BytesIO(encoded)) as archive:  # numpy's npz layout, DEFLATE members
+        assert sorted(archive.namelist()) == ["frame_scores.npy", "js_divergence.npy", "mean_heatmap.npy"]
+        assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+    with np.load(io.BytesIO(encoded)) as arrays:
+        np.testing.assert_array_equal(arrays["mean_heatmap"], np.rint(np.clip(heat, 0, 1) * 255).astype(np.uint8))
+        np.testing.assert_array_equal(arrays["js_divergence"], np.rint(np.clip(js / JS_MAX, 0, 1) * 255).astype(np.uint8))
+        np.testing.assert_array_equal(arrays["frame_scores"], np.asarray(features.frame_scores, dtype=np.float32))
+
+
+@pytest.mark.parametrize("concurrency", [0, -1, 1.5, True])
+def test_a_service_refuses_a_concurrency_that_is_not_a_positive_integer(concurrency):
+    with pytest.raises(ValueError, match="concurrency"):
+        ScoringService(scorer=lambda request: request, concurrency=concurrency)

@@ -20,7 +20,13 @@ describe("scoring endpoint (with a model artefact)", () => {
     const endpoint = stack.scoringEndpoint;
     t.resourceCountIs("AWS::SageMaker::Model", 1);
     t.hasResourceProperties("AWS::SageMaker::Model", {
-      PrimaryContainer: { Image: Match.anyValue(), ModelDataUrl: MODEL_ARTIFACT, Mode: "SingleModel" },
+      PrimaryContainer: {
+        Image: Match.anyValue(),
+        ModelDataUrl: MODEL_ARTIFACT,
+        Mode: "SingleModel",
+        // as many requests at once as the endpoint config sends (MaxConcurrentInvocationsPerInstance 2)
+        Environment: { ICHAL_CONCURRENT_REQUESTS: "2" },
+      },
       ExecutionRoleArn: Match.anyValue(),
     });
     const role = stack.node
@@ -99,6 +105,27 @@ describe("scoring endpoint (with a model artefact)", () => {
       imageDirectory: "model-container",
     });
     Template.fromStack(s).hasResourceProperties("AWS::SageMaker::EndpointConfig", { KmsKeyId: arn(key) });
+  });
+
+  it("tells the container how many requests SageMaker sends it at once", () => {
+    const s = new Stack(new App(), "PerInstance");
+    new ScoringEndpoint(s, "E", {
+      institution: "x",
+      instanceType: "ml.g5.xlarge",
+      maxInstanceCount: 1,
+      maxConcurrentInvocationsPerInstance: 3,
+      modelArtifact: MODEL_ARTIFACT,
+      studiesBucket: new Bucket(s, "B"),
+      encryptionKey: new Key(s, "K", { enableKeyRotation: true }),
+      imageDirectory: "model-container",
+    });
+    const template = Template.fromStack(s);
+    template.hasResourceProperties("AWS::SageMaker::EndpointConfig", {
+      AsyncInferenceConfig: Match.objectLike({ ClientConfig: { MaxConcurrentInvocationsPerInstance: 3 } }),
+    });
+    template.hasResourceProperties("AWS::SageMaker::Model", {
+      PrimaryContainer: Match.objectLike({ Environment: { ICHAL_CONCURRENT_REQUESTS: "3" } }),
+    });
   });
 
   it("scales to zero when the backlog is empty and from zero when a request waits", () => {

@@ -5,6 +5,10 @@ sends traffic to port 8080. Locally: ``python -m ichal serve --model-dir DIR --p
 --s3-endpoint http://127.0.0.1:PORT --async-output s3://bucket/prefix/ [--success-topic ARN
 --error-topic ARN]``: with topics, each asynchronous result is announced on SNS as the SageMaker
 platform announces it (the endpoint config's AsyncInferenceConfig NotificationConfig).
+
+``--concurrency`` (environment ``ICHAL_CONCURRENT_REQUESTS``, default 2; the CDK endpoint sets it to
+the endpoint config's ``MaxConcurrentInvocationsPerInstance``): requests worked on at once. Reading
+and decoding overlap the model; the model itself runs one request at a time.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from pathlib import Path
 
 from .s3_location import S3_ENDPOINT_ENV, S3Location, s3_client, sns_client
 from .server import AsyncNotifier, ScoringService, make_server
+
+CONCURRENCY_ENV = "ICHAL_CONCURRENT_REQUESTS"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sns-endpoint", default=None, help="SNS endpoint (local emulator); default: --s3-endpoint")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=int(os.environ.get(CONCURRENCY_ENV, 2)),
+        help=f"requests worked on at once (reading overlaps the model; default ${CONCURRENCY_ENV} or 2)",
+    )
     parser.add_argument("--ready-file", type=Path, default=None, help="write the bound port here once serving (for tests)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
@@ -57,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         s3=s3,
         async_output=S3Location.parse(args.async_output) if args.async_output else None,
         notifier=notifier,
+        concurrency=args.concurrency,
     )
     server = make_server(service, args.host, args.port)
     port = server.server_address[1]

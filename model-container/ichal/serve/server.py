@@ -144,8 +144,18 @@ class ScoringService:
     ready: Callable[[], bool] = lambda: True
     notifier: AsyncNotifier | None = None
     """Publishes the success / error notification after each asynchronous result (None: no topics)."""
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    concurrency: int = 1
+    """Requests the scorer works on at once; the rest wait here (bounds the memory of studies being
+    read). 1 runs them strictly one after another. The container sets it to SageMaker's
+    ``MaxConcurrentInvocationsPerInstance`` so that the next study is read while the accelerator works
+    on the current one (``StackScorer`` holds its own accelerator lock around the model)."""
+    _slots: threading.BoundedSemaphore = field(init=False, repr=False)
     _pending: set[threading.Thread] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or self.concurrency < 1:
+            raise ValueError(f"concurrency must be a positive integer, got {self.concurrency!r}")
+        self._slots = threading.BoundedSemaphore(self.concurrency)
 
     def invoke(self, body: bytes) -> dict[str, Any]:
         try:
@@ -154,8 +164,7 @@ class ScoringService:
             raise RequestError(400, "BAD_REQUEST_JSON", f"request body is not JSON: {error.msg if hasattr(error, 'msg') else error}")
         if not isinstance(request, dict):
             raise RequestError(400, "BAD_REQUEST", "request body must be a JSON object")
-        # One model, one accelerator: score one request at a time; queueing is SageMaker's job.
-        with self._lock:
+        with self._slots:
             return self.scorer(request)
 
     def invoke_async(
