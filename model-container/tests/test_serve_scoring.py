@@ -417,3 +417,15 @@ def test_overlays_quantised_on_the_device_equal_the_numpy_formula(endpoint, monk
 def test_a_service_refuses_a_concurrency_that_is_not_a_positive_integer(concurrency):
     with pytest.raises(ValueError, match="concurrency"):
         ScoringService(scorer=lambda request: request, concurrency=concurrency)
+
+
+@pytest.mark.parametrize("argv,env", [(["--concurrency", "0"], None), ([], "two"), ([], "-1")])
+def test_serve_refuses_a_concurrency_that_is_not_a_positive_integer(argv, env, monkeypatch, tmp_path, capsys):
+    from ichal.serve.main import CONCURRENCY_ENV, main
+
+    if env is not None:
+        monkeypatch.setenv(CONCURRENCY_ENV, env)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model-dir", str(tmp_path), *argv])
+    assert exit_info.value.code == 2
+    assert CONCURRENCY_ENV in capsys.readouterr().err

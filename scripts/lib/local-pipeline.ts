@@ -224,11 +224,14 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       asyncOutput: endpoint.asyncOutput,
       successTopic: endpoint.successTopicArn,
       errorTopic: endpoint.errorTopicArn,
+      environment: endpoint.environment,
       device: "cpu",
       cpuThreads: options.threads ?? 1,
       timeoutMs: 120_000,
     });
-    report(`      model server on ${model.endpoint} (async output ${endpoint.asyncOutput}, topics: success + error)`);
+    report(
+      `      model server on ${model.endpoint} (async output ${endpoint.asyncOutput}, topics: success + error, ${endpoint.environment.ICHAL_CONCURRENT_REQUESTS ?? "default"} requests at a time)`,
+    );
 
     // 4. event sources into the real handlers ----------------------------------------------------
     const bindingOptions = { awsEndpoint, writeLog, modelServerEndpoint: model.endpoint };

@@ -86,6 +86,8 @@ export interface LocalScoringEndpoint {
   failureOutput: string | undefined;
   successTopicArn: string | undefined;
   errorTopicArn: string | undefined;
+  /** The model's container environment (Model PrimaryContainer.Environment), e.g. ICHAL_CONCURRENT_REQUESTS. */
+  environment: Record<string, string>;
 }
 export interface LocalStateMachine {
   logicalId: string;
@@ -229,6 +231,14 @@ export function deriveWiring(t: LocalTemplate): LocalWiring {
         }>(configId, "AsyncInferenceConfig")
       : undefined;
     const output = asyncConfig?.OutputConfig;
+    const variantModel = configId
+      ? str(t.property<Array<{ ModelName?: unknown }>>(configId, "ProductionVariants")?.[0]?.ModelName)
+      : undefined;
+    const modelId =
+      t.logicalIds("AWS::SageMaker::Model").find((id) => t.physicalName(id) === variantModel) ?? t.logicalIds("AWS::SageMaker::Model")[0];
+    const environment = modelId
+      ? (t.property<{ Environment?: Record<string, unknown> }>(modelId, "PrimaryContainer")?.Environment ?? {})
+      : {};
     if (output?.S3OutputPath) {
       scoringEndpoint = {
         name: t.physicalName(endpointId),
@@ -236,6 +246,7 @@ export function deriveWiring(t: LocalTemplate): LocalWiring {
         failureOutput: output.S3FailurePath,
         successTopicArn: output.NotificationConfig?.SuccessTopic,
         errorTopicArn: output.NotificationConfig?.ErrorTopic,
+        environment: Object.fromEntries(Object.entries(environment).map(([key, value]) => [key, String(value)])),
       };
     }
   }

@@ -38,6 +38,11 @@ export interface ModelServerOptions {
    * instead of 0.12 s with one thread. Without this option, an OMP_NUM_THREADS in the environment is used.
    */
   cpuThreads?: number;
+  /**
+   * The container's environment as SageMaker sets it from the Model's PrimaryContainer.Environment
+   * (e.g. ICHAL_CONCURRENT_REQUESTS: requests worked on at once); added to the server's environment.
+   */
+  environment?: Record<string, string>;
   /** How long to wait for the model to load and /ping to answer; default 60 s. */
   timeoutMs?: number;
 }
@@ -72,6 +77,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     stdio: ["ignore", "ignore", "pipe"],
     env: {
       ...inherited,
+      ...options.environment,
       AWS_ACCESS_KEY_ID: LOCAL_AWS.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: LOCAL_AWS.credentials.secretAccessKey,
       AWS_DEFAULT_REGION: LOCAL_AWS.region,

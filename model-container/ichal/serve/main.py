@@ -43,12 +43,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument(
         "--concurrency",
-        type=int,
-        default=int(os.environ.get(CONCURRENCY_ENV, 2)),
+        type=str,
+        default=os.environ.get(CONCURRENCY_ENV, "2"),
         help=f"requests worked on at once (reading overlaps the model; default ${CONCURRENCY_ENV} or 2)",
     )
     parser.add_argument("--ready-file", type=Path, default=None, help="write the bound port here once serving (for tests)")
     args = parser.parse_args(argv)
+    try:
+        args.concurrency = int(args.concurrency)
+    except ValueError:
+        args.concurrency = 0
+    if args.concurrency < 1:
+        parser.error(f"--concurrency (or ${CONCURRENCY_ENV}) must be a positive integer")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
 
     from ..scoring import StackScorer
@@ -73,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     server = make_server(service, args.host, args.port)
     port = server.server_address[1]
-    logging.getLogger("ichal.serve").info("serving %s on %s:%d", scorer.model_version, args.host, port)
+    logging.getLogger("ichal.serve").info(
+        "serving %s on %s:%d, %d request(s) at a time", scorer.model_version, args.host, port, args.concurrency
+    )
     if args.ready_file:
         args.ready_file.write_text(str(port))
 
