@@ -262,9 +262,13 @@ export class InstitutionStack extends Stack {
     output("WeeklyStateMachineArn", stateMachine.stateMachineArn, "Weekly selection workflow");
     output("CompletionApiUrl", this.completionApi.api.url, "Annotators' API (POST completions, GET worklist)");
     output("UserPoolId", this.completionApi.userPool.userPoolId, "Annotators' Cognito user pool");
-    output("UserPoolClientId", this.worklistSite.client.userPoolClientId, "Worklist page client (implicit grant + SRP, no secret)");
+    output(
+      "UserPoolClientId",
+      this.worklistSite.client.userPoolClientId,
+      "Worklist page client (authorization code + PKCE, SRP; no secret)",
+    );
     output("WorklistUrl", this.worklistSite.url, "The annotators' worklist page (linked from the weekly e-mail)");
-    output("WorklistSignInUrl", this.worklistSite.signInUrl, "Cognito hosted-UI sign-in for the worklist page");
+    output("WorklistSignInOrigin", this.worklistSite.signInOrigin, "Cognito hosted UI the worklist page signs in and out with");
     output("WorklistSiteBucketName", this.worklistSite.bucket.bucketName, "The worklist page's files (deployed by the stack)");
     output("SenderIdentityArn", this.sender.identityArn, "SES identity of the weekly e-mail's sender");
     output("AlarmTopicArn", this.alarms.topic.topicArn, "Subscribe operators here");

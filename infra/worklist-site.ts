@@ -37,6 +37,7 @@ import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from "aw
 import { BucketDeployment, CacheControl, Source } from "aws-cdk-lib/aws-s3-deployment";
 import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from "aws-cdk-lib/cx-api";
 import { Construct } from "constructs";
+import type { OAuthConfig } from "../web/worklist/src/auth.js";
 import { encryptedLogGroup } from "./encrypted-log-group.js";
 import { REPO_ROOT } from "./lambda-function.js";
 import { ManagedPolicyRole } from "./managed-policy-role.js";
@@ -50,12 +51,20 @@ export const API_PATH_PREFIX = "/api";
 
 /**
  * The page's Content-Security-Policy: everything from the page's own origin (the API included), no
- * inline script or style, no framing. The same policy as the local server's (scripts/lib/worklist-server.ts
- * CONTENT_SECURITY_POLICY; test/infra/worklist-site.test.ts holds them equal).
+ * inline script or style, no framing; `signInOrigin` (the Cognito hosted UI) may also be fetched, for
+ * the code-for-token exchange of the PKCE sign-in. Without it, the local server's policy
+ * (scripts/lib/worklist-server.ts CONTENT_SECURITY_POLICY, whose token endpoint is on the page's own
+ * origin; test/infra/worklist-site.test.ts holds them equal).
  */
-export const WORKLIST_CONTENT_SECURITY_POLICY =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-  "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+export function worklistContentSecurityPolicy(signInOrigin?: string): string {
+  return (
+    `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'${signInOrigin ? ` ${signInOrigin}` : ""}; ` +
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+  );
+}
+
+/** The policy with nothing but the page's own origin. */
+export const WORKLIST_CONTENT_SECURITY_POLICY = worklistContentSecurityPolicy();
 
 /**
  * CloudFront Function (viewer request) of the `/api/*` behaviour: `/api/worklist` → `/worklist`. CloudFront
@@ -74,8 +83,8 @@ export const STRIP_API_PREFIX_CODE = `function handler(event) {
 export interface WorklistPageConfig {
   /** Base of the API: `/api` on the page's own origin. */
   readonly apiBase: string;
-  /** The Cognito hosted UI's authorize endpoint (implicit grant; it returns `#id_token=` to the page). */
-  readonly signInUrl: string;
+  /** Sign-in against the Cognito hosted UI: authorization code grant with PKCE (the page's own type). */
+  readonly auth: OAuthConfig;
   /** The label location the page proposes is `<labelPrefix><stackId>.nii.gz`. */
   readonly labelPrefix: string;
   /** Seconds without input after which active time stops counting. */
@@ -129,9 +138,11 @@ export interface WorklistSiteProps {
  * (apiBase `/api`, the Cognito hosted-UI sign-in URL, label prefix, idle seconds); each deploy
  * invalidates the distribution and objects carry `Cache-Control: no-cache`, so browsers revalidate.
  *
- * Sign-in: the user pool gets a hosted-UI domain and the page's client (no secret, implicit grant,
- * scopes openid + email, callback and sign-out URL = the page, ID token valid one hour by default); the
- * hosted UI returns `#id_token=…` to the page, which sends it as `Authorization` to `/api/*`.
+ * Sign-in: the user pool gets a hosted-UI domain and the page's client (public, no secret; authorization
+ * code grant only, which the page uses with PKCE; scopes openid + email; callback and sign-out URL = the
+ * page; ID token valid one hour by default). The hosted UI returns `?code=` to the page, which exchanges
+ * it with its code verifier at the token endpoint (the CSP allows that one origin) and sends the ID token
+ * as `Authorization` to `/api/*`; sign-out goes through the hosted UI's logout endpoint.
  *
  * Secure defaults: both buckets block public access, deny non-TLS requests and are versioned; the site
  * bucket has ACLs disabled and server access logs; CloudFront redirects HTTP to HTTPS for the page and
@@ -156,12 +167,12 @@ export class WorklistSite extends Construct {
   readonly responseHeadersPolicy: ResponseHeadersPolicy;
   /** The Cognito hosted-UI domain. */
   readonly userPoolDomain: UserPoolDomain;
-  /** The page's user-pool client (implicit grant, no secret). */
+  /** The page's user-pool client (authorization code grant with PKCE, no secret). */
   readonly client: UserPoolClient;
   /** The page's URL, `https://<host>/`: the client's callback and the weekly e-mail's link. */
   readonly url: string;
-  /** Where "Sign in" goes: the hosted UI's authorize endpoint (implicit grant, redirect to `url`). */
-  readonly signInUrl: string;
+  /** The hosted UI's origin, `https://<prefix>.auth.<region>.amazoncognito.com` (sign-in and sign-out). */
+  readonly signInOrigin: string;
   /** The page-deployment Lambda's log group. */
   readonly deploymentLogGroup: LogGroup;
 
@@ -225,10 +236,17 @@ export class WorklistSite extends Construct {
       { id: "NIST.800.53.R5-S3BucketReplicationEnabled", reason: rebuilt },
     );
 
+    // Cognito domain prefixes are global per region: the stack id's last 12 hex digits keep this one unique and stable.
+    const stackSuffix = Fn.select(4, Fn.split("-", Fn.select(2, Fn.split("/", Aws.STACK_ID))));
+    this.userPoolDomain = props.userPool.addDomain("HostedUi", {
+      cognitoDomain: { domainPrefix: Fn.join("-", ["ich-al", props.institution, stackSuffix]) },
+    });
+    this.signInOrigin = this.userPoolDomain.baseUrl();
+
     this.responseHeadersPolicy = new ResponseHeadersPolicy(this, "SecurityHeaders", {
       comment: "Worklist page: CSP, HSTS, nosniff, no referrer, no framing",
       securityHeadersBehavior: {
-        contentSecurityPolicy: { contentSecurityPolicy: WORKLIST_CONTENT_SECURITY_POLICY, override: true },
+        contentSecurityPolicy: { contentSecurityPolicy: worklistContentSecurityPolicy(this.signInOrigin), override: true },
         strictTransportSecurity: { accessControlMaxAge: Duration.days(365), includeSubdomains: true, override: true },
         contentTypeOptions: { override: true },
         referrerPolicy: { referrerPolicy: HeadersReferrerPolicy.NO_REFERRER, override: true },
@@ -303,17 +321,12 @@ export class WorklistSite extends Construct {
     }
     Validations.of(this.distribution).acknowledge(...acks);
 
-    // Cognito domain prefixes are global per region: the stack id's last 12 hex digits keep this one unique and stable.
-    const stackSuffix = Fn.select(4, Fn.split("-", Fn.select(2, Fn.split("/", Aws.STACK_ID))));
-    this.userPoolDomain = props.userPool.addDomain("HostedUi", {
-      cognitoDomain: { domainPrefix: Fn.join("-", ["ich-al", props.institution, stackSuffix]) },
-    });
     // Created as the user pool's child with the id the SRP-only client had, so deployed stacks update it in place.
     this.client = props.userPool.addClient("WorklistPage", {
       generateSecret: false,
       authFlows: { userSrp: true },
       oAuth: {
-        flows: { implicitCodeGrant: true },
+        flows: { authorizationCodeGrant: true },
         scopes: [OAuthScope.OPENID, OAuthScope.EMAIL],
         callbackUrls: [this.url],
         logoutUrls: [this.url],
@@ -325,13 +338,16 @@ export class WorklistSite extends Construct {
       refreshTokenValidity: Duration.hours(12),
       enableTokenRevocation: true,
     });
-    this.signInUrl =
-      `${this.userPoolDomain.baseUrl()}/oauth2/authorize?response_type=token&client_id=${this.client.userPoolClientId}` +
-      `&redirect_uri=${encodeURIComponent("https://")}${host}${encodeURIComponent("/")}&scope=openid+email`;
-
     const pageConfig: WorklistPageConfig = {
       apiBase: API_PATH_PREFIX,
-      signInUrl: this.signInUrl,
+      auth: {
+        authorizeUrl: `${this.signInOrigin}/oauth2/authorize`,
+        tokenUrl: `${this.signInOrigin}/oauth2/token`,
+        logoutUrl: `${this.signInOrigin}/logout`,
+        clientId: this.client.userPoolClientId,
+        redirectUri: this.url,
+        scope: "openid email",
+      },
       labelPrefix: props.labelPrefix ?? "labels/",
       idleSeconds,
     };

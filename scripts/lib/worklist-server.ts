@@ -4,9 +4,11 @@
  * of the complete handler). It serves
  *
  *   GET  /, /index.html, /worklist.css, /app.js   the page (app.js bundled from web/worklist/src by esbuild)
- *   GET  /config.json                             the page's PageConfig (apiBase `api`, sign-in, label prefix, idle seconds)
- *   GET  /sign-in                                 local sign-in: pick one of the configured annotators
- *   POST /sign-in                                 mints a random local token for them → 303 to `/#id_token=<token>`
+ *   GET  /config.json                             the page's PageConfig (apiBase `api`, auth = this server, label prefix, idle seconds)
+ *   GET  /oauth2/authorize, POST /oauth2/authorize, POST /oauth2/token, GET /logout
+ *                                                 the Cognito hosted UI's authorization code + PKCE flow, with a
+ *                                                 local sign-in form (pick one of the configured annotators) —
+ *                                                 local-oauth.ts
  *   ANY  /api/<resource>                          an API Gateway proxy event (payload 1.0) for the REAL handler
  *
  * Auth adapter: the page sends the token as `Authorization` (raw, or `Bearer …`), as it sends the Cognito
@@ -28,6 +30,7 @@ import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildWorklistAssets } from "../../web/worklist/build.js";
+import { type AuthorizeRequest, LOCAL_CLIENT_ID, LocalAuthorizationServer, OAuthError } from "./local-oauth.js";
 
 /** The complete handler as the Lambda runtime calls it (createCompleteHandler(…) or a bound instance). */
 export type ProxyHandler = (
@@ -51,7 +54,7 @@ export interface WorklistServerOptions {
 export interface WorklistServer {
   /** e.g. http://127.0.0.1:43121/ */
   readonly url: string;
-  /** Mints a local token for `email` (as POST /sign-in does); throws for someone not in `annotators`. */
+  /** Mints a local ID token for `email` (as the token endpoint does); throws for someone not in `annotators`. */
   tokenFor(email: string): string;
   close(): Promise<void>;
 }
@@ -81,12 +84,21 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
   const assets = await buildWorklistAssets();
   const allowed = new Set(options.annotators.map((a) => a.trim().toLowerCase()));
   const tokens = new Map<string, string>();
-  const config = JSON.stringify({
-    apiBase: "api",
-    signInUrl: "sign-in",
-    labelPrefix: options.labelPrefix ?? "s3://labels/",
-    idleSeconds: options.idleSeconds ?? 120,
-  });
+  let base = ""; // http://127.0.0.1:<port>/ once listening
+  const config = () =>
+    JSON.stringify({
+      apiBase: "api",
+      auth: {
+        authorizeUrl: `${base}oauth2/authorize`,
+        tokenUrl: `${base}oauth2/token`,
+        logoutUrl: `${base}logout`,
+        clientId: LOCAL_CLIENT_ID,
+        redirectUri: base,
+        scope: "openid email",
+      },
+      labelPrefix: options.labelPrefix ?? "s3://labels/",
+      idleSeconds: options.idleSeconds ?? 120,
+    });
   const mint = (email: string) => {
     const normalized = email.trim().toLowerCase();
     if (!allowed.has(normalized)) throw new Error(`${email} is not a local annotator of this server`);
@@ -108,15 +120,66 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
   };
   const json = (res: ServerResponse, status: number, body: unknown) => send(res, status, "application/json", JSON.stringify(body));
 
-  const signInPage = (message = "") => `<!doctype html>
+  const authorization = new LocalAuthorizationServer(() => base, mint);
+  const page = (body: string) => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Local sign-in — labeling worklist</title><link rel="stylesheet" href="worklist.css"></head>
+<title>Local sign-in — labeling worklist</title><link rel="stylesheet" href="/worklist.css"></head>
 <body><header class="top"><div class="brand"><h1>Labeling worklist</h1><p class="sub">Local sign-in (development) — stands in for the institution's Cognito sign-in</p></div></header>
-<main id="main"><form class="panel sign-in" method="post" action="sign-in">
+<main id="main">${body}</main></body></html>`;
+  const hidden = (request: AuthorizeRequest) =>
+    Object.entries({
+      client_id: LOCAL_CLIENT_ID,
+      response_type: "code",
+      redirect_uri: request.redirectUri,
+      state: request.state,
+      code_challenge: request.codeChallenge,
+      code_challenge_method: "S256",
+      scope: request.scope,
+    })
+      .map(([name, value]) => `<input type="hidden" name="${name}" value="${escapeHtml(value)}">`)
+      .join("");
+  const signInPage = (request: AuthorizeRequest, message = "") =>
+    page(`<form class="panel sign-in" method="post" action="/oauth2/authorize">${hidden(request)}
 <h2>Sign in as</h2>${message ? `<p role="alert">${escapeHtml(message)}</p>` : ""}
 <label for="annotator">Annotator</label>
 <select id="annotator" name="annotator">${[...allowed].map((a) => `<option>${escapeHtml(a)}</option>`).join("")}</select>
-<button class="primary" type="submit">Sign in</button></form></main></body></html>`;
+<button class="primary" type="submit">Sign in</button></form>`);
+  const oauthErrorPage = (error: OAuthError) =>
+    page(`<section class="panel sign-in"><h2>Sign-in request refused</h2><p role="alert">${escapeHtml(error.message)}</p></section>`);
+
+  async function oauth(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    const html = "text/html; charset=utf-8";
+    try {
+      if (url.pathname === "/oauth2/authorize" && req.method === "GET") {
+        send(res, 200, html, signInPage(authorization.authorizeRequest(url.searchParams)));
+        return true;
+      }
+      if (url.pathname === "/oauth2/authorize" && req.method === "POST") {
+        const body = await readBody(req);
+        const form = new URLSearchParams(body === "too-large" ? "" : body.toString("utf8"));
+        const request = authorization.authorizeRequest(form);
+        const chosen = (form.get("annotator") ?? "").trim().toLowerCase();
+        if (!allowed.has(chosen)) send(res, 403, html, signInPage(request, "Not a local annotator."));
+        else send(res, 302, "text/plain; charset=utf-8", "signed in", { location: authorization.issueCode(chosen, request) });
+        return true;
+      }
+      if (url.pathname === "/oauth2/token" && req.method === "POST") {
+        const body = await readBody(req);
+        json(res, 200, authorization.exchange(new URLSearchParams(body === "too-large" ? "" : body.toString("utf8"))));
+        return true;
+      }
+      if (url.pathname === "/logout" && req.method === "GET") {
+        send(res, 302, "text/plain; charset=utf-8", "signed out", { location: authorization.logout(url.searchParams) });
+        return true;
+      }
+    } catch (error) {
+      if (!(error instanceof OAuthError)) throw error;
+      if (url.pathname === "/oauth2/token") json(res, error.status, { error: error.error, error_description: error.description });
+      else send(res, error.status, html, oauthErrorPage(error));
+      return true;
+    }
+    return false;
+  }
 
   async function readBody(req: IncomingMessage): Promise<Buffer | "too-large"> {
     const chunks: Buffer[] = [];
@@ -187,16 +250,9 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const route = async () => {
       if (url.pathname.startsWith("/api/")) return api(req, res, url);
-      if (url.pathname === "/sign-in" && req.method === "GET") return send(res, 200, "text/html; charset=utf-8", signInPage());
-      if (url.pathname === "/sign-in" && req.method === "POST") {
-        const body = await readBody(req);
-        const chosen = body === "too-large" ? "" : (new URLSearchParams(body.toString("utf8")).get("annotator") ?? "");
-        if (!allowed.has(chosen.trim().toLowerCase()))
-          return send(res, 403, "text/html; charset=utf-8", signInPage("Not a local annotator."));
-        return send(res, 303, "text/plain; charset=utf-8", "signed in", { location: `./#id_token=${mint(chosen)}` });
-      }
+      if (await oauth(req, res, url)) return;
       if (req.method !== "GET" && req.method !== "HEAD") return json(res, 405, { message: "Method Not Allowed" });
-      if (url.pathname === "/config.json") return send(res, 200, "application/json", config);
+      if (url.pathname === "/config.json") return send(res, 200, "application/json", config());
       const name = url.pathname === "/" ? "index.html" : url.pathname.slice(1);
       const asset = assets.files.get(name);
       if (asset !== undefined) return send(res, 200, CONTENT_TYPES[name] ?? "application/octet-stream", asset);
@@ -212,8 +268,9 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
     server.listen(options.port ?? 0, "127.0.0.1", () => done());
   });
   const { port } = server.address() as AddressInfo;
+  base = `http://127.0.0.1:${port}/`;
   return {
-    url: `http://127.0.0.1:${port}/`,
+    url: base,
     tokenFor: mint,
     close: () =>
       new Promise<void>((done, fail) => {
@@ -238,7 +295,7 @@ async function main(): Promise<void> {
   const { createCompleteHandler, completeDepsFromEnvironment } = await import("../../lambdas/handlers/complete-handler.js");
   const handler = createCompleteHandler(completeDepsFromEnvironment(process.env));
   const server = await startWorklistServer({ handler: handler as unknown as ProxyHandler, annotators, port });
-  console.log(`worklist page: ${server.url} (local sign-in: ${server.url}sign-in)`);
+  console.log(`worklist page: ${server.url} (local sign-in stands in for Cognito's hosted UI)`);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -12,6 +12,7 @@
  * WORKLIST_SCREENSHOT=docs/worklist.png npx vitest run --project browser   also writes the README screenshot.
  */
 import { execFileSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -185,7 +186,7 @@ describe("local API Gateway stand-in (no browser)", () => {
     expect(await replay.json()).toEqual(await first.json());
   });
 
-  it("serves the page with a CSP that allows nothing off this origin, and a local sign-in that mints a token", async () => {
+  it("serves the page with a CSP that allows nothing off this origin", async () => {
     const page = await fetch(server.url);
     expect(page.status).toBe(200);
     expect(page.headers.get("content-security-policy")).toMatch(/default-src 'none'.*connect-src 'self'/);
@@ -193,19 +194,72 @@ describe("local API Gateway stand-in (no browser)", () => {
     expect(html).not.toMatch(/https?:\/\//);
     const app = await (await fetch(new URL("app.js", server.url))).text();
     expect(app).not.toMatch(/https?:\/\/(?!www\.w3\.org)/);
-    const signIn = await fetch(new URL("sign-in", server.url), {
-      method: "POST",
-      body: new URLSearchParams({ annotator: AMY }),
-      redirect: "manual",
-    });
-    expect(signIn.status).toBe(303);
-    const token = /#id_token=([\w-]+)$/.exec(signIn.headers.get("location") ?? "")?.[1];
-    expect((await api("/worklist", token)).status).toBe(200);
-    const stranger = await fetch(new URL("sign-in", server.url), {
-      method: "POST",
-      body: new URLSearchParams({ annotator: "eve@example.org" }),
-    });
-    expect(stranger.status).toBe(403);
+  });
+
+  it("local sign-in is the authorization code grant with PKCE: codes are single-use and bound to the verifier", async () => {
+    const verifier = randomBytes(32).toString("base64url");
+    const challenge = createHash("sha256").update(verifier).digest("base64url");
+    const authorize = {
+      client_id: "local-worklist",
+      response_type: "code",
+      redirect_uri: server.url,
+      state: "s-123",
+      code_challenge: challenge,
+      code_challenge_method: "S256",
+      scope: "openid email",
+    };
+    const form = await fetch(new URL(`oauth2/authorize?${new URLSearchParams(authorize)}`, server.url));
+    expect(form.status).toBe(200);
+    expect(await form.text()).toContain(`value="${challenge}"`);
+    for (const [field, value] of [
+      ["code_challenge_method", "plain"],
+      ["redirect_uri", "http://127.0.0.1:1/elsewhere"],
+      ["client_id", "someone-else"],
+      ["response_type", "token"],
+    ]) {
+      const refused = await fetch(
+        new URL(`oauth2/authorize?${new URLSearchParams({ ...authorize, [field as string]: value as string })}`, server.url),
+      );
+      expect(refused.status, field).toBe(400);
+    }
+    const signIn = (annotator: string) =>
+      fetch(new URL("oauth2/authorize", server.url), {
+        method: "POST",
+        body: new URLSearchParams({ ...authorize, annotator }),
+        redirect: "manual",
+      });
+    expect((await signIn("eve@example.org")).status).toBe(403);
+    const answer = await signIn(AMY);
+    expect(answer.status).toBe(302);
+    const back = new URL(answer.headers.get("location") ?? "");
+    expect(`${back.origin}${back.pathname}`).toBe(server.url);
+    expect(back.searchParams.get("state")).toBe("s-123");
+    const code = back.searchParams.get("code") ?? "";
+    const token = (body: Record<string, string>) =>
+      fetch(new URL("oauth2/token", server.url), {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ grant_type: "authorization_code", client_id: "local-worklist", redirect_uri: server.url, ...body }),
+      });
+    // A wrong verifier spends the code: the right one cannot use it afterwards.
+    const wrong = await token({ code, code_verifier: randomBytes(32).toString("base64url") });
+    expect([wrong.status, ((await wrong.json()) as { error: string }).error]).toEqual([400, "invalid_grant"]);
+    expect((await token({ code, code_verifier: verifier })).status).toBe(400);
+
+    const again = new URL((await signIn(AMY)).headers.get("location") ?? "").searchParams.get("code") ?? "";
+    const granted = await token({ code: again, code_verifier: verifier });
+    expect(granted.status).toBe(200);
+    const idToken = ((await granted.json()) as { id_token: string }).id_token;
+    expect((await api("/worklist", idToken)).status).toBe(200);
+    expect((await token({ code: again, code_verifier: verifier })).status).toBe(400); // spent
+
+    const logout = await fetch(
+      new URL(`logout?${new URLSearchParams({ client_id: "local-worklist", logout_uri: server.url })}`, server.url),
+      {
+        redirect: "manual",
+      },
+    );
+    expect([logout.status, logout.headers.get("location")]).toEqual([302, server.url]);
   });
 });
 
@@ -220,7 +274,7 @@ async function closePage(page: Page) {
   await page.context().close();
 }
 
-async function openPage(email = AMY, options: { viewport?: { width: number; height: number } } = {}): Promise<Page> {
+async function openPage(email = AMY, options: { viewport?: { width: number; height: number }; path?: string } = {}): Promise<Page> {
   if (!browser) throw new Error("no browser");
   const context = await browser.newContext({ viewport: options.viewport ?? { width: 1366, height: 768 } });
   const page = await context.newPage();
@@ -230,9 +284,18 @@ async function openPage(email = AMY, options: { viewport?: { width: number; heig
     if (!r.url().startsWith(server.url) && !r.url().startsWith("data:")) external.push(r.url());
   });
   await page.clock.install({ time: T0 });
-  await page.goto(`${server.url}#id_token=${server.tokenFor(email)}`);
+  await page.goto(options.path ? new URL(options.path, server.url).toString() : server.url);
+  await signInAs(page, email);
   await page.locator("article.stack").first().waitFor();
   return page;
+}
+
+/** The page's "Sign in" → the local authorization server's form → back on the page with a code (PKCE). */
+async function signInAs(page: Page, email: string) {
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(/\/oauth2\/authorize\?/);
+  await page.locator("#annotator").selectOption(email);
+  await page.getByRole("button", { name: "Sign in" }).click();
 }
 
 const card = (page: Page, stackId: string) => page.locator(`article[data-stack-id="${stackId}"]`);
@@ -418,6 +481,44 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     await page.keyboard.press("f");
     await expect.poll(() => card(page, id).locator(".message").textContent()).toContain("Recorded: 20 s");
     await closePage(page);
+  });
+
+  it("signs in with PKCE and returns to the e-mail's link (?round=…#stack), that stack focused; no code or token left in the address", async () => {
+    const linked = amy.stackIds[1] as string;
+    const path = `?round=${encodeURIComponent(roundId)}#${encodeURIComponent(linked)}`;
+    const page = await openPage(AMY, { path });
+    const address = new URL(page.url());
+    expect(address.searchParams.get("round")).toBe(roundId);
+    expect(decodeURIComponent(address.hash.slice(1))).toBe(linked);
+    expect(address.searchParams.has("code")).toBe(false);
+    expect(page.url()).not.toMatch(/id_token|code=|state=/);
+    await expect.poll(() => focusedAttribute(page, 'getAttribute("data-stack-id")')).toBe(linked);
+    await closePage(page);
+  });
+
+  it("sign-out ends the sign-in service's session and comes back to a signed-out page", async () => {
+    const page = await openPage();
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByText("Signed out.").waitFor();
+    expect(new URL(page.url()).toString()).toBe(server.url);
+    expect(await page.evaluate<string | null>(`sessionStorage.getItem("ich-al.worklist.token")`)).toBeNull();
+    await expect.poll(() => page.locator("article.stack").count()).toBe(0);
+    await closePage(page);
+  });
+
+  it("refuses a sign-in answer that this tab did not ask for (foreign state), without calling the token endpoint", async () => {
+    if (!browser) throw new Error("no browser");
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const tokenCalls: string[] = [];
+    page.on("request", (r) => {
+      if (r.url().includes("/oauth2/token")) tokenCalls.push(r.url());
+    });
+    await page.goto(`${server.url}?code=stolen-code&state=not-mine`);
+    await page.getByText("does not belong to a sign-in started in this tab").waitFor();
+    expect(tokenCalls).toEqual([]);
+    expect(page.url()).toBe(server.url);
+    await context.close();
   });
 
   it("screenshot of a populated worklist", async () => {

@@ -464,7 +464,7 @@ describe("outputs", () => {
       "UserPoolId",
       "UserPoolClientId",
       "WorklistUrl",
-      "WorklistSignInUrl",
+      "WorklistSignInOrigin",
       "WorklistSiteBucketName",
       "SenderIdentityArn",
       "AlarmTopicArn",

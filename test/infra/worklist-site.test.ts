@@ -45,6 +45,16 @@ const deployedConfig = (): Record<string, unknown> => {
   return JSON.parse(text) as Record<string, unknown>;
 };
 
+/** An Fn::Join of strings, Refs and GetAtts as one string with `${LogicalId}` / `${LogicalId.Attr}` in their places. */
+const renderJoin = (value: unknown): string => {
+  if (typeof value === "string") return value;
+  const v = value as { Ref?: string; "Fn::GetAtt"?: string[]; "Fn::Join"?: [string, unknown[]] };
+  if (v.Ref) return `\${${v.Ref}}`;
+  if (v["Fn::GetAtt"]) return `\${${v["Fn::GetAtt"].join(".")}}`;
+  if (v["Fn::Join"]) return v["Fn::Join"][1].map(renderJoin).join(v["Fn::Join"][0]);
+  throw new Error(`cannot render ${JSON.stringify(value)}`);
+};
+
 describe("worklist site: CloudFront distribution", () => {
   it("serves the private bucket through origin access control, HTTPS (redirected), index.html at /, price class 100, logged", () => {
     const config = distributionConfig();
@@ -115,12 +125,18 @@ describe("worklist site: CloudFront distribution", () => {
     expect(rewrite("/apiworklist")).toBe("/apiworklist");
   });
 
-  it("adds the page's CSP (the local server's), HSTS, nosniff, no-referrer and frame DENY to every response", () => {
+  it("adds the page's CSP (the local server's, plus the hosted UI for the token exchange), HSTS, nosniff, no-referrer and frame DENY", () => {
     expect(WORKLIST_CONTENT_SECURITY_POLICY).toBe(CONTENT_SECURITY_POLICY);
+    const hostedUi = `https://\${${logicalId(site.userPoolDomain)}}.auth.\${AWS::Region}.amazoncognito.com`;
+    expect(CONTENT_SECURITY_POLICY).toContain("connect-src 'self';");
+    const [before, after] = CONTENT_SECURITY_POLICY.split("connect-src 'self'") as [string, string];
+    const policy = Object.values(t.findResources("AWS::CloudFront::ResponseHeadersPolicy"))[0]?.Properties.ResponseHeadersPolicyConfig
+      .SecurityHeadersConfig.ContentSecurityPolicy.ContentSecurityPolicy;
+    expect(renderJoin(policy)).toBe(`${before}connect-src 'self' ${hostedUi}${after}`);
     t.hasResourceProperties("AWS::CloudFront::ResponseHeadersPolicy", {
       ResponseHeadersPolicyConfig: Match.objectLike({
         SecurityHeadersConfig: {
-          ContentSecurityPolicy: { ContentSecurityPolicy: CONTENT_SECURITY_POLICY, Override: true },
+          ContentSecurityPolicy: { ContentSecurityPolicy: Match.anyValue(), Override: true },
           StrictTransportSecurity: { AccessControlMaxAgeSec: 31_536_000, IncludeSubdomains: true, Override: true },
           ContentTypeOptions: { Override: true },
           ReferrerPolicy: { ReferrerPolicy: "no-referrer", Override: true },
@@ -180,11 +196,11 @@ describe("worklist site: buckets", () => {
 });
 
 describe("worklist site: sign-in and page deployment", () => {
-  it("gives the page a Cognito client: implicit grant, openid + email, callback = the distribution, no secret, 1 h ID token", () => {
+  it("gives the page a Cognito client: authorization code grant only (PKCE in the page), openid + email, callback = the distribution, no secret, 1 h ID token", () => {
     t.hasResourceProperties("AWS::Cognito::UserPoolClient", {
       UserPoolId: ref(stack.completionApi.userPool),
       GenerateSecret: false,
-      AllowedOAuthFlows: ["implicit"],
+      AllowedOAuthFlows: ["code"],
       AllowedOAuthFlowsUserPoolClient: true,
       AllowedOAuthScopes: ["openid", "email"],
       CallbackURLs: [siteUrl],
@@ -200,14 +216,19 @@ describe("worklist site: sign-in and page deployment", () => {
     });
   });
 
-  it("deploys the page bundle and a config.json with apiBase /api and the hosted-UI implicit-grant sign-in URL", async () => {
+  it("deploys the page bundle and a config.json with apiBase /api and the hosted UI's code + PKCE endpoints", async () => {
     const config = deployedConfig();
-    const domain = logicalId(site.userPoolDomain);
+    const hostedUi = `https://\${${logicalId(site.userPoolDomain)}}.auth.\${AWS::Region}.amazoncognito.com`;
     expect(config).toEqual({
       apiBase: "/api",
-      signInUrl:
-        `https://\${${domain}}.auth.\${AWS::Region}.amazoncognito.com/oauth2/authorize?response_type=token` +
-        `&client_id=\${${logicalId(site.client)}}&redirect_uri=https%3A%2F%2F\${${distributionId}.DomainName}%2F&scope=openid+email`,
+      auth: {
+        authorizeUrl: `${hostedUi}/oauth2/authorize`,
+        tokenUrl: `${hostedUi}/oauth2/token`,
+        logoutUrl: `${hostedUi}/logout`,
+        clientId: `\${${logicalId(site.client)}}`,
+        redirectUri: `https://\${${distributionId}.DomainName}/`,
+        scope: "openid email",
+      },
       labelPrefix: `s3://\${${logicalId(stack.studies.bucket)}}/labels/`,
       idleSeconds: 120,
     });

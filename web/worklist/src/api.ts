@@ -4,6 +4,7 @@
  * on localhost). Network failures are reported as `status: undefined`, never thrown.
  */
 import type { CompletionRequest, OverlayResponse, WorklistResponse } from "../../../lambdas/contracts/completion-api.js";
+import type { OAuthConfig } from "./auth.js";
 
 export type {
   CompletionRequest,
@@ -16,15 +17,30 @@ export type {
 export interface PageConfig {
   /** Base of the API, relative to the page (`api`) or absolute. */
   readonly apiBase: string;
-  /** Where "Sign in" goes: the local sign-in page, or the Cognito hosted UI (implicit grant, `#id_token=`). */
-  readonly signInUrl: string;
+  /**
+   * Sign-in: authorization code grant with PKCE (auth.ts) against the Cognito hosted UI in AWS, or the
+   * local server's stand-in. Relative URLs are resolved against the page; an empty redirectUri is the page.
+   */
+  readonly auth: OAuthConfig;
   /** Default label location is `<labelPrefix><stackId>.nii.gz`. */
   readonly labelPrefix: string;
   /** Seconds without input after which active time stops counting (default 120). */
   readonly idleSeconds: number;
 }
 
-export const DEFAULT_CONFIG: PageConfig = { apiBase: "api", signInUrl: "sign-in", labelPrefix: "labels/", idleSeconds: 120 };
+export const DEFAULT_CONFIG: PageConfig = {
+  apiBase: "api",
+  auth: {
+    authorizeUrl: "oauth2/authorize",
+    tokenUrl: "oauth2/token",
+    logoutUrl: "logout",
+    clientId: "local-worklist",
+    redirectUri: "",
+    scope: "openid email",
+  },
+  labelPrefix: "labels/",
+  idleSeconds: 120,
+};
 
 export interface ApiAnswer<T> {
   /** HTTP status; undefined when no answer arrived (network failure, aborted request). */

@@ -16,16 +16,19 @@ import {
   WorklistApi,
   type WorklistResponse,
 } from "./api.js";
+import { beginSignIn, completeSignIn, type OAuthConfig, resolveAuth, signOutUrl } from "./auth.js";
 import { formatClock, formatDeviation, formatDuration } from "./format.js";
 import { CompletionOutbox, type PendingCompletion, verdictOf } from "./outbox.js";
 
 type Stack = WorklistResponse["stacks"][number];
 
 const TOKEN_KEY = "ich-al.worklist.token";
+const SIGNED_OUT_KEY = "ich-al.worklist.signed-out";
 const RETRY_MS = 15_000;
 const INPUT_EVENTS = ["pointerdown", "pointermove", "keydown", "wheel", "touchstart", "scroll"] as const;
 
 let config: PageConfig = DEFAULT_CONFIG;
+let auth: OAuthConfig = DEFAULT_CONFIG.auth;
 let api: WorklistApi | undefined;
 let worklist: WorklistResponse | undefined;
 let outbox: CompletionOutbox | undefined;
@@ -90,14 +93,34 @@ function loadMeters(): Record<string, number> {
 
 // --- sign-in --------------------------------------------------------------------------------------
 
-function takeToken(): string | undefined {
-  const fragment = new URLSearchParams(location.hash.replace(/^#/, ""));
-  const fromFragment = fragment.get("id_token");
-  if (fromFragment) {
-    sessionStorage.setItem(TOKEN_KEY, fromFragment);
-    history.replaceState(null, "", location.pathname + location.search);
+/**
+ * Finishes a sign-in the authorization server has just answered. Returns the ID token of this tab, or
+ * undefined with the sign-in panel shown (saying why: a refused sign-in, a sign-out, or none yet).
+ */
+async function takeToken(): Promise<string | undefined> {
+  const outcome = await completeSignIn(auth, sessionStorage, new URL(location.href));
+  if (outcome.kind === "signed-in") {
+    sessionStorage.setItem(TOKEN_KEY, outcome.idToken);
+    history.replaceState(null, "", outcome.returnTo); // the code leaves the address bar; the e-mail's link is back
+  } else if (outcome.kind === "failed") {
+    history.replaceState(null, "", location.pathname);
+    showSignIn(outcome.message);
+    return undefined;
   }
-  return sessionStorage.getItem(TOKEN_KEY) ?? undefined;
+  const token = sessionStorage.getItem(TOKEN_KEY) ?? undefined;
+  if (token) return token;
+  const signedOut = sessionStorage.getItem(SIGNED_OUT_KEY) !== null;
+  sessionStorage.removeItem(SIGNED_OUT_KEY);
+  showSignIn(
+    signedOut
+      ? "Signed out. Unsent completions stay in this browser until you sign in again."
+      : "Sign in with your institution account to see the stacks assigned to you.",
+  );
+  return undefined;
+}
+
+async function signIn(): Promise<void> {
+  location.assign(await beginSignIn(auth, sessionStorage, location.pathname + location.search + location.hash));
 }
 
 function showSignIn(reason: string): void {
@@ -106,7 +129,8 @@ function showSignIn(reason: string): void {
   $("who").textContent = "";
   $("who-line").hidden = true;
   $("sign-out").hidden = true;
-  const link = h("a", { class: "button primary", href: config.signInUrl }, "Sign in");
+  const link = h("button", { type: "button", class: "primary" }, "Sign in");
+  link.addEventListener("click", () => void signIn());
   $("main").replaceChildren(
     h(
       "section",
@@ -165,7 +189,17 @@ async function loadWorklist(): Promise<void> {
       meters.set(stack.stackId, new ActiveTimeMeter(now(), config.idleSeconds * 1000, { activeMs: saved[stack.stackId] ?? 0, visible }));
   }
   render();
+  focusLinkedStack();
   void flushOutbox();
+}
+
+/** The e-mail links each stack as `…#<stackId>`: that card gets the focus (so the shortcuts act on it). */
+function focusLinkedStack(): void {
+  const id = location.hash.length > 1 ? decodeURIComponent(location.hash.slice(1)) : "";
+  const card = cards.get(id);
+  if (!card) return;
+  card.root.scrollIntoView({ block: "center" });
+  card.root.focus();
 }
 
 function render(): void {
@@ -584,6 +618,7 @@ async function loadConfig(): Promise<PageConfig> {
 
 async function boot(): Promise<void> {
   config = await loadConfig();
+  auth = resolveAuth(config.auth, location.href);
   for (const type of INPUT_EVENTS) {
     window.addEventListener(
       type,
@@ -605,14 +640,16 @@ async function boot(): Promise<void> {
   document.addEventListener("keydown", onShortcut);
   $("sign-out").addEventListener("click", () => {
     saveMeters();
-    showSignIn("Signed out. Unsent completions stay in this browser until you sign in again.");
+    sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.setItem(SIGNED_OUT_KEY, "1");
+    location.assign(signOutUrl(auth)); // ends the sign-in service's session too, then comes back here
   });
   window.setInterval(() => {
     updateAll();
     saveMeters();
   }, 1000);
-  const token = takeToken();
-  if (!token) return showSignIn("Sign in with your institution account to see the stacks assigned to you.");
+  const token = await takeToken();
+  if (!token) return;
   api = new WorklistApi(config.apiBase, token);
   await loadWorklist();
 }

@@ -1,0 +1,122 @@
+/**
+ * The local stand-in for the Cognito hosted UI's OAuth 2.0 endpoints, as far as the worklist page uses
+ * them: the authorization code grant with PKCE (RFC 7636, S256 only) for one public client.
+ *
+ *   GET  /oauth2/authorize   checks response_type=code, client_id, redirect_uri, state, code_challenge
+ *                            and code_challenge_method=S256, then shows the local sign-in form
+ *   POST /oauth2/authorize   (the form) an annotator of this server → a one-time code bound to them, the
+ *                            challenge and the redirect URI (5 minutes) → 302 to redirect_uri?code=&state=
+ *   POST /oauth2/token       grant_type=authorization_code, client_id, code, redirect_uri, code_verifier:
+ *                            the code is spent on the first try; BASE64URL(SHA-256(verifier)) must equal
+ *                            the challenge → {id_token, token_type, expires_in}; else 400 {error} (RFC 6749 §5.2)
+ *   GET  /logout             client_id and logout_uri = the registered URI → 302 to it
+ *
+ * What it leaves out: Cognito's own session cookie (every authorize shows the form), refresh tokens,
+ * JWTs (the ID token is an opaque random token the local API stand-in maps to the annotator).
+ */
+import { createHash, randomBytes } from "node:crypto";
+
+export const LOCAL_CLIENT_ID = "local-worklist";
+const CODE_LIFETIME_MS = 5 * 60_000;
+const TOKEN_LIFETIME_S = 3600;
+
+/** A request the server refuses; `status` and `body` are what it answers. */
+export class OAuthError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly description: string,
+  ) {
+    super(`${error}: ${description}`);
+    this.name = "OAuthError";
+  }
+}
+
+export interface AuthorizeRequest {
+  readonly redirectUri: string;
+  readonly state: string;
+  readonly codeChallenge: string;
+  readonly scope: string;
+}
+
+interface IssuedCode {
+  readonly email: string;
+  readonly redirectUri: string;
+  readonly codeChallenge: string;
+  readonly expiresAt: number;
+}
+
+const BASE64URL_43 = /^[A-Za-z0-9_-]{43}$/;
+
+export class LocalAuthorizationServer {
+  private readonly codes = new Map<string, IssuedCode>();
+
+  /**
+   * @param redirectUri the page's address, the only callback and sign-out URI of the client
+   * @param mintToken issues an ID token for an annotator (throws for anyone else)
+   */
+  constructor(
+    private readonly redirectUri: () => string,
+    private readonly mintToken: (email: string) => string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Validates an authorization request (query of GET, or the form's hidden fields of POST). */
+  authorizeRequest(params: URLSearchParams): AuthorizeRequest {
+    const need = (name: string) => {
+      const value = params.get(name);
+      if (!value) throw new OAuthError(400, "invalid_request", `${name} is required`);
+      return value;
+    };
+    if (need("client_id") !== LOCAL_CLIENT_ID) throw new OAuthError(400, "invalid_client", "unknown client_id");
+    const redirectUri = need("redirect_uri");
+    if (redirectUri !== this.redirectUri()) throw new OAuthError(400, "invalid_request", "redirect_uri is not registered for this client");
+    if (need("response_type") !== "code") throw new OAuthError(400, "unsupported_response_type", "only response_type=code");
+    if (need("code_challenge_method") !== "S256") throw new OAuthError(400, "invalid_request", "code_challenge_method must be S256");
+    const codeChallenge = need("code_challenge");
+    if (!BASE64URL_43.test(codeChallenge)) throw new OAuthError(400, "invalid_request", "code_challenge is not a base64url SHA-256");
+    return { redirectUri, state: need("state"), codeChallenge, scope: params.get("scope") ?? "openid" };
+  }
+
+  /** The signed-in annotator's redirect: `redirect_uri?code=…&state=…` (throws for someone not allowed). */
+  issueCode(email: string, request: AuthorizeRequest): string {
+    this.mintToken(email); // refuses a stranger before any code exists (the token itself is not used)
+    const code = randomBytes(24).toString("base64url");
+    this.codes.set(code, {
+      email,
+      redirectUri: request.redirectUri,
+      codeChallenge: request.codeChallenge,
+      expiresAt: this.now() + CODE_LIFETIME_MS,
+    });
+    const target = new URL(request.redirectUri);
+    target.searchParams.set("code", code);
+    target.searchParams.set("state", request.state);
+    return target.toString();
+  }
+
+  /** The token endpoint (form body). */
+  exchange(form: URLSearchParams): { id_token: string; token_type: "Bearer"; expires_in: number } {
+    if (form.get("grant_type") !== "authorization_code")
+      throw new OAuthError(400, "unsupported_grant_type", "only grant_type=authorization_code");
+    if (form.get("client_id") !== LOCAL_CLIENT_ID) throw new OAuthError(400, "invalid_client", "unknown client_id");
+    const code = form.get("code") ?? "";
+    const issued = this.codes.get(code);
+    this.codes.delete(code); // one try per code, right or wrong
+    if (!issued || issued.expiresAt < this.now()) throw new OAuthError(400, "invalid_grant", "the code is unknown, spent or expired");
+    if (form.get("redirect_uri") !== issued.redirectUri)
+      throw new OAuthError(400, "invalid_grant", "redirect_uri differs from the authorization request");
+    const verifier = form.get("code_verifier") ?? "";
+    const challenge = createHash("sha256").update(verifier, "ascii").digest("base64url");
+    if (verifier.length < 43 || challenge !== issued.codeChallenge)
+      throw new OAuthError(400, "invalid_grant", "code_verifier does not match the code_challenge");
+    return { id_token: this.mintToken(issued.email), token_type: "Bearer", expires_in: TOKEN_LIFETIME_S };
+  }
+
+  /** The logout endpoint's redirect. */
+  logout(params: URLSearchParams): string {
+    if (params.get("client_id") !== LOCAL_CLIENT_ID) throw new OAuthError(400, "invalid_client", "unknown client_id");
+    const target = params.get("logout_uri");
+    if (target !== this.redirectUri()) throw new OAuthError(400, "invalid_request", "logout_uri is not registered for this client");
+    return target;
+  }
+}
