@@ -111,11 +111,13 @@ export class DynamoRecordStore implements RecordStore {
     to: StackStatus,
     fields: Partial<Omit<StackRecord, "stackId" | "status" | "source" | "receivedAt">>,
     now: string,
+    guard: { readonly uninvoked?: boolean } = {},
   ): Promise<boolean> {
     const names: Record<string, string> = {
       "#status": "status",
       "#updatedAt": "updatedAt",
       "#gpk": RECORDS_TABLE.statusIndex.partitionKey,
+      ...(guard.uninvoked ? { "#scoring": "scoring" } : {}),
     };
     const values: Record<string, unknown> = { ":from": from, ":to": to, ":now": now, ":gpk": `STATUS#${to}` };
     const sets = ["#status = :to", "#updatedAt = :now", "#gpk = :gpk"];
@@ -131,7 +133,7 @@ export class DynamoRecordStore implements RecordStore {
           TableName: this.tableName,
           Key: recordKeys.stack(stackId),
           UpdateExpression: `SET ${sets.join(", ")}`,
-          ConditionExpression: "#status = :from",
+          ConditionExpression: guard.uninvoked ? "#status = :from AND attribute_not_exists(#scoring)" : "#status = :from",
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
         }),

@@ -14,7 +14,10 @@
  * records are `kind: "study"`: the selection pool is the `pending` records of kind `stack`.
  *
  * Exactly once, step by step: (1) a study no longer `received` ends the delivery (duplicate or late
- * notification; nothing read, nothing written). (2) Success: read and parse the result, then create each
+ * notification; nothing read, nothing written) — except a `failed` study without `scoring`: ingest gave
+ * up on it when invokeEndpointAsync failed on its last delivery, and a result means SageMaker had accepted
+ * the request after all, so the result settles it (`failed → …`, guarded by the absence of `scoring`; a
+ * re-drive that claimed it meanwhile wins, and its own result settles it). (2) Success: read and parse the result, then create each
  * stack record with a conditional put (a redelivery's puts change nothing), then the conditional
  * `received → pending`. A crash between (2)'s puts and the transition is completed by the redelivery.
  * (3) Failure: read the container's `{status, code, reason}` at the failure location, then one conditional
@@ -190,9 +193,18 @@ export async function recordScoreMessage(body: string, deps: RecordScoreDeps): P
   const { studyId } = notification;
   const study = await deps.records.getStack(studyId);
   if (!study) throw new MalformedNotificationError("UNKNOWN_STUDY", `no record for study ${studyId}`);
-  if (study.status !== "received") {
+  // A `failed` study without `scoring` is one whose last ingest delivery saw invokeEndpointAsync fail; if
+  // SageMaker had accepted the request after all, this is its result, and it settles the study.
+  const lateForFailedInvocation = study.status === "failed" && study.scoring === undefined;
+  if (study.status !== "received" && !lateForFailedInvocation) {
     deps.log.info("duplicate or late notification", { studyId, status: study.status, inferenceId: notification.inferenceId });
     return "duplicate";
+  }
+  if (lateForFailedInvocation) {
+    deps.log.warn("result for a study recorded failed before its invocation was confirmed", {
+      studyId,
+      inferenceId: notification.inferenceId,
+    });
   }
   if (study.scoring && study.scoring.inferenceId !== notification.inferenceId) {
     deps.log.warn("notification for a second invocation of the same request", { studyId, inferenceId: notification.inferenceId });
@@ -258,7 +270,10 @@ async function readLocation(location: string, deps: RecordScoreDeps): Promise<st
   return deps.outputs.getText(object.bucket, object.key);
 }
 
-/** The conditional `received → to`; a lost race with another delivery is a duplicate, never an overwrite. */
+/**
+ * The conditional `received → to` (or `failed → to` for a study whose invocation was never recorded,
+ * guarded by the absence of `scoring`); a lost race with another delivery is a duplicate, never an overwrite.
+ */
 async function settle(
   study: StackRecord,
   to: "scored" | "rejected" | "failed",
@@ -267,7 +282,8 @@ async function settle(
   deps: RecordScoreDeps,
   logFields: Record<string, unknown>,
 ): Promise<RecordScoreOutcome> {
-  const moved = await deps.records.transition(study.stackId, "received", to, fields, deps.now());
+  const from = study.status === "failed" ? "failed" : "received";
+  const moved = await deps.records.transition(study.stackId, from, to, fields, deps.now(), { uninvoked: from === "failed" });
   if (!moved) {
     deps.log.info("study already settled by another delivery", { studyId: study.stackId });
     return "duplicate";

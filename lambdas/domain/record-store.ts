@@ -31,8 +31,9 @@ export interface RecordStore {
   /** All stacks in one status, oldest first. */
   listByStatus(status: StackStatus): Promise<StackRecord[]>;
   /**
-   * Moves a stack from `from` to `to` and sets the given fields, only if it is still in `from`.
-   * Returns false if it was not (a late or repeated event); never overwrites newer state.
+   * Moves a stack from `from` to `to` and sets the given fields, only if it is still in `from` (and,
+   * with `guard.uninvoked`, still has no `scoring`). Returns false if it was not (a late or repeated
+   * event); never overwrites newer state.
    */
   transition(
     stackId: string,
@@ -40,6 +41,7 @@ export interface RecordStore {
     to: StackStatus,
     fields: Partial<Omit<StackRecord, "stackId" | "status" | "source" | "receivedAt">>,
     now: string,
+    guard?: { readonly uninvoked?: boolean },
   ): Promise<boolean>;
   /**
    * Replaces a `pending` stack's prediction, only while it is still `pending` and its prediction (if

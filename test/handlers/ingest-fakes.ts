@@ -82,9 +82,17 @@ export class InMemoryRecordStore implements RecordStore {
     return [...this.items.values()].filter((r) => r.status === status).sort((a, b) => a.receivedAt.localeCompare(b.receivedAt));
   }
 
-  async transition(stackId: string, from: StackStatus, to: StackStatus, fields: Partial<StackRecord>, now: string): Promise<boolean> {
+  async transition(
+    stackId: string,
+    from: StackStatus,
+    to: StackStatus,
+    fields: Partial<StackRecord>,
+    now: string,
+    guard: { readonly uninvoked?: boolean } = {},
+  ): Promise<boolean> {
     const record = this.items.get(stackId);
     if (record?.status !== from) return false;
+    if (guard.uninvoked && record.scoring !== undefined) return false;
     this.items.set(stackId, { ...record, ...fields, status: to, updatedAt: now });
     return true;
   }

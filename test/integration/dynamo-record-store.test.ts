@@ -97,6 +97,18 @@ describe("DynamoRecordStore on moto server (real SDK v3)", () => {
     expect((await store.listByStatus("received")).map((r) => r.stackId)).toEqual(ids.slice(45));
   });
 
+  it("with the uninvoked guard, moves a failed record only while it has no scoring", async () => {
+    const { store } = await freshStore();
+    const at = "2026-11-20T10:00:00.000Z";
+    await store.createStack({ ...received("never-invoked", at), status: "failed" });
+    const scoring = { requestLocation: "s3://b/r.json", inferenceId: "i-1", outputLocation: "s3://b/o.out", invokedAt: at };
+    await store.createStack({ ...received("invoked", at), status: "failed", scoring });
+    expect(await store.transition("invoked", "failed", "scored", { stackIds: [] }, at, { uninvoked: true })).toBe(false);
+    expect(await store.transition("never-invoked", "failed", "scored", { stackIds: [] }, at, { uninvoked: true })).toBe(true);
+    expect((await store.getStack("invoked"))?.status).toBe("failed");
+    expect((await store.getStack("never-invoked"))?.status).toBe("scored");
+  });
+
   it("refuses a transition from a state the stack is no longer in (late or repeated event)", async () => {
     const { store } = await freshStore();
     await store.createStack(received("b", "2026-11-20T10:00:00.000Z"));

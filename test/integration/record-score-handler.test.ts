@@ -212,6 +212,42 @@ describe("record-score handler on moto server (real SDK v3)", () => {
     expect((await store.getStack(STUDY))?.status).toBe("rejected");
   });
 
+  it("settles a study ingest recorded failed (its invoke errored on the last delivery) when SageMaker had accepted it after all", async () => {
+    // The state ingest leaves through the store: received, claimed, then failInvocation (no scoring recorded).
+    const at = new Date().toISOString();
+    expect(
+      await store.createStack({
+        stackId: STUDY,
+        kind: "study",
+        status: "received",
+        source: { bucket: BUCKET, key: `uploads/${PLANTED}.zip`, versionId: "v1" },
+        receivedAt: at,
+        updatedAt: at,
+      }),
+    ).toBe(true);
+    expect(await store.claimInvocation(STUDY, { token: "t1", expiresAt: new Date(Date.now() + 60_000).toISOString() }, at)).toBe(true);
+    const lastError = { code: "TimeoutError", message: "scoring request failed on the last delivery", at };
+    expect(await store.failInvocation(STUDY, "t1", lastError, at)).toBe(true);
+    expect(await store.getStack(STUDY)).toMatchObject({ status: "failed", lastError });
+    await putJson(`async-out/${STUDY}.out`, result(2));
+    expect(await invoke([notification("Completed")])).toEqual([]);
+    const study = await store.getStack(STUDY);
+    expect(study?.status).toBe("scored");
+    expect(study?.stackIds).toHaveLength(2);
+    expect(await store.listByStatus("pending")).toHaveLength(2);
+    expect(lines.some((l) => l.includes("recorded failed before its invocation was confirmed"))).toBe(true);
+
+    // A study that failed after its invocation was recorded (its own async failure) ignores a later result.
+    const invoked = "fedcba9876543210fedcba9876543210";
+    await scoringStudy(invoked);
+    await putJson(`async-failures/${invoked}-error.out`, { status: 500, code: "INTERNAL_ERROR", reason: "model crashed" });
+    expect(await invoke([notification("Failed", invoked)])).toEqual([]);
+    await putJson(`async-out/${invoked}.out`, result(1));
+    expect(await invoke([notification("Completed", invoked)])).toEqual([]);
+    expect(await store.getStack(invoked)).toMatchObject({ status: "failed", lastError: { code: "INTERNAL_ERROR" } });
+    expect(await store.listByStatus("pending")).toHaveLength(2);
+  });
+
   it("fails the study on a 500 with the container's code, and on a failure without a failure object", async () => {
     const bare = "fedcba9876543210fedcba9876543210";
     await scoringStudy();
