@@ -396,6 +396,10 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       const worklist = JSON.parse(response.body) as { stacks: { stackId: string; status: string }[] };
       for (const s of worklist.stacks) if (s.status === "selected") work.push({ annotator, stackId: s.stackId });
     }
+    // Study ids hash the upload's S3 versionId, which the emulator draws at random: draw the simulated
+    // times in phantom order, so the same seed gives every stack the same time on every run.
+    const phantomIndexOf = (stackId: string) => uploads.find((u) => u.studyId === studyOfStack(stackId))?.phantomIndex ?? -1;
+    work.sort((a, b) => phantomIndexOf(a.stackId) - phantomIndexOf(b.stackId) || a.stackId.localeCompare(b.stackId));
     const features = work.map(({ stackId }) => {
       const phantom = phantomByStudy.get(studyOfStack(stackId));
       if (!phantom) throw new Error(`stack ${stackId} does not come from an uploaded phantom`);
