@@ -13,7 +13,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
@@ -114,6 +114,7 @@ afterAll(async () => {
   await browser?.close();
   await server?.close();
   await moto?.stop();
+  if (overlayDir !== undefined) rmSync(overlayDir, { recursive: true, force: true });
 });
 
 /** A fresh table and bucket: 8 scored stacks, this week's round selected and shared out by the real code, overlays in S3. */
@@ -538,11 +539,11 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     }
     await expect.poll(() => page.locator(".key-frame img").count()).toBe(amy.stackIds.length * 6);
     await page.mouse.move(1300, 10);
-    const out = process.env.WORKLIST_SCREENSHOT
-      ? resolve(process.env.WORKLIST_SCREENSHOT)
-      : join(mkdtempSync(join(tmpdir(), "worklist-")), "worklist.png");
+    const scratch = process.env.WORKLIST_SCREENSHOT ? undefined : mkdtempSync(join(tmpdir(), "worklist-"));
+    const out = scratch ? join(scratch, "worklist.png") : resolve(process.env.WORKLIST_SCREENSHOT as string);
     await page.screenshot({ path: out, fullPage: true });
     expect(readFileSync(out).subarray(1, 4).toString()).toBe("PNG");
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
     await closePage(page);
   });
 });

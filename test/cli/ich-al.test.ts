@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { main } from "../../lambdas/cli/ich-al.js";
 import { solveKnapsack } from "../../lambdas/domain/knapsack.js";
 import { makePool } from "../support/pools.js";
@@ -11,6 +11,7 @@ import { makePool } from "../support/pools.js";
 const run = promisify(execFile);
 const BIN = resolve(import.meta.dirname, "../../bin/ich-al.mjs");
 const dir = mkdtempSync(join(tmpdir(), "ich-al-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const file = (name: string, content: unknown) => {
   const path = join(dir, name);
   writeFileSync(path, typeof content === "string" ? content : JSON.stringify(content));

@@ -5,7 +5,7 @@
  * browser tests (test/browser/make-overlays.py).
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { crc32, inflateSync } from "node:zlib";
@@ -30,7 +30,9 @@ scores = np.array([0.1, 0.5, 0.1, 0.0, 0.9, 0.1], np.float32)
     out,
     compressed ? "1" : "0",
   ]);
-  return new Uint8Array(readFileSync(out));
+  const bytes = new Uint8Array(readFileSync(out));
+  rmSync(dir, { recursive: true, force: true });
+  return bytes;
 }
 
 function readPng(png: Uint8Array): { width: number; height: number; pixel: (x: number, y: number) => number[] } {

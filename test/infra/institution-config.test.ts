@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { loadInstitutionConfig } from "../../infra/load-config.js";
 import { InstitutionConfigError, InstitutionConfigSchema, parseInstitutionConfig } from "../../lambdas/contracts/institution-config.js";
 import { minimalConfigInput } from "./test-config.js";
@@ -75,6 +75,7 @@ describe("InstitutionConfigSchema", () => {
 
 describe("loadInstitutionConfig (the CDK app's -c institution / -c config)", () => {
   const dir = mkdtempSync(join(tmpdir(), "ich-config-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const write = (name: string, body: unknown) => {
     const path = join(dir, name);
     writeFileSync(path, typeof body === "string" ? body : JSON.stringify(body));
