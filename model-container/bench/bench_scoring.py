@@ -79,6 +79,7 @@ import os
 import platform
 import statistics
 import sys
+import threading
 import time
 import traceback
 from collections import deque
@@ -387,7 +388,7 @@ class MemoryS3:
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], bytes] = {}
-        self.lock = __import__("threading").Lock()
+        self.lock = threading.Lock()
 
     def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
         with self.lock:
@@ -411,8 +412,6 @@ def _bench_container(
     ensemble: Any, device: Any, items: list[Item], args: argparse.Namespace, use_phantom: bool
 ) -> list[dict[str, Any]]:
     """Requests through ScoringService → StackScorer.handle_request, 1..C at a time (module docstring)."""
-    import threading
-
     import torch
 
     from ichal.scoring import ScoringOptions, StackScorer

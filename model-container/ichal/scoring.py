@@ -116,7 +116,7 @@ class StackScorer:
         return cls(ensemble, options, version, s3=s3, device=device)
 
     # ---- one stack ---------------------------------------------------------------------------
-    def prepare_stack(self, stack: CtStack, options: ScoringOptions | None = None) -> "PreparedStack":
+    def prepare_stack(self, stack: CtStack, options: ScoringOptions | None = None) -> PreparedStack:
         """CPU stage: the stack on the model grid, windowed into the model's input channels."""
         options = options or self.options
         t0 = time.perf_counter()
@@ -125,7 +125,7 @@ class StackScorer:
         return PreparedStack(frames, stack.frames, stack.series_uid, time.perf_counter() - t0)
 
     def compute_stack(
-        self, prepared: "PreparedStack", options: ScoringOptions | None = None
+        self, prepared: PreparedStack, options: ScoringOptions | None = None
     ) -> tuple[dict[str, Any], Any]:
         """Accelerator stage: ensemble forward pass and features of one prepared stack.
 

@@ -53,11 +53,13 @@ export class LocalAuthorizationServer {
 
   /**
    * @param redirectUri the page's address, the only callback and sign-out URI of the client
-   * @param mintToken issues an ID token for an annotator (throws for anyone else)
+   * @param mintToken issues an ID token for an annotator
+   * @param allows whether someone may sign in (an annotator of this server)
    */
   constructor(
     private readonly redirectUri: () => string,
     private readonly mintToken: (email: string) => string,
+    private readonly allows: (email: string) => boolean,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -80,7 +82,7 @@ export class LocalAuthorizationServer {
 
   /** The signed-in annotator's redirect: `redirect_uri?code=…&state=…` (throws for someone not allowed). */
   issueCode(email: string, request: AuthorizeRequest): string {
-    this.mintToken(email); // refuses a stranger before any code exists (the token itself is not used)
+    if (!this.allows(email)) throw new Error(`${email} is not an annotator of this server`);
     const code = randomBytes(24).toString("base64url");
     this.codes.set(code, {
       email,

@@ -120,7 +120,15 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
   };
   const json = (res: ServerResponse, status: number, body: unknown) => send(res, status, "application/json", JSON.stringify(body));
 
-  const authorization = new LocalAuthorizationServer(() => base, mint);
+  const authorization = new LocalAuthorizationServer(
+    () => base,
+    mint,
+    (email) => allowed.has(email.trim().toLowerCase()),
+  );
+  const readForm = async (req: IncomingMessage) => {
+    const body = await readBody(req);
+    return new URLSearchParams(body === "too-large" ? "" : body.toString("utf8"));
+  };
   const page = (body: string) => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Local sign-in — labeling worklist</title><link rel="stylesheet" href="/worklist.css"></head>
@@ -155,8 +163,7 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
         return true;
       }
       if (url.pathname === "/oauth2/authorize" && req.method === "POST") {
-        const body = await readBody(req);
-        const form = new URLSearchParams(body === "too-large" ? "" : body.toString("utf8"));
+        const form = await readForm(req);
         const request = authorization.authorizeRequest(form);
         const chosen = (form.get("annotator") ?? "").trim().toLowerCase();
         if (!allowed.has(chosen)) send(res, 403, html, signInPage(request, "Not a local annotator."));
@@ -164,8 +171,7 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
         return true;
       }
       if (url.pathname === "/oauth2/token" && req.method === "POST") {
-        const body = await readBody(req);
-        json(res, 200, authorization.exchange(new URLSearchParams(body === "too-large" ? "" : body.toString("utf8"))));
+        json(res, 200, authorization.exchange(await readForm(req)));
         return true;
       }
       if (url.pathname === "/logout" && req.method === "GET") {
