@@ -23,9 +23,12 @@
  * the result depends only on the items, never on their input order. Zero-value items are never
  * chosen (they would only spend time). Items longer than the budget are never chosen.
  *
- * Graceful fallback. If the state list would exceed `maxStates`, the search stops and returns the
- * best feasible set found so far with `optimal: false` and a proven `upperBound`, instead of
- * running out of memory.
+ * Graceful fallback. If the state list would exceed `maxStates`, the search stops before expanding
+ * the next item and returns the best feasible set found so far with `optimal: false` and a proven
+ * `upperBound`, instead of running out of memory. On the grid, no set beats the larger of the best
+ * value and the largest LP bound over the remaining states, taken with the first items still outside
+ * the core (states already dropped cannot beat the best value). Each item's value exceeds its grid
+ * value by at most q/2, so `upperBound` adds (number of candidate items) × q/2 to that bound.
  */
 
 import { type BudgetItem, type BudgetOptions, compareIds, type Selection, selectionOf, weighPool } from "./budget-items.js";
@@ -125,23 +128,26 @@ export function solveKnapsack(items: readonly BudgetItem[], options: KnapsackOpt
   let optimal = true;
   let upper = Number.POSITIVE_INFINITY;
   let addTurn = true;
+  // LP ratios of the first items outside the core [prev + 1, next): the best left to add, the worst left to remove.
+  const addRatioAt = (k: number) => (k < n ? (ratio[k] as number) : 0);
+  const removeRatioAt = (k: number) => (k >= 0 ? (ratio[k] as number) : Number.POSITIVE_INFINITY);
 
   while (dp.length > 0 && (next < n || prev >= 0)) {
+    if (dp.length * 2 > maxStates) {
+      // Stop before taking the next item: it is still outside the core, so the bound must use its ratio.
+      // The grid optimum is an integer and the bound errs by far less than 0.5, hence the rounding.
+      optimal = false;
+      upper = Math.max(bestValue, Math.floor(dp.maxBound(capacity, addRatioAt(next), removeRatioAt(prev)) + 0.5));
+      break;
+    }
     const adding = (addTurn && next < n) || prev < 0;
     addTurn = !addTurn;
     const item = adding ? next++ : prev--;
     const dw = adding ? (w[item] as number) : -(w[item] as number);
     const dv = adding ? (p[item] as number) : -(p[item] as number);
-    const addRatio = next < n ? (ratio[next] as number) : 0;
-    const removeRatio = prev >= 0 ? (ratio[prev] as number) : Number.POSITIVE_INFINITY;
     stats.coreSize++;
 
-    if (dp.length * 2 > maxStates) {
-      optimal = false;
-      upper = dp.maxBound(capacity, addRatio, removeRatio);
-      break;
-    }
-    const found = dp.expand(item, dw, dv, capacity, addRatio, removeRatio, bestValue, bestWeight);
+    const found = dp.expand(item, dw, dv, capacity, addRatioAt(next), removeRatioAt(prev), bestValue, bestWeight);
     if (found !== null) {
       bestValue = found.value;
       bestWeight = found.weight;
@@ -159,7 +165,8 @@ export function solveKnapsack(items: readonly BudgetItem[], options: KnapsackOpt
   const chosen: number[] = [];
   for (let k = 0; k < n; k++) if (inSolution[k]) chosen.push(eligible[k] as number);
   const selection = selectionOf(pool, chosen);
-  const upperBound = optimal ? selection.totalValue : Math.max(selection.totalValue, upper * quantum);
+  // Grid values are round(V / q) (items below q/2 count as zero), so each V exceeds q × its grid value by ≤ q/2.
+  const upperBound = optimal ? selection.totalValue : Math.max(selection.totalValue, (upper + candidates.length / 2) * quantum);
   return { ...selection, optimal, upperBound, stats };
 }
 
