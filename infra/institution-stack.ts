@@ -1,10 +1,12 @@
 import { CfnOutput, Duration, Stack, type StackProps, Tags, Validations } from "aws-cdk-lib";
+import { Metric } from "aws-cdk-lib/aws-cloudwatch";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { CfnKey } from "aws-cdk-lib/aws-kms";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import type { Construct } from "constructs";
 import { CompleteEnvSchema, NotifyEnvSchema, RefitEnvSchema, RoundFailureEnvSchema, SelectEnvSchema } from "../lambdas/contracts/env.js";
 import type { InstitutionConfig } from "../lambdas/contracts/institution-config.js";
+import { metricsNamespace, REFIT_METRICS } from "../lambdas/contracts/metrics.js";
 import { OVERLAYS_PREFIX } from "../lambdas/domain/ingest.js";
 import { Alarms } from "./alarms.js";
 import { CompletionApi } from "./completion-api.js";
@@ -97,6 +99,7 @@ export class InstitutionStack extends Stack {
       ingestQueue: this.studies.queue,
       ingestMaxReceiveCount: this.studies.maxReceiveCount,
       scoringParameters: { topK: config.topK, thresholds: config.thresholds },
+      timePrior: config.timeModel.prior,
       table,
       endpoint: this.scoringEndpoint,
       encryptionKey,
@@ -108,7 +111,13 @@ export class InstitutionStack extends Stack {
       handler: "refit",
       description: "Weekly: refit the labeling-time model on completed stacks, re-predict pending stacks",
       envSchema: RefitEnvSchema,
-      environment: { TABLE_NAME: table.tableName },
+      environment: {
+        TABLE_NAME: table.tableName,
+        TIME_MODEL_PRIOR: JSON.stringify(config.timeModel.prior),
+        MAX_ACTIVE_SECONDS: String(config.timeModel.maxActiveHours * 3600),
+        CALIBRATION_BAND: config.timeModel.calibrationBand.join(","),
+        METRICS_NAMESPACE: metricsNamespace(config.institution),
+      },
       invocation: synchronousTask,
       encryptionKey,
       timeout: TASK_TIMEOUTS.refit,
@@ -123,6 +132,9 @@ export class InstitutionStack extends Stack {
         TABLE_NAME: table.tableName,
         WEEKLY_BUDGET_HOURS: String(config.weeklyBudgetHours),
         RESOLUTION_SECONDS: String(config.timeResolutionSeconds),
+        TIME_MODEL_PRIOR: JSON.stringify(config.timeModel.prior),
+        // Rounds are ISO weeks in the zone the weekly schedule runs in (as start-round names them).
+        SCHEDULE_TIMEZONE: config.schedule.timezone,
       },
       invocation: synchronousTask,
       encryptionKey,
@@ -135,7 +147,7 @@ export class InstitutionStack extends Stack {
       handler: "round-failure",
       description: "Weekly, on failure: record the failed round and put its stacks back in the pool",
       envSchema: RoundFailureEnvSchema,
-      environment: { TABLE_NAME: table.tableName },
+      environment: { TABLE_NAME: table.tableName, SCHEDULE_TIMEZONE: config.schedule.timezone },
       invocation: synchronousTask,
       encryptionKey,
       timeout: TASK_TIMEOUTS.recordFailure,
@@ -145,7 +157,12 @@ export class InstitutionStack extends Stack {
       handler: "complete",
       description: "Completion API: an annotator reports a labeled stack; the worklist; overlay thumbnails",
       envSchema: CompleteEnvSchema,
-      environment: { TABLE_NAME: table.tableName, STUDIES_BUCKET: this.studies.bucket.bucketName },
+      environment: {
+        TABLE_NAME: table.tableName,
+        MAX_ACTIVE_SECONDS: String(config.timeModel.maxActiveHours * 3600),
+        STUDIES_BUCKET: this.studies.bucket.bucketName,
+        SCHEDULE_TIMEZONE: config.schedule.timezone,
+      },
       invocation: { kind: "synchronous", caller: "API Gateway (Lambda proxy; a failure is the caller's 5xx)" },
       encryptionKey,
       timeout: Duration.seconds(15),
@@ -227,6 +244,19 @@ export class InstitutionStack extends Stack {
       metric: stateMachine.metricTimedOut({ period: Duration.minutes(5), statistic: "Sum" }),
       threshold: 0,
       description: "The weekly selection round timed out: see the execution history; start it again once the slow step is understood",
+    });
+    const refitMetric = (metricName: string, statistic: string) =>
+      new Metric({ namespace: metricsNamespace(config.institution), metricName, period: Duration.hours(1), statistic });
+    this.alarms.alarmAbove("TimeModelFitRefused", {
+      metric: refitMetric(REFIT_METRICS.fitRefused, "Maximum"),
+      threshold: 0,
+      description:
+        "The weekly refit computed a labeling-time model that predicts non-finite times or times outside [1 s, 24 h]; it was not stored and the round went on with the version in effect. See the refit output's `refused` and `excluded` in the execution, and check the completions it lists",
+    });
+    this.alarms.alarmAbove("RoundTimeOutsideBand", {
+      metric: refitMetric(REFIT_METRICS.roundOutsideBand, "Maximum"),
+      threshold: 0,
+      description: `Last round's actual labeling hours / predicted left [${config.timeModel.calibrationBand.join(", ")}]: the time model mis-budgets the annotators. See the refit output's lastRound; check annotator speed factors and excluded completions`,
     });
     if (this.scoringEndpoint.deployed) {
       this.alarms.alarmAbove("EndpointModelErrors", {

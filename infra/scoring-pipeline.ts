@@ -10,6 +10,7 @@ import { Construct } from "constructs";
 import { formatThresholds, IngestEnvSchema, RecordScoreEnvSchema } from "../lambdas/contracts/env.js";
 import { STUDIES_BUCKET } from "../lambdas/contracts/studies-bucket.js";
 import { SCORING_REQUESTS_PREFIX } from "../lambdas/domain/ingest.js";
+import type { TimePrior } from "../lambdas/domain/labeling-time-model.js";
 import { kmsUse, LambdaFunction } from "./lambda-function.js";
 import { resourceFindingId } from "./nag-ids.js";
 import { recordsReadWrite } from "./records-access.js";
@@ -27,6 +28,8 @@ export interface ScoringPipelineProps {
   readonly ingestMaxReceiveCount: number;
   /** K and heatmap thresholds every scoring request carries (the institution config's `topK`, `thresholds`). */
   readonly scoringParameters: { readonly topK: number; readonly thresholds: readonly number[] };
+  /** The labeling-time prior: record-score predicts T with it until the first fit is stored. */
+  readonly timePrior: TimePrior;
   /** The records table. */
   readonly table: { readonly tableName: string; readonly tableArn: string };
   /** The asynchronous scoring endpoint (its topics; whether it is deployed). */
@@ -171,7 +174,11 @@ export class ScoringPipeline extends Construct {
       handler: "record-score",
       description: "Async scoring notifications (SNS → SQS) → scored stack records with predicted labeling time",
       envSchema: RecordScoreEnvSchema,
-      environment: { TABLE_NAME: props.table.tableName, STUDIES_BUCKET: bucket.bucketName },
+      environment: {
+        TABLE_NAME: props.table.tableName,
+        STUDIES_BUCKET: bucket.bucketName,
+        TIME_MODEL_PRIOR: JSON.stringify(props.timePrior),
+      },
       invocation: { kind: "synchronous", caller: "the score queue's event source mapping (failed messages are redriven to its DLQ)" },
       encryptionKey,
       logRetention: props.logRetention,

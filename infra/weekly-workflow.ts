@@ -185,7 +185,8 @@ export class WeeklyWorkflow extends Construct {
       handler: "start-round",
       description: "Weekly schedule → starts the selection round named after the ISO week",
       envSchema: StartRoundEnvSchema,
-      environment: { STATE_MACHINE_ARN: this.stateMachine.stateMachineArn },
+      // The execution name is the ISO week of the scheduled time in the zone the schedule runs in.
+      environment: { STATE_MACHINE_ARN: this.stateMachine.stateMachineArn, SCHEDULE_TIMEZONE: props.schedule.timezone },
       invocation: { kind: "asynchronous", deadLetterQueue: this.triggerDeadLetterQueue },
       encryptionKey: props.encryptionKey,
       logRetention: props.logRetention,

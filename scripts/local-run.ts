@@ -10,7 +10,6 @@
  */
 import { relative } from "node:path";
 import { parseArgs } from "node:util";
-import { DEFAULT_MIN_COMPLETIONS } from "../lambdas/domain/labeling-time-model.js";
 import {
   DEFAULT_CACHE_DIR,
   DEFAULT_OUTPUT_DIR,
@@ -93,21 +92,40 @@ function printSummary(r: LocalRunResult, budgetHours: number, identifierHits: Re
     `scored             ${scored.length} studies → ${stacks} pending stacks${failed.length ? `; failed ${failed.length}` : ""}; lost ${lost.length}`,
   );
   out(
-    `selected (${r.selection.roundId})  ${r.selection.selected.length} of ${r.pool.length} stacks, predicted ${h(r.selection.totalPredictedSeconds)} h of ${budgetHours} h budget (exact knapsack on V, T)`,
+    `selected (${r.selection.roundId})  ${r.selection.selected.length} of ${r.pool.length} stacks, predicted ${h(r.selection.totalPredictedSeconds)} h` +
+      `${r.selection.predictedInterval ? ` (80 % interval ${h(r.selection.predictedInterval.lowSeconds)}–${h(r.selection.predictedInterval.highSeconds)} h)` : ""}` +
+      ` of ${budgetHours} h budget (exact knapsack on V, T)`,
   );
   out(`e-mails            ${r.emails.length} (one per annotator per round) → ${relative(PROJECT_ROOT, r.outboxDir)}/`);
   out(`completed          ${r.completions.length} stacks: predicted ${h(predicted)} h (at selection) vs simulated ${h(simulated)} h`);
   out(`time model before  v${r.coefficientsBefore.version} ${r.coefficientsBefore.source}: ${coefficient(r.coefficientsBefore)}`);
+  const refit = r.refit;
   out(
-    r.coefficientsAfter.source === "fit"
-      ? `time model after   v${r.coefficientsAfter.version} fit on ${r.coefficientsAfter.n} completions: ${coefficient(r.coefficientsAfter)}`
-      : `time model after   unchanged: the refit keeps the prior until ${DEFAULT_MIN_COMPLETIONS} stacks are completed ` +
-          `(${r.completions.length} were; raise --budget-hours or --pool-size)`,
+    refit.fitted
+      ? `time model after   v${r.coefficientsAfter.version} posterior after ${r.coefficientsAfter.n} completions: ${coefficient(r.coefficientsAfter)}` +
+          `${refit.atBound.length ? ` (${refit.atBound.join(", ")} held at 0)` : ""}; residual SD ${refit.residualSd.toFixed(2)}`
+      : `time model after   unchanged (v${refit.version})${refit.refused ? `: the fit was refused — ${refit.refused}` : ""}`,
   );
   out(
-    `refit vs truth     on the completed stacks: predicted ${r.fit.predictedHoursBefore.toFixed(2)} h → ${r.fit.predictedHoursAfter.toFixed(2)} h ` +
-      `(simulated ${r.fit.simulatedHours.toFixed(2)} h); RMS log error vs the true law ${r.fit.rmsLogErrorBefore.toFixed(2)} → ${r.fit.rmsLogErrorAfter.toFixed(2)}; ` +
-      `|(α,β,γ) − truth| ${r.fit.coefficientDistanceBefore.toFixed(2)} → ${r.fit.coefficientDistanceAfter.toFixed(2)}`,
+    `excluded           ${refit.excluded.length ? refit.excluded.map((e) => `${e.stackId} (${e.reason})`).join(", ") : "none"} of ${refit.completions} completions`,
+  );
+  out(
+    `annotator speeds   ${refit.annotatorSpeeds
+      .map(
+        (a) => `${a.annotator} ×${a.factor.toFixed(2)} (${a.completions}; simulated ×${(r.simulatedSpeeds[a.annotator] ?? 1).toFixed(2)})`,
+      )
+      .join(", ")}`,
+  );
+  if (r.lastRound) {
+    const lr = r.lastRound;
+    out(
+      `round ${lr.roundId} predicted ${h(lr.predictedSeconds)} h (80 % interval ${h(lr.lowSeconds)}–${h(lr.highSeconds)} h) vs actual ${h(lr.actualSeconds)} h: ` +
+        `actual/predicted ${lr.ratio.toFixed(2)}, ${lr.insideInterval ? "inside" : "outside"} the interval, ${lr.withinBand ? "within" : "outside"} the alarm band`,
+    );
+  }
+  out(
+    `refit vs truth     on the completed stacks: predicted ${r.fit.predictedHoursBefore.toFixed(2)} h (prior) → ${r.fit.predictedHoursAfter.toFixed(2)} h (posterior) ` +
+      `vs simulated ${r.fit.simulatedHours.toFixed(2)} h; RMS log error vs the true law ${r.fit.rmsLogErrorBefore.toFixed(2)} → ${r.fit.rmsLogErrorAfter.toFixed(2)}`,
   );
   out(
     `simulated truth    α=${r.truth.alpha} β=${r.truth.beta} γ=${r.truth.gamma.toFixed(3)} σ=${r.truth.sd} (on the true masks' B, M; the fit sees the predicted ones)`,

@@ -1,8 +1,10 @@
 /** Labeling-time model versions in the records table (layout: contracts/records-table.ts, `TIMEMODEL` / `V#<000007>`). */
 import { ConditionalCheckFailedException, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DynamoDBDocumentClient, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { z } from "zod";
 import { TimeModelVersionSchema } from "../contracts/records.js";
 import { RECORDS_TABLE, recordKeys } from "../contracts/records-table.js";
+import { MIN_PRIOR_STRENGTH, timeModelFromPrior } from "../domain/labeling-time-model.js";
 import type { TimeModelRegistry, VersionedTimeModel } from "../domain/time-model-store.js";
 
 /** Raised when the newest TIMEMODEL item is not a valid TimeModelVersion. */
@@ -21,6 +23,36 @@ export class InvalidTimeModelError extends Error {
   }
 }
 
+/** A version stored by the least-squares refit of before (coefficients, no posterior). */
+const LegacyTimeModelVersionSchema = z.object({
+  version: z.number().int().positive(),
+  source: z.literal("fit"),
+  alpha: z.number().finite(),
+  beta: z.number().finite(),
+  gamma: z.number().finite(),
+  n: z.number().int().positive(),
+  r2: z.number().finite().max(1).nullable(),
+  residualSd: z.number().finite().nonnegative(),
+  design: z.unknown(),
+  posterior: z.never().optional(),
+});
+
+/**
+ * Reads a least-squares version as a posterior centred on its coefficients (α, β clipped at 0) worth
+ * its n completions. Its `prior` differs from any configured one, so the next refit stores a proper
+ * posterior from all completions; until then scoring and assignment keep working.
+ */
+function upgradeLegacy(item: z.infer<typeof LegacyTimeModelVersionSchema>): VersionedTimeModel {
+  const centre = {
+    alpha: Math.max(0, item.alpha),
+    beta: Math.max(0, item.beta),
+    gamma: item.gamma,
+    residualSd: Math.max(item.residualSd, 0.05),
+    strength: Math.max(item.n, MIN_PRIOR_STRENGTH),
+  };
+  return { version: item.version, model: { ...timeModelFromPrior(centre), source: "fit", n: item.n, r2: item.r2 } };
+}
+
 export class DynamoTimeModelStore implements TimeModelRegistry {
   private readonly doc: DynamoDBDocumentClient;
 
@@ -29,6 +61,13 @@ export class DynamoTimeModelStore implements TimeModelRegistry {
     private readonly tableName: string,
   ) {
     this.doc = DynamoDBDocumentClient.from(client);
+  }
+
+  async get(version: number): Promise<VersionedTimeModel | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: recordKeys.timeModel(version), ConsistentRead: true }),
+    );
+    return out.Item ? this.parse(out.Item) : undefined;
   }
 
   async latest(): Promise<VersionedTimeModel | undefined> {
@@ -44,7 +83,12 @@ export class DynamoTimeModelStore implements TimeModelRegistry {
       }),
     );
     const item = out.Items?.[0];
-    if (!item) return undefined;
+    return item ? this.parse(item) : undefined;
+  }
+
+  private parse(item: Record<string, unknown>): VersionedTimeModel {
+    const legacy = LegacyTimeModelVersionSchema.safeParse(item);
+    if (legacy.success) return upgradeLegacy(legacy.data);
     const parsed = TimeModelVersionSchema.safeParse(item);
     if (!parsed.success) throw new CorruptTimeModelError(String(item[RECORDS_TABLE.sortKey]), parsed.error);
     const { version, createdAt: _createdAt, ...model } = parsed.data;

@@ -2,7 +2,11 @@
  * `ich-al`: the selection core from the command line, for people and scripted checks.
  *
  *   ich-al select --pool pool.json --budget-hours H [--resolution-seconds R] [--strategy knapsack|uniform|random] [--seed S]
- *   ich-al fit-time --timings timings.json
+ *   ich-al fit-time --timings timings.json [--prior prior.json] [--max-seconds S]
+ *
+ * fit-time prints {alpha, beta, gamma, n, r2, residualSd, excluded: [indices], posterior: {…}}: the
+ * Bayesian fit of domain/labeling-time-model.ts (the weekly refit's estimator), the documented prior
+ * unless --prior gives {alpha, beta, gamma, residualSd, strength}.
  *
  * Prints one JSON object on stdout. Bad input: exit code 1 (2 for usage) and one line on stderr
  * naming the problem.
@@ -10,15 +14,15 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import type { z } from "zod";
-import { PoolFileSchema, TimingsFileSchema } from "../contracts/cli-inputs.js";
+import { PoolFileSchema, PriorFileSchema, TimingsFileSchema } from "../contracts/cli-inputs.js";
 import { DomainError } from "../domain/errors.js";
 import { solveKnapsack } from "../domain/knapsack.js";
-import { fitTimeModel } from "../domain/labeling-time-model.js";
+import { DEFAULT_MAX_ACTIVE_SECONDS, DEFAULT_TIME_PRIOR, fitTimeModel, MIN_ACTIVE_SECONDS } from "../domain/labeling-time-model.js";
 import { STRATEGIES, type Strategy, selectStacks } from "../domain/selection-strategies.js";
 
 const USAGE = `usage:
   ich-al select --pool pool.json --budget-hours H [--resolution-seconds R] [--strategy ${STRATEGIES.join("|")}] [--seed S]
-  ich-al fit-time --timings timings.json`;
+  ich-al fit-time --timings timings.json [--prior prior.json] [--max-seconds S]`;
 
 /** A problem with the command line or its input files: reported as one line. */
 const HINT = " (ich-al --help shows usage)";
@@ -108,10 +112,25 @@ async function select(args: string[]) {
 }
 
 async function fitTime(args: string[]) {
-  const { values } = parse(args, { timings: { type: "string" } });
+  const { values } = parse(args, { timings: { type: "string" }, prior: { type: "string" }, "max-seconds": { type: "string" } });
   const timings = await readJson(required(values.timings, "--timings"), TimingsFileSchema);
-  const { alpha, beta, gamma, n, r2, residualSd } = fitTimeModel(timings);
-  return { alpha, beta, gamma, n, r2, residualSd };
+  const prior = values.prior === undefined ? DEFAULT_TIME_PRIOR : await readJson(values.prior, PriorFileSchema);
+  const maxSeconds =
+    values["max-seconds"] === undefined
+      ? DEFAULT_MAX_ACTIVE_SECONDS
+      : number(values["max-seconds"], "--max-seconds", (v) => v >= MIN_ACTIVE_SECONDS, `≥ ${MIN_ACTIVE_SECONDS}`);
+  const fit = fitTimeModel(timings, { prior, maxSeconds });
+  const { alpha, beta, gamma, n, r2, residualSd } = fit;
+  return {
+    alpha,
+    beta,
+    gamma,
+    n,
+    r2,
+    residualSd,
+    excluded: fit.excluded.map((e) => e.index),
+    posterior: { ...fit.posterior, atBound: fit.atBound, annotatorSpeeds: fit.annotatorSpeeds, exclusions: fit.excluded, prior: fit.prior },
+  };
 }
 
 function parse<T extends Record<string, { type: "string" }>>(args: string[], options: T) {
@@ -156,6 +175,8 @@ async function readJson<S extends z.ZodType>(path: string, schema: S): Promise<z
   const where =
     typeof index === "number"
       ? `entry ${index}${typeof entry?.id === "string" ? ` (id ${JSON.stringify(entry.id)})` : ""}${field.length ? `: ${field.join(".")}` : ""}`
-      : "top level";
+      : index !== undefined
+        ? [index, ...field].map(String).join(".")
+        : "top level";
   throw new CliError(`${path}: ${where}: ${issue?.message ?? "invalid"}`);
 }

@@ -23,8 +23,11 @@ export const COMPLETION_API_PATHS = { completions: "/completions", worklist: "/w
 export const CompletionRequestSchema = z
   .object({
     stackId: z.string().min(1).max(200),
-    /** Seconds the annotator actively spent on the stack (page-measured; > 0, < 1 day). */
-    activeSeconds: z.number().finite().positive().max(86_400),
+    /**
+     * Seconds the annotator actively spent on the stack (page-measured, whole seconds ≥ 1). The API also
+     * refuses more than the institution's `timeModel.maxActiveHours` (default 8 h; at most 24 h).
+     */
+    activeSeconds: z.number().finite().min(1).max(86_400),
     /** Optional; when present it must equal the authenticated annotator. */
     annotator: z.email().optional(),
     /** Where the finished label lives (e.g. s3://…/labels/<stackId>.nii.gz). */

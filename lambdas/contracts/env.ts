@@ -4,9 +4,35 @@
  * missing or malformed variable is an EnvironmentError naming every offending variable).
  */
 import { z } from "zod";
+import { isTimeZone } from "./institution-config.js";
+import { TimePriorSchema } from "./records.js";
 import { HeatmapThresholdsSchema, TopKSchema } from "./scoring.js";
 
 const GIB = 1024 ** 3;
+
+/** A TimePrior as JSON (infra writes JSON.stringify(config.timeModel.prior)). */
+const timePriorJson = z
+  .string()
+  .transform((value, ctx) => {
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      ctx.addIssue({ code: "custom", message: "not valid JSON" });
+      return z.NEVER;
+    }
+  })
+  .pipe(TimePriorSchema);
+
+/** Longest credible active time in seconds (the institution config's `timeModel.maxActiveHours` × 3600; default 8 h). */
+const maxActiveSeconds = z.coerce
+  .number()
+  .finite()
+  .min(60)
+  .max(86_400)
+  .default(8 * 3600);
+
+/** An IANA time zone the runtime knows, e.g. `Europe/Vienna` (checked as the institution config checks it). */
+const scheduleTimeZone = z.string().refine(isTimeZone, "an IANA time zone such as Europe/Vienna or UTC");
 
 /** Environment of the ingest Lambda (lambdas/handlers/ingest-handler.ts). */
 export const IngestEnvSchema = z.object({
@@ -75,6 +101,8 @@ export function parseEnvironment<S extends z.ZodType>(lambda: string, schema: S,
 export const RecordScoreEnvSchema = z.object({
   /** The records table (stack records and TIMEMODEL versions). */
   TABLE_NAME: z.string().min(1),
+  /** The institution config's `timeModel.prior` as JSON: T for new stacks until the first fit is stored. */
+  TIME_MODEL_PRIOR: timePriorJson,
   /** The studies bucket: scoring requests, results and failures must live here. */
   STUDIES_BUCKET: z.string().min(1),
   /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */
@@ -88,8 +116,12 @@ export const SelectEnvSchema = z.object({
   TABLE_NAME: z.string().min(1),
   /** Q: the annotators' weekly time budget, in hours. */
   WEEKLY_BUDGET_HOURS: z.coerce.number().finite().positive(),
+  /** The institution config's `timeModel.prior` as JSON: version 0 prices the round's interval. */
+  TIME_MODEL_PRIOR: timePriorJson,
   /** r: time resolution of the knapsack in seconds (default 1). */
   RESOLUTION_SECONDS: z.coerce.number().finite().positive().default(1),
+  /** The schedule's IANA time zone (the institution config's `schedule.timezone`): rounds are ISO weeks read there. */
+  SCHEDULE_TIMEZONE: scheduleTimeZone,
   /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */
   AWS_ENDPOINT_URL: z.url().optional(),
 });
@@ -105,6 +137,19 @@ const emailList = z
 export const RefitEnvSchema = z.object({
   /** The records table (labeled stacks, TIMEMODEL versions, pending stacks to re-predict). */
   TABLE_NAME: z.string().min(1),
+  /** The institution config's `timeModel.prior` as JSON (TimePriorSchema). */
+  TIME_MODEL_PRIOR: timePriorJson,
+  /** Longest active time a completion may report, in seconds (`timeModel.maxActiveHours` × 3600). */
+  MAX_ACTIVE_SECONDS: maxActiveSeconds,
+  /** actual / predicted band of the last round outside which the calibration alarm fires, e.g. `0.8,1.25`. */
+  CALIBRATION_BAND: z
+    .string()
+    .transform((value) => value.split(",").map((part) => (part.trim() === "" ? Number.NaN : Number(part))))
+    .pipe(z.tuple([z.number().finite().positive(), z.number().finite().positive()]))
+    .refine(([low, high]) => low < high, "low,high with low < high")
+    .transform(([low, high]) => ({ low, high })),
+  /** CloudWatch namespace of the refit's metrics (EMF), e.g. `IchAl/demo`. */
+  METRICS_NAMESPACE: z.string().min(1),
   /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */
   AWS_ENDPOINT_URL: z.url().optional(),
 });
@@ -131,8 +176,12 @@ export type NotifyEnv = z.infer<typeof NotifyEnvSchema>;
 export const CompleteEnvSchema = z.object({
   /** The records table. */
   TABLE_NAME: z.string().min(1),
+  /** Longest active time a completion may report, in seconds; longer (or under 1 s) is refused with 400. */
+  MAX_ACTIVE_SECONDS: maxActiveSeconds,
   /** The studies bucket, read for `overlays/` (GET /overlays/{stackId}); unset: that route answers 404. */
   STUDIES_BUCKET: z.string().min(1).optional(),
+  /** The schedule's IANA time zone (the institution config's `schedule.timezone`): rounds are ISO weeks read there. */
+  SCHEDULE_TIMEZONE: scheduleTimeZone,
   /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */
   AWS_ENDPOINT_URL: z.url().optional(),
 });
@@ -142,6 +191,8 @@ export type CompleteEnv = z.infer<typeof CompleteEnvSchema>;
 export const RoundFailureEnvSchema = z.object({
   /** The records table (ROUND records, stacks to put back in the pool). */
   TABLE_NAME: z.string().min(1),
+  /** The schedule's IANA time zone (the institution config's `schedule.timezone`): rounds are ISO weeks read there. */
+  SCHEDULE_TIMEZONE: scheduleTimeZone,
   /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */
   AWS_ENDPOINT_URL: z.url().optional(),
 });
@@ -151,6 +202,8 @@ export type RoundFailureEnv = z.infer<typeof RoundFailureEnvSchema>;
 export const StartRoundEnvSchema = z.object({
   /** The weekly workflow; executions are named after the ISO week (`select-2026-W48`). */
   STATE_MACHINE_ARN: z.string().min(1),
+  /** The schedule's IANA time zone (the institution config's `schedule.timezone`): rounds are ISO weeks read there. */
+  SCHEDULE_TIMEZONE: scheduleTimeZone,
   /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */
   AWS_ENDPOINT_URL: z.url().optional(),
 });

@@ -4,10 +4,11 @@
  * refused, so a misspelt field is a named error rather than a silently ignored default.
  */
 import { z } from "zod";
+import { TimePriorSchema } from "./records.js";
 import { HeatmapThresholdsSchema, TopKSchema } from "./scoring.js";
 
 /** True when the runtime knows the IANA time zone (e.g. "Europe/Berlin", "UTC"). */
-const isTimeZone = (zone: string): boolean => {
+export const isTimeZone = (zone: string): boolean => {
   try {
     new Intl.DateTimeFormat("en", { timeZone: zone });
     return true;
@@ -56,6 +57,27 @@ export const ScoringEndpointConfigSchema = z
   })
   .strict();
 
+/** The documented prior (lambdas/domain/labeling-time-model.ts DEFAULT_TIME_PRIOR; a test keeps them equal). */
+const DEFAULT_PRIOR = { alpha: 0.45, beta: 0.35, gamma: Math.log(45), residualSd: 0.6, strength: 4 } as const;
+const DEFAULT_TIME_MODEL_CONFIG = { prior: { ...DEFAULT_PRIOR }, maxActiveHours: 8, calibrationBand: [0.8, 1.25] as [number, number] };
+
+export const TimeModelConfigSchema = z
+  .object({
+    /**
+     * The prior's centre (α, β ≥ 0; γ = log of the seconds to review a negative stack; residual SD of
+     * log t) and its strength in completions. Default: α 0.45, β 0.35, γ log 45, SD 0.6, strength 4.
+     */
+    prior: TimePriorSchema.default({ ...DEFAULT_PRIOR }),
+    /** Longest active time a completion may report, in hours (the API refuses longer). Default: 8. */
+    maxActiveHours: z.number().finite().min(0.25).max(24).default(8),
+    /** Band of actual / predicted hours for the last round outside which an alarm fires. Default: [0.8, 1.25]. */
+    calibrationBand: z
+      .tuple([z.number().finite().positive(), z.number().finite().positive()])
+      .refine(([low, high]) => low < 1 && high > 1, "[low, high] with low < 1 < high, e.g. [0.8, 1.25]")
+      .default([0.8, 1.25]),
+  })
+  .strict();
+
 export const InstitutionConfigSchema = z
   .object({
     /** Short id (lower-case letters, digits, hyphens; 1–31 characters); names the stack and its resources. */
@@ -80,6 +102,8 @@ export const InstitutionConfigSchema = z
      * Sent with every scoring request (ingest's SCORING_THRESHOLDS), overriding the model manifest's `thresholds`.
      */
     thresholds: HeatmapThresholdsSchema.default([0.3, 0.5, 0.7]),
+    /** The labeling-time model (domain/labeling-time-model.ts). Default: the documented prior, 8 h, [0.8, 1.25]. */
+    timeModel: TimeModelConfigSchema.default(DEFAULT_TIME_MODEL_CONFIG),
     /** The scoring endpoint. Default: ml.g5.xlarge, at most 1 instance, no model yet. */
     scoring: ScoringEndpointConfigSchema.default({ instanceType: "ml.g5.xlarge", maxInstanceCount: 1 }),
   })

@@ -188,6 +188,11 @@ export const SelectionRoundSchema = z.object({
   failedAt: isoTimestamp.optional(),
   /** On a `failed` round: how many stacks the failure path put back in the pool. */
   restoredToPool: z.number().int().nonnegative().optional(),
+  /**
+   * Interval of the round's total labeling seconds at `level` (joint posterior predictive draws of the
+   * time-model version that predicted its stacks, domain/labeling-time-model.ts predictTotalSeconds).
+   */
+  predictedInterval: z.object({ lowSeconds: finiteNonNegative, highSeconds: finiteNonNegative, level: z.number().gt(0).lt(1) }).optional(),
   /** How the round's stacks are shared among the annotators; written once by the notify Lambda. */
   assignment: RoundAssignmentSchema.optional(),
 });
@@ -213,23 +218,52 @@ export const NotificationMarkSchema = z.object({
 });
 export type NotificationMark = z.infer<typeof NotificationMarkSchema>;
 
+const finite = z.number().finite();
+const vec3 = z.tuple([finite, finite, finite]);
+
+/** The labeling-time prior (domain/labeling-time-model.ts TimePrior); also the institution config's `timeModel.prior`. */
+export const TimePriorSchema = z
+  .object({
+    alpha: finiteNonNegative,
+    beta: finiteNonNegative,
+    gamma: finite,
+    residualSd: z.number().finite().positive(),
+    /** ≥ 0.1 (domain/labeling-time-model.ts MIN_PRIOR_STRENGTH). */
+    strength: z.number().finite().min(0.1),
+  })
+  .strict();
+
+/** A labeling-time model version (domain/labeling-time-model.ts TimeModel) as stored. */
 export const TimeModelVersionSchema = z.object({
-  /** 0 is the built-in prior; fitted versions count up from 1. */
+  /** 0 is the prior; fitted versions count up from 1. */
   version: z.number().int().nonnegative(),
   createdAt: isoTimestamp,
   source: z.enum(["fit", "prior"]),
-  alpha: z.number().finite(),
-  beta: z.number().finite(),
-  gamma: z.number().finite(),
+  alpha: finiteNonNegative,
+  beta: finiteNonNegative,
+  gamma: finite,
   n: z.number().int().nonnegative(),
   r2: z.number().finite().max(1).nullable(),
   residualSd: finiteNonNegative,
-  design: z
-    .object({
-      meanLogB: z.number().finite(),
-      meanLogM: z.number().finite(),
-      inverse: z.tuple([z.number().finite(), z.number().finite(), z.number().finite()]),
-    })
-    .nullable(),
+  posterior: z.object({
+    mean: vec3,
+    covariance: z.tuple([vec3, vec3, vec3]),
+    shape: z.number().finite().gt(1),
+    scale: z.number().finite().positive(),
+  }),
+  atBound: z.array(z.enum(["alpha", "beta"])),
+  annotatorSpeeds: z.array(
+    z.object({ annotator: z.string().min(1), factor: z.number().finite().positive(), completions: z.number().int().positive() }),
+  ),
+  /** Completions left out of this version: position, stack id, reason, and an outlier's studentized residual. */
+  excluded: z.array(
+    z.object({
+      index: z.number().int().nonnegative(),
+      id: z.string().min(1).optional(),
+      reason: z.enum(["out-of-range", "outlier"]),
+      studentizedResidual: z.number().optional(),
+    }),
+  ),
+  prior: TimePriorSchema,
 });
 export type TimeModelVersion = z.infer<typeof TimeModelVersionSchema>;

@@ -1,9 +1,12 @@
 /**
- * Sharing a round's selected stacks among the annotators (issue 6), deterministically so that a re-run
- * of the notify step computes the same split: longest-processing-time-first (Graham 1969) by predicted
+ * Sharing a round's selected stacks among the annotators, deterministically so that a re-run of the
+ * notify step computes the same split: longest-processing-time-first (Graham 1969) by predicted
  * labeling time T — stacks in decreasing `predictedSeconds` (ties by stackId), each given to the
- * annotator with the least assigned time so far (ties by the sorted annotator order). LPT's makespan is
- * at most (4/3 − 1/(3m))·OPT for m annotators, so nobody's week is much longer than the best split.
+ * annotator who would finish it first, i.e. with the least (assigned time + T·s_a), where s_a is the
+ * annotator's speed factor from the time model (1 when unknown; ties by the sorted annotator order).
+ * With equal speeds LPT's makespan is at most (4/3 − 1/(3m))·OPT for m annotators; with speeds it is
+ * LPT for uniform machines (within a factor 2 of the best split, Gonzalez, Ibarra & Sahni 1977). Each
+ * share's `predictedSeconds` is that annotator's predicted time, Σ T·s_a.
  *
  * Annotators are identified by their e-mail address, trimmed and lower-cased (the Cognito `email`
  * claim is compared the same way), de-duplicated and sorted.
@@ -24,8 +27,12 @@ export function normalizeAnnotator(email: string): string {
   return email.trim().toLowerCase();
 }
 
-/** Pure: each annotator's share (annotators sorted; each share's stack ids sorted). */
-export function assignStacks(stacks: readonly AssignableStack[], annotators: readonly string[]): AnnotatorShare[] {
+/** Pure: each annotator's share (annotators sorted; each share's stack ids sorted); `speeds` by normalised annotator. */
+export function assignStacks(
+  stacks: readonly AssignableStack[],
+  annotators: readonly string[],
+  speeds: ReadonlyMap<string, number> = new Map(),
+): AnnotatorShare[] {
   const names = [...new Set(annotators.map(normalizeAnnotator))].sort();
   if (names.length === 0 || names.some((n) => n.length === 0)) {
     throw new InvalidAssignmentInputError("at least one non-empty annotator address is needed");
@@ -39,19 +46,33 @@ export function assignStacks(stacks: readonly AssignableStack[], annotators: rea
     seen.add(stack.stackId);
   }
   const order = [...stacks].sort((a, b) => b.predictedSeconds - a.predictedSeconds || compare(a.stackId, b.stackId));
-  const shares = names.map((annotator) => ({ annotator, stackIds: [] as string[], predictedSeconds: 0 }));
+  const speedOf = (annotator: string) => {
+    const factor = speeds.get(annotator);
+    return factor !== undefined && Number.isFinite(factor) && factor > 0 ? factor : 1;
+  };
+  const shares = names.map((annotator) => ({ annotator, stackIds: [] as string[], predictedSeconds: 0, speed: speedOf(annotator) }));
   for (const stack of order) {
-    let least = shares[0] as (typeof shares)[number];
-    for (const share of shares) if (share.predictedSeconds < least.predictedSeconds) least = share;
-    least.stackIds.push(stack.stackId);
-    least.predictedSeconds += stack.predictedSeconds;
+    let first = shares[0] as (typeof shares)[number];
+    const finish = (share: typeof first) => share.predictedSeconds + stack.predictedSeconds * share.speed;
+    for (const share of shares) if (finish(share) < finish(first)) first = share;
+    first.predictedSeconds = finish(first);
+    first.stackIds.push(stack.stackId);
   }
-  return shares.map((s) => ({ ...s, stackIds: [...s.stackIds].sort(compare) }));
+  return shares.map(({ annotator, stackIds, predictedSeconds }) => ({
+    annotator,
+    stackIds: [...stackIds].sort(compare),
+    predictedSeconds,
+  }));
 }
 
 /** Pure: the round's assignment record. */
-export function roundAssignment(stacks: readonly AssignableStack[], annotators: readonly string[], assignedAt: string): RoundAssignment {
-  return { annotators: assignStacks(stacks, annotators), assignedAt };
+export function roundAssignment(
+  stacks: readonly AssignableStack[],
+  annotators: readonly string[],
+  assignedAt: string,
+  speeds: ReadonlyMap<string, number> = new Map(),
+): RoundAssignment {
+  return { annotators: assignStacks(stacks, annotators, speeds), assignedAt };
 }
 
 /** The annotator's share in an assignment, or undefined when they have none. */

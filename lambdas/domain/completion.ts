@@ -24,7 +24,8 @@ import type {
 import type { Completion, SelectionRound, StackRecord } from "../contracts/records.js";
 import { normalizeAnnotator, shareOf } from "./assignment.js";
 import { OVERLAYS_PREFIX } from "./ingest.js";
-import { roundIdOf } from "./iso-week.js";
+import { isoWeekOf, roundIdOfWeek, shiftIsoWeek } from "./iso-week.js";
+import { DEFAULT_MAX_ACTIVE_SECONDS, MIN_ACTIVE_SECONDS } from "./labeling-time-model.js";
 import { overlayThumbnails } from "./overlay-thumbnails.js";
 import type { RecordStore } from "./record-store.js";
 
@@ -36,6 +37,8 @@ export interface CompletionDeps {
   readonly records: RecordStore;
   /** The current time (ISO): `completedAt`. */
   readonly clock: () => string;
+  /** Longest credible active time in seconds (default 8 h): a longer one is refused, never stored. */
+  readonly maxActiveSeconds?: number;
 }
 
 /** Completes `request.stackId` for `caller`; see the module comment. */
@@ -43,6 +46,11 @@ export async function completeStack(request: CompletionRequest, caller: string, 
   const annotator = normalizeAnnotator(caller);
   if (request.annotator !== undefined && normalizeAnnotator(request.annotator) !== annotator) {
     return refused("NOT_ASSIGNED", "annotator in the body is not the signed-in annotator");
+  }
+  // The refit fits only times in this range (domain/labeling-time-model.ts); refuse the rest here.
+  const maxActiveSeconds = deps.maxActiveSeconds ?? DEFAULT_MAX_ACTIVE_SECONDS;
+  if (!(request.activeSeconds >= MIN_ACTIVE_SECONDS && request.activeSeconds <= maxActiveSeconds)) {
+    return refused("BAD_REQUEST", `activeSeconds: must be between ${MIN_ACTIVE_SECONDS} and ${maxActiveSeconds} seconds`);
   }
   const stack = await deps.records.getStack(request.stackId);
   if (!stack || stack.kind === "study") return refused("NOT_FOUND", `no stack ${JSON.stringify(request.stackId)}`);
@@ -91,13 +99,15 @@ export const WORKLIST_LOOKBACK_WEEKS = 12;
 
 /**
  * The caller's stacks (selected and labeled) in the latest round, within WORKLIST_LOOKBACK_WEEKS of
- * `now`, whose stored assignment gives them any; with their round's totals against the budget.
+ * `now`, whose stored assignment gives them any; with their round's totals against the budget. Rounds
+ * are named after ISO weeks in the schedule's time zone `timeZone`: the look-back steps back whole ISO
+ * weeks from `now`'s week there (not 7 × 24 h, which skips a week across a DST change).
  */
-export async function worklistOf(caller: string, now: string, records: RecordStore): Promise<WorklistResponse> {
+export async function worklistOf(caller: string, now: string, records: RecordStore, timeZone: string): Promise<WorklistResponse> {
   const annotator = normalizeAnnotator(caller);
-  const start = Date.parse(now);
+  const current = isoWeekOf(now, timeZone);
   for (let week = 0; week < WORKLIST_LOOKBACK_WEEKS; week++) {
-    const round: SelectionRound | undefined = await records.getRound(roundIdOf(new Date(start - week * 7 * 86_400_000)));
+    const round: SelectionRound | undefined = await records.getRound(roundIdOfWeek(shiftIsoWeek(current, -week)));
     const share = round?.assignment ? shareOf(round.assignment, annotator) : undefined;
     if (!round || !share || share.stackIds.length === 0) continue;
     const stacks: WorklistResponse["stacks"] = [];

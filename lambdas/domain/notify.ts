@@ -23,6 +23,7 @@ import { roundAssignment } from "./assignment.js";
 import { DomainError } from "./errors.js";
 import type { Mailer } from "./mailer.js";
 import type { RecordStore } from "./record-store.js";
+import { modelInEffect, type TimeModelStore } from "./time-model-store.js";
 import { buildMimeMessage, type WorklistStack, worklistEmail } from "./worklist-email.js";
 
 /** The round does not exist or is not `completed` (select has not finished it). */
@@ -46,6 +47,8 @@ export interface NotifyDeps {
   readonly clock: () => string;
   /** A fresh claim token per notification mark. */
   readonly newToken: () => string;
+  /** The time model in effect: its annotator speed factors weigh the assignment (all 1 without it). */
+  readonly timeModels?: TimeModelStore;
   readonly log?: (level: "info" | "warn" | "error", message: string, fields: Record<string, unknown>) => void;
 }
 
@@ -76,10 +79,14 @@ export async function notifyAnnotators(roundId: string, deps: NotifyDeps): Promi
 
   let assignment: RoundAssignment | undefined = round.assignment;
   if (!assignment) {
+    const speeds = new Map(
+      (deps.timeModels ? await modelInEffect(deps.timeModels) : undefined)?.model.annotatorSpeeds.map((s) => [s.annotator, s.factor]),
+    );
     const candidate = roundAssignment(
       [...stacks.values()].map((s) => ({ stackId: s.stackId, predictedSeconds: s.prediction?.predictedSeconds ?? 0 })),
       settings.annotators,
       deps.clock(),
+      speeds,
     );
     if (await records.assignRound(roundId, candidate)) assignment = candidate;
     else assignment = (await records.getRound(roundId))?.assignment;

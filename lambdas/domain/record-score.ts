@@ -34,10 +34,10 @@ import {
   ScoringResultSchema,
 } from "../contracts/scoring.js";
 import { SCORING_REQUESTS_PREFIX } from "./ingest.js";
-import { PRIOR_TIME_MODEL } from "./labeling-time-model.js";
+import type { TimePrior } from "./labeling-time-model.js";
 import type { RecordStore } from "./record-store.js";
 import { predictionFor } from "./refit.js";
-import type { TimeModelStore, VersionedTimeModel } from "./time-model-store.js";
+import { modelInEffect, type TimeModelStore, type VersionedTimeModel } from "./time-model-store.js";
 
 /** Base of the record-score core's errors. */
 export class RecordScoreError extends Error {
@@ -77,7 +77,8 @@ export interface RecordScoreDeps {
   records: RecordStore;
   outputs: ScoringOutputs;
   timeModels: TimeModelStore;
-  config: { studiesBucket: string };
+  /** `timePrior`: T of new stacks until the first fit is stored (default: the documented prior). */
+  config: { studiesBucket: string; timePrior?: TimePrior };
   /** ISO-8601 UTC timestamp of "now". */
   now: () => string;
   log: RecordScoreLog;
@@ -229,7 +230,7 @@ async function recordResult(study: StackRecord, outputLocation: string, deps: Re
     };
     return settle(study, "failed", { lastError }, "failed", deps, { code: lastError.code });
   }
-  const timeModel = (await deps.timeModels.latest()) ?? { version: 0, model: PRIOR_TIME_MODEL };
+  const timeModel = await modelInEffect(deps.timeModels, deps.config.timePrior);
   const now = deps.now();
   const stacks = stackRecordsFor(study, result, timeModel, now);
   const created = await Promise.all(stacks.map((stack) => deps.records.createStack(stack)));

@@ -1,40 +1,47 @@
 /**
- * The weekly refit of the labeling-time model (paper §3.2, eq. 2: log t = α log B + β log M + γ, with
- * log(1 + ·) as domain/labeling-time-model.ts explains), first state of the weekly workflow so that the
- * selection that follows budgets with the newest T.
+ * The weekly refit of the labeling-time model (domain/labeling-time-model.ts: Bayesian regression of
+ * log t on log(1+B), log(1+M) with annotator speed factors), first state of the weekly workflow so that
+ * the selection that follows budgets with the newest T. One bad record never stops the round:
  *
- *  1. Observations: every `labeled` stack with scores (B, M) and a completion (active seconds t).
- *  2. Fit: the least-squares fit once there are DEFAULT_MIN_COMPLETIONS completions, the documented
- *     prior before (chooseTimeModel). A new version is stored only when the number of completions
- *     differs from the newest stored version's n (or none is stored): version = newest + 1, written
- *     conditionally, so of two concurrent refits exactly one writes version k and the other adopts it.
- *  3. Re-predict: every `pending` stack whose prediction comes from an older version (or has none)
- *     gets T from the version in effect, by a conditional write (RecordStore.repredict) — a stack that
- *     left `pending` meanwhile, or already carries a newer version's T, is skipped, never overwritten.
- *  4. Report: for the newest round (by ISO week, from the labeled stacks' `selectedBy`) with completed
- *     stacks, the predicted and the actual total seconds over those stacks and actual / predicted (the
- *     paper's estimate was within 10 %: a ratio in [0.9, 1.1]).
+ *  1. Observations: every `labeled` stack with scores (B, M) and a completion (t, annotator).
+ *  2. Fit: the posterior after all of them (out-of-range times and outliers excluded and listed). A new
+ *     version is stored only when what is fitted changed (completions fitted, exclusions, prior), and
+ *     only if it is plausible (finite, predictions within [1 s, 24 h] over the observed B and M);
+ *     otherwise the version in effect stays and the output says why (`refused`; an alarm watches it).
+ *     version = newest + 1, written conditionally: of two concurrent refits one writes, the other adopts.
+ *  3. Re-predict: every `pending` stack whose prediction comes from an older version gets T from the
+ *     version in effect, by a conditional write (RecordStore.repredict).
+ *  4. Calibration: for every round with completed stacks, Σ T predicted at selection with the 80 %
+ *     interval of that version's posterior predictive against Σ actual seconds; the newest round is
+ *     reported with actual / predicted against the configured band, and the share of rounds whose actual
+ *     fell inside their interval.
  *
  * Pure apart from the ports passed in: no SDK, no clock (`now` comes from the execution), no env.
  */
 import type { Prediction, Scores, SelectionRound, StackRecord } from "../contracts/records.js";
-import { DegenerateFitError, DomainError } from "./errors.js";
+import { DomainError } from "./errors.js";
 import {
-  DEFAULT_MIN_COMPLETIONS,
+  DEFAULT_INTERVAL_LEVEL,
+  DEFAULT_MAX_ACTIVE_SECONDS,
+  DEFAULT_TIME_PRIOR,
+  type ExcludedTiming,
   fitTimeModel,
-  MIN_FIT_OBSERVATIONS,
-  PRIOR_TIME_MODEL,
+  implausibility,
+  type LabelingFeatures,
   predictLabelingSeconds,
+  predictTotalSeconds,
+  type TimeModel,
+  type TimePrior,
   type TimingObservation,
 } from "./labeling-time-model.js";
 import type { RecordStore } from "./record-store.js";
-import type { TimeModelRegistry, VersionedTimeModel } from "./time-model-store.js";
+import { modelInEffect, modelVersion, priorVersion, type TimeModelRegistry, type VersionedTimeModel } from "./time-model-store.js";
 
 /** The newest version could not be stored and could not be read back either. */
 export class RefitStateError extends DomainError {}
 
 /** The built-in prior as version 0 (in effect until the first fit is stored). */
-export const PRIOR_VERSION: VersionedTimeModel = Object.freeze({ version: 0, model: PRIOR_TIME_MODEL });
+export const PRIOR_VERSION: VersionedTimeModel = Object.freeze(priorVersion(DEFAULT_TIME_PRIOR));
 
 /** A completed stack as the refit uses it. */
 export interface CompletedStack {
@@ -42,6 +49,8 @@ export interface CompletedStack {
   readonly selectedBy: string | undefined;
   /** T predicted for it when it was selected (undefined when it had no prediction). */
   readonly predictedSeconds: number | undefined;
+  /** The time-model version of that prediction. */
+  readonly timeModelVersion: number | undefined;
   readonly observation: TimingObservation;
 }
 
@@ -60,15 +69,35 @@ export function completedStacks(labeled: readonly StackRecord[]): { completed: C
       stackId: record.stackId,
       selectedBy: record.selectedBy,
       predictedSeconds: record.prediction?.predictedSeconds,
+      timeModelVersion: record.prediction?.timeModelVersion,
       observation: {
         boundaryLength: record.scores.boundaryLength,
         components: record.scores.components,
         seconds: record.completion.activeSeconds,
+        annotator: record.completion.annotator,
+        id: record.stackId,
       },
     });
   }
+  // Completion order does not change the posterior; a fixed order makes exclusions and output stable.
+  completed.sort((a, b) => (a.stackId < b.stackId ? -1 : a.stackId > b.stackId ? 1 : 0));
   return { completed, skipped };
 }
+
+/** What the refit settles from the institution's configuration. */
+export interface RefitSettings {
+  readonly prior: TimePrior;
+  /** Longest credible active time (seconds); longer completions are not fitted. */
+  readonly maxActiveSeconds: number;
+  /** actual / predicted outside [low, high] for the last round raises the calibration alarm. */
+  readonly calibrationBand: { readonly low: number; readonly high: number };
+}
+
+export const DEFAULT_REFIT_SETTINGS: RefitSettings = Object.freeze({
+  prior: DEFAULT_TIME_PRIOR,
+  maxActiveSeconds: DEFAULT_MAX_ACTIVE_SECONDS,
+  calibrationBand: { low: 0.8, high: 1.25 },
+});
 
 /** What the refit does with the model: store a new version, or keep the one in effect (and why). */
 export type RefitPlan =
@@ -76,36 +105,40 @@ export type RefitPlan =
   | {
       readonly action: "keep";
       readonly current: VersionedTimeModel;
-      /** `too-few`: below the minimum for a fit; `unchanged`: n equals the stored n; `degenerate`: the fit is impossible. */
-      readonly reason: "too-few" | "unchanged" | "degenerate";
-      /** The DegenerateFitError message (counts only) when `reason` is `degenerate`. */
+      /** `unchanged`: the same completions, exclusions and prior as the stored version; `refused`: the fit is implausible. */
+      readonly reason: "unchanged" | "refused";
+      /** Why a fit was refused (numbers only, no ids). */
       readonly detail?: string;
+      /** The refused fit (reported, never stored). */
+      readonly refusedModel?: TimeModel;
     };
 
-/**
- * Pure: decides from the observations and the newest stored version. Below `minCompletions` the model
- * in effect stays (the prior while nothing is stored). A fit that cannot be made (no spread in B or M,
- * collinear features) keeps the model in effect rather than failing the week's round; the reason is
- * reported in the output.
- */
+const samePrior = (a: TimePrior, b: TimePrior) =>
+  a.alpha === b.alpha && a.beta === b.beta && a.gamma === b.gamma && a.residualSd === b.residualSd && a.strength === b.strength;
+
+/** Pure: decides from the observations and the version in effect (see the module comment, step 2). */
 export function planRefit(
   observations: readonly TimingObservation[],
-  latest: VersionedTimeModel | undefined,
-  minCompletions: number = DEFAULT_MIN_COMPLETIONS,
+  current: VersionedTimeModel,
+  settings: RefitSettings = DEFAULT_REFIT_SETTINGS,
 ): RefitPlan {
-  const current = latest ?? PRIOR_VERSION;
-  const n = observations.length;
-  if (n < Math.max(minCompletions, MIN_FIT_OBSERVATIONS)) return { action: "keep", current, reason: "too-few" };
-  if (latest && latest.model.n === n) return { action: "keep", current, reason: "unchanged" };
-  try {
-    return { action: "store", candidate: { version: current.version + 1, model: fitTimeModel(observations) } };
-  } catch (error) {
-    if (error instanceof DegenerateFitError) return { action: "keep", current, reason: "degenerate", detail: error.message };
-    throw error;
+  const fit = fitTimeModel(observations, { prior: settings.prior, maxSeconds: settings.maxActiveSeconds });
+  const stored = current.model;
+  if (
+    stored.n === fit.n &&
+    stored.excluded.length === fit.excluded.length &&
+    samePrior(stored.prior, fit.prior) &&
+    (current.version > 0 || fit.n === 0)
+  ) {
+    return { action: "keep", current, reason: "unchanged" };
   }
+  const included = observations.filter((_, i) => !fit.excluded.some((e) => e.index === i));
+  const problem = implausibility(fit, included);
+  if (problem) return { action: "keep", current, reason: "refused", detail: problem, refusedModel: fit };
+  return { action: "store", candidate: { version: current.version + 1, model: fit } };
 }
 
-/** Pure: T for one stack from a model version (the log-normal mean and its 90 % interval; same as scoring). */
+/** Pure: T for one stack from a model version (posterior predictive mean, median and 80 % interval). */
 export function predictionFor(scores: Pick<Scores, "boundaryLength" | "components">, current: VersionedTimeModel): Prediction {
   const p = predictLabelingSeconds(current.model, { boundaryLength: scores.boundaryLength, components: scores.components });
   return {
@@ -140,10 +173,18 @@ export interface RoundTimeReport {
   readonly stacks: number;
   /** Σ T predicted when the stacks were selected. */
   readonly predictedSeconds: number;
+  /** The interval of that total at `level` (posterior predictive of the version that predicted it). */
+  readonly lowSeconds: number;
+  readonly highSeconds: number;
+  readonly level: number;
   /** Σ annotators' active seconds. */
   readonly actualSeconds: number;
   /** actualSeconds / predictedSeconds (1.0 is a perfect budget; the paper reports within 10 %). */
   readonly ratio: number;
+  /** The actual total lies in [lowSeconds, highSeconds]. */
+  readonly insideInterval: boolean;
+  /** ratio lies in the configured calibration band. */
+  readonly withinBand: boolean;
 }
 
 const ROUND_ID = /^select-\d{4}-W\d{2}$/;
@@ -156,49 +197,84 @@ export function roundsWithCompletions(completed: readonly CompletedStack[]): str
   return [...ids].sort().reverse();
 }
 
+/** Pure: the completed stacks of `roundId` that have a prediction and, when the round record is known, that it selected. */
+export function roundMembers(roundId: string, completed: readonly CompletedStack[], round: SelectionRound | undefined): CompletedStack[] {
+  const members = round ? new Set(round.selected) : undefined;
+  return completed.filter((c) => c.selectedBy === roundId && c.predictedSeconds !== undefined && (!members || members.has(c.stackId)));
+}
+
 /**
- * Pure: the report for `roundId` over its completed stacks that have a prediction and, when the round
- * record is known, that the round actually selected. Undefined when there is none.
+ * Pure: the report for `roundId` over `stacks` (roundMembers) with the model version that predicted
+ * them (undefined when there are none). Stacks whose prediction came from another version (a round
+ * never mixes them, but records written by hand might) are priced by `model` for the interval.
  */
 export function roundTimeReport(
   roundId: string,
-  completed: readonly CompletedStack[],
-  round: SelectionRound | undefined,
+  stacks: readonly CompletedStack[],
+  model: TimeModel,
+  band: RefitSettings["calibrationBand"],
 ): RoundTimeReport | undefined {
-  const members = round ? new Set(round.selected) : undefined;
-  let stacks = 0;
-  let predictedSeconds = 0;
-  let actualSeconds = 0;
-  for (const c of completed) {
-    if (c.selectedBy !== roundId || c.predictedSeconds === undefined) continue;
-    if (members && !members.has(c.stackId)) continue;
-    stacks++;
-    predictedSeconds += c.predictedSeconds;
-    actualSeconds += c.observation.seconds;
-  }
-  if (stacks === 0) return undefined;
-  return { roundId, stacks, predictedSeconds, actualSeconds, ratio: actualSeconds / predictedSeconds };
+  if (stacks.length === 0) return undefined;
+  const predictedSeconds = stacks.reduce((s, c) => s + (c.predictedSeconds ?? 0), 0);
+  const actualSeconds = stacks.reduce((s, c) => s + c.observation.seconds, 0);
+  const features: LabelingFeatures[] = stacks.map((c) => c.observation);
+  const total = predictTotalSeconds(model, features, { level: DEFAULT_INTERVAL_LEVEL, seed: stacks.length });
+  // The interval is of the total this model predicts; re-centre it on the recorded Σ T (they agree
+  // unless a prediction was written with another version).
+  const shift = predictedSeconds / total.seconds;
+  const lowSeconds = total.low * shift;
+  const highSeconds = total.high * shift;
+  const ratio = actualSeconds / predictedSeconds;
+  return {
+    roundId,
+    stacks: stacks.length,
+    predictedSeconds,
+    lowSeconds,
+    highSeconds,
+    level: total.level,
+    actualSeconds,
+    ratio,
+    insideInterval: actualSeconds >= lowSeconds && actualSeconds <= highSeconds,
+    withinBand: ratio >= band.low && ratio <= band.high,
+  };
+}
+
+/** Running calibration over every round with completions. */
+export interface CalibrationSummary {
+  readonly rounds: number;
+  /** Rounds whose actual total fell inside their predicted interval. */
+  readonly inside: number;
+  /** inside / rounds (null with no rounds); about the interval's level when the model is calibrated. */
+  readonly share: number | null;
 }
 
 /** The refit state's output (at `$.refit` in the execution state). */
 export interface RefitOutput {
-  /** Version in effect after this run (0: the built-in prior). */
+  /** Version in effect after this run (0: the prior). */
   readonly version: number;
   /** True when this run stored a new version. */
   readonly fitted: boolean;
-  /** Completed stacks found (the observations a fit uses). */
+  /** Completed stacks fitted on by the version in effect. */
   readonly n: number;
+  /** Completed stacks found. */
+  readonly completions: number;
   readonly alpha: number;
   readonly beta: number;
   readonly gamma: number;
   /** R² on the log scale of the version in effect (null for the prior). */
   readonly r2: number | null;
   readonly residualSd: number;
+  /** Coefficients held at 0 by α, β ≥ 0. */
+  readonly atBound: readonly string[];
+  /** Completions the version in effect leaves out, with the reason (stack ids, no values). */
+  readonly excluded: readonly { stackId: string; reason: ExcludedTiming["reason"]; studentizedResidual?: number }[];
+  readonly annotatorSpeeds: TimeModel["annotatorSpeeds"];
   /** Pending stacks whose T this run re-predicted. */
   readonly repredicted: number;
   readonly lastRound: RoundTimeReport | null;
-  /** Present when a fit was due but impossible (DegenerateFitError message: counts only, no ids). */
-  readonly fitError?: string;
+  readonly calibration: CalibrationSummary;
+  /** Present when a new fit was refused as implausible: why (numbers only). The version in effect stays. */
+  readonly refused?: string;
 }
 
 export type RefitLog = (message: string, fields: Record<string, unknown>) => void;
@@ -206,8 +282,7 @@ export type RefitLog = (message: string, fields: Record<string, unknown>) => voi
 export interface RefitDeps {
   readonly records: RecordStore;
   readonly timeModels: TimeModelRegistry;
-  /** Completions needed before the fit replaces the prior (default DEFAULT_MIN_COMPLETIONS = 20). */
-  readonly minCompletions?: number;
+  readonly settings?: RefitSettings;
   /** Re-predictions in flight at once (default 16). */
   readonly concurrency?: number;
   readonly log?: RefitLog;
@@ -216,15 +291,16 @@ export interface RefitDeps {
 /** Runs the refit for the execution time `now` (ISO 8601); see the module comment. */
 export async function runRefit(now: string, deps: RefitDeps): Promise<RefitOutput> {
   const log = deps.log ?? (() => {});
+  const settings = deps.settings ?? DEFAULT_REFIT_SETTINGS;
   const at = new Date(Date.parse(now)).toISOString();
 
   const { completed, skipped } = completedStacks(await deps.records.listByStatus("labeled"));
   if (skipped.length > 0) log("labeled records skipped (no scores or completion)", { skipped: skipped.length });
-  const latest = await deps.timeModels.latest();
+  const inEffect = await modelInEffect(deps.timeModels, settings.prior);
   const plan = planRefit(
     completed.map((c) => c.observation),
-    latest,
-    deps.minCompletions,
+    inEffect,
+    settings,
   );
 
   let current: VersionedTimeModel;
@@ -233,7 +309,7 @@ export async function runRefit(now: string, deps: RefitDeps): Promise<RefitOutpu
     if (await deps.timeModels.put(plan.candidate, at)) {
       current = plan.candidate;
       fitted = true;
-      log("time model stored", { version: current.version, n: current.model.n });
+      log("time model stored", { version: current.version, n: current.model.n, excluded: current.model.excluded.length });
     } else {
       // Another refit stored this version first: adopt the newest stored version.
       const winner = await deps.timeModels.latest();
@@ -243,7 +319,9 @@ export async function runRefit(now: string, deps: RefitDeps): Promise<RefitOutpu
     }
   } else {
     current = plan.current;
-    log("time model kept", { version: current.version, reason: plan.reason, n: completed.length });
+    if (plan.reason === "refused")
+      log("implausible fit refused; the version in effect stays", { version: current.version, detail: plan.detail });
+    else log("time model kept", { version: current.version, reason: plan.reason, n: completed.length });
   }
 
   const updates = repredictions(await deps.records.listByStatus("pending"), current);
@@ -251,29 +329,56 @@ export async function runRefit(now: string, deps: RefitDeps): Promise<RefitOutpu
   const repredicted = moved.filter(Boolean).length;
   if (repredicted < updates.length) log("stacks left pending before re-prediction; skipped", { skipped: updates.length - repredicted });
 
-  let lastRound: RoundTimeReport | null = null;
-  for (const roundId of roundsWithCompletions(completed)) {
-    const report = roundTimeReport(roundId, completed, await deps.records.getRound(roundId));
-    if (report) {
-      lastRound = report;
-      break;
-    }
-  }
+  const reports = await calibrationReports(completed, deps, settings, current);
+  const inside = reports.filter((r) => r.insideInterval).length;
 
   const { model } = current;
+  const stackIdOf = (e: ExcludedTiming) => e.id ?? String(e.index);
   return {
     version: current.version,
     fitted,
-    n: completed.length,
+    n: model.n,
+    completions: completed.length,
     alpha: model.alpha,
     beta: model.beta,
     gamma: model.gamma,
     r2: model.r2,
     residualSd: model.residualSd,
+    atBound: model.atBound,
+    excluded: model.excluded.map((e) => ({
+      stackId: stackIdOf(e),
+      reason: e.reason,
+      ...(e.studentizedResidual !== undefined ? { studentizedResidual: e.studentizedResidual } : {}),
+    })),
+    annotatorSpeeds: model.annotatorSpeeds,
     repredicted,
-    lastRound,
-    ...(plan.action === "keep" && plan.detail ? { fitError: plan.detail } : {}),
+    lastRound: reports[0] ?? null,
+    calibration: { rounds: reports.length, inside, share: reports.length > 0 ? inside / reports.length : null },
+    ...(plan.action === "keep" && plan.reason === "refused" ? { refused: plan.detail ?? "implausible" } : {}),
   };
+}
+
+/** Reports for every round with completed stacks, newest first, each priced by the version that predicted it. */
+async function calibrationReports(
+  completed: readonly CompletedStack[],
+  deps: RefitDeps,
+  settings: RefitSettings,
+  current: VersionedTimeModel,
+): Promise<RoundTimeReport[]> {
+  const reports: RoundTimeReport[] = [];
+  const versions = new Map<number, TimeModel>();
+  for (const roundId of roundsWithCompletions(completed)) {
+    const round = await deps.records.getRound(roundId);
+    const stacks = roundMembers(roundId, completed, round);
+    if (stacks.length === 0) continue;
+    const version = round?.timeModelVersion ?? stacks[0]?.timeModelVersion ?? current.version;
+    if (!versions.has(version)) {
+      versions.set(version, (await modelVersion(deps.timeModels, version, settings.prior))?.model ?? current.model);
+    }
+    const report = roundTimeReport(roundId, stacks, versions.get(version) as TimeModel, settings.calibrationBand);
+    if (report) reports.push(report);
+  }
+  return reports;
 }
 
 /** Runs `task` over `items` with at most `limit` in flight; results in input order. */

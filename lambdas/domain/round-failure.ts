@@ -96,14 +96,16 @@ export interface RoundFailureDeps {
   readonly records: RecordStore;
   /** The current time (ISO), for `failedAt` and the stacks' `updatedAt`. */
   readonly clock: () => string;
+  /** The schedule's IANA time zone: the round is the ISO week of `now` there. */
+  readonly timeZone: string;
   readonly log?: (message: string, fields: Record<string, unknown>) => void;
 }
 
-/** Records the failure of the round of `now`'s ISO week; see the module comment. */
+/** Records the failure of the round of `now`'s ISO week (in `deps.timeZone`); see the module comment. */
 export async function recordRoundFailure(now: string, error: TaskError, deps: RoundFailureDeps): Promise<RoundFailureOutput> {
   const { records } = deps;
   const log = deps.log ?? (() => {});
-  const roundId = roundIdOf(now);
+  const roundId = roundIdOf(now, deps.timeZone);
   const message = describeTaskError(error);
   for (let attempt = 0; attempt < 3; attempt++) {
     const at = deps.clock();

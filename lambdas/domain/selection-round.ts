@@ -2,8 +2,9 @@
  * The weekly selection round (issue 4): choose the pending stacks of maximum total uncertainty ΣV whose
  * predicted labeling time ΣT fits the week's budget (exact knapsack), and mark them `selected`.
  *
- * Exactly once per ISO week. The round id is `select-<ISO week of now>` (`now` is the Step Functions
- * execution start time, passed in; nothing here reads a clock). The protocol:
+ * Exactly once per ISO week. The round id is `select-<ISO week of now>`, the week read in the
+ * schedule's time zone (`settings.timeZone`; `now` is the execution's scheduled time, passed in;
+ * nothing here reads a clock). The protocol:
  *  1. Plan: load the pool (`pending` stacks with scores and a prediction) and solve the knapsack.
  *  2. Claim: create the round record conditionally (attribute_not_exists) in status `selecting`,
  *     holding the plan. If the round already exists, this run plans nothing new (see below).
@@ -29,8 +30,10 @@ import type { BudgetItem } from "./budget-items.js";
 import { DomainError } from "./errors.js";
 import { roundIdOf } from "./iso-week.js";
 import { solveKnapsack } from "./knapsack.js";
+import { predictTotalSeconds, type TimePrior } from "./labeling-time-model.js";
 import type { RecordStore } from "./record-store.js";
 import { restoreRoundStacks } from "./round-failure.js";
+import { modelVersion, type TimeModelStore } from "./time-model-store.js";
 
 /** The round record disappeared or holds a status this run cannot continue from. */
 export class RoundStateError extends DomainError {}
@@ -40,6 +43,8 @@ export interface RoundSettings {
   readonly budgetSeconds: number;
   /** r in seconds. */
   readonly resolutionSeconds: number;
+  /** The schedule's IANA time zone: the round is the ISO week of `now` there. */
+  readonly timeZone: string;
 }
 
 export interface SelectedStack {
@@ -58,6 +63,8 @@ export interface SelectOutput {
   readonly totalPredictedSeconds: number;
   readonly budgetSeconds: number;
   readonly poolSize: number;
+  /** The 80 % interval of totalPredictedSeconds, when the round recorded one. */
+  readonly predictedInterval?: SelectionRound["predictedInterval"];
 }
 
 export interface RoundPlan {
@@ -71,7 +78,7 @@ export interface RoundPlan {
 
 /** Pure: the round for `now` from the pending records. */
 export function planRound(pending: readonly StackRecord[], now: string, settings: RoundSettings): RoundPlan {
-  const roundId = roundIdOf(now);
+  const roundId = roundIdOf(now, settings.timeZone);
   const pool = new Map<string, StackRecord>();
   const skipped: string[] = [];
   const items: BudgetItem[] = [];
@@ -125,12 +132,17 @@ export function selectOutput(round: SelectionRound, stacks: readonly StackRecord
     totalPredictedSeconds: sum(selected.map((s) => s.predictedSeconds)),
     budgetSeconds: round.budgetSeconds,
     poolSize: round.poolSize,
+    ...(round.predictedInterval ? { predictedInterval: round.predictedInterval } : {}),
   };
 }
 
 export interface SelectionRoundDeps {
   readonly records: RecordStore;
   readonly settings: RoundSettings;
+  /** Time-model versions: with them the round records the 80 % interval of its total time. */
+  readonly timeModels?: TimeModelStore;
+  /** The prior (version 0) when `timeModels` is given (default: the documented prior). */
+  readonly timePrior?: TimePrior;
   readonly log?: (message: string, fields: Record<string, unknown>) => void;
 }
 
@@ -138,7 +150,7 @@ export interface SelectionRoundDeps {
 export async function runSelectionRound(now: string, deps: SelectionRoundDeps): Promise<SelectOutput> {
   const { records, settings } = deps;
   const log = deps.log ?? (() => {});
-  const roundId = roundIdOf(now);
+  const roundId = roundIdOf(now, settings.timeZone);
 
   let round = await records.getRound(roundId);
   let pool: ReadonlyMap<string, StackRecord> = new Map();
@@ -181,7 +193,8 @@ export async function runSelectionRound(now: string, deps: SelectionRoundDeps): 
     if (record) marked.push(record);
     else log("planned stack no longer pending; dropped from the round", { roundId, stackId });
   }
-  const completed = completeRoundRecord(round, marked);
+  const interval = deps.timeModels ? await totalInterval(deps.timeModels, deps.timePrior, round.timeModelVersion, marked) : undefined;
+  const completed = { ...completeRoundRecord(round, marked), ...(interval ? { predictedInterval: interval } : {}) };
   if (await records.completeRound(completed)) {
     log("round completed", { roundId, selected: completed.selected.length, totalPredictedSeconds: completed.totalPredictedSeconds });
     return selectOutput(completed, marked, false);
@@ -191,6 +204,20 @@ export async function runSelectionRound(now: string, deps: SelectionRoundDeps): 
   if (stored?.status !== "completed")
     throw new RoundStateError(`round ${roundId} could not be completed (now ${stored?.status ?? "missing"})`);
   return selectOutput(stored, await loadStacks(records, stored.selected), true);
+}
+
+/** The 80 % interval of the marked stacks' total seconds under the version that predicted them. */
+async function totalInterval(
+  timeModels: TimeModelStore,
+  prior: TimePrior | undefined,
+  version: number,
+  marked: readonly StackRecord[],
+): Promise<SelectionRound["predictedInterval"]> {
+  const model = (await modelVersion(timeModels, version, prior))?.model;
+  const features = marked.flatMap((r) => (r.scores ? [r.scores] : []));
+  if (!model || features.length === 0) return undefined;
+  const total = predictTotalSeconds(model, features, { seed: features.length });
+  return { lowSeconds: total.low, highSeconds: total.high, level: total.level };
 }
 
 async function markSelected(

@@ -7,7 +7,7 @@ import { roundIdOf } from "./iso-week.js";
 
 /** What a start request did. */
 export interface WorkflowStart {
-  /** `select-<ISO week>`, e.g. `select-2026-W48`. */
+  /** `select-<ISO week in the schedule's time zone>`, e.g. `select-2026-W48`. */
   readonly executionName: string;
   /** False when an execution with this name already exists (a repeated trigger in the same week). */
   readonly started: boolean;
@@ -23,7 +23,10 @@ export interface WorkflowStarter {
   start(executionName: string, input: WeeklyExecutionInput): Promise<WorkflowStart>;
 }
 
-/** Pure: the weekly execution for a scheduled time — named after its ISO week, with `{ now: scheduledTime }` as input. */
-export function weeklyExecution(scheduledTime: string): { executionName: string; input: WeeklyExecutionInput } {
-  return { executionName: roundIdOf(scheduledTime), input: { now: scheduledTime } };
+/**
+ * Pure: the weekly execution for a scheduled time — named after its ISO week in the schedule's time zone
+ * `timeZone`, with `{ now: scheduledTime }` as input.
+ */
+export function weeklyExecution(scheduledTime: string, timeZone: string): { executionName: string; input: WeeklyExecutionInput } {
+  return { executionName: roundIdOf(scheduledTime, timeZone), input: { now: scheduledTime } };
 }

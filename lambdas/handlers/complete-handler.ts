@@ -4,7 +4,8 @@
  *   POST /completions  body CompletionRequest → 200 `{ stackId, status: "labeled", completion }`
  *                      (the same for an identical replay) · 400 BAD_REQUEST naming the field ·
  *                      401 UNAUTHENTICATED · 403 NOT_ASSIGNED · 404 NOT_FOUND · 409 NOT_SELECTED | CONFLICT
- *   GET  /worklist     → 200 the caller's stacks of the latest round that assigned them any
+ *   GET  /worklist     → 200 the caller's stacks of the latest round that assigned them any (rounds
+ *                      are ISO weeks in the schedule's time zone, SCHEDULE_TIMEZONE)
  *   GET  /overlays/{stackId}
  *                      → 200 key-frame thumbnails (PNG data URLs) of one of the caller's stacks ·
  *                      403 NOT_ASSIGNED · 404 NOT_FOUND (no such stack, or no overlays stored)
@@ -47,6 +48,10 @@ export class InvalidApiEventError extends Error {
 export interface CompleteHandlerDeps {
   readonly records: RecordStore;
   readonly clock: () => string;
+  /** The schedule's IANA time zone: GET /worklist looks back through the ISO weeks read there. */
+  readonly timeZone: string;
+  /** Longest active time a completion may report (seconds; default 8 h). */
+  readonly maxActiveSeconds?: number;
   readonly log: Logger;
   /** The studies bucket's overlay objects; without it GET /overlays/{stackId} answers 404. */
   readonly overlays?: OverlayObjects;
@@ -115,7 +120,11 @@ async function route(event: ApiGatewayProxyEvent, deps: CompleteHandlerDeps): Pr
         .join("; ");
       return refuse("BAD_REQUEST", message);
     }
-    const outcome = await completeStack(request.data, caller, { records: deps.records, clock: deps.clock });
+    const outcome = await completeStack(request.data, caller, {
+      records: deps.records,
+      clock: deps.clock,
+      ...(deps.maxActiveSeconds !== undefined ? { maxActiveSeconds: deps.maxActiveSeconds } : {}),
+    });
     if (outcome.kind === "refused") {
       deps.log.info("completion refused", { stackId: request.data.stackId, code: outcome.code });
       return refuse(outcome.code, outcome.message);
@@ -124,7 +133,7 @@ async function route(event: ApiGatewayProxyEvent, deps: CompleteHandlerDeps): Pr
     return respond(200, outcome.response);
   }
   if (event.httpMethod === "GET" && resource === COMPLETION_API_PATHS.worklist) {
-    return respond(200, await worklistOf(caller, deps.clock(), deps.records));
+    return respond(200, await worklistOf(caller, deps.clock(), deps.records, deps.timeZone));
   }
   if (event.httpMethod === "GET" && resource === COMPLETION_API_PATHS.overlays) {
     const stackId = event.pathParameters?.stackId;
@@ -153,6 +162,8 @@ export function completeDepsFromEnvironment(env: Record<string, string | undefin
   return {
     records: new DynamoRecordStore(new DynamoDBClient(endpoint), config.TABLE_NAME),
     clock: () => new Date().toISOString(),
+    timeZone: config.SCHEDULE_TIMEZONE,
+    maxActiveSeconds: config.MAX_ACTIVE_SECONDS,
     log: jsonLogger({ lambda: "complete" }),
     ...(config.STUDIES_BUCKET
       ? {

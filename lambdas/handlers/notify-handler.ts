@@ -15,6 +15,7 @@ import { randomUUID } from "node:crypto";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SESv2Client } from "@aws-sdk/client-sesv2";
 import { DynamoRecordStore } from "../adapters/dynamo-record-store.js";
+import { DynamoTimeModelStore } from "../adapters/dynamo-time-model-store.js";
 import { SesMailer } from "../adapters/ses-mailer.js";
 import { NotifyEnvSchema, parseEnvironment } from "../contracts/env.js";
 import { NotifyInputSchema } from "../contracts/weekly-workflow.js";
@@ -52,8 +53,10 @@ export function createNotifyHandler(deps: NotifyHandlerDeps): (event: unknown) =
 export function notifyDepsFromEnvironment(env: Record<string, string | undefined>): NotifyHandlerDeps {
   const config = parseEnvironment("notify", NotifyEnvSchema, env);
   const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
+  const dynamo = new DynamoDBClient(endpoint);
   return {
-    records: new DynamoRecordStore(new DynamoDBClient(endpoint), config.TABLE_NAME),
+    records: new DynamoRecordStore(dynamo, config.TABLE_NAME),
+    timeModels: new DynamoTimeModelStore(dynamo, config.TABLE_NAME),
     mailer: new SesMailer(new SESv2Client(endpoint)),
     settings: {
       sender: config.SENDER_ADDRESS,

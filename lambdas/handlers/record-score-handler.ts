@@ -47,7 +47,7 @@ export function recordScoreDepsFromEnvironment(env: Record<string, string | unde
     records: new DynamoRecordStore(dynamo, config.TABLE_NAME),
     timeModels: new DynamoTimeModelStore(dynamo, config.TABLE_NAME),
     outputs: new S3StudyObjects(new S3Client({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) })),
-    config: { studiesBucket: config.STUDIES_BUCKET },
+    config: { studiesBucket: config.STUDIES_BUCKET, timePrior: config.TIME_MODEL_PRIOR },
     now: () => new Date().toISOString(),
     log: jsonLogger({ lambda: "record-score" }),
   };

@@ -3,12 +3,9 @@
  * with payloadResponseOnly; its result goes to `$.refit`).
  *
  * Input: `{ "now": "<ISO timestamp>" }` (contracts/weekly-workflow.ts WeeklyExecutionInputSchema),
- * parsed with zod (InvalidRefitInputError). Fits α, β, γ on the labeled stacks, stores a new TIMEMODEL
- * version when the number of completions changed (conditional put), re-predicts T for pending stacks
- * on older versions (conditional same-status transitions) and compares last round's predicted and
- * actual seconds (domain/refit.ts).
- * Output: `{ version, fitted, n, alpha, beta, gamma, r2, residualSd, repredicted,
- * lastRound: { roundId, stacks, predictedSeconds, actualSeconds, ratio } | null, fitError? }`.
+ * parsed with zod (InvalidRefitInputError). What it does and returns: domain/refit.ts (RefitOutput).
+ * Metrics (EMF, contracts/metrics.ts REFIT_METRICS): a refused fit, excluded completions, the last
+ * round's actual / predicted and whether it left the calibration band — two alarms watch them.
  * Errors propagate (named) so the state machine's Retry / Catch see them; logs carry ids and counts only.
  * Environment: contracts/env.ts RefitEnvSchema, parsed at cold start (EnvironmentError).
  */
@@ -17,11 +14,13 @@ import middy from "@middy/core";
 import { DynamoRecordStore } from "../adapters/dynamo-record-store.js";
 import { DynamoTimeModelStore } from "../adapters/dynamo-time-model-store.js";
 import { parseEnvironment, RefitEnvSchema } from "../contracts/env.js";
+import { REFIT_METRICS } from "../contracts/metrics.js";
 import { WeeklyExecutionInputSchema } from "../contracts/weekly-workflow.js";
 import type { RecordStore } from "../domain/record-store.js";
-import { type RefitOutput, runRefit } from "../domain/refit.js";
+import { type RefitOutput, type RefitSettings, runRefit } from "../domain/refit.js";
 import type { TimeModelRegistry } from "../domain/time-model-store.js";
 import { jsonLogger, type Logger } from "./shared/logger.js";
+import { emfWriter, type MetricsWriter } from "./shared/metrics.js";
 
 /** The state input is not `{ now: ISO timestamp }`. */
 export class InvalidRefitInputError extends Error {
@@ -35,6 +34,10 @@ export interface RefitHandlerDeps {
   readonly records: RecordStore;
   readonly timeModels: TimeModelRegistry;
   readonly log: Logger;
+  /** Prior, range of credible times and calibration band (default: the documented ones). */
+  readonly settings?: RefitSettings;
+  /** Where the refit's metrics go (EMF); none when absent. */
+  readonly metrics?: MetricsWriter;
 }
 
 export function createRefitHandler(deps: RefitHandlerDeps) {
@@ -49,15 +52,36 @@ export function createRefitHandler(deps: RefitHandlerDeps) {
       const output = await runRefit(parsed.data.now, {
         records: deps.records,
         timeModels: deps.timeModels,
+        ...(deps.settings ? { settings: deps.settings } : {}),
         log: (message, fields) => deps.log.info(message, fields),
       });
-      deps.log.info("refit done", {
+      const summary = {
         version: output.version,
         fitted: output.fitted,
         n: output.n,
+        excluded: output.excluded.length,
         repredicted: output.repredicted,
         lastRoundId: output.lastRound?.roundId ?? null,
         lastRoundRatio: output.lastRound?.ratio ?? null,
+        lastRoundWithinBand: output.lastRound?.withinBand ?? null,
+      };
+      if (output.refused)
+        deps.log.error("implausible time model refused; the version in effect stays", { ...summary, refused: output.refused });
+      else if (output.lastRound && !output.lastRound.withinBand)
+        deps.log.warn("last round's actual hours left the calibration band", summary);
+      else deps.log.info("refit done", summary);
+      deps.metrics?.({
+        [REFIT_METRICS.fitRefused]: { value: output.refused ? 1 : 0, unit: "Count" },
+        [REFIT_METRICS.excludedCompletions]: { value: output.excluded.length, unit: "Count" },
+        ...(output.lastRound
+          ? {
+              [REFIT_METRICS.roundActualOverPredicted]: { value: output.lastRound.ratio, unit: "None" },
+              [REFIT_METRICS.roundOutsideBand]: { value: output.lastRound.withinBand ? 0 : 1, unit: "Count" },
+            }
+          : {}),
+        ...(output.calibration.share !== null
+          ? { [REFIT_METRICS.roundsInsideInterval]: { value: 100 * output.calibration.share, unit: "Percent" } }
+          : {}),
       });
       return output;
     } catch (error) {
@@ -75,6 +99,8 @@ export function refitDepsFromEnvironment(env: Record<string, string | undefined>
     records: new DynamoRecordStore(dynamo, config.TABLE_NAME),
     timeModels: new DynamoTimeModelStore(dynamo, config.TABLE_NAME),
     log: jsonLogger({ lambda: "refit" }),
+    settings: { prior: config.TIME_MODEL_PRIOR, maxActiveSeconds: config.MAX_ACTIVE_SECONDS, calibrationBand: config.CALIBRATION_BAND },
+    metrics: emfWriter(config.METRICS_NAMESPACE),
   };
 }
 

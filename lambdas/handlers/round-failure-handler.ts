@@ -2,7 +2,8 @@
  * Round-failure Lambda: the `RecordRoundFailure` Task, target of every Catch in the weekly workflow.
  *
  * Input: `{ now, error: { Error, Cause } }` (contracts/weekly-workflow.ts RoundFailureInputSchema;
- * InvalidRoundFailureInputError). The round is `select-<ISO week of now>`. A round that never got
+ * InvalidRoundFailureInputError). The round is `select-<ISO week of now>`, the week read in the
+ * schedule's time zone (SCHEDULE_TIMEZONE). A round that never got
  * claimed is created `failed`; a `selecting` one is marked `failed` and every stack it had marked goes
  * back to `pending`; a `completed` one (a later state failed) gets the error recorded and keeps its
  * stacks (domain/round-failure.ts). A later run in the same week re-selects a failed round.
@@ -28,6 +29,8 @@ export class InvalidRoundFailureInputError extends Error {
 export interface RoundFailureHandlerDeps {
   readonly records: RecordStore;
   readonly clock: () => string;
+  /** The schedule's IANA time zone: the round is the ISO week of `now` there. */
+  readonly timeZone: string;
   readonly log: Logger;
 }
 
@@ -43,6 +46,7 @@ export function createRoundFailureHandler(deps: RoundFailureHandlerDeps): (event
       return await recordRoundFailure(parsed.data.now, parsed.data.error, {
         records: deps.records,
         clock: deps.clock,
+        timeZone: deps.timeZone,
         log: (message, fields) => deps.log.warn(message, fields),
       });
     } catch (error) {
@@ -59,6 +63,7 @@ export function roundFailureDepsFromEnvironment(env: Record<string, string | und
   return {
     records: new DynamoRecordStore(new DynamoDBClient(endpoint), config.TABLE_NAME),
     clock: () => new Date().toISOString(),
+    timeZone: config.SCHEDULE_TIMEZONE,
     log: jsonLogger({ lambda: "round-failure" }),
   };
 }

@@ -2,8 +2,9 @@
  * Select Lambda: the Task of the weekly Step Functions workflow that chooses this week's stacks
  * (LambdaInvoke with payloadResponseOnly).
  *
- * Input: `{ "now": "<ISO timestamp>" }`, the execution start time (`$$.Execution.StartTime`), parsed
- * with zod (InvalidSelectInputError). The round is `select-<ISO week of now>`; it runs exactly once per
+ * Input: `{ "now": "<ISO timestamp>" }`, the execution's scheduled time (its input `$.now`), parsed
+ * with zod (InvalidSelectInputError). The round is `select-<ISO week of now>`, the week read in the
+ * schedule's time zone (SCHEDULE_TIMEZONE); it runs exactly once per
  * week and is finished by a re-run after a crash (domain/selection-round.ts). A repeated trigger in the
  * same week selects nothing and returns the stored round with `repeated: true`, so the next states send
  * no second e-mail.
@@ -15,9 +16,12 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { z } from "zod";
 import { DynamoRecordStore } from "../adapters/dynamo-record-store.js";
+import { DynamoTimeModelStore } from "../adapters/dynamo-time-model-store.js";
 import { parseEnvironment, SelectEnvSchema } from "../contracts/env.js";
+import type { TimePrior } from "../domain/labeling-time-model.js";
 import type { RecordStore } from "../domain/record-store.js";
 import { type RoundSettings, runSelectionRound, type SelectOutput } from "../domain/selection-round.js";
+import type { TimeModelStore } from "../domain/time-model-store.js";
 import { jsonLogger, type Logger } from "./shared/logger.js";
 
 export const SelectInputSchema = z.object({ now: z.iso.datetime({ offset: true }) });
@@ -35,6 +39,9 @@ export interface SelectHandlerDeps {
   readonly records: RecordStore;
   readonly settings: RoundSettings;
   readonly log: Logger;
+  /** Time-model versions and the prior: the round records the 80 % interval of its total time. */
+  readonly timeModels?: TimeModelStore;
+  readonly timePrior?: TimePrior;
 }
 
 export function createSelectHandler(deps: SelectHandlerDeps): (event: unknown) => Promise<SelectOutput> {
@@ -49,6 +56,8 @@ export function createSelectHandler(deps: SelectHandlerDeps): (event: unknown) =
       const output = await runSelectionRound(parsed.data.now, {
         records: deps.records,
         settings: deps.settings,
+        ...(deps.timeModels ? { timeModels: deps.timeModels } : {}),
+        ...(deps.timePrior ? { timePrior: deps.timePrior } : {}),
         log: (message, fields) => deps.log.info(message, fields),
       });
       deps.log.info("select done", {
@@ -69,9 +78,16 @@ export function createSelectHandler(deps: SelectHandlerDeps): (event: unknown) =
 export function selectDepsFromEnvironment(env: Record<string, string | undefined>): SelectHandlerDeps {
   const config = parseEnvironment("select", SelectEnvSchema, env);
   const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
+  const dynamo = new DynamoDBClient(endpoint);
   return {
-    records: new DynamoRecordStore(new DynamoDBClient(endpoint), config.TABLE_NAME),
-    settings: { budgetSeconds: config.WEEKLY_BUDGET_HOURS * 3600, resolutionSeconds: config.RESOLUTION_SECONDS },
+    records: new DynamoRecordStore(dynamo, config.TABLE_NAME),
+    timeModels: new DynamoTimeModelStore(dynamo, config.TABLE_NAME),
+    timePrior: config.TIME_MODEL_PRIOR,
+    settings: {
+      budgetSeconds: config.WEEKLY_BUDGET_HOURS * 3600,
+      resolutionSeconds: config.RESOLUTION_SECONDS,
+      timeZone: config.SCHEDULE_TIMEZONE,
+    },
     log: jsonLogger({ lambda: "select" }),
   };
 }

@@ -3,7 +3,8 @@
  *
  * Event: `{ "scheduledTime": "<ISO timestamp>" }` (the schedule's input passes
  * `<aws.scheduler.scheduled-time>`), parsed with zod (InvalidStartRoundEventError). It starts the state
- * machine (STATE_MACHINE_ARN) with execution name `select-<ISO week of scheduledTime>` and input
+ * machine (STATE_MACHINE_ARN) with execution name `select-<ISO week of scheduledTime>` — the week read in
+ * the schedule's time zone (SCHEDULE_TIMEZONE), as the schedule itself is — and input
  * `{ now: scheduledTime }` (contracts/weekly-workflow.ts). A repeated trigger in the same ISO week finds
  * the name taken and is a no-op (`started: false`), not an error.
  * Output: `{ executionName, started, executionArn? }`.
@@ -33,6 +34,8 @@ export class InvalidStartRoundEventError extends Error {
 
 export interface StartRoundHandlerDeps {
   readonly workflow: WorkflowStarter;
+  /** The schedule's IANA time zone: the execution is named after the ISO week of scheduledTime there. */
+  readonly timeZone: string;
   readonly log: Logger;
 }
 
@@ -44,7 +47,7 @@ export function createStartRoundHandler(deps: StartRoundHandlerDeps) {
         cause: parsed.error,
       });
     }
-    const { executionName, input } = weeklyExecution(parsed.data.scheduledTime);
+    const { executionName, input } = weeklyExecution(parsed.data.scheduledTime, deps.timeZone);
     try {
       const result = await deps.workflow.start(executionName, input);
       if (result.started) deps.log.info("round started", { executionName });
@@ -63,6 +66,7 @@ export function startRoundDepsFromEnvironment(env: Record<string, string | undef
   const sfn = new SFNClient(config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {});
   return {
     workflow: new SfnWorkflowStarter(sfn, config.STATE_MACHINE_ARN),
+    timeZone: config.SCHEDULE_TIMEZONE,
     log: jsonLogger({ lambda: "start-round" }),
   };
 }

@@ -32,6 +32,7 @@ import { WEEKLY_WORKFLOW_RESULT_PATHS, WEEKLY_WORKFLOW_STATES } from "../../lamb
 import { studyIdOf } from "../../lambdas/domain/ingest.js";
 import { roundIdOf } from "../../lambdas/domain/iso-week.js";
 import { PRIOR_TIME_MODEL, predictLabelingSeconds, type TimeModel } from "../../lambdas/domain/labeling-time-model.js";
+import type { RefitOutput } from "../../lambdas/domain/refit.js";
 import { bindHandler, type HandlerKind, setLambdaRuntimeEnvironment } from "./lambda-bindings.js";
 import { type FunctionIdentity, invokeLambda } from "./lambda-runtime.js";
 import { createLocalResources, deriveWiring, type LocalFunction, type LocalWiring } from "./local-wiring.js";
@@ -39,7 +40,7 @@ import { type ModelServer, startModelServer } from "./model-server.js";
 import { LOCAL_AWS, type MotoServer, PROJECT_ROOT, startMotoServer } from "./moto-server.js";
 import { type SentEmail, sentEmails, writeOutbox } from "./outbox.js";
 import { type EnsembleSettings, ensureEnsemble, generatePhantomPool, killPythonJobs, type PhantomEntry } from "./python-jobs.js";
-import { simulatedActiveSeconds, TRUE_TIME_MODEL, trueLogSeconds } from "./simulated-annotators.js";
+import { SIMULATED_SPEEDS, simulatedActiveSeconds, TRUE_TIME_MODEL, trueLogSeconds } from "./simulated-annotators.js";
 import { SqsEventSource } from "./sqs-event-source.js";
 import { LocalTemplate, synthesizeInstitutionTemplate } from "./synthesized-stack.js";
 import { runWorkflow, type TaskBinding, taskStates, type WorkflowExecution } from "./workflow-runner.js";
@@ -64,6 +65,8 @@ export interface LocalRunOptions {
   trainingProgress?: (fraction: number) => void;
   /** CPU threads of the model server and training. */
   threads?: number;
+  /** When the first weekly round runs (ISO); the second runs 7 days later. Default: now. */
+  firstRoundAt?: string;
 }
 
 export interface UploadOutcome {
@@ -123,7 +126,13 @@ export interface LocalRunResult {
   /** The pending stacks the first round selected from, with the V and T it used. */
   pool: { stackId: string; value: number; seconds: number }[];
   executions: WorkflowExecution[];
-  selection: { roundId: string; selected: string[]; budgetSeconds: number; totalPredictedSeconds: number };
+  selection: {
+    roundId: string;
+    selected: string[];
+    budgetSeconds: number;
+    totalPredictedSeconds: number;
+    predictedInterval?: { lowSeconds: number; highSeconds: number; level: number };
+  };
   emails: SentEmail[];
   completions: CompletionOutcome[];
   coefficientsBefore: Coefficients;
@@ -131,8 +140,12 @@ export interface LocalRunResult {
   truth: typeof TRUE_TIME_MODEL;
   /** The time model before and after the refit, judged on the completed stacks against the simulation. */
   fit: FitComparison;
-  /** What the refit reported for the first round (predicted vs actual seconds of its completed stacks). */
-  lastRound: unknown;
+  /** What the refit reported for the first round (predicted with its 80 % interval vs actual seconds). */
+  lastRound: RefitOutput["lastRound"];
+  /** The second week's refit output (exclusions, speed factors, calibration). */
+  refit: RefitOutput;
+  /** The simulated annotators' true speed factors. */
+  simulatedSpeeds: Record<string, number>;
   records: Record<string, unknown>[];
   deadLetters: Record<string, number>;
   /** The planted patient name (for identifier checks; never printed). */
@@ -179,7 +192,7 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     report("1/7 starting moto server and creating the stack's resources from the synthesized template…");
     moto = await startMotoServer({ s3EventVersionIds: true });
     const awsEndpoint = moto.endpoint;
-    const { template } = synthesizeInstitutionTemplate({
+    const { template, config: institutionConfig } = synthesizeInstitutionTemplate({
       institution: "local",
       annotatorEmails: options.annotators,
       senderAddress: "ich-al@example.org",
@@ -189,6 +202,8 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       scoring: { modelArtifact: "s3://ich-al-local-models/ensemble/model.tar.gz" },
     });
     const wiring = deriveWiring(new LocalTemplate(template, awsEndpoint));
+    // Rounds are ISO weeks in the schedule's time zone, as the Lambdas (SCHEDULE_TIMEZONE) name them.
+    const scheduleTimeZone = institutionConfig.schedule.timezone;
     const createdResources = await createLocalResources(wiring, awsEndpoint);
     for (const line of createdResources) report(`      ${line}`);
     const roles = identifyRoles(wiring);
@@ -352,8 +367,8 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     const timeModels = new DynamoTimeModelStore(dynamo, roles.tableName);
     const modelBefore = await timeModels.latest();
     const coefficientsBefore = coefficientsOf(modelBefore);
-    const now1 = new Date().toISOString();
-    const round1 = roundIdOf(now1);
+    const now1 = new Date(options.firstRoundAt ?? Date.now()).toISOString();
+    const round1 = roundIdOf(now1, scheduleTimeZone);
     report(`5/7 weekly workflow ${round1}: the synthesized state machine run locally (Tasks ${Object.keys(bindings).join(", ")})…`);
     const week1 = await runWorkflow(machine.definition, bindings, { name: round1, now: now1, stateMachineArn: machine.arn });
     if (week1.status !== "SUCCEEDED") throw new Error(`workflow ${round1} failed: ${week1.error}`);
@@ -362,6 +377,7 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       selected: { stackId: string }[];
       budgetSeconds: number;
       totalPredictedSeconds: number;
+      predictedInterval?: { lowSeconds: number; highSeconds: number; level: number };
     };
     const allRecords1 = await scanRecords(dynamo, roles.tableName);
     const pool = allRecords1
@@ -405,7 +421,12 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       if (!phantom) throw new Error(`stack ${stackId} does not come from an uploaded phantom`);
       return { boundaryLength: phantom.true_boundary_length, components: phantom.true_components };
     });
-    const seconds = simulatedActiveSeconds(features, options.seed * 7919 + 17);
+    const speedOf = (annotator: string) => SIMULATED_SPEEDS[options.annotators.indexOf(annotator) % SIMULATED_SPEEDS.length] ?? 1;
+    const seconds = simulatedActiveSeconds(
+      features,
+      options.seed * 7919 + 17,
+      work.map((w) => speedOf(w.annotator)),
+    );
     report(`7/7 ${work.length} selected stacks completed by ${options.annotators.length} simulated annotators through the completion API…`);
     const completions: CompletionOutcome[] = [];
     for (const [i, item] of work.entries()) {
@@ -429,11 +450,11 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       });
     }
     const now2 = new Date(Date.parse(now1) + 7 * 86_400_000).toISOString();
-    const round2 = roundIdOf(now2);
+    const round2 = roundIdOf(now2, scheduleTimeZone);
     report(`      next week's workflow ${round2}: ${WEEKLY_WORKFLOW_STATES.refit} fits α, β, γ on the completions…`);
     const week2 = await runWorkflow(machine.definition, bindings, { name: round2, now: now2, stateMachineArn: machine.arn });
     if (week2.status !== "SUCCEEDED") throw new Error(`workflow ${round2} failed: ${week2.error}`);
-    const refit2 = resultAt(week2.output, WEEKLY_WORKFLOW_RESULT_PATHS.refit) as { lastRound?: unknown };
+    const refit2 = resultAt(week2.output, WEEKLY_WORKFLOW_RESULT_PATHS.refit) as RefitOutput;
     const modelAfter = await timeModels.latest();
     const coefficientsAfter = coefficientsOf(modelAfter);
     const fit = compareFits(completions, modelBefore?.model ?? PRIOR_TIME_MODEL, modelAfter?.model ?? PRIOR_TIME_MODEL);
@@ -453,6 +474,7 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
         selected: selection.selected.map((s) => s.stackId),
         budgetSeconds: selection.budgetSeconds,
         totalPredictedSeconds: selection.totalPredictedSeconds,
+        ...(selection.predictedInterval ? { predictedInterval: selection.predictedInterval } : {}),
       },
       emails,
       completions,
@@ -461,6 +483,8 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       truth: TRUE_TIME_MODEL,
       fit,
       lastRound: refit2.lastRound ?? null,
+      refit: refit2,
+      simulatedSpeeds: Object.fromEntries(options.annotators.map((a) => [a, speedOf(a)])),
       records: allRecords,
       deadLetters,
       plantedName,

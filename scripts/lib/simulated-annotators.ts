@@ -19,6 +19,9 @@
  * coefficients but keeps a bias (γ̂ above γ, β̂ near 0): the paper's point that T is predicted from
  * the model's own masks, measured here rather than assumed away.
  *
+ * Annotators differ: the k-th simulated annotator works SIMULATED_SPEEDS[k mod 2] times as long as the
+ * law says (×0.8 and ×1.25, geometric mean 1), which the refit's speed factors should pick up.
+ *
  * Draws come from a seeded generator (same seed, same times).
  */
 import { normalDraw, seededRandom } from "../../lambdas/domain/seeded-random.js";
@@ -36,8 +39,16 @@ export function trueLogSeconds(features: TrueFeatures): number {
   return alpha * Math.log1p(features.boundaryLength) + beta * Math.log1p(features.components) + gamma;
 }
 
-/** Draws active seconds for stacks in the order given (one normal draw each, seeded). */
-export function simulatedActiveSeconds(features: readonly TrueFeatures[], seed: number): number[] {
+/** Speed factors of the simulated annotators, by their position in the annotator list (cycled). */
+export const SIMULATED_SPEEDS = [0.8, 1.25] as const;
+
+/**
+ * Draws active seconds for stacks in the order given (one normal draw each, seeded), whole seconds as
+ * the worklist page reports them; `speeds[i]` multiplies stack i's time (its annotator's factor).
+ */
+export function simulatedActiveSeconds(features: readonly TrueFeatures[], seed: number, speeds: readonly number[] = []): number[] {
   const random = seededRandom(seed);
-  return features.map((f) => Math.round(Math.exp(trueLogSeconds(f) + TRUE_TIME_MODEL.sd * normalDraw(random)) * 10) / 10);
+  return features.map((f, i) =>
+    Math.max(1, Math.round(Math.exp(trueLogSeconds(f) + Math.log(speeds[i] ?? 1) + TRUE_TIME_MODEL.sd * normalDraw(random)))),
+  );
 }

@@ -21,7 +21,7 @@
  * Binds 127.0.0.1 only; every response carries a Content-Security-Policy that allows nothing outside
  * this origin (no external fonts or scripts can load), `nosniff` and `no-referrer`.
  *
- *   TABLE_NAME=… STUDIES_BUCKET=… AWS_ENDPOINT_URL=http://127.0.0.1:PORT ANNOTATORS=a@x.org,b@x.org \
+ *   TABLE_NAME=… STUDIES_BUCKET=… SCHEDULE_TIMEZONE=UTC AWS_ENDPOINT_URL=http://127.0.0.1:PORT ANNOTATORS=a@x.org,b@x.org \
  *     npx tsx scripts/lib/worklist-server.ts [--port 8088]       (standalone, against a running moto)
  */
 import { randomBytes, randomUUID } from "node:crypto";

@@ -21,6 +21,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vites
 vi.hoisted(() => {
   Object.assign(process.env, {
     TABLE_NAME: "ich-al-records",
+    SCHEDULE_TIMEZONE: "UTC",
     AWS_REGION: "us-east-1",
     AWS_ACCESS_KEY_ID: "local",
     AWS_SECRET_ACCESS_KEY: "local",
@@ -96,6 +97,7 @@ beforeAll(async () => {
   const handler = createCompleteHandler({
     records: store,
     clock: () => new Date().toISOString(),
+    timeZone: "UTC",
     log: jsonLogger({ lambda: "complete" }, () => {}),
     overlays: new S3OverlayObjects(s3, BUCKET),
   });
@@ -131,7 +133,10 @@ beforeEach(async () => {
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: readFileSync(join(overlayDir, `${studyOf(i)}.npz`)) }));
   }
   const now = new Date().toISOString();
-  const round = await runSelectionRound(now, { records: store, settings: { budgetSeconds: 3 * 3600, resolutionSeconds: 1 } });
+  const round = await runSelectionRound(now, {
+    records: store,
+    settings: { budgetSeconds: 3 * 3600, resolutionSeconds: 1, timeZone: "UTC" },
+  });
   roundId = round.roundId;
   let n = 0;
   await notifyAnnotators(roundId, {

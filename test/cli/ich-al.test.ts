@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { main } from "../../lambdas/cli/ich-al.js";
 import { solveKnapsack } from "../../lambdas/domain/knapsack.js";
+import { DEFAULT_TIME_PRIOR, fitTimeModel } from "../../lambdas/domain/labeling-time-model.js";
 import { makePool } from "../support/pools.js";
 
 const run = promisify(execFile);
@@ -109,25 +110,128 @@ describe("ich-al select", () => {
 });
 
 describe("ich-al fit-time", () => {
-  it("prints the fitted coefficients and statistics", async () => {
-    const timings = Array.from({ length: 30 }, (_, i) => {
-      const boundaryLength = 50 * (i + 1);
-      const components = 1 + (i % 5);
-      return { boundaryLength, components, seconds: Math.exp(0.5 * Math.log1p(boundaryLength) + 0.3 * Math.log1p(components) + 3) };
-    });
-    const { code, out } = await call(["fit-time", "--timings", file("t.json", timings)]);
+  const LAW = { alpha: 0.5, beta: 0.3, gamma: 3 };
+  const lawSeconds = (boundaryLength: number, components: number) =>
+    Math.exp(LAW.alpha * Math.log1p(boundaryLength) + LAW.beta * Math.log1p(components) + LAW.gamma);
+  const timings = Array.from({ length: 30 }, (_, i) => {
+    const boundaryLength = 50 * (i + 1);
+    const components = 1 + (i % 5);
+    return { boundaryLength, components, seconds: lawSeconds(boundaryLength, components) };
+  });
+  const KEYS = ["alpha", "beta", "gamma", "n", "r2", "residualSd", "excluded", "posterior"];
+  const PRIOR = { alpha: 0.2, beta: 0.8, gamma: 5, residualSd: 0.4, strength: 6 };
+  const fitOf = async (argv: string[]) => {
+    const { code, out, err } = await call(["fit-time", ...argv]);
+    expect(err).toEqual([]);
     expect(code).toBe(0);
-    const fit = JSON.parse(out[0] as string);
-    expect(Object.keys(fit)).toEqual(["alpha", "beta", "gamma", "n", "r2", "residualSd"]);
-    expect(fit.alpha).toBeCloseTo(0.5, 9);
-    expect(fit.beta).toBeCloseTo(0.3, 9);
-    expect(fit.gamma).toBeCloseTo(3, 8);
+    expect(out).toHaveLength(1);
+    return JSON.parse(out[0] as string);
+  };
+  /** RMS of the log-time error against the law over the timings' features. */
+  const rms = (m: { alpha: number; beta: number; gamma: number }) =>
+    Math.sqrt(
+      timings.reduce(
+        (s, t) =>
+          s +
+          (m.alpha * Math.log1p(t.boundaryLength) +
+            m.beta * Math.log1p(t.components) +
+            m.gamma -
+            Math.log(lawSeconds(t.boundaryLength, t.components))) **
+            2,
+        0,
+      ) / timings.length,
+    );
+
+  it("prints the Bayesian fit: coefficients, statistics, exclusions and the posterior", async () => {
+    const fit = await fitOf(["--timings", file("fit-t.json", timings)]);
+    expect(Object.keys(fit)).toEqual(KEYS);
     expect(fit.n).toBe(30);
+    expect(fit.excluded).toEqual([]);
+    // Noise-free timings: the documented prior (worth 4 completions) still pulls a little, so the
+    // coefficients are the domain's posterior, and its fitted times are far closer to the law than the prior's.
+    const reference = fitTimeModel(timings);
+    expect(fit.alpha).toBeCloseTo(reference.alpha, 12);
+    expect(fit.beta).toBeCloseTo(reference.beta, 12);
+    expect(fit.gamma).toBeCloseTo(reference.gamma, 12);
+    expect(rms(fit)).toBeLessThan(rms(DEFAULT_TIME_PRIOR) / 3);
+    expect(fit.alpha).toBeGreaterThanOrEqual(0);
+    expect(fit.beta).toBeGreaterThanOrEqual(0);
+    expect(fit.posterior).toMatchObject({ shape: 1 + DEFAULT_TIME_PRIOR.strength / 2 + 30 / 2, prior: DEFAULT_TIME_PRIOR });
+    expect(fit.posterior.mean).toHaveLength(3);
+    expect(fit.posterior.covariance).toHaveLength(3);
   });
 
-  it("reports degenerate input in one line", async () => {
-    const { code, err } = await call(["fit-time", "--timings", file("few.json", [{ boundaryLength: 1, components: 1, seconds: 5 }])]);
-    expect(code).toBe(1);
-    expect(err).toEqual(["ich-al: need at least 4 completed stacks to fit α, β, γ with a residual estimate, got 1"]);
+  it("with no timings prints the prior itself: the documented one, or the --prior file's", async () => {
+    const empty = file("fit-empty.json", []);
+    const documented = await fitOf(["--timings", empty]);
+    expect(Object.keys(documented)).toEqual(KEYS);
+    expect(documented).toMatchObject({ n: 0, r2: null, excluded: [], residualSd: expect.closeTo(DEFAULT_TIME_PRIOR.residualSd, 12) });
+    const own = await fitOf(["--timings", empty, "--prior", file("fit-prior.json", PRIOR)]);
+    expect(own).toMatchObject({ n: 0, excluded: [], residualSd: expect.closeTo(PRIOR.residualSd, 12) });
+    for (const [fit, prior] of [
+      [documented, DEFAULT_TIME_PRIOR],
+      [own, PRIOR],
+    ] as const) {
+      // The prior's centre, up to the rounding of P₀⁻¹(P₀m₀).
+      expect(fit.alpha).toBeCloseTo(prior.alpha, 12);
+      expect(fit.beta).toBeCloseTo(prior.beta, 12);
+      expect(fit.gamma).toBeCloseTo(prior.gamma, 12);
+    }
+  });
+
+  it.each([1, 2])("--prior changes the fit of %i timing(s), and each timing moves it", async (k) => {
+    const few = file(`fit-few-${k}.json`, timings.slice(0, k));
+    const documented = await fitOf(["--timings", few]);
+    const own = await fitOf(["--timings", few, "--prior", file("fit-prior.json", PRIOR)]);
+    expect(documented.n).toBe(k);
+    expect(own.n).toBe(k);
+    expect(Math.abs(own.gamma - documented.gamma)).toBeGreaterThan(0.01);
+    expect(own.posterior.prior).toEqual(PRIOR);
+    const none = await fitOf(["--timings", file("fit-empty.json", []), "--prior", file("fit-prior.json", PRIOR)]);
+    expect([own.alpha, own.beta, own.gamma]).not.toEqual([none.alpha, none.beta, none.gamma]);
+  });
+
+  it("lists a 1 ms timing (and one beyond --max-seconds) in excluded by index", async () => {
+    const withTiny = [timings[0], { boundaryLength: 100, components: 2, seconds: 0.001 }, ...timings.slice(1, 6)];
+    const fit = await fitOf(["--timings", file("fit-tiny.json", withTiny)]);
+    expect(fit.excluded).toEqual([1]);
+    expect(fit.n).toBe(6);
+    expect(fit.posterior.exclusions).toEqual([{ index: 1, reason: "out-of-range" }]);
+    const capped = await fitOf(["--timings", file("fit-tiny.json", withTiny), "--max-seconds", "400"]);
+    const over = withTiny.flatMap((t, i) => ((t as { seconds: number }).seconds > 400 || i === 1 ? [i] : []));
+    expect(over.length).toBeGreaterThan(2);
+    expect(over.length).toBeLessThan(withTiny.length);
+    expect([...capped.excluded].sort((a: number, b: number) => a - b)).toEqual(over);
+    expect(capped.n).toBe(withTiny.length - over.length);
+  });
+
+  it.each([
+    [["--timings", file("fit-x.json", [{ boundaryLength: 1, components: 1, seconds: "x" }])], 1, /x\.json: entry 0: seconds: /],
+    [["--timings", file("fit-neg.json", [timings[0], { boundaryLength: -1, components: 1, seconds: 5 }])], 1, /entry 1: boundaryLength: /],
+    [["--timings", file("fit-empty.json", []), "--prior", file("fit-bad-prior.json", "{")], 1, /bad-prior\.json is not valid JSON/],
+    [
+      ["--timings", file("fit-empty.json", []), "--prior", file("fit-zero.json", { ...PRIOR, strength: 0 })],
+      1,
+      /zero\.json: strength: .*>=0\.1/,
+    ],
+    [["--timings", file("fit-empty.json", []), "--prior", file("fit-short.json", { alpha: 0.1, beta: 0.1, gamma: 3 })], 1, /short\.json: /],
+    [["--timings", file("fit-empty.json", []), "--max-seconds", "eight"], 2, /--max-seconds must be a number/],
+  ])("%j → exit %i with one line naming the entry and field", async (argv, exitCode, message) => {
+    const { code, out, err } = await call(["fit-time", ...(argv as string[])]);
+    expect(code).toBe(exitCode);
+    expect(out).toEqual([]);
+    expect(err).toHaveLength(1);
+    expect(err[0]).toMatch(message);
+  });
+
+  it("names the field of a malformed --prior file", async () => {
+    const { err } = await call([
+      "fit-time",
+      "--timings",
+      file("fit-empty.json", []),
+      "--prior",
+      file("fit-zero.json", { ...PRIOR, strength: 0 }),
+    ]);
+    expect(err[0]).toMatch(/strength/);
   });
 });

@@ -176,7 +176,7 @@ describe("worklistOf", () => {
       },
     });
     // Two weeks later: W49 and W50 have no round for Amy; the look-back finds W48.
-    const list = await worklistOf("AMY@x.org", "2026-12-08T09:00:00.000Z", records);
+    const list = await worklistOf("AMY@x.org", "2026-12-08T09:00:00.000Z", records, "UTC");
     expect(list).toMatchObject({
       annotator: AMY,
       roundId: ROUND,
@@ -189,7 +189,39 @@ describe("worklistOf", () => {
       ["stack-002", "labeled", 30],
     ]);
     expect(JSON.stringify(list)).not.toContain("uploads/");
-    expect((await worklistOf("nobody@x.org", "2026-12-08T09:00:00.000Z", records)).roundId).toBeNull();
-    expect((await worklistOf(AMY, "2027-06-01T09:00:00.000Z", records)).roundId).toBeNull();
+    expect((await worklistOf("nobody@x.org", "2026-12-08T09:00:00.000Z", records, "UTC")).roundId).toBeNull();
+    expect((await worklistOf(AMY, "2027-06-01T09:00:00.000Z", records, "UTC")).roundId).toBeNull();
+  });
+
+  it("looks back whole ISO weeks in the schedule's time zone, so a daylight-saving change skips no round", async () => {
+    // Vienna's Monday 01:30 run of 2027-03-22 (CET) is select-2027-W12. The next Monday 00:30 (CEST,
+    // 2027-03-28T22:30Z) is W13 there, with no round yet: the look-back must find W12 — stepping back
+    // 7 × 24 h would land on Sunday 2027-03-21 23:30 (W11) and skip it.
+    const roundId = "select-2027-W12";
+    const records = await store({ ...pendingStack(1, 600), status: "selected", selectedBy: roundId, assignedTo: AMY });
+    await records.createRound({
+      roundId,
+      strategy: "knapsack",
+      budgetSeconds: 7200,
+      resolutionSeconds: 1,
+      poolSize: 1,
+      selected: ["stack-001"],
+      totalUncertainty: 1,
+      totalPredictedSeconds: 600,
+      optimal: true,
+      timeModelVersion: 0,
+      createdAt: "2027-03-22T00:30:00.000Z",
+      status: "completed",
+      assignment: {
+        annotators: [{ annotator: AMY, stackIds: ["stack-001"], predictedSeconds: 600 }],
+        assignedAt: "2027-03-22T00:31:00.000Z",
+      },
+    });
+    const list = await worklistOf(AMY, "2027-03-28T22:30:00.000Z", records, "Europe/Vienna");
+    expect(list.roundId).toBe(roundId);
+    expect(list.stacks.map((s) => s.stackId)).toEqual(["stack-001"]);
+    // The look-back reaches WORKLIST_LOOKBACK_WEEKS − 1 = 11 weeks back: from W23 it finds W12, from W24 not.
+    expect((await worklistOf(AMY, "2027-06-07T09:00:00.000Z", records, "Europe/Vienna")).roundId).toBe(roundId);
+    expect((await worklistOf(AMY, "2027-06-14T09:00:00.000Z", records, "Europe/Vienna")).roundId).toBeNull();
   });
 });

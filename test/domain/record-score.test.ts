@@ -156,8 +156,12 @@ describe("stackRecordsFor", () => {
         timeModelVersion: 0,
       },
     });
-    // A negative stack costs about the prior's e^γ·e^(s²/2) ≈ 54 s to review.
-    expect(records[0]?.prediction?.predictedSeconds).toBeCloseTo(45 * Math.exp(0.18), 6);
+    // A negative stack: median the prior's e^γ = 45 s; the mean adds the predictive variance
+    // v = s²·(1 + xᵀV₀x) with x = [0, 0, 1] (computed here from the prior's posterior parts).
+    const { covariance, shape, scale } = PRIOR_TIME_MODEL.posterior;
+    const v = (scale / (shape - 1)) * (1 + covariance[2][2]);
+    expect(records[0]?.prediction?.medianSeconds).toBeCloseTo(45, 6);
+    expect(records[0]?.prediction?.predictedSeconds).toBeCloseTo(45 * Math.exp(v / 2), 6);
   });
 
   it("records the stored time-model version it predicted with", () => {

@@ -1,41 +1,35 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Prediction, SelectionRound, StackRecord } from "../../lambdas/contracts/records.js";
-import { DEFAULT_MIN_COMPLETIONS, PRIOR_TIME_MODEL, type TimeModel } from "../../lambdas/domain/labeling-time-model.js";
+import {
+  DEFAULT_TIME_PRIOR,
+  fitTimeModel,
+  PRIOR_TIME_MODEL,
+  predictLabelingSeconds,
+  type TimeModel,
+} from "../../lambdas/domain/labeling-time-model.js";
 import {
   completedStacks,
+  DEFAULT_REFIT_SETTINGS,
   PRIOR_VERSION,
   planRefit,
   RefitStateError,
   repredictions,
+  roundMembers,
   roundsWithCompletions,
   roundTimeReport,
   runRefit,
 } from "../../lambdas/domain/refit.js";
 import type { TimeModelRegistry, VersionedTimeModel } from "../../lambdas/domain/time-model-store.js";
 import { InMemoryRecordStore } from "../handlers/ingest-fakes.js";
+import { InMemoryTimeModels } from "../support/in-memory-time-models.js";
+import "../support/fast-check-seed.js";
 
 const NOW = "2026-11-30T06:00:00.000Z";
-const TRUTH = { alpha: 0.8, beta: 0.4, gamma: Math.log(60) };
+const TRUTH = { alpha: 0.55, beta: 0.4, gamma: Math.log(60) };
 
-/** Versions in memory with the conditional semantics of DynamoTimeModelStore.put. */
-class InMemoryTimeModels implements TimeModelRegistry {
-  readonly versions = new Map<number, { model: TimeModel; createdAt: string }>();
-  puts = 0;
-
-  async latest(): Promise<VersionedTimeModel | undefined> {
-    const top = Math.max(-1, ...this.versions.keys());
-    const entry = this.versions.get(top);
-    return entry ? { version: top, model: structuredClone(entry.model) } : undefined;
-  }
-
-  async put(entry: VersionedTimeModel, createdAt: string): Promise<boolean> {
-    this.puts++;
-    if (this.versions.has(entry.version)) return false;
-    this.versions.set(entry.version, { model: structuredClone(entry.model), createdAt });
-    return true;
-  }
-}
+const distance = (m: { alpha: number; beta: number; gamma: number }, t: { alpha: number; beta: number; gamma: number }) =>
+  Math.hypot(m.alpha - t.alpha, m.beta - t.beta, m.gamma - t.gamma);
 
 /** Features of the i-th synthetic stack: varied B and M (negatives every 7th). */
 function features(i: number): { boundaryLength: number; components: number } {
@@ -90,62 +84,78 @@ async function seed(store: InMemoryRecordStore, records: StackRecord[]) {
 }
 
 describe("completedStacks", () => {
-  it("keeps labeled stacks with scores and completion, skips the rest", () => {
+  it("keeps labeled stacks with scores and completion (sorted by id), skips the rest", () => {
     const ok = labeledStack(1);
     const noCompletion = { ...labeledStack(2), completion: undefined };
     const noScores = { ...labeledStack(3), scores: undefined };
     const study = { ...labeledStack(4), kind: "study" as const };
-    const { completed, skipped } = completedStacks([ok, noCompletion, noScores, study, ok]);
-    expect(completed.map((c) => c.stackId)).toEqual([ok.stackId]);
-    expect(completed[0]?.observation).toEqual({ ...features(1), seconds: trueSeconds(features(1)) });
+    const { completed, skipped } = completedStacks([labeledStack(9), ok, noCompletion, noScores, study, ok]);
+    expect(completed.map((c) => c.stackId)).toEqual([ok.stackId, "done-009"]);
+    expect(completed[0]?.observation).toEqual({ ...features(1), seconds: trueSeconds(features(1)), annotator: "a@x.org", id: ok.stackId });
+    expect(completed[0]?.timeModelVersion).toBe(0);
     expect(skipped).toEqual([noCompletion.stackId, noScores.stackId, study.stackId, ok.stackId]);
   });
 });
 
 describe("planRefit", () => {
-  const obs = (n: number) => Array.from({ length: n }, (_, i) => ({ ...features(i), seconds: trueSeconds(features(i)) }));
+  const obs = (n: number, truth = TRUTH) =>
+    Array.from({ length: n }, (_, i) => ({ ...features(i), seconds: trueSeconds(features(i), truth), id: `s${i}` }));
 
-  it("keeps the prior below the minimum number of completions", () => {
-    expect(planRefit(obs(DEFAULT_MIN_COMPLETIONS - 1), undefined)).toEqual({ action: "keep", current: PRIOR_VERSION, reason: "too-few" });
-    expect(planRefit(obs(DEFAULT_MIN_COMPLETIONS), undefined).action).toBe("store");
-    expect(planRefit(obs(5), undefined, 5).action).toBe("store");
+  it("keeps the prior with no completions and stores version 1 after the first one", () => {
+    expect(planRefit([], PRIOR_VERSION)).toEqual({ action: "keep", current: PRIOR_VERSION, reason: "unchanged" });
+    const plan = planRefit(obs(1), PRIOR_VERSION);
+    expect(plan.action === "store" && plan.candidate.version).toBe(1);
+    expect(plan.action === "store" && plan.candidate.model.n).toBe(1);
   });
 
-  it("stores latest + 1 when n changed, keeps the latest when n is unchanged", () => {
-    const stored: VersionedTimeModel = { version: 7, model: { ...PRIOR_TIME_MODEL, source: "fit", n: 30 } };
+  it("stores latest + 1 when the completions changed, keeps the latest when they did not", () => {
+    const stored: VersionedTimeModel = { version: 7, model: fitTimeModel(obs(30)) };
     expect(planRefit(obs(30), stored)).toEqual({ action: "keep", current: stored, reason: "unchanged" });
     const plan = planRefit(obs(31), stored);
     expect(plan.action === "store" && plan.candidate.version).toBe(8);
     expect(plan.action === "store" && plan.candidate.model.n).toBe(31);
+    // A new prior (the institution changed its config) is a change too.
+    const stronger = planRefit(obs(30), stored, { ...DEFAULT_REFIT_SETTINGS, prior: { ...DEFAULT_TIME_PRIOR, strength: 40 } });
+    expect(stronger.action).toBe("store");
   });
 
-  it("keeps the model in effect and says why when the fit is degenerate (all stacks negative)", () => {
+  it("fits all-negative completions (no spread in B, M) without failing: γ moves to their mean log time", () => {
     const negatives = Array.from({ length: 25 }, (_, i) => ({ boundaryLength: 0, components: 0, seconds: 40 + i }));
-    const plan = planRefit(negatives, undefined);
-    expect(plan).toMatchObject({ action: "keep", current: PRIOR_VERSION, reason: "degenerate" });
-    expect(plan.action === "keep" && plan.detail).toMatch(/boundary length is the same for all 25 stacks/);
+    const plan = planRefit(negatives, PRIOR_VERSION);
+    expect(plan.action).toBe("store");
+    const model = plan.action === "store" ? plan.candidate.model : PRIOR_TIME_MODEL;
+    const meanLog = negatives.reduce((s, o) => s + Math.log(o.seconds), 0) / negatives.length;
+    expect(Math.abs(model.gamma - meanLog)).toBeLessThan(0.05);
+    expect(model.alpha).toBeGreaterThanOrEqual(0);
+    expect(model.beta).toBeGreaterThanOrEqual(0);
   });
 
-  it("recovers any known α, β, γ from noise-free completions (property)", () => {
+  it("refuses a fit whose predictions leave [1 s, 24 h] and keeps the version in effect", () => {
+    // Identical stacks labelled in 1 s and in 8 h alternately: σ is huge, so the mean e^(μ + v/2) explodes.
+    const wild = Array.from({ length: 30 }, (_, i) => ({
+      boundaryLength: 500 + (i % 3),
+      components: 2,
+      seconds: i % 2 === 0 ? 1 : 8 * 3600,
+    }));
+    const plan = planRefit(wild, PRIOR_VERSION);
+    expect(plan).toMatchObject({ action: "keep", current: PRIOR_VERSION, reason: "refused" });
+    expect(plan.action === "keep" && plan.detail).toMatch(/outside \[1 s, 24 h\]/);
+  });
+
+  it("moves any known law (α, β ≥ 0) from the prior well over half way to the truth with 20–80 noise-free completions (property)", () => {
     fc.assert(
       fc.property(
-        fc.double({ min: 0.05, max: 1.5, noNaN: true }),
-        fc.double({ min: -0.5, max: 1.5, noNaN: true }),
-        fc.double({ min: 2, max: 6, noNaN: true }),
+        // Laws whose times stay within a day over these stacks (B up to 7,500 px, M up to 9).
+        fc.double({ min: 0, max: 0.6, noNaN: true }),
+        fc.double({ min: 0, max: 0.8, noNaN: true }),
+        fc.double({ min: 2, max: 3.5, noNaN: true }),
         fc.integer({ min: 20, max: 80 }),
         (alpha, beta, gamma, n) => {
           const truth = { alpha, beta, gamma };
-          const data = Array.from({ length: n }, (_, i) => ({ ...features(i), seconds: trueSeconds(features(i), truth) }));
-          const plan = planRefit(data, undefined);
-          if (plan.action !== "store") return false;
+          const plan = planRefit(obs(n, truth), PRIOR_VERSION, { ...DEFAULT_REFIT_SETTINGS, maxActiveSeconds: 86_400 });
+          if (plan.action !== "store") return plan.action === "keep" && plan.reason === "refused";
           const m = plan.candidate.model;
-          return (
-            plan.candidate.version === 1 &&
-            Math.abs(m.alpha - alpha) < 1e-8 &&
-            Math.abs(m.beta - beta) < 1e-8 &&
-            Math.abs(m.gamma - gamma) < 1e-7 &&
-            m.residualSd < 1e-7
-          );
+          return m.alpha >= 0 && m.beta >= 0 && distance(m, truth) <= 0.4 * distance(PRIOR_TIME_MODEL, truth) + 1e-6;
         },
       ),
       { numRuns: 100 },
@@ -154,23 +164,30 @@ describe("planRefit", () => {
 });
 
 describe("repredictions", () => {
-  it("re-predicts only stacks on an older version or without a prediction", () => {
-    const current: VersionedTimeModel = { version: 3, model: { ...PRIOR_TIME_MODEL, alpha: 0.5, beta: 0.25, gamma: 4, residualSd: 0 } };
+  it("re-predicts only stacks on an older version or without a prediction, with the version's posterior predictive", () => {
+    const current: VersionedTimeModel = { version: 3, model: { ...PRIOR_TIME_MODEL, alpha: 0.5, beta: 0.25, gamma: 4 } };
     const pending = [pendingStack(1, 0), pendingStack(2, 2), pendingStack(3, 3), pendingStack(4, 4), pendingStack(5, undefined)];
     const study = { ...pendingStack(6, 0), kind: "study" as const };
     const noScores = { ...pendingStack(8, 0), scores: undefined };
     const updates = repredictions([...pending, study, noScores], current);
     expect(updates.map((u) => u.stackId)).toEqual(["pool-001", "pool-002", "pool-005"]);
+    const { covariance, shape, scale } = current.model.posterior;
     for (const u of updates) {
-      const i = Number(u.stackId.slice(-3));
-      // residualSd 0: the log-normal mean is e^(α log(1+B) + β log(1+M) + γ), computed independently here.
-      expect(u.prediction.predictedSeconds).toBeCloseTo(trueSeconds(features(i), { alpha: 0.5, beta: 0.25, gamma: 4 }), 8);
-      expect(u.prediction.timeModelVersion).toBe(3);
+      const f = features(Number(u.stackId.slice(-3)));
+      // Computed here from the posterior's parts: mean e^(μ + v/2), v = b/(a − 1)·(1 + xᵀVx).
+      const x = [Math.log1p(f.boundaryLength), Math.log1p(f.components), 1];
+      const h = x.reduce((s, xi, i) => s + xi * x.reduce((t, xj, j) => t + (covariance[i]?.[j] as number) * xj, 0), 0);
+      const median = trueSeconds(f, { alpha: 0.5, beta: 0.25, gamma: 4 });
+      expect(u.prediction.medianSeconds).toBeCloseTo(median, 8);
+      expect(u.prediction.predictedSeconds).toBeCloseTo(median * Math.exp(((scale / (shape - 1)) * (1 + h)) / 2), 6);
+      expect(u.prediction).toMatchObject({ level: 0.8, timeModelVersion: 3 });
+      expect(u.prediction.low).toBeLessThan(median);
+      expect(u.prediction.high).toBeGreaterThan(median);
     }
   });
 });
 
-describe("last round report", () => {
+describe("round report", () => {
   const round = (roundId: string, selected: string[]): SelectionRound => ({
     roundId,
     strategy: "knapsack",
@@ -186,7 +203,7 @@ describe("last round report", () => {
     status: "completed",
   });
 
-  it("sums predicted and actual seconds over the round's completed stacks; ratio = actual / predicted", () => {
+  it("sums predicted and actual seconds over the round's completed stacks, with the total's 80 % interval", () => {
     const W48 = "select-2026-W48";
     const stacks = [
       labeledStack(1, { roundId: W48, predicted: 100, seconds: 110 }),
@@ -197,11 +214,19 @@ describe("last round report", () => {
       labeledStack(6, { roundId: W48, predicted: 777, seconds: 777 }), // labeled, but not in the round's list
     ];
     const { completed } = completedStacks(stacks);
-    const report = roundTimeReport(W48, completed, round(W48, ["done-001", "done-002", "done-003", "done-005"]));
-    expect(report).toEqual({ roundId: W48, stacks: 3, predictedSeconds: 600, actualSeconds: 660, ratio: expect.closeTo(1.1, 12) });
+    const members = roundMembers(W48, completed, round(W48, ["done-001", "done-002", "done-003", "done-005"]));
+    const report = roundTimeReport(W48, members, PRIOR_TIME_MODEL, { low: 0.8, high: 1.25 });
+    expect(report).toMatchObject({ roundId: W48, stacks: 3, predictedSeconds: 600, actualSeconds: 660, level: 0.8, withinBand: true });
+    expect(report?.ratio).toBeCloseTo(1.1, 12);
+    expect(report?.lowSeconds).toBeLessThan(600);
+    expect(report?.highSeconds).toBeGreaterThan(600);
+    expect(report?.insideInterval).toBe(660 >= (report?.lowSeconds ?? 0) && 660 <= (report?.highSeconds ?? 0));
+    expect(roundTimeReport(W48, members, PRIOR_TIME_MODEL, { low: 0.8, high: 1.05 })?.withinBand).toBe(false);
     // Without the round record every stack that names the round (and has a prediction) counts.
-    expect(roundTimeReport(W48, completed, undefined)).toMatchObject({ stacks: 4, predictedSeconds: 1377, actualSeconds: 1437 });
-    expect(roundTimeReport("select-2026-W49", completed, undefined)).toBeUndefined();
+    expect(roundMembers(W48, completed, undefined).map((c) => c.stackId)).toEqual(["done-001", "done-002", "done-003", "done-006"]);
+    expect(
+      roundTimeReport("select-2026-W49", roundMembers("select-2026-W49", completed, undefined), PRIOR_TIME_MODEL, { low: 0.8, high: 1.25 }),
+    ).toBeUndefined();
   });
 
   it("orders rounds by ISO week, across a year boundary", () => {
@@ -223,29 +248,26 @@ describe("runRefit", () => {
     return { records, timeModels };
   }
 
-  it("fits known coefficients from noise-free completions, stores version 1 and re-predicts the pool", async () => {
+  it("fits the completions, stores version 1 with its posterior and re-predicts the pool", async () => {
     const { records, timeModels } = await world(30, [pendingStack(100, 0), pendingStack(101, undefined), pendingStack(102, 0)]);
     const out = await runRefit(NOW, { records, timeModels });
-    expect(out).toMatchObject({ version: 1, fitted: true, n: 30, repredicted: 3 });
-    expect(out.alpha).toBeCloseTo(TRUTH.alpha, 9);
-    expect(out.beta).toBeCloseTo(TRUTH.beta, 9);
-    expect(out.gamma).toBeCloseTo(TRUTH.gamma, 8);
-    expect(out.r2).toBeCloseTo(1, 12);
-    expect(out.residualSd).toBeLessThan(1e-8);
+    expect(out).toMatchObject({ version: 1, fitted: true, n: 30, completions: 30, repredicted: 3, excluded: [] });
+    expect(distance(out, TRUTH)).toBeLessThan(0.25 * distance(PRIOR_TIME_MODEL, TRUTH));
+    expect(out.r2).toBeGreaterThan(0.95);
+    expect(out.annotatorSpeeds).toEqual([{ annotator: "a@x.org", factor: expect.any(Number), completions: 30 }]);
     const stored = timeModels.versions.get(1);
     expect(stored?.createdAt).toBe(NOW);
-    expect(stored?.model).toMatchObject({ source: "fit", n: 30 });
-    expect(stored?.model.design).not.toBeNull();
+    expect(stored?.model).toMatchObject({ source: "fit", n: 30, excluded: [], prior: DEFAULT_TIME_PRIOR });
     for (const i of [100, 101, 102]) {
       const r = await records.getStack(`pool-${i}`);
       expect(r?.status).toBe("pending");
       expect(r?.prediction?.timeModelVersion).toBe(1);
-      expect(r?.prediction?.predictedSeconds).toBeCloseTo(trueSeconds(features(i)), 6);
+      expect(r?.prediction?.predictedSeconds).toBeCloseTo(predictLabelingSeconds(stored?.model as TimeModel, features(i)).seconds, 6);
       expect(r?.updatedAt).toBe(NOW);
     }
   });
 
-  it("stores no new version when n is unchanged, and a new one (latest + 1) when completions arrive", async () => {
+  it("stores no new version when nothing changed, and latest + 1 when completions arrive", async () => {
     const { records, timeModels } = await world(25, [pendingStack(100, 0)]);
     expect((await runRefit(NOW, { records, timeModels })).version).toBe(1);
     const again = await runRefit(NOW, { records, timeModels });
@@ -260,31 +282,57 @@ describe("runRefit", () => {
     expect((await records.getStack("pool-100"))?.prediction?.timeModelVersion).toBe(2);
   });
 
-  it("keeps the prior (version 0) below 20 completions and changes nothing", async () => {
-    const { records, timeModels } = await world(19, [pendingStack(100, 0)]);
+  it("keeps the prior (version 0) with no completions and changes nothing", async () => {
+    const { records, timeModels } = await world(0, [pendingStack(100, 0)]);
     const before = await records.getStack("pool-100");
-    const actual = Array.from({ length: 19 }, (_, i) => trueSeconds(features(i))).reduce((a, b) => a + b, 0);
     const out = await runRefit(NOW, { records, timeModels });
-    expect(out).toEqual({
-      version: 0,
-      fitted: false,
-      n: 19,
-      alpha: PRIOR_TIME_MODEL.alpha,
-      beta: PRIOR_TIME_MODEL.beta,
-      gamma: PRIOR_TIME_MODEL.gamma,
-      r2: null,
-      residualSd: PRIOR_TIME_MODEL.residualSd,
-      repredicted: 0,
-      lastRound: {
-        roundId: "select-2026-W47",
-        stacks: 19,
-        predictedSeconds: 19 * 600,
-        actualSeconds: expect.closeTo(actual, 6),
-        ratio: expect.closeTo(actual / (19 * 600), 12),
-      },
-    });
+    expect(out).toMatchObject({ version: 0, fitted: false, n: 0, completions: 0, repredicted: 0, lastRound: null });
+    expect(out.calibration).toEqual({ rounds: 0, inside: 0, share: null });
     expect(timeModels.puts).toBe(0);
     expect(await records.getStack("pool-100")).toEqual(before);
+  });
+
+  it("excludes out-of-range and outlying completions written past the API, lists them, and stays within ×2 of the clean fit", async () => {
+    const clean = await world(24, [pendingStack(100, 0), pendingStack(101, 0), pendingStack(102, 0)]);
+    await runRefit(NOW, clean);
+    const poisoned = await world(24, [pendingStack(100, 0), pendingStack(101, 0), pendingStack(102, 0)]);
+    const shortest = Array.from({ length: 24 }, (_, i) => trueSeconds(features(i))).reduce((a, b) => Math.min(a, b));
+    await seed(poisoned.records, [
+      labeledStack(30, { seconds: 0.001 }),
+      labeledStack(31, { seconds: 1e-100 }),
+      labeledStack(32, { seconds: 8 * 3600 + 1 }),
+      { ...labeledStack(33, { seconds: 50 * shortest }), scores: { ...(labeledStack(0).scores as NonNullable<StackRecord["scores"]>) } },
+    ]);
+    const out = await runRefit(NOW, poisoned);
+    expect(out).toMatchObject({ version: 1, fitted: true, n: 24, completions: 28 });
+    expect(out.excluded.map((e) => [e.stackId, e.reason])).toEqual([
+      ["done-030", "out-of-range"],
+      ["done-031", "out-of-range"],
+      ["done-032", "out-of-range"],
+      ["done-033", "outlier"],
+    ]);
+    expect(poisoned.timeModels.versions.get(1)?.model.excluded.map((e) => e.id)).toEqual(["done-030", "done-031", "done-032", "done-033"]);
+    for (const id of ["pool-100", "pool-101", "pool-102"]) {
+      const a = (await poisoned.records.getStack(id))?.prediction?.predictedSeconds as number;
+      const b = (await clean.records.getStack(id))?.prediction?.predictedSeconds as number;
+      expect(a / b).toBeGreaterThan(0.5);
+      expect(a / b).toBeLessThan(2);
+    }
+  });
+
+  it("refuses an implausible fit: the version in effect stays, the output says why, the refit returns", async () => {
+    const records = new InMemoryRecordStore();
+    const timeModels = new InMemoryTimeModels();
+    const wild = Array.from({ length: 30 }, (_, i) => ({
+      ...labeledStack(1, { seconds: i % 2 === 0 ? 1 : 8 * 3600 }),
+      stackId: `wild-${i}`,
+    }));
+    await seed(records, [...wild, pendingStack(100, 0)]);
+    const out = await runRefit(NOW, { records, timeModels });
+    expect(out).toMatchObject({ version: 0, fitted: false, completions: 30, repredicted: 0 });
+    expect(out.refused).toMatch(/outside \[1 s, 24 h\]/);
+    expect(timeModels.puts).toBe(0);
+    expect((await records.getStack("pool-100"))?.prediction?.timeModelVersion).toBe(0);
   });
 
   it("skips a stack that left pending after the pool was read, never overwriting it", async () => {
@@ -309,10 +357,11 @@ describe("runRefit", () => {
     const { records, timeModels } = await world(24, [pendingStack(100, 0)]);
     const winner: VersionedTimeModel = {
       version: 1,
-      model: { ...PRIOR_TIME_MODEL, source: "fit", n: 24, alpha: 0.3, beta: 0.2, gamma: 5, residualSd: 0, r2: 0.5 },
+      model: { ...PRIOR_TIME_MODEL, source: "fit", n: 24, alpha: 0.3, beta: 0.2, gamma: 5 },
     };
     const racing: TimeModelRegistry = {
       latest: async () => (timeModels.versions.size > 0 ? timeModels.latest() : undefined),
+      get: (version) => timeModels.get(version),
       put: async (entry, createdAt) => {
         await timeModels.put(winner, NOW); // the other refit gets there first
         return timeModels.put(entry, createdAt);
@@ -322,21 +371,21 @@ describe("runRefit", () => {
     expect(out).toMatchObject({ version: 1, fitted: false, alpha: 0.3, beta: 0.2, gamma: 5, repredicted: 1 });
     expect(timeModels.versions.get(1)?.model.alpha).toBe(0.3);
     const r = await records.getStack("pool-100");
-    expect(r?.prediction?.predictedSeconds).toBeCloseTo(trueSeconds(features(100), { alpha: 0.3, beta: 0.2, gamma: 5 }), 8);
+    expect(r?.prediction?.medianSeconds).toBeCloseTo(trueSeconds(features(100), { alpha: 0.3, beta: 0.2, gamma: 5 }), 8);
   });
 
   it("throws RefitStateError when the version is refused but none can be read", async () => {
     const { records } = await world(24);
-    const broken: TimeModelRegistry = { latest: async () => undefined, put: async () => false };
+    const broken: TimeModelRegistry = { latest: async () => undefined, get: async () => undefined, put: async () => false };
     await expect(runRefit(NOW, { records, timeModels: broken })).rejects.toThrow(RefitStateError);
   });
 
-  it("reports the newest round with completed stacks, checked against its round record", async () => {
+  it("reports the newest round against its record, and the share of rounds inside their interval", async () => {
     const { records, timeModels } = await world(0);
     const W47 = "select-2026-W47";
     const W48 = "select-2026-W48";
     await seed(records, [
-      labeledStack(1, { roundId: W47, predicted: 1000, seconds: 900 }),
+      labeledStack(1, { roundId: W47, predicted: 1000, seconds: 5000 }), // far outside any interval
       labeledStack(2, { roundId: W48, predicted: 400, seconds: 500 }),
       labeledStack(3, { roundId: W48, predicted: 600, seconds: 600 }),
     ]);
@@ -357,22 +406,20 @@ describe("runRefit", () => {
     await records.createRound(roundOf(W47, ["done-001"]));
     await records.createRound(roundOf(W48, ["done-002", "done-003", "done-009"]));
     const out = await runRefit(NOW, { records, timeModels });
-    expect(out.lastRound).toEqual({ roundId: W48, stacks: 2, predictedSeconds: 1000, actualSeconds: 1100, ratio: expect.closeTo(1.1, 12) });
+    expect(out.lastRound).toMatchObject({
+      roundId: W48,
+      stacks: 2,
+      predictedSeconds: 1000,
+      actualSeconds: 1100,
+      insideInterval: true,
+      withinBand: true,
+    });
+    expect(out.lastRound?.ratio).toBeCloseTo(1.1, 12);
+    expect(out.calibration).toEqual({ rounds: 2, inside: 1, share: 0.5 });
 
     // A newest round whose record lists none of them falls back to the previous round.
     await seed(records, [labeledStack(4, { roundId: "select-2026-W49", predicted: 10, seconds: 10 })]);
     await records.createRound(roundOf("select-2026-W49", ["other"]));
-    expect((await runRefit(NOW, { records, timeModels })).lastRound).toMatchObject({ roundId: W48, ratio: expect.closeTo(1.1, 12) });
-  });
-
-  it("reports a degenerate fit in the output and keeps the prior", async () => {
-    const records = new InMemoryRecordStore();
-    const timeModels = new InMemoryTimeModels();
-    const negatives = Array.from({ length: 22 }, (_, i) => labeledStack(i * 7)); // every 7th stack is negative: B = M = 0
-    await seed(records, negatives);
-    const out = await runRefit(NOW, { records, timeModels });
-    expect(out).toMatchObject({ version: 0, fitted: false, n: 22 });
-    expect(out.fitError).toMatch(/boundary length is the same for all 22 stacks/);
-    expect(timeModels.puts).toBe(0);
+    expect((await runRefit(NOW, { records, timeModels })).lastRound).toMatchObject({ roundId: W48 });
   });
 });

@@ -1,11 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { SelectionRoundSchema, type StackRecord } from "../../lambdas/contracts/records.js";
 import { solveKnapsack } from "../../lambdas/domain/knapsack.js";
+import { predictionFor } from "../../lambdas/domain/refit.js";
 import { completeRoundRecord, planRound, runSelectionRound } from "../../lambdas/domain/selection-round.js";
+import { priorVersion } from "../../lambdas/domain/time-model-store.js";
 import { InMemoryRecordStore } from "../handlers/ingest-fakes.js";
+import { InMemoryTimeModels } from "../support/in-memory-time-models.js";
 
 const NOW = "2026-11-26T09:00:00.000Z";
-const SETTINGS = { budgetSeconds: 3600, resolutionSeconds: 1 };
+const SETTINGS = { budgetSeconds: 3600, resolutionSeconds: 1, timeZone: "UTC" };
 
 function pendingStack(i: number, value: number, seconds: number, timeModelVersion = 0): StackRecord {
   const at = `2026-11-${String(1 + (i % 20)).padStart(2, "0")}T10:00:00.000Z`;
@@ -58,6 +61,21 @@ describe("planRound (pure)", () => {
   });
 });
 
+describe("the round's week is read in the schedule's time zone", () => {
+  it("names the round after the ISO week of now there (Sunday 23:30 UTC is Monday 00:30 in Vienna)", async () => {
+    const sunday = "2026-11-29T23:30:00.000Z";
+    expect(planRound([], sunday, SETTINGS).round.roundId).toBe("select-2026-W48");
+    expect(planRound([], sunday, { ...SETTINGS, timeZone: "Europe/Vienna" }).round.roundId).toBe("select-2026-W49");
+    const store = new InMemoryRecordStore();
+    expect((await runSelectionRound(sunday, { records: store, settings: { ...SETTINGS, timeZone: "Europe/Vienna" } })).roundId).toBe(
+      "select-2026-W49",
+    );
+    expect((await runSelectionRound(sunday, { records: store, settings: { ...SETTINGS, timeZone: "America/New_York" } })).roundId).toBe(
+      "select-2026-W48",
+    );
+  });
+});
+
 describe("runSelectionRound (in-memory store)", () => {
   it("selects once per week, repeats without change, and never re-selects next week", async () => {
     const store = new InMemoryRecordStore();
@@ -92,5 +110,29 @@ describe("runSelectionRound (in-memory store)", () => {
     expect(ids).not.toContain(b);
     expect((await store.getRound(plan.round.roundId))?.status).toBe("completed");
     expect((await store.getStack(b))?.selectedBy).toBe("select-2026-W47");
+  });
+});
+
+describe("the round's predicted interval", () => {
+  it("records the 80 % interval of the selected stacks' total under the version that predicted them", async () => {
+    const store = new InMemoryRecordStore();
+    const timeModels = new InMemoryTimeModels();
+    // Predictions as version 0 (the prior) would make them, so Σ T agrees with the interval's model.
+    for (let i = 1; i <= 6; i++) {
+      const base = pendingStack(i, 0.1 * i, 1);
+      const p = predictionFor(base.scores as NonNullable<StackRecord["scores"]>, priorVersion());
+      expect(await store.createStack({ ...base, prediction: p })).toBe(true);
+    }
+    const out = await runSelectionRound(NOW, { records: store, settings: SETTINGS, timeModels });
+    expect(out.selected.length).toBeGreaterThan(0);
+    const interval = out.predictedInterval;
+    expect(interval?.level).toBe(0.8);
+    expect(interval?.lowSeconds).toBeLessThan(out.totalPredictedSeconds);
+    expect(interval?.highSeconds).toBeGreaterThan(out.totalPredictedSeconds);
+    expect((await store.getRound(out.roundId))?.predictedInterval).toEqual(interval);
+    // Without time-model versions the round records none (and nothing else changes).
+    const plain = new InMemoryRecordStore();
+    for (let i = 1; i <= 6; i++) await plain.createStack(pendingStack(i, 0.1 * i, 600));
+    expect((await runSelectionRound(NOW, { records: plain, settings: SETTINGS })).predictedInterval).toBeUndefined();
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
 
 vi.hoisted(() => {
-  Object.assign(process.env, { TABLE_NAME: "records", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
+  Object.assign(process.env, { TABLE_NAME: "records", SCHEDULE_TIMEZONE: "UTC", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
+  process.env.MAX_ACTIVE_SECONDS = "28800";
 });
 
 import { ApiErrorBodySchema, CompletionResponseSchema, WorklistResponseSchema } from "../../lambdas/contracts/completion-api.js";
@@ -20,7 +21,12 @@ async function setup() {
   await records.createStack(stack);
   await records.createStack({ ...pendingStack(2, 600), status: "selected", selectedBy: "select-2026-W48", assignedTo: "zed@example.org" });
   const lines: string[] = [];
-  const handler = createCompleteHandler({ records, clock: () => AT, log: jsonLogger({ lambda: "complete" }, (l) => lines.push(l)) });
+  const handler = createCompleteHandler({
+    records,
+    clock: () => AT,
+    timeZone: "UTC",
+    log: jsonLogger({ lambda: "complete" }, (l) => lines.push(l)),
+  });
   const call = async (event: unknown) => {
     const res = await handler(event, lambdaContext);
     return { ...res, json: JSON.parse(res.body) as unknown };
@@ -117,7 +123,68 @@ describe("complete handler (GET /worklist)", () => {
   });
 
   it("parses the environment at cold start", () => {
-    expect(completeDepsFromEnvironment({ TABLE_NAME: "t" }).records).toBeDefined();
+    const deps = completeDepsFromEnvironment({ TABLE_NAME: "t", SCHEDULE_TIMEZONE: "Europe/Vienna" });
+    expect(deps.records).toBeDefined();
+    expect(deps.timeZone).toBe("Europe/Vienna");
     expect(() => completeDepsFromEnvironment({})).toThrow(EnvironmentError);
+    expect(() => completeDepsFromEnvironment({ TABLE_NAME: "t" })).toThrow(/SCHEDULE_TIMEZONE/);
+  });
+});
+
+describe("complete handler: activeSeconds outside [1 s, maxActiveSeconds]", () => {
+  const raw = (seconds: string) => `{"stackId":"stack-001","activeSeconds":${seconds},"labelLocation":"s3://labels/stack-001.nii.gz"}`;
+
+  it.each([
+    ["1 ms", "0.001"],
+    ["1e-100 s", "1e-100"],
+    ["the smallest subnormal", "5e-324"],
+    ["zero", "0"],
+    ["8 h + 1 s", "28801"],
+  ])("%s (%s) → 400 BAD_REQUEST naming activeSeconds; nothing is written", async (_name, seconds) => {
+    const { records, call, lines } = await setup();
+    const before = structuredClone([...records.items.entries()]);
+    const res = await call(apiEvent("POST", "/completions", raw(seconds)));
+    expect(res.statusCode).toBe(400);
+    const error = ApiErrorBodySchema.parse(res.json);
+    expect(error.code).toBe("BAD_REQUEST");
+    expect(error.message).toContain("activeSeconds");
+    expect([...records.items.entries()]).toEqual(before);
+    expect((await records.getStack("stack-001"))?.status).toBe("selected");
+    expect(lines.join("\n")).not.toMatch(/amy@|s3:\/\/labels/);
+  });
+
+  it.each([1, 8 * 3600])("exactly %i s is accepted", async (seconds) => {
+    const { records, call } = await setup();
+    const res = await call(apiEvent("POST", "/completions", raw(String(seconds))));
+    expect(res.statusCode).toBe(200);
+    expect(CompletionResponseSchema.parse(res.json).completion.activeSeconds).toBe(seconds);
+    expect(await records.getStack("stack-001")).toMatchObject({ status: "labeled", completion: { activeSeconds: seconds } });
+  });
+
+  it("honours the configured maxActiveSeconds", async () => {
+    const records = new InMemoryRecordStore();
+    await records.createStack({ ...pendingStack(1, 600), status: "selected", selectedBy: "select-2026-W48", assignedTo: AMY });
+    const handler = createCompleteHandler({
+      records,
+      clock: () => AT,
+      timeZone: "UTC",
+      maxActiveSeconds: 3600,
+      log: jsonLogger({}, () => {}),
+    });
+    const over = await handler(apiEvent("POST", "/completions", raw("3601")), lambdaContext);
+    expect(over.statusCode).toBe(400);
+    expect(JSON.parse(over.body)).toMatchObject({ code: "BAD_REQUEST", message: expect.stringContaining("activeSeconds") });
+    expect((await records.getStack("stack-001"))?.status).toBe("selected");
+    expect((await handler(apiEvent("POST", "/completions", raw("3600")), lambdaContext)).statusCode).toBe(200);
+  });
+
+  it("parses MAX_ACTIVE_SECONDS at cold start (default 8 h) and names it when malformed or out of range", () => {
+    const env = { TABLE_NAME: "t", SCHEDULE_TIMEZONE: "UTC" };
+    expect(completeDepsFromEnvironment({ ...env, MAX_ACTIVE_SECONDS: "14400" }).maxActiveSeconds).toBe(14_400);
+    expect(completeDepsFromEnvironment(env).maxActiveSeconds).toBe(8 * 3600);
+    for (const bad of ["eight hours", "", "30", "90000"]) {
+      expect(() => completeDepsFromEnvironment({ ...env, MAX_ACTIVE_SECONDS: bad })).toThrow(EnvironmentError);
+      expect(() => completeDepsFromEnvironment({ ...env, MAX_ACTIVE_SECONDS: bad })).toThrow(/MAX_ACTIVE_SECONDS/);
+    }
   });
 });

@@ -12,10 +12,13 @@ vi.hoisted(() => {
 });
 
 import { EnvironmentError } from "../../lambdas/contracts/env.js";
+import { assignStacks } from "../../lambdas/domain/assignment.js";
+import { PRIOR_TIME_MODEL } from "../../lambdas/domain/labeling-time-model.js";
 import { RoundNotReadyError } from "../../lambdas/domain/notify.js";
 import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
 import { createNotifyHandler, InvalidNotifyInputError, notifyDepsFromEnvironment } from "../../lambdas/handlers/notify-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { InMemoryTimeModels } from "../support/in-memory-time-models.js";
 import { InMemoryRecordStore, RecordingMailer } from "./ingest-fakes.js";
 import { PLANTED_KEY, PLANTED_SERIES, parseMime, pendingStack } from "./round-fixtures.js";
 
@@ -26,7 +29,7 @@ const ANNOTATORS = ["zed@example.org", "amy@example.org", "bob@example.org"];
 async function setup(stacks = 6, annotators = ANNOTATORS) {
   const records = new InMemoryRecordStore();
   for (let i = 0; i < stacks; i++) await records.createStack(pendingStack(i, 600 + 60 * i));
-  await runSelectionRound(NOW, { records, settings: { budgetSeconds: 2 * 3600, resolutionSeconds: 1 } });
+  await runSelectionRound(NOW, { records, settings: { budgetSeconds: 2 * 3600, resolutionSeconds: 1, timeZone: "UTC" } });
   const mailer = new RecordingMailer();
   const lines: string[] = [];
   let token = 0;
@@ -171,5 +174,47 @@ describe("notify handler", () => {
       worklistUrl: "https://x.org/w",
     });
     expect(() => notifyDepsFromEnvironment({ TABLE_NAME: "t" })).toThrow(EnvironmentError);
+  });
+});
+
+describe("notify handler with the time model's annotator speeds", () => {
+  it("weighs the split by the speed factors of the version in effect: Σ T·s_a per share", async () => {
+    const { records } = await setup(12);
+    const timeModels = new InMemoryTimeModels();
+    const speeds = [
+      { annotator: "amy@example.org", factor: 3, completions: 6 },
+      { annotator: "bob@example.org", factor: 0.5, completions: 6 },
+    ];
+    await timeModels.put({ version: 1, model: { ...PRIOR_TIME_MODEL, source: "fit", n: 12, annotatorSpeeds: speeds } }, NOW);
+    const handler = createNotifyHandler({
+      records,
+      mailer: new RecordingMailer(),
+      timeModels,
+      settings: { sender: "ich-al@example.org", annotators: ANNOTATORS, budgetSeconds: 2 * 3600, worklistUrl: "https://x.org/w" },
+      clock: () => NOW,
+      newToken: () => "t",
+      log: jsonLogger({}, () => {}),
+    });
+    expect(await handler({ now: NOW, roundId: ROUND })).toMatchObject({ sent: 3 });
+    const round = await records.getRound(ROUND);
+    const stacks = await Promise.all((round?.selected ?? []).map((id) => records.getStack(id)));
+    const seconds = new Map(stacks.map((s) => [s?.stackId as string, s?.prediction?.predictedSeconds as number]));
+    const factor = new Map([...speeds.map((s) => [s.annotator, s.factor] as const), ["zed@example.org", 1]]);
+    const shares = round?.assignment?.annotators ?? [];
+    expect(shares.map((s) => s.annotator)).toEqual(["amy@example.org", "bob@example.org", "zed@example.org"]);
+    for (const share of shares) {
+      const load = share.stackIds.reduce((t, id) => t + (seconds.get(id) as number) * (factor.get(share.annotator) as number), 0);
+      expect(share.predictedSeconds).toBeCloseTo(load, 6);
+    }
+    // The fast annotator (s = 0.5) gets more stacks than the slow one (s = 3).
+    const count = (a: string) => shares.find((s) => s.annotator === a)?.stackIds.length ?? 0;
+    expect(count("bob@example.org")).toBeGreaterThan(count("amy@example.org"));
+    expect(round?.assignment?.annotators).toEqual(
+      assignStacks(
+        stacks.map((s) => ({ stackId: s?.stackId as string, predictedSeconds: s?.prediction?.predictedSeconds as number })),
+        ANNOTATORS,
+        new Map(speeds.map((s) => [s.annotator, s.factor])),
+      ),
+    );
   });
 });

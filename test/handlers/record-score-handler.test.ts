@@ -11,15 +11,18 @@ vi.hoisted(() => {
     TABLE_NAME: "records",
     STUDIES_BUCKET: "studies",
     SCORING_ENDPOINT_NAME: "scoring",
+    TIME_MODEL_PRIOR: JSON.stringify({ alpha: 0.45, beta: 0.35, gamma: Math.log(45), residualSd: 0.6, strength: 4 }),
     AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
   });
 });
 
+import { EnvironmentError } from "../../lambdas/contracts/env.js";
 import type { StackRecord } from "../../lambdas/contracts/records.js";
 import type { ScoringResult } from "../../lambdas/contracts/scoring.js";
+import { PRIOR_TIME_MODEL, predictLabelingSeconds, type TimePrior, timeModelFromPrior } from "../../lambdas/domain/labeling-time-model.js";
 import type { ScoringOutputs } from "../../lambdas/domain/record-score.js";
 import type { TimeModelStore, VersionedTimeModel } from "../../lambdas/domain/time-model-store.js";
-import { createRecordScoreHandler, handler } from "../../lambdas/handlers/record-score-handler.js";
+import { createRecordScoreHandler, handler, recordScoreDepsFromEnvironment } from "../../lambdas/handlers/record-score-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
 import { InvalidSqsEventError } from "../../lambdas/handlers/shared/sqs-batch.js";
 import { InMemoryRecordStore, lambdaContext, sqsEvent } from "./ingest-fakes.js";
@@ -45,6 +48,9 @@ class FixedTimeModels implements TimeModelStore {
   constructor(public current: VersionedTimeModel | undefined = undefined) {}
   async latest() {
     return this.current;
+  }
+  async get(version: number) {
+    return this.current?.version === version ? this.current : undefined;
   }
 }
 
@@ -113,7 +119,7 @@ function study(studyId = STUDY): StackRecord {
   };
 }
 
-function setup() {
+function setup(timePrior?: TimePrior) {
   const records = new InMemoryRecordStore();
   const outputs = new InMemoryOutputs();
   const timeModels = new FixedTimeModels();
@@ -122,7 +128,7 @@ function setup() {
     records,
     outputs,
     timeModels,
-    config: { studiesBucket: "studies" },
+    config: { studiesBucket: "studies", ...(timePrior ? { timePrior } : {}) },
     now: () => "2026-11-26T12:00:01.000Z",
     log: jsonLogger({ lambda: "record-score" }, (line) => lines.push(line)),
   });
@@ -162,14 +168,49 @@ describe("record-score handler (fakes)", () => {
   });
 
   it("uses the newest stored time model", async () => {
-    t.timeModels.current = {
-      version: 3,
-      model: { alpha: 0, beta: 0, gamma: Math.log(100), source: "fit", n: 30, r2: 0.5, residualSd: 0, design: null },
-    };
+    const model = { ...PRIOR_TIME_MODEL, alpha: 0, beta: 0, gamma: Math.log(100), source: "fit" as const, n: 30, r2: 0.5 };
+    t.timeModels.current = { version: 3, model };
     t.outputs.objects.set(`s3://studies/async-out/${STUDY}.out`, JSON.stringify(result(1)));
     expect(await t.invoke([notification("Completed")])).toEqual([]);
-    expect(t.records.items.get(`${STUDY}-s0`)?.prediction).toMatchObject({ timeModelVersion: 3 });
-    expect(t.records.items.get(`${STUDY}-s0`)?.prediction?.predictedSeconds).toBeCloseTo(100, 6);
+    const prediction = t.records.items.get(`${STUDY}-s0`)?.prediction;
+    expect(prediction).toMatchObject({ timeModelVersion: 3, level: 0.8 });
+    // α = β = 0: the median is e^γ whatever the features; T (the mean) adds the predictive variance.
+    expect(prediction?.medianSeconds).toBeCloseTo(100, 6);
+    const expected = predictLabelingSeconds(model, { boundaryLength: 0, components: 0 });
+    expect(prediction?.predictedSeconds).toBeCloseTo(expected.seconds, 6);
+    expect(prediction?.predictedSeconds).toBeGreaterThan(100);
+    expect(prediction?.low).toBeLessThan(100);
+    expect(prediction?.high).toBeGreaterThan(100);
+  });
+
+  it("predicts with the configured prior (version 0) until a version is stored", async () => {
+    const prior: TimePrior = { alpha: 0.2, beta: 0.1, gamma: Math.log(300), residualSd: 0.3, strength: 10 };
+    const custom = setup(prior);
+    await custom.records.createStack(study());
+    custom.outputs.objects.set(`s3://studies/async-out/${STUDY}.out`, JSON.stringify(result(2)));
+    expect(await custom.invoke([notification("Completed")])).toEqual([]);
+    const features = { boundaryLength: 100, components: 1 };
+    const prediction = custom.records.items.get(`${STUDY}-s1`)?.prediction;
+    expect(prediction?.timeModelVersion).toBe(0);
+    expect(prediction?.predictedSeconds).toBeCloseTo(predictLabelingSeconds(timeModelFromPrior(prior), features).seconds, 6);
+    // Not the built-in prior's figure.
+    expect(Math.abs((prediction?.predictedSeconds ?? 0) - predictLabelingSeconds(PRIOR_TIME_MODEL, features).seconds)).toBeGreaterThan(1);
+  });
+
+  it("parses TIME_MODEL_PRIOR at cold start and names it when it is bad", () => {
+    const env = {
+      TABLE_NAME: "t",
+      STUDIES_BUCKET: "b",
+      TIME_MODEL_PRIOR: JSON.stringify({ alpha: 0.2, beta: 0.1, gamma: 5, residualSd: 0.3, strength: 10 }),
+    };
+    expect(recordScoreDepsFromEnvironment(env).config).toEqual({
+      studiesBucket: "b",
+      timePrior: { alpha: 0.2, beta: 0.1, gamma: 5, residualSd: 0.3, strength: 10 },
+    });
+    for (const bad of [undefined, "{", JSON.stringify({ alpha: 0.2, beta: 0.1, gamma: 5, residualSd: 0, strength: 10 })]) {
+      expect(() => recordScoreDepsFromEnvironment({ ...env, TIME_MODEL_PRIOR: bad })).toThrow(EnvironmentError);
+      expect(() => recordScoreDepsFromEnvironment({ ...env, TIME_MODEL_PRIOR: bad })).toThrow(/TIME_MODEL_PRIOR/);
+    }
   });
 
   it("rejects on a 4xx failure and fails on a 5xx one; a late success changes nothing", async () => {

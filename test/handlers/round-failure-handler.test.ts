@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 
 vi.hoisted(() => {
-  Object.assign(process.env, { TABLE_NAME: "records", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
+  Object.assign(process.env, { TABLE_NAME: "records", SCHEDULE_TIMEZONE: "UTC", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
 });
 
 import { EnvironmentError } from "../../lambdas/contracts/env.js";
@@ -20,6 +20,7 @@ describe("round-failure handler", () => {
     const handler = createRoundFailureHandler({
       records,
       clock: () => "2026-11-26T06:10:00.000Z",
+      timeZone: "UTC",
       log: jsonLogger({}, (l) => lines.push(l)),
     });
     const cause = JSON.stringify({
@@ -40,13 +41,21 @@ describe("round-failure handler", () => {
   it.each([{}, { now: "2026-11-26T06:00:00Z" }, { now: "2026-11-26T06:00:00Z", error: { Cause: "x" } }, null])(
     "rejects input %j",
     async (input) => {
-      const handler = createRoundFailureHandler({ records: new InMemoryRecordStore(), clock: () => "", log: jsonLogger({}, () => {}) });
+      const handler = createRoundFailureHandler({
+        records: new InMemoryRecordStore(),
+        clock: () => "",
+        timeZone: "UTC",
+        log: jsonLogger({}, () => {}),
+      });
       await expect(handler(input)).rejects.toThrow(InvalidRoundFailureInputError);
     },
   );
 
   it("parses the environment at cold start", () => {
-    expect(roundFailureDepsFromEnvironment({ TABLE_NAME: "t" }).records).toBeDefined();
+    const deps = roundFailureDepsFromEnvironment({ TABLE_NAME: "t", SCHEDULE_TIMEZONE: "Pacific/Auckland" });
+    expect(deps.records).toBeDefined();
+    expect(deps.timeZone).toBe("Pacific/Auckland");
     expect(() => roundFailureDepsFromEnvironment({})).toThrow(EnvironmentError);
+    expect(() => roundFailureDepsFromEnvironment({ TABLE_NAME: "t" })).toThrow(/SCHEDULE_TIMEZONE/);
   });
 });

@@ -1,8 +1,16 @@
 import { describe, expect, it, vi } from "vitest";
 
 vi.hoisted(() => {
-  Object.assign(process.env, { TABLE_NAME: "records", WEEKLY_BUDGET_HOURS: "1", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
+  Object.assign(process.env, {
+    TABLE_NAME: "records",
+    WEEKLY_BUDGET_HOURS: "1",
+    TIME_MODEL_PRIOR: '{"alpha":0.45,"beta":0.35,"gamma":3.8,"residualSd":0.6,"strength":4}',
+    SCHEDULE_TIMEZONE: "UTC",
+    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
+  });
 });
+
+const PRIOR_JSON = '{"alpha":0.45,"beta":0.35,"gamma":3.8,"residualSd":0.6,"strength":4}';
 
 import { EnvironmentError, SelectEnvSchema } from "../../lambdas/contracts/env.js";
 import type { StackRecord } from "../../lambdas/contracts/records.js";
@@ -29,7 +37,7 @@ function setup() {
   const lines: string[] = [];
   const handler = createSelectHandler({
     records,
-    settings: { budgetSeconds: 3600, resolutionSeconds: 1 },
+    settings: { budgetSeconds: 3600, resolutionSeconds: 1, timeZone: "UTC" },
     log: jsonLogger({ lambda: "select" }, (line) => lines.push(line)),
   });
   return { records, lines, handler };
@@ -59,10 +67,29 @@ describe("select handler", () => {
   });
 
   it("parses the environment at cold start and names bad variables", () => {
-    const deps = selectDepsFromEnvironment({ TABLE_NAME: "t", WEEKLY_BUDGET_HOURS: "2.5", RESOLUTION_SECONDS: "5" });
-    expect(deps.settings).toEqual({ budgetSeconds: 9000, resolutionSeconds: 5 });
-    expect(SelectEnvSchema.parse({ TABLE_NAME: "t", WEEKLY_BUDGET_HOURS: "1" }).RESOLUTION_SECONDS).toBe(1);
-    expect(() => selectDepsFromEnvironment({ TABLE_NAME: "t", WEEKLY_BUDGET_HOURS: "-1" })).toThrow(EnvironmentError);
+    const deps = selectDepsFromEnvironment({
+      TABLE_NAME: "t",
+      WEEKLY_BUDGET_HOURS: "2.5",
+      RESOLUTION_SECONDS: "5",
+      SCHEDULE_TIMEZONE: "America/New_York",
+      TIME_MODEL_PRIOR: PRIOR_JSON,
+    });
+    expect(deps.settings).toEqual({ budgetSeconds: 9000, resolutionSeconds: 5, timeZone: "America/New_York" });
+    expect(deps.timePrior).toEqual(JSON.parse(PRIOR_JSON));
+    expect(
+      SelectEnvSchema.parse({ TABLE_NAME: "t", WEEKLY_BUDGET_HOURS: "1", SCHEDULE_TIMEZONE: "UTC", TIME_MODEL_PRIOR: PRIOR_JSON })
+        .RESOLUTION_SECONDS,
+    ).toBe(1);
+    expect(() =>
+      selectDepsFromEnvironment({ TABLE_NAME: "t", WEEKLY_BUDGET_HOURS: "1", SCHEDULE_TIMEZONE: "UTC", TIME_MODEL_PRIOR: "{" }),
+    ).toThrow(/TIME_MODEL_PRIOR: not valid JSON/);
+    expect(() => selectDepsFromEnvironment({ TABLE_NAME: "t", WEEKLY_BUDGET_HOURS: "-1", SCHEDULE_TIMEZONE: "UTC" })).toThrow(
+      EnvironmentError,
+    );
+    expect(() => selectDepsFromEnvironment({ TABLE_NAME: "t", WEEKLY_BUDGET_HOURS: "1" })).toThrow(/SCHEDULE_TIMEZONE/);
+    expect(() => selectDepsFromEnvironment({ TABLE_NAME: "t", WEEKLY_BUDGET_HOURS: "1", SCHEDULE_TIMEZONE: "CET+1" })).toThrow(
+      /SCHEDULE_TIMEZONE: an IANA time zone/,
+    );
     expect(() => selectDepsFromEnvironment({ WEEKLY_BUDGET_HOURS: "x" })).toThrow(
       /TABLE_NAME.*WEEKLY_BUDGET_HOURS|WEEKLY_BUDGET_HOURS.*TABLE_NAME/,
     );

@@ -4,6 +4,7 @@ vi.hoisted(() => {
   // The module-scope composition root parses these at import (no AWS call is made).
   Object.assign(process.env, {
     STATE_MACHINE_ARN: "arn:aws:states:us-east-1:123456789012:stateMachine:weekly",
+    SCHEDULE_TIMEZONE: "UTC",
     AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
   });
 });
@@ -31,9 +32,9 @@ class InMemoryWorkflow implements WorkflowStarter {
   }
 }
 
-function setup(workflow: WorkflowStarter = new InMemoryWorkflow()) {
+function setup(workflow: WorkflowStarter = new InMemoryWorkflow(), timeZone = "UTC") {
   const lines: string[] = [];
-  const handler = createStartRoundHandler({ workflow, log: jsonLogger({ lambda: "start-round" }, (line) => lines.push(line)) });
+  const handler = createStartRoundHandler({ workflow, timeZone, log: jsonLogger({ lambda: "start-round" }, (line) => lines.push(line)) });
   return { handler, lines, workflow };
 }
 
@@ -55,7 +56,7 @@ describe("start-round handler", () => {
       executionName: "select-2026-W49",
       started: true,
     });
-    // New Year's Day 2027 belongs to 2026-W53; a time zone offset is honoured (still Thursday in UTC).
+    // New Year's Day 2027 belongs to 2026-W53; a time zone offset is honoured (still Thursday in the UTC schedule).
     expect(await handler({ scheduledTime: "2027-01-01T01:00:00+02:00" }, lambdaContext)).toMatchObject({
       executionName: "select-2026-W53",
       started: true,
@@ -71,6 +72,29 @@ describe("start-round handler", () => {
       "round started",
       "round started",
     ]);
+  });
+
+  it("names the execution after the ISO week in the schedule's time zone: both Vienna Mondays around summer time start", async () => {
+    // cron(30 1 ? * MON *) in Europe/Vienna fires at 2027-03-22T00:30Z (CET) and 2027-03-28T23:30Z (CEST).
+    const workflow = new InMemoryWorkflow();
+    const { handler, lines } = setup(workflow, "Europe/Vienna");
+    expect(await handler({ scheduledTime: "2027-03-22T00:30:00Z" }, lambdaContext)).toMatchObject({
+      executionName: "select-2027-W12",
+      started: true,
+    });
+    expect(await handler({ scheduledTime: "2027-03-28T23:30:00Z" }, lambdaContext)).toMatchObject({
+      executionName: "select-2027-W13",
+      started: true,
+    });
+    expect([...workflow.executions.keys()]).toEqual(["select-2027-W12", "select-2027-W13"]);
+    expect(lines.map((l) => JSON.parse(l).message)).toEqual(["round started", "round started"]);
+    // Read in UTC, the second Monday would have been taken for a repeat of the first.
+    const utc = setup(new InMemoryWorkflow(), "UTC").handler;
+    await utc({ scheduledTime: "2027-03-22T00:30:00Z" }, lambdaContext);
+    expect(await utc({ scheduledTime: "2027-03-28T23:30:00Z" }, lambdaContext)).toEqual({
+      executionName: "select-2027-W12",
+      started: false,
+    });
   });
 
   it.each([{}, { scheduledTime: "next monday" }, { time: "2026-11-23T06:00:00Z" }, null, { scheduledTime: 1764000000 }])(
@@ -101,9 +125,14 @@ describe("start-round handler", () => {
   });
 
   it("parses the environment at cold start and names bad variables", () => {
-    expect(startRoundDepsFromEnvironment({ STATE_MACHINE_ARN: "arn:x" }).workflow).toBeInstanceOf(SfnWorkflowStarter);
+    const deps = startRoundDepsFromEnvironment({ STATE_MACHINE_ARN: "arn:x", SCHEDULE_TIMEZONE: "Europe/Vienna" });
+    expect(deps.workflow).toBeInstanceOf(SfnWorkflowStarter);
+    expect(deps.timeZone).toBe("Europe/Vienna");
     expect(() => startRoundDepsFromEnvironment({})).toThrow(EnvironmentError);
-    expect(() => startRoundDepsFromEnvironment({})).toThrow(/STATE_MACHINE_ARN/);
+    expect(() => startRoundDepsFromEnvironment({})).toThrow(/STATE_MACHINE_ARN.*SCHEDULE_TIMEZONE/);
+    expect(() => startRoundDepsFromEnvironment({ STATE_MACHINE_ARN: "arn:x", SCHEDULE_TIMEZONE: "Europe/Viena" })).toThrow(
+      /invalid environment \(SCHEDULE_TIMEZONE\).*IANA time zone/,
+    );
   });
 });
 

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadInstitutionConfig } from "../../infra/load-config.js";
 import { InstitutionConfigError, InstitutionConfigSchema, parseInstitutionConfig } from "../../lambdas/contracts/institution-config.js";
+import { DEFAULT_TIME_PRIOR } from "../../lambdas/domain/labeling-time-model.js";
 import { minimalConfigInput } from "./test-config.js";
 
 describe("InstitutionConfigSchema", () => {
@@ -15,7 +16,22 @@ describe("InstitutionConfigSchema", () => {
       topK: 200,
       thresholds: [0.3, 0.5, 0.7],
       scoring: { instanceType: "ml.g5.xlarge", maxInstanceCount: 1 },
+      timeModel: { prior: { ...DEFAULT_TIME_PRIOR }, maxActiveHours: 8, calibrationBand: [0.8, 1.25] },
     });
+  });
+
+  it("documents the same prior the time model uses, and refuses a bad time-model section naming the field", () => {
+    expect(parseInstitutionConfig(minimalConfigInput).timeModel.prior).toEqual(DEFAULT_TIME_PRIOR);
+    expect(() => parseInstitutionConfig({ ...minimalConfigInput, timeModel: { prior: { ...DEFAULT_TIME_PRIOR, beta: -0.1 } } })).toThrow(
+      /timeModel\.prior\.beta/,
+    );
+    expect(() => parseInstitutionConfig({ ...minimalConfigInput, timeModel: { prior: { ...DEFAULT_TIME_PRIOR, strength: 0 } } })).toThrow(
+      /timeModel\.prior\.strength/,
+    );
+    expect(() => parseInstitutionConfig({ ...minimalConfigInput, timeModel: { calibrationBand: [1.1, 1.25] } })).toThrow(
+      /timeModel\.calibrationBand/,
+    );
+    expect(() => parseInstitutionConfig({ ...minimalConfigInput, timeModel: { maxActiveHours: 30 } })).toThrow(/timeModel\.maxActiveHours/);
   });
 
   it("accepts a full configuration", () => {
@@ -27,6 +43,11 @@ describe("InstitutionConfigSchema", () => {
       topK: 100,
       thresholds: [0.5],
       scoring: { instanceType: "ml.g6.2xlarge", maxInstanceCount: 2, modelArtifact: "s3://ich-models/v1/model.tar.gz" },
+      timeModel: {
+        prior: { alpha: 0.5, beta: 0.3, gamma: 4.2, residualSd: 0.5, strength: 10 },
+        maxActiveHours: 6,
+        calibrationBand: [0.7, 1.3],
+      },
     };
     expect(InstitutionConfigSchema.parse(full)).toEqual(full);
   });

@@ -8,7 +8,8 @@ import type { IConstruct } from "constructs";
 import { describe, expect, it } from "vitest";
 import { InstitutionStack } from "../../infra/institution-stack.js";
 import { StudiesIngest } from "../../infra/studies-ingest.js";
-import { IngestEnvSchema, parseEnvironment } from "../../lambdas/contracts/env.js";
+import { IngestEnvSchema, parseEnvironment, RecordScoreEnvSchema, RefitEnvSchema } from "../../lambdas/contracts/env.js";
+import { REFIT_METRICS } from "../../lambdas/contracts/metrics.js";
 import { RECORDS_TABLE } from "../../lambdas/contracts/records-table.js";
 import { STUDIES_BUCKET } from "../../lambdas/contracts/studies-bucket.js";
 import { allStatements, arn, buildStack, expectMatch, logicalId, ref, roleStatements } from "./stack-fixture.js";
@@ -331,7 +332,49 @@ describe("Lambda functions", () => {
     });
     expect(env(functions.startRound)).toMatchObject({ STATE_MACHINE_ARN: ref(stack.workflow.stateMachine) });
     expect(env(functions.complete)).toMatchObject({ TABLE_NAME: ref(stack.records.table), STUDIES_BUCKET: ref(stack.studies.bucket) });
+    // The Lambdas that name rounds read the ISO week in the schedule's time zone (config default: UTC).
+    const naming = [functions.startRound, functions.select, functions.roundFailure, functions.complete];
+    for (const fn of naming) expect(env(fn).SCHEDULE_TIMEZONE, logicalId(fn.function)).toBe("UTC");
+    for (const fn of Object.values(functions).filter((f) => !naming.includes(f))) expect(env(fn)).not.toHaveProperty("SCHEDULE_TIMEZONE");
     for (const fn of Object.values(functions)) expect(env(fn)).not.toHaveProperty("AWS_ENDPOINT_URL");
+  });
+
+  it("give refit, record-score and the completion API the configured time model, which parses back with their schemas", () => {
+    const timeModel = {
+      prior: { alpha: 0.5, beta: 0.2, gamma: 4.5, residualSd: 0.4, strength: 8 },
+      maxActiveHours: 6,
+      calibrationBand: [0.7, 1.4] as [number, number],
+    };
+    const { stack: configured, t: configuredTemplate } = buildStack({ timeModel }, { id: "TimeModelConfigured" });
+    const envOf = (fn: { function: IConstruct }) =>
+      configuredTemplate.toJSON().Resources[logicalId(fn.function)].Properties.Environment.Variables as Record<string, string>;
+    const refit = parseEnvironment("refit", RefitEnvSchema, { ...envOf(configured.refit), TABLE_NAME: "t" });
+    expect(refit).toMatchObject({
+      TIME_MODEL_PRIOR: timeModel.prior,
+      MAX_ACTIVE_SECONDS: 6 * 3600,
+      CALIBRATION_BAND: { low: 0.7, high: 1.4 },
+      METRICS_NAMESPACE: "IchAl/test-hospital",
+    });
+    const recordScore = parseEnvironment("record-score", RecordScoreEnvSchema, {
+      ...envOf(configured.scoring.recordScore),
+      TABLE_NAME: "t",
+      STUDIES_BUCKET: "b",
+    });
+    expect(recordScore.TIME_MODEL_PRIOR).toEqual(timeModel.prior);
+    expect(envOf(configured.complete).MAX_ACTIVE_SECONDS).toBe(String(6 * 3600));
+  });
+
+  it("alarm when the refit refuses a time model and when a round's actual hours leave the calibration band", () => {
+    for (const [metric, words] of [
+      [REFIT_METRICS.fitRefused, /not stored/],
+      [REFIT_METRICS.roundOutsideBand, /\[0\.8, 1\.25\]/],
+    ] as const) {
+      const alarms = t.findResources("AWS::CloudWatch::Alarm", { Properties: { Namespace: "IchAl/test-hospital", MetricName: metric } });
+      expect(Object.keys(alarms), metric).toHaveLength(1);
+      const props = (Object.values(alarms)[0] as { Properties: Record<string, unknown> }).Properties;
+      expect(props).toMatchObject({ ComparisonOperator: "GreaterThanThreshold", Threshold: 0, TreatMissingData: "notBreaching" });
+      expect(String(props.AlarmDescription)).toMatch(words);
+    }
   });
 
   it("give ingest the configured K and thresholds, and the ingest queue's own maxReceiveCount", () => {

@@ -4,6 +4,7 @@ import { Key } from "aws-cdk-lib/aws-kms";
 import { describe, expect, it } from "vitest";
 import { type LambdaEnvironment, LambdaFunction } from "../../infra/lambda-function.js";
 import { NotifyEnvSchema, type RecordScoreEnvSchema, SelectEnvSchema } from "../../lambdas/contracts/env.js";
+import { DEFAULT_TIME_PRIOR } from "../../lambdas/domain/labeling-time-model.js";
 
 const scope = () => {
   const stack = new Stack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "S");
@@ -19,7 +20,12 @@ describe("LambdaFunction", () => {
     // @ts-expect-error AWS_ENDPOINT_URL is for local runs only
     const local: LambdaEnvironment<typeof RecordScoreEnvSchema> = { TABLE_NAME: "t", STUDIES_BUCKET: "b", AWS_ENDPOINT_URL: "http://x" };
     // Variables with defaults may be left out.
-    const defaults: LambdaEnvironment<typeof SelectEnvSchema> = { TABLE_NAME: "t", WEEKLY_BUDGET_HOURS: "40" };
+    const defaults: LambdaEnvironment<typeof SelectEnvSchema> = {
+      TABLE_NAME: "t",
+      WEEKLY_BUDGET_HOURS: "40",
+      SCHEDULE_TIMEZONE: "UTC",
+      TIME_MODEL_PRIOR: JSON.stringify(DEFAULT_TIME_PRIOR),
+    };
     expect([missing, local, defaults]).toHaveLength(3);
   });
 
@@ -49,7 +55,12 @@ describe("LambdaFunction", () => {
     const base = {
       description: "d",
       envSchema: SelectEnvSchema,
-      environment: { TABLE_NAME: "t", WEEKLY_BUDGET_HOURS: "1" },
+      environment: {
+        TABLE_NAME: "t",
+        WEEKLY_BUDGET_HOURS: "1",
+        SCHEDULE_TIMEZONE: "UTC",
+        TIME_MODEL_PRIOR: JSON.stringify(DEFAULT_TIME_PRIOR),
+      },
       invocation: sync,
       encryptionKey,
     };
@@ -68,7 +79,12 @@ describe("LambdaFunction", () => {
       handler: "select",
       description: "d",
       envSchema: SelectEnvSchema,
-      environment: { TABLE_NAME: "t", WEEKLY_BUDGET_HOURS: "1" },
+      environment: {
+        TABLE_NAME: "t",
+        WEEKLY_BUDGET_HOURS: "1",
+        SCHEDULE_TIMEZONE: "UTC",
+        TIME_MODEL_PRIOR: JSON.stringify(DEFAULT_TIME_PRIOR),
+      },
       invocation: sync,
       encryptionKey,
       reservedConcurrency: 3,

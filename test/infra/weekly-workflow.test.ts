@@ -212,6 +212,14 @@ describe("weekly schedule", () => {
     });
   });
 
+  it("every Lambda that names a round reads its ISO week in the schedule's time zone (SCHEDULE_TIMEZONE)", () => {
+    const env = (fn: { function: import("constructs").IConstruct }) =>
+      t.toJSON().Resources[logicalId(fn.function)].Properties.Environment.Variables as Record<string, unknown>;
+    for (const fn of [stack.workflow.startRound, stack.select, stack.roundFailure, stack.complete]) {
+      expect(env(fn).SCHEDULE_TIMEZONE, logicalId(fn.function)).toBe("Europe/Vienna");
+    }
+  });
+
   it("start-round (asynchronous) dead-letters to the trigger DLQ, which is encrypted and alarmed", () => {
     t.hasResourceProperties("AWS::Lambda::Function", {
       Role: arn(stack.workflow.startRound.role),

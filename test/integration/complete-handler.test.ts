@@ -7,7 +7,8 @@
 import { beforeEach, describe, expect, it, vi } from "vitest";
 
 vi.hoisted(() => {
-  Object.assign(process.env, { TABLE_NAME: "records", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
+  Object.assign(process.env, { TABLE_NAME: "records", SCHEDULE_TIMEZONE: "UTC", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
+  process.env.MAX_ACTIVE_SECONDS = "28800";
 });
 
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
@@ -48,7 +49,7 @@ beforeEach(async () => {
   await createRecordsTable(dynamo, TABLE);
   store = new DynamoRecordStore(dynamo, TABLE);
   for (let i = 0; i < 10; i++) expect(await store.createStack(pendingStack(i, 400 + 50 * i))).toBe(true);
-  await runSelectionRound(NOW, { records: store, settings: { budgetSeconds: 2 * 3600, resolutionSeconds: 1 } });
+  await runSelectionRound(NOW, { records: store, settings: { budgetSeconds: 2 * 3600, resolutionSeconds: 1, timeZone: "UTC" } });
   let n = 0;
   await notifyAnnotators(ROUND, {
     records: store,
@@ -62,7 +63,12 @@ beforeEach(async () => {
   zed = shares.find((s) => s.annotator === ZED) as AnnotatorShare;
   expect(amy.stackIds.length).toBeGreaterThan(0);
   expect(zed.stackIds.length).toBeGreaterThan(0);
-  const handler = createCompleteHandler({ records: store, clock: () => new Date().toISOString(), log: jsonLogger({}, () => {}) });
+  const handler = createCompleteHandler({
+    records: store,
+    clock: () => new Date().toISOString(),
+    timeZone: "UTC",
+    log: jsonLogger({}, () => {}),
+  });
   call = async (event) => {
     const res = await handler(event, lambdaContext);
     return { ...res, json: JSON.parse(res.body) as Record<string, unknown> };
@@ -125,5 +131,45 @@ describe("complete handler on moto", () => {
     expect(list.predictedSeconds).toBeCloseTo(amy.predictedSeconds, 6);
     expect(list.budgetSeconds).toBe(7200);
     expect(res.body).not.toContain("uploads/");
+  });
+});
+
+describe("complete handler on moto: activeSeconds outside [1 s, 8 h]", () => {
+  /** The body as raw JSON text, so that 1e-100 and 5e-324 travel as the JSON numbers an annotator's page could send. */
+  const rawPost = (stackId: string, seconds: string) =>
+    apiEvent(
+      "POST",
+      "/completions",
+      `{"stackId":${JSON.stringify(stackId)},"activeSeconds":${seconds},"labelLocation":"s3://labels/${stackId}.nii.gz"}`,
+    );
+
+  it.each(["0.001", "1e-100", "5e-324", "28801"])(
+    "activeSeconds %s → 400 BAD_REQUEST naming activeSeconds, nothing written",
+    async (seconds) => {
+      const stackId = amy.stackIds[0] as string;
+      const before = await store.getStack(stackId);
+      const res = await call(rawPost(stackId, seconds));
+      expect(res.statusCode).toBe(400);
+      expect(res.json.code).toBe("BAD_REQUEST");
+      expect(res.json.message).toEqual(expect.stringContaining("activeSeconds"));
+      expect(updates).toBe(0);
+      expect(await store.getStack(stackId)).toEqual(before);
+      expect(before?.status).toBe("selected");
+      expect(await store.listByStatus("labeled")).toEqual([]);
+    },
+  );
+
+  it("exactly 1 s and exactly 8 h are accepted and stored", async () => {
+    expect(amy.stackIds.length).toBeGreaterThanOrEqual(2);
+    const [short, long] = amy.stackIds as [string, string];
+    for (const [stackId, seconds] of [
+      [short, 1],
+      [long, 8 * 3600],
+    ] as const) {
+      const res = await call(rawPost(stackId, String(seconds)));
+      expect(res.statusCode).toBe(200);
+      expect(await store.getStack(stackId)).toMatchObject({ status: "labeled", completion: { activeSeconds: seconds, annotator: AMY } });
+    }
+    expect(updates).toBe(2);
   });
 });

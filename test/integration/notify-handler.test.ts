@@ -73,7 +73,10 @@ beforeEach(async () => {
   store = new DynamoRecordStore(dynamo, TABLE);
   ses = new SESv2Client({ ...LOCAL_AWS, endpoint: aws.endpoint });
   for (let i = 0; i < 12; i++) expect(await store.createStack(pendingStack(i, 300 + 97 * i))).toBe(true);
-  const out = await runSelectionRound(NOW, { records: store, settings: { budgetSeconds: 2 * 3600, resolutionSeconds: 1 } });
+  const out = await runSelectionRound(NOW, {
+    records: store,
+    settings: { budgetSeconds: 2 * 3600, resolutionSeconds: 1, timeZone: "UTC" },
+  });
   expect(out.selected.length).toBeGreaterThanOrEqual(3);
 });
 

@@ -11,14 +11,19 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 
 vi.hoisted(() => {
   // The module-scope composition root parses these at import (no AWS call is made).
-  Object.assign(process.env, { TABLE_NAME: "records", STUDIES_BUCKET: "studies", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
+  Object.assign(process.env, {
+    TABLE_NAME: "records",
+    STUDIES_BUCKET: "studies",
+    TIME_MODEL_PRIOR: JSON.stringify({ alpha: 0.45, beta: 0.35, gamma: Math.log(45), residualSd: 0.6, strength: 4 }),
+    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
+  });
 });
 
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
 import { DynamoTimeModelStore } from "../../lambdas/adapters/dynamo-time-model-store.js";
 import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
 import { S3StudyObjects } from "../../lambdas/adapters/s3-study-objects.js";
-import type { StackRecord, TimeModelVersion } from "../../lambdas/contracts/records.js";
+import { type StackRecord, TimeModelVersionSchema } from "../../lambdas/contracts/records.js";
 import { recordKeys } from "../../lambdas/contracts/records-table.js";
 import type { ScoringFailure, ScoringResult } from "../../lambdas/contracts/scoring.js";
 import { PRIOR_TIME_MODEL, predictLabelingSeconds } from "../../lambdas/domain/labeling-time-model.js";
@@ -282,18 +287,20 @@ describe("record-score handler on moto server (real SDK v3)", () => {
 
   it("predicts with the newest stored TIMEMODEL version", async () => {
     const doc = DynamoDBDocumentClient.from(aws.dynamo());
-    const version = (v: number, gamma: number): TimeModelVersion & Record<string, unknown> => ({
+    // A stored item exactly as DynamoTimeModelStore.put writes it (checked against the schema).
+    const version = (v: number, gamma: number): Record<string, unknown> => ({
       ...recordKeys.timeModel(v),
-      version: v,
-      createdAt: "2026-11-20T00:00:00.000Z",
-      source: "fit",
-      alpha: 0.5,
-      beta: 0.3,
-      gamma,
-      n: 25,
-      r2: 0.6,
-      residualSd: 0.4,
-      design: null,
+      ...TimeModelVersionSchema.parse({
+        version: v,
+        createdAt: "2026-11-20T00:00:00.000Z",
+        ...PRIOR_TIME_MODEL,
+        source: "fit",
+        alpha: 0.5,
+        beta: 0.3,
+        gamma,
+        n: 25,
+        r2: 0.6,
+      }),
     });
     await doc.send(new PutCommand({ TableName: TABLE, Item: version(1, Math.log(30)) }));
     await doc.send(new PutCommand({ TableName: TABLE, Item: version(12, Math.log(80)) }));
@@ -302,6 +309,12 @@ describe("record-score handler on moto server (real SDK v3)", () => {
     expect(await invoke([notification("Completed")])).toEqual([]);
     const stack = await store.getStack(`${STUDY}-s0`);
     expect(stack?.prediction?.timeModelVersion).toBe(12);
+    // Stack 0 has B = M = 0: the median is e^γ of version 12; T is the posterior predictive mean.
     expect(stack?.prediction?.medianSeconds).toBeCloseTo(80, 6);
+    const { seconds, ...rest } = predictLabelingSeconds(
+      { ...PRIOR_TIME_MODEL, alpha: 0.5, beta: 0.3, gamma: Math.log(80) },
+      { boundaryLength: 0, components: 0 },
+    );
+    expect(stack?.prediction).toEqual({ ...rest, predictedSeconds: seconds, timeModelVersion: 12 });
   });
 });

@@ -6,7 +6,13 @@
 import { beforeEach, describe, expect, it, vi } from "vitest";
 
 vi.hoisted(() => {
-  Object.assign(process.env, { TABLE_NAME: "records", WEEKLY_BUDGET_HOURS: "1", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
+  Object.assign(process.env, {
+    TABLE_NAME: "records",
+    WEEKLY_BUDGET_HOURS: "1",
+    TIME_MODEL_PRIOR: '{"alpha":0.45,"beta":0.35,"gamma":3.8,"residualSd":0.6,"strength":4}',
+    SCHEDULE_TIMEZONE: "UTC",
+    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
+  });
 });
 
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
@@ -22,7 +28,7 @@ import { useLocalAws } from "../support/local-aws.js";
 
 const aws = useLocalAws();
 const TABLE = "ich-al-records";
-const SETTINGS = { budgetSeconds: 2 * 3600, resolutionSeconds: 1 };
+const SETTINGS = { budgetSeconds: 2 * 3600, resolutionSeconds: 1, timeZone: "UTC" };
 const NOW = "2026-11-26T06:00:00.000Z"; // 2026-W48
 const ROUND = "select-2026-W48";
 const RETRY = "2026-11-26T14:00:00.000Z";
@@ -42,7 +48,7 @@ const noLog = jsonLogger({}, () => {});
 function handlers() {
   return {
     select: createSelectHandler({ records: store, settings: SETTINGS, log: noLog }),
-    fail: createRoundFailureHandler({ records: store, clock: () => new Date().toISOString(), log: noLog }),
+    fail: createRoundFailureHandler({ records: store, clock: () => new Date().toISOString(), timeZone: "UTC", log: noLog }),
   };
 }
 

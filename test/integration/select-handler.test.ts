@@ -7,7 +7,13 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 
 vi.hoisted(() => {
   // The module-scope composition root parses these at import (no AWS call is made).
-  Object.assign(process.env, { TABLE_NAME: "records", WEEKLY_BUDGET_HOURS: "1", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
+  Object.assign(process.env, {
+    TABLE_NAME: "records",
+    WEEKLY_BUDGET_HOURS: "1",
+    TIME_MODEL_PRIOR: '{"alpha":0.45,"beta":0.35,"gamma":3.8,"residualSd":0.6,"strength":4}',
+    SCHEDULE_TIMEZONE: "UTC",
+    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
+  });
 });
 
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
@@ -22,7 +28,7 @@ import { useLocalAws } from "../support/local-aws.js";
 const aws = useLocalAws();
 const TABLE = "ich-al-records";
 const BUDGET_SECONDS = 2 * 3600;
-const SETTINGS = { budgetSeconds: BUDGET_SECONDS, resolutionSeconds: 1 };
+const SETTINGS = { budgetSeconds: BUDGET_SECONDS, resolutionSeconds: 1, timeZone: "UTC" };
 const NOW = "2026-11-26T06:00:00.000Z"; // 2026-W48
 const SAME_WEEK = "2026-11-29T22:00:00.000Z";
 const NEXT_WEEK = "2026-12-03T06:00:00.000Z"; // 2026-W49

@@ -9,6 +9,7 @@ vi.hoisted(() => {
   // The module-scope composition root parses these at import (no AWS call is made).
   Object.assign(process.env, {
     STATE_MACHINE_ARN: "arn:aws:states:us-east-1:123456789012:stateMachine:weekly",
+    SCHEDULE_TIMEZONE: "UTC",
     AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
   });
 });
@@ -42,6 +43,7 @@ beforeEach(async () => {
   stateMachineArn = created.stateMachineArn as string;
   const handler = createStartRoundHandler({
     workflow: new SfnWorkflowStarter(sfn, stateMachineArn),
+    timeZone: "UTC",
     log: jsonLogger({ lambda: "start-round" }, () => {}),
   });
   start = (event) => handler(event, lambdaContext);
@@ -85,6 +87,7 @@ describe("start-round handler on moto Step Functions", () => {
   it("a missing state machine is an error, not a no-op", async () => {
     const handler = createStartRoundHandler({
       workflow: new SfnWorkflowStarter(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:absent"),
+      timeZone: "UTC",
       log: jsonLogger({}, () => {}),
     });
     await expect(handler({ scheduledTime: "2026-11-23T06:00:00Z" }, lambdaContext)).rejects.toMatchObject({

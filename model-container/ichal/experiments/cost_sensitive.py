@@ -30,8 +30,8 @@ from .selection import IchAl, IchAlError, TimeFit
 
 STRATEGIES = {"CAL": "knapsack", "UAL": "uniform", "random": "random"}
 MIN_REFIT_STACKS = 20
-"""Below this many seed stacks the Fig. 3 fit is used as is (the deployed system likewise keeps its
-prior until 20 completions, ``DEFAULT_MIN_COMPLETIONS`` in ``lambdas/domain/labeling-time-model.ts``)."""
+"""Below this many seed stacks the Fig. 3 fit is used as is (an experiment design choice; the deployed
+system's Bayesian refit in ``lambdas/domain/labeling-time-model.ts`` moves with every completion)."""
 
 
 def cost_sensitive_experiment(

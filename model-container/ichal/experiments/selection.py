@@ -38,13 +38,18 @@ UNIT_SECONDS = 3600.0
 one hour each, and a budget of k hours buys exactly k stacks (integer capacity, no rounding)."""
 
 
+WEAKEST_PRIOR = {"alpha": 0.45, "beta": 0.35, "gamma": math.log(45), "residualSd": 0.6, "strength": 0.1}
+"""The documented prior's centre at the least strength ``ich-al fit-time`` accepts (MIN_PRIOR_STRENGTH)."""
+
+
 class IchAlError(RuntimeError):
     """The ich-al command failed or printed something that is not the expected JSON."""
 
 
 @dataclass(frozen=True)
 class TimeFit:
-    """Output of ``ich-al fit-time``: log t = α log(1+B) + β log(1+M) + γ, residual SD s."""
+    """Output of ``ich-al fit-time`` (the deployed refit's Bayesian estimator: posterior mode with α, β ≥ 0):
+    log t = α log(1+B) + β log(1+M) + γ, residual SD s."""
 
     alpha: float
     beta: float
@@ -54,8 +59,9 @@ class TimeFit:
     residual_sd: float
 
     def predicted_seconds(self, boundary_length: float, components: float) -> float:
-        """The log-normal mean e^(ŷ + s²/2), as ``predictLabelingSeconds`` in
-        ``lambdas/domain/labeling-time-model.ts`` computes it (paper §3.2, eq. 2)."""
+        """The log-normal mean e^(ŷ + s²/2) (paper §3.2, eq. 2); ``predictLabelingSeconds`` in
+        ``lambdas/domain/labeling-time-model.ts`` also widens s² by the coefficients' own uncertainty,
+        which is small once the fit has a few dozen stacks."""
         mu = self.alpha * math.log1p(boundary_length) + self.beta * math.log1p(components) + self.gamma
         return math.exp(mu + self.residual_sd**2 / 2)
 
@@ -125,8 +131,16 @@ class IchAl:
         return list(out["selected"])
 
     def fit_time(self, timings: Sequence[Mapping[str, float]]) -> TimeFit:
-        """``ich-al fit-time``; ``timings`` entries are ``{"boundaryLength", "components", "seconds"}``."""
-        out = self._run(["fit-time", "--timings"], [dict(t) for t in timings])
+        """``ich-al fit-time``; ``timings`` entries are ``{"boundaryLength", "components", "seconds"}``.
+
+        The paper fits eq. 2 by least squares on measured times; the deployed estimator is Bayesian with a
+        prior worth 4 completions. The experiments give it the weakest prior it accepts (worth 0.1
+        completions) and no upper limit on simulated times, so the fit is least squares in all but name
+        (still with α, β ≥ 0)."""
+        with tempfile.TemporaryDirectory(prefix="ichal-prior-") as tmp:
+            prior = Path(tmp) / "prior.json"
+            prior.write_text(json.dumps(WEAKEST_PRIOR))
+            out = self._run(["fit-time", "--timings", "--prior", str(prior), "--max-seconds", "1e12"], [dict(t) for t in timings])
         return TimeFit(alpha=out["alpha"], beta=out["beta"], gamma=out["gamma"], n=out["n"], r2=out["r2"], residual_sd=out["residualSd"])
 
 
