@@ -17,6 +17,7 @@ import { recordsReadWrite } from "./records-access.js";
 import { RecordsTable } from "./records-table.js";
 import { ScoringEndpoint } from "./scoring-endpoint.js";
 import { ScoringPipeline } from "./scoring-pipeline.js";
+import { SealedNetwork } from "./sealed-network.js";
 import { SenderIdentity } from "./sender-identity.js";
 import { StudiesIngest } from "./studies-ingest.js";
 import { WeeklyWorkflow } from "./weekly-workflow.js";
@@ -43,7 +44,7 @@ const TASK_MARGIN = Duration.seconds(30);
  *   weekly schedule → start-round λ → Step Functions: refit → select → notify (SES) | record failure;
  *   annotators → worklist page (CloudFront + S3, Cognito hosted UI) → /api/* → completion API → complete λ
  *   → records table.
- * Constructs: DataKey, StudiesIngest, RecordsTable, ScoringEndpoint, ScoringPipeline, SenderIdentity,
+ * Constructs: DataKey, StudiesIngest, RecordsTable, SealedNetwork, ScoringEndpoint, ScoringPipeline, SenderIdentity,
  * WeeklyWorkflow, CompletionApi, WorklistSite, Alarms. Outputs name everything the local runner and operators need.
  */
 export class InstitutionStack extends Stack {
@@ -51,6 +52,8 @@ export class InstitutionStack extends Stack {
   readonly dataKey: DataKey;
   readonly studies: StudiesIngest;
   readonly records: RecordsTable;
+  /** Private isolated subnets + S3 gateway endpoint: where the containers that parse uploads run. */
+  readonly network: SealedNetwork;
   readonly scoringEndpoint: ScoringEndpoint;
   readonly scoring: ScoringPipeline;
   readonly sender: SenderIdentity;
@@ -81,13 +84,16 @@ export class InstitutionStack extends Stack {
     (this.dataKey.key.node.defaultChild as CfnKey).overrideLogicalId("DataKey17AFBB84");
     const encryptionKey = this.dataKey.key;
     const ingestTimeout = Duration.seconds(60);
-    this.studies = new StudiesIngest(this, "Studies", { encryptionKey, ingestFunctionTimeout: ingestTimeout });
+    this.studies = new StudiesIngest(this, "Studies", { encryptionKey, ingestFunctionTimeout: ingestTimeout, retention: config.retention });
     this.records = new RecordsTable(this, "Records", { encryptionKey });
     const table = this.records.table;
     const tableKms = kmsUse(encryptionKey, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]);
 
+    // Always created, model or not: it costs nothing idle and the training job runs in it too.
+    this.network = new SealedNetwork(this, "Network", { encryptionKey });
     this.scoringEndpoint = new ScoringEndpoint(this, "ScoringEndpoint", {
       institution,
+      network: this.network,
       instanceType: config.scoring.instanceType,
       maxInstanceCount: config.scoring.maxInstanceCount,
       modelArtifact: config.scoring.modelArtifact,
@@ -98,7 +104,11 @@ export class InstitutionStack extends Stack {
       studiesBucket: this.studies.bucket,
       ingestQueue: this.studies.queue,
       ingestMaxReceiveCount: this.studies.maxReceiveCount,
-      scoringParameters: { topK: config.topK, thresholds: config.thresholds },
+      scoringParameters: {
+        topK: config.topK,
+        thresholds: config.thresholds,
+        allowedPrivateCreators: config.deidentification.allowedPrivateCreators,
+      },
       timePrior: config.timeModel.prior,
       table,
       endpoint: this.scoringEndpoint,
@@ -276,6 +286,11 @@ export class InstitutionStack extends Stack {
 
     const output = (name: string, value: string, description: string) => new CfnOutput(this, name, { value, description });
     output("StudiesBucketName", this.studies.bucket.bucketName, "Upload de-identified studies under uploads/");
+    output(
+      "QuarantineOperatorRoleArn",
+      this.studies.quarantineOperatorRole.roleArn,
+      "The only role that may read refused studies under quarantine/ (assume it to investigate)",
+    );
     output("IngestQueueUrl", this.studies.queue.queueUrl, "S3 upload events for the ingest Lambda");
     output(
       "IngestDeadLetterQueueUrl",

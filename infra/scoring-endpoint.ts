@@ -16,6 +16,7 @@ import { encryptedLogGroup } from "./encrypted-log-group.js";
 import { REPO_ROOT } from "./lambda-function.js";
 import { ManagedPolicyRole } from "./managed-policy-role.js";
 import { resourceFindingId } from "./nag-ids.js";
+import type { SealedNetwork } from "./sealed-network.js";
 
 /** Where asynchronous inference leaves results and failures in the studies bucket (read by record-score). */
 export const SCORING_OUTPUT_PREFIXES = { results: "scoring-results/", failures: "scoring-failures/" } as const;
@@ -29,6 +30,8 @@ const NVME_FAMILIES = /^ml\.(g4dn|g5|g6|g6e|gr6|p3dn|p4d|p4de|p5|p5e|p5en|m5d|c5
 export interface ScoringEndpointProps {
   /** Institution id; names the endpoint `ich-al-<institution>-scoring`. */
   readonly institution: string;
+  /** The network the model's container runs in (private isolated subnets, S3 gateway endpoint only). Required: the container is never given a route to the internet. */
+  readonly network: SealedNetwork;
   /** SageMaker instance type, e.g. `ml.g5.xlarge`. */
   readonly instanceType: string;
   /** Most instances autoscaling may run (1–10). */
@@ -72,8 +75,17 @@ export interface ScoringEndpointProps {
  * (4-day retention) until the stack is redeployed with `scoring.modelArtifact` set.
  *
  * The execution role may read the model artefact, pull the image, read uploads and scoring requests,
- * write overlays, results and failures, use the data key, publish to the two topics and write the
- * endpoint's own log group; nothing else.
+ * write overlays, results and failures, use the data key, publish to the two topics, write the
+ * endpoint's own log group and attach the model to the sealed network; nothing else.
+ *
+ * Sealed: the container parses untrusted, possibly PHI-bearing uploads, so it runs in `network`
+ * (SealedNetwork: private isolated subnets, S3 gateway endpoint, no NAT or internet; its doc has the
+ * rest). Not `EnableNetworkIsolation`: an isolated container can make no outbound call, not even to S3,
+ * and gets no credentials (SageMaker developer guide, "Run training and inference containers in
+ * internet-free mode"); ours reads the study named in the request and writes the overlays itself
+ * (model-container/ichal/scoring.py). The platform, not the container, pulls the image, moves the async
+ * request and result and publishes to the topics ("Check prediction results"), so S3 is all the
+ * container needs. Every S3 grant of the role goes through `s3Access`: role and endpoint policy agree.
  */
 export class ScoringEndpoint extends Construct {
   /** The endpoint's name (fixed, so the log group and IAM can name it before it exists). */
@@ -139,27 +151,27 @@ export class ScoringEndpoint extends Construct {
       description: `SageMaker execution role of ${this.endpointName}`,
     });
     const objects = (...prefixes: string[]) => prefixes.map((prefix) => bucket.arnForObjects(`${prefix}*`));
-    role.addToPrincipalPolicy(
-      new PolicyStatement({
-        sid: "ReadModelArtifact",
-        actions: ["s3:GetObject"],
-        resources: [stack.formatArn({ service: "s3", region: "", account: "", resource: artifact.bucket, resourceName: artifact.key })],
-      }),
+    // Each S3 grant is also what the sealed network's S3 endpoint lets through (add S3 grants only here).
+    const s3Access = (sid: string, actions: string[], resources: string[]) => {
+      role.addToPrincipalPolicy(new PolicyStatement({ sid, actions, resources }));
+      props.network.allowS3(actions, resources);
+    };
+    s3Access(
+      "ReadModelArtifact",
+      ["s3:GetObject"],
+      [stack.formatArn({ service: "s3", region: "", account: "", resource: artifact.bucket, resourceName: artifact.key })],
     );
-    role.addToPrincipalPolicy(
-      new PolicyStatement({
-        sid: "ReadStudiesAndRequests",
-        actions: ["s3:GetObject", "s3:GetObjectVersion"],
-        resources: objects(STUDIES_BUCKET.uploadsPrefix, SCORING_REQUESTS_PREFIX),
-      }),
+    s3Access(
+      "ReadStudiesAndRequests",
+      ["s3:GetObject", "s3:GetObjectVersion"],
+      objects(STUDIES_BUCKET.uploadsPrefix, SCORING_REQUESTS_PREFIX),
     );
-    role.addToPrincipalPolicy(
-      new PolicyStatement({
-        sid: "WriteOverlaysResultsFailures",
-        actions: ["s3:PutObject"],
-        resources: objects(OVERLAYS_PREFIX, SCORING_OUTPUT_PREFIXES.results, SCORING_OUTPUT_PREFIXES.failures),
-      }),
+    s3Access(
+      "WriteOverlaysResultsFailures",
+      ["s3:PutObject"],
+      objects(OVERLAYS_PREFIX, SCORING_OUTPUT_PREFIXES.results, SCORING_OUTPUT_PREFIXES.failures),
     );
+    props.network.grantSageMakerNetworkInterfaces(role);
     role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: "UseDataKey",
@@ -213,14 +225,24 @@ export class ScoringEndpoint extends Construct {
       {
         id: "AwsSolutions-IAM5[Resource::*]",
         reason:
-          "ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level permissions; PutMetricData is limited by condition to the SageMaker endpoint namespaces",
+          "ecr:GetAuthorizationToken, cloudwatch:PutMetricData, the ec2:Describe* calls SageMaker makes to attach the model to the sealed network and ec2:DeleteNetworkInterfacePermission (names only a permission id) support no resource-level permissions; PutMetricData is limited by condition to the SageMaker endpoint namespaces",
+      },
+      {
+        id: "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]",
+        reason:
+          "the network interfaces SageMaker creates to attach the model to the sealed network have ids made at deploy and scale-out; creation is limited to the sealed subnets and security group, permission and deletion by an ec2:Subnet condition on those subnets",
       },
     );
 
     const model = new CfnModel(this, "Model", {
       executionRoleArn: role.roleArn,
+      // The container's only network: private isolated subnets, HTTPS to S3 (see the class doc).
+      vpcConfig: props.network.sageMakerVpcConfig,
+      enableNetworkIsolation: false,
       primaryContainer: {
         image: image.imageUri,
+        // The platform pulls the image from ECR outside the sealed network (no ECR endpoints needed there).
+        imageConfig: { repositoryAccessMode: "Platform" },
         modelDataUrl: props.modelArtifact,
         mode: "SingleModel",
         // The container works on as many requests at once as SageMaker sends it, reading the next

@@ -26,8 +26,15 @@ export interface ScoringPipelineProps {
    * `failed` when its scoring request still fails on that delivery, the last before the DLQ.
    */
   readonly ingestMaxReceiveCount: number;
-  /** K and heatmap thresholds every scoring request carries (the institution config's `topK`, `thresholds`). */
-  readonly scoringParameters: { readonly topK: number; readonly thresholds: readonly number[] };
+  /**
+   * K, heatmap thresholds and the private creators the PHI check lets pass, which every scoring request carries
+   * (the institution config's `topK`, `thresholds`, `deidentification.allowedPrivateCreators`; creators default: none).
+   */
+  readonly scoringParameters: {
+    readonly topK: number;
+    readonly thresholds: readonly number[];
+    readonly allowedPrivateCreators?: readonly string[];
+  };
   /** The labeling-time prior: record-score predicts T with it until the first fit is stored. */
   readonly timePrior: TimePrior;
   /** The records table. */
@@ -104,6 +111,7 @@ export class ScoringPipeline extends Construct {
         MAX_RECEIVE_COUNT: String(props.ingestMaxReceiveCount),
         SCORING_TOP_K: String(props.scoringParameters.topK),
         SCORING_THRESHOLDS: formatThresholds(props.scoringParameters.thresholds),
+        PRIVATE_CREATOR_ALLOW_LIST: JSON.stringify(props.scoringParameters.allowedPrivateCreators ?? []),
       },
       invocation: { kind: "synchronous", caller: "the ingest queue's event source mapping (failed messages are redriven to its DLQ)" },
       encryptionKey,
@@ -123,6 +131,12 @@ export class ScoringPipeline extends Construct {
           sid: "WriteQuarantineAndScoringRequests",
           actions: ["s3:PutObject", "s3:PutObjectTagging"],
           resources: [objects(STUDIES_BUCKET.quarantinePrefix), objects(SCORING_REQUESTS_PREFIX)],
+        }),
+        // The quarantine move's last step: the refused version, by id (domain/quarantine.ts); nothing else is deleted.
+        new PolicyStatement({
+          sid: "DeleteQuarantinedUploadVersions",
+          actions: ["s3:DeleteObjectVersion"],
+          resources: [objects(STUDIES_BUCKET.uploadsPrefix)],
         }),
         ...recordsReadWrite(props.table),
         kmsUse(encryptionKey, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]),
@@ -190,6 +204,21 @@ export class ScoringPipeline extends Construct {
           actions: ["s3:GetObject"],
           resources: [objects(SCORING_OUTPUT_PREFIXES.results), objects(SCORING_OUTPUT_PREFIXES.failures)],
         }),
+        // Moving a study the container refused to quarantine (domain/quarantine.ts): CopyObject of that version
+        // (its tags too), then DeleteObject of that version by id.
+        new PolicyStatement({
+          sid: "MoveRefusedUploads",
+          actions: ["s3:GetObjectVersion", "s3:GetObjectVersionTagging", "s3:DeleteObjectVersion"],
+          resources: [objects(STUDIES_BUCKET.uploadsPrefix)],
+        }),
+        new PolicyStatement({
+          sid: "WriteQuarantine",
+          actions: ["s3:PutObject", "s3:PutObjectTagging"],
+          resources: [objects(STUDIES_BUCKET.quarantinePrefix)],
+        }),
+        // Without ListBucket, CopyObject of a version that is gone answers 403, not 404, and record-score could
+        // not record the rejection without a copy; it already sees the upload key of every study it records.
+        new PolicyStatement({ sid: "TellMissingFromForbidden", actions: ["s3:ListBucket"], resources: [bucket.bucketArn] }),
         ...recordsReadWrite(props.table),
         kmsUse(encryptionKey, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]),
       ],
@@ -201,6 +230,10 @@ export class ScoringPipeline extends Construct {
       ...[SCORING_OUTPUT_PREFIXES.results, SCORING_OUTPUT_PREFIXES.failures].map((prefix) => ({
         id: `AwsSolutions-IAM5[Resource::${resourceFindingId(bucket)}/${prefix}*]`,
         reason: `asynchronous-inference outputs under ${prefix} of the studies bucket, named by SageMaker per request; the prefix is the narrowest scope`,
+      })),
+      ...[STUDIES_BUCKET.uploadsPrefix, STUDIES_BUCKET.quarantinePrefix].map((prefix) => ({
+        id: `AwsSolutions-IAM5[Resource::${resourceFindingId(bucket)}/${prefix}*]`,
+        reason: `quarantine moves of refused studies: objects under ${prefix} of the studies bucket, one key per study that is not known at deploy time; the prefix is the narrowest scope`,
       })),
     );
   }

@@ -1,5 +1,5 @@
 import { type CfnResource, Duration, Fn, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
-import { PolicyStatement, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { AccountRootPrincipal, AnyPrincipal, Effect, type IPrincipal, PolicyStatement, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import type { IKey } from "aws-cdk-lib/aws-kms";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import {
@@ -16,8 +16,14 @@ import {
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from "aws-cdk-lib/cx-api";
 import { Construct, type IConstruct } from "constructs";
+import { DEFAULT_RETENTION, type RetentionConfig, RetentionConfigSchema } from "../lambdas/contracts/institution-config.js";
 import { STUDIES_BUCKET } from "../lambdas/contracts/studies-bucket.js";
+import { OVERLAYS_PREFIX, SCORING_REQUESTS_PREFIX } from "../lambdas/domain/ingest.js";
 import { allowCloudWatchLogsToUseKey } from "./encrypted-log-group.js";
+import { kmsUse } from "./lambda-function.js";
+import { ManagedPolicyRole } from "./managed-policy-role.js";
+import { resourceFindingId } from "./nag-ids.js";
+import { SCORING_OUTPUT_PREFIXES } from "./scoring-endpoint.js";
 
 export interface StudiesIngestProps {
   /** Customer-managed key for the studies bucket, the ingest queue and its DLQ (required: studies are patient data). */
@@ -30,6 +36,14 @@ export interface StudiesIngestProps {
   readonly logRetention?: RetentionDays;
   /** What happens to both buckets when the stack is deleted. Default: RETAIN. */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Lifecycle of the studies bucket's prefixes, in days (the institution config's `retention`, validated by
+   * RetentionConfigSchema). Default: quarantine 30, uploads and overlays 365, noncurrent versions 7, scoring
+   * requests / results / failures 30.
+   */
+  readonly retention?: RetentionConfig;
+  /** Who may assume the quarantine operator role (then only with sts:AssumeRole allowed by their own policy). Default: this account. */
+  readonly quarantineOperators?: IPrincipal;
 }
 
 /**
@@ -40,6 +54,15 @@ export interface StudiesIngestProps {
  * Secure defaults: SSE-KMS with the data key (bucket key on), TLS-only policies, all public access
  * blocked, ACLs disabled, versioning (the version id is part of the ingest idempotency key), server
  * access logs to a separate access-log bucket (SSE-S3: S3 log delivery cannot write SSE-KMS).
+ *
+ * Retention (README "Data retention"; `retention` prop): lifecycle rules expire `quarantine/` after
+ * `quarantineDays` (its noncurrent versions a day later), `uploads/` and `overlays/` after `uploadsDays`
+ * (replaced versions after `noncurrentDays`), `scoring-requests/`, `scoring-results/`, `scoring-failures/`
+ * after `scoringArtifactsDays`; expired delete markers and incomplete multipart uploads are cleaned up
+ * bucket-wide. `labels/` (accepted masks) has no rule: every version is kept.
+ * `quarantine/` is readable only by `quarantineOperatorRole` (and the account root, for break-glass): a
+ * bucket-policy Deny of s3:GetObject* there for every other principal. The Lambdas only write there
+ * (CopyObject reads the source in `uploads/`), so the Deny never stops a quarantine move.
  */
 export class StudiesIngest extends Construct {
   /** The studies bucket: `uploads/` (routed to the queue) and `quarantine/` (refused studies). */
@@ -52,6 +75,10 @@ export class StudiesIngest extends Construct {
   readonly deadLetterQueue: Queue;
   /** Receives before a message moves to the DLQ (the queue's redrive policy); the ingest Lambda is told it. */
   readonly maxReceiveCount: number;
+  /** The only role (besides the account root) that may read `quarantine/`: list, get, decrypt; nothing else. */
+  readonly quarantineOperatorRole: ManagedPolicyRole;
+  /** The lifecycle in effect (days). */
+  readonly retention: RetentionConfig;
 
   constructor(scope: Construct, id: string, props: StudiesIngestProps) {
     super(scope, id);
@@ -64,6 +91,12 @@ export class StudiesIngest extends Construct {
       throw new Error(`maxReceiveCount must be an integer 1–1000 (SQS redrive limit), got ${maxReceiveCount}; the default is 5`);
     }
     this.maxReceiveCount = maxReceiveCount;
+    const retention = RetentionConfigSchema.safeParse(props.retention ?? DEFAULT_RETENTION);
+    if (!retention.success) {
+      const problems = retention.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
+      throw new Error(`StudiesIngest: invalid retention (days) — ${problems}; the defaults are ${JSON.stringify(DEFAULT_RETENTION)}`);
+    }
+    this.retention = retention.data;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     // Grant S3 log delivery through the bucket policy, not the legacy LogDeliveryWrite ACL, so ACLs stay disabled.
     this.node.setContext(S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY, true);
@@ -114,6 +147,8 @@ export class StudiesIngest extends Construct {
       { id: "HIPAA.Security-S3BucketReplicationEnabled", reason: noReplication },
       { id: "NIST.800.53.R5-S3BucketReplicationEnabled", reason: noReplication },
     );
+    addRetentionRules(this.bucket, this.retention);
+    this.quarantineOperatorRole = quarantineOperator(this, this.bucket, props.encryptionKey, props.quarantineOperators);
 
     this.deadLetterQueue = new Queue(this, "DeadLetterQueue", {
       encryption: QueueEncryption.KMS,
@@ -164,6 +199,93 @@ export class StudiesIngest extends Construct {
     this.bucket.node.findChild("Notifications").node.addDependency(handlerLogs);
   }
 }
+
+/**
+ * The lifecycle rules of the studies bucket (the class doc says what each keeps). A rule per prefix, so
+ * `labels/` and any prefix not named here keep every version. Noncurrent versions of quarantined copies
+ * and scoring artefacts go a day after they stop being current (they are copies, or rewritten per study).
+ */
+const addRetentionRules = (bucket: Bucket, retention: RetentionConfig): void => {
+  const days = Duration.days;
+  bucket.addLifecycleRule({
+    id: "QuarantineExpires",
+    prefix: STUDIES_BUCKET.quarantinePrefix,
+    expiration: days(retention.quarantineDays),
+    noncurrentVersionExpiration: days(1),
+  });
+  for (const [id, prefix] of [
+    ["UploadsRetention", STUDIES_BUCKET.uploadsPrefix],
+    ["OverlaysRetention", OVERLAYS_PREFIX],
+  ] as const) {
+    bucket.addLifecycleRule({
+      id,
+      prefix,
+      expiration: days(retention.uploadsDays),
+      noncurrentVersionExpiration: days(retention.noncurrentDays),
+    });
+  }
+  for (const [id, prefix] of [
+    ["ScoringRequestsRetention", SCORING_REQUESTS_PREFIX],
+    ["ScoringResultsRetention", SCORING_OUTPUT_PREFIXES.results],
+    ["ScoringFailuresRetention", SCORING_OUTPUT_PREFIXES.failures],
+  ] as const) {
+    bucket.addLifecycleRule({
+      id,
+      prefix,
+      expiration: days(retention.scoringArtifactsDays),
+      noncurrentVersionExpiration: days(1),
+    });
+  }
+  // A delete marker with no version behind it hides nothing (S3 refuses it beside Expiration days in one rule).
+  bucket.addLifecycleRule({ id: "ExpiredDeleteMarkers", expiredObjectDeleteMarker: true });
+  bucket.addLifecycleRule({ id: "IncompleteMultipartUploads", abortIncompleteMultipartUploadAfter: days(7) });
+};
+
+/**
+ * The quarantine operator role and the bucket-policy Deny that makes it the only reader of `quarantine/`
+ * (besides the account root). `aws:PrincipalArn` is the role's ARN for every session of the role.
+ */
+const quarantineOperator = (scope: Construct, bucket: Bucket, key: IKey, operators: IPrincipal | undefined): ManagedPolicyRole => {
+  const stack = Stack.of(scope);
+  const quarantineObjects = bucket.arnForObjects(`${STUDIES_BUCKET.quarantinePrefix}*`);
+  const role = new ManagedPolicyRole(scope, "QuarantineOperator", {
+    assumedBy: operators ?? new AccountRootPrincipal(),
+    description: "Reads refused studies under quarantine/ of the studies bucket (the only role that may)",
+  });
+  role.addToPrincipalPolicy(
+    new PolicyStatement({
+      sid: "ReadQuarantine",
+      actions: ["s3:GetObject", "s3:GetObjectVersion"],
+      resources: [quarantineObjects],
+    }),
+  );
+  role.addToPrincipalPolicy(
+    new PolicyStatement({
+      sid: "ListQuarantine",
+      actions: ["s3:ListBucket", "s3:ListBucketVersions"],
+      resources: [bucket.bucketArn],
+      conditions: { StringLike: { "s3:prefix": [STUDIES_BUCKET.quarantinePrefix, `${STUDIES_BUCKET.quarantinePrefix}*`] } },
+    }),
+  );
+  role.addToPrincipalPolicy(kmsUse(key, ["kms:Decrypt"]));
+  Validations.of(role).acknowledge({
+    id: `AwsSolutions-IAM5[Resource::${resourceFindingId(bucket)}/${STUDIES_BUCKET.quarantinePrefix}*]`,
+    reason: `read-only: refused studies under ${STUDIES_BUCKET.quarantinePrefix} of the studies bucket, one folder per study whose keys are not known at deploy time; the prefix is the narrowest scope`,
+  });
+  bucket.addToResourcePolicy(
+    new PolicyStatement({
+      sid: "QuarantineReadableByOperatorOnly",
+      effect: Effect.DENY,
+      principals: [new AnyPrincipal()],
+      actions: ["s3:GetObject*"],
+      resources: [quarantineObjects],
+      conditions: {
+        ArnNotEquals: { "aws:PrincipalArn": [role.roleArn, `arn:${stack.partition}:iam::${stack.account}:root`] },
+      },
+    }),
+  );
+  return role;
+};
 
 /**
  * The log group of CDK's notification handler, created before the handler first runs so that it has a

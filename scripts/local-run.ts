@@ -88,6 +88,11 @@ function printSummary(r: LocalRunResult, budgetHours: number, identifierHits: Re
   out(`studies received   ${r.uploads.length}`);
   out(`rejected           ${rejected.length}${rejected.length ? `: ${[...byCode].map(([code, n]) => `${code} ×${n}`).join(", ")}` : ""}`);
   for (const u of rejected) out(`                   - ${u.key.split("/").pop()}: ${u.rejectionCode} — ${u.rejectionReason}`);
+  const moved = rejected.filter((u) => u.quarantineKey);
+  out(
+    `quarantine         ${moved.length} moved to quarantine/<code>/<studyId>/ (operator role only); ` +
+      `${moved.reduce((n, u) => n + u.versionsLeft, 0)} version(s) of them left in uploads/`,
+  );
   out(
     `scored             ${scored.length} studies → ${stacks} pending stacks${failed.length ? `; failed ${failed.length}` : ""}; lost ${lost.length}`,
   );

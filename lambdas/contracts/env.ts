@@ -6,22 +6,22 @@
 import { z } from "zod";
 import { isTimeZone } from "./institution-config.js";
 import { TimePriorSchema } from "./records.js";
-import { HeatmapThresholdsSchema, TopKSchema } from "./scoring.js";
+import { HeatmapThresholdsSchema, PrivateCreatorsSchema, TopKSchema } from "./scoring.js";
 
 const GIB = 1024 ** 3;
 
+/** A variable holding JSON (infra writes JSON.stringify of a config value), parsed before its schema applies. */
+const jsonText = z.string().transform((value, ctx) => {
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    ctx.addIssue({ code: "custom", message: "not valid JSON" });
+    return z.NEVER;
+  }
+});
+
 /** A TimePrior as JSON (infra writes JSON.stringify(config.timeModel.prior)). */
-const timePriorJson = z
-  .string()
-  .transform((value, ctx) => {
-    try {
-      return JSON.parse(value) as unknown;
-    } catch {
-      ctx.addIssue({ code: "custom", message: "not valid JSON" });
-      return z.NEVER;
-    }
-  })
-  .pipe(TimePriorSchema);
+const timePriorJson = jsonText.pipe(TimePriorSchema);
 
 /** Longest credible active time in seconds (the institution config's `timeModel.maxActiveHours` × 3600; default 8 h). */
 const maxActiveSeconds = z.coerce
@@ -67,6 +67,12 @@ export const IngestEnvSchema = z.object({
     .string()
     .transform((value) => value.split(",").map((part) => (part.trim() === "" ? Number.NaN : Number(part))))
     .pipe(HeatmapThresholdsSchema),
+  /**
+   * Private creators whose private DICOM elements the container's PHI check lets pass, sent with every scoring
+   * request (the institution config's `deidentification.allowedPrivateCreators`): a JSON array, e.g.
+   * `["GEMS_IDEN_01"]` (creator values may hold commas). Unset: none.
+   */
+  PRIVATE_CREATOR_ALLOW_LIST: jsonText.pipe(PrivateCreatorsSchema).default([]),
   /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */
   AWS_ENDPOINT_URL: z.url().optional(),
 });

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { TimePriorSchema } from "./records.js";
-import { HeatmapThresholdsSchema, TopKSchema } from "./scoring.js";
+import { HeatmapThresholdsSchema, PrivateCreatorsSchema, TopKSchema } from "./scoring.js";
 
 /** True when the runtime knows the IANA time zone (e.g. "Europe/Berlin", "UTC"). */
 export const isTimeZone = (zone: string): boolean => {
@@ -78,6 +78,63 @@ export const TimeModelConfigSchema = z
   })
   .strict();
 
+/**
+ * How long the studies bucket keeps what (S3 lifecycle rules, infra/studies-ingest.ts; README "Data retention").
+ * Days count from an object's upload (or its copy to quarantine); S3 runs lifecycle rules about once a day.
+ */
+export const DEFAULT_RETENTION = { quarantineDays: 30, uploadsDays: 365, noncurrentDays: 7, scoringArtifactsDays: 30 } as const;
+/** A re-driven event must still find its object: the queues keep messages 4 days and their DLQs 14 more. */
+const QUEUE_AND_DLQ_DAYS = 18;
+
+export const RetentionConfigSchema = z
+  .object({
+    /** Days a refused study's copy stays in `quarantine/` (readable only by the operator role) before it expires. Default: 30. */
+    quarantineDays: z.number().int().min(1).max(3650).default(DEFAULT_RETENTION.quarantineDays),
+    /**
+     * Days an upload (`uploads/`) and its overlay thumbnails (`overlays/`) — what the worklist viewer needs — are
+     * kept before they expire. At least 18 (ingest queue 4 days + DLQ 14: a re-driven event must still find
+     * its upload). Default: 365.
+     */
+    uploadsDays: z
+      .number()
+      .int()
+      .min(
+        QUEUE_AND_DLQ_DAYS,
+        `at least ${QUEUE_AND_DLQ_DAYS} days (queue 4 + DLQ 14: a re-driven upload event must still find its object)`,
+      )
+      .max(36500)
+      .default(DEFAULT_RETENTION.uploadsDays),
+    /** Days a replaced or expired version in `uploads/` and `overlays/` is kept before it is deleted for good. Default: 7. */
+    noncurrentDays: z.number().int().min(1).max(365).default(DEFAULT_RETENTION.noncurrentDays),
+    /**
+     * Days the scoring requests, results and failure reports (`scoring-requests/`, `scoring-results/`,
+     * `scoring-failures/`) are kept. At least 18 (score queue 4 days + DLQ 14: a re-driven notification must
+     * still find its result). Default: 30.
+     */
+    scoringArtifactsDays: z
+      .number()
+      .int()
+      .min(
+        QUEUE_AND_DLQ_DAYS,
+        `at least ${QUEUE_AND_DLQ_DAYS} days (queue 4 + DLQ 14: a re-driven notification must still find its result)`,
+      )
+      .max(36500)
+      .default(DEFAULT_RETENTION.scoringArtifactsDays),
+  })
+  .strict();
+export type RetentionConfig = z.infer<typeof RetentionConfigSchema>;
+
+export const DeidentificationConfigSchema = z
+  .object({
+    /**
+     * DICOM private creator values (e.g. `GEMS_IDEN_01`) whose private elements the scoring container's PHI check
+     * lets pass: list only blocks you know carry no identifiers in your scanners' exports. Sent with every scoring
+     * request (ingest's PRIVATE_CREATOR_ALLOW_LIST). Default: [] (every private element with a value is refused).
+     */
+    allowedPrivateCreators: PrivateCreatorsSchema.default([]),
+  })
+  .strict();
+
 export const InstitutionConfigSchema = z
   .object({
     /** Short id (lower-case letters, digits, hyphens; 1–31 characters); names the stack and its resources. */
@@ -106,6 +163,10 @@ export const InstitutionConfigSchema = z
     timeModel: TimeModelConfigSchema.default(DEFAULT_TIME_MODEL_CONFIG),
     /** The scoring endpoint. Default: ml.g5.xlarge, at most 1 instance, no model yet. */
     scoring: ScoringEndpointConfigSchema.default({ instanceType: "ml.g5.xlarge", maxInstanceCount: 1 }),
+    /** What the PHI check accepts beyond the PS3.15 basic profile (model-container/ichal/io/phi.py). Default: no private creators. */
+    deidentification: DeidentificationConfigSchema.default({ allowedPrivateCreators: [] }),
+    /** How long the studies bucket keeps quarantined, uploaded and scoring data. Default: 30, 365, 7 (noncurrent), 30 days. */
+    retention: RetentionConfigSchema.default({ ...DEFAULT_RETENTION }),
   })
   .strict();
 

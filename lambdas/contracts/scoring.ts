@@ -23,6 +23,23 @@ export const HeatmapThresholdsSchema = z
   .min(1)
   .refine((t) => t.every((v, i) => i === 0 || v > (t[i - 1] ?? 0)), "strictly increasing");
 
+/**
+ * DICOM private creator values (the `(gggg,00xx)` element naming a vendor's private block, e.g. `GEMS_IDEN_01`)
+ * whose private data elements the container's PHI check lets pass: at most 100, each a DICOM LO value
+ * (1–64 characters, not blank, no backslash or control character). The container checks the same.
+ */
+export const PrivateCreatorsSchema = z
+  .array(
+    z
+      .string()
+      .min(1)
+      .max(64)
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+      .regex(/^[^\\\x00-\x1f\x7f]+$/, "no backslash or control character")
+      .refine((value) => value.trim() !== "", "not blank"),
+  )
+  .max(100);
+
 /** What the endpoint scores: a study by S3 location, never voxels in the request. */
 export const ScoringRequestSchema = z.object({
   /** The study: a DICOM zip, NIfTI, npz object, or a DICOM prefix (`s3://bucket/key`). */
@@ -35,6 +52,8 @@ export const ScoringRequestSchema = z.object({
   topK: TopKSchema.optional(),
   /** τ for this request (the institution config's `thresholds`); absent: the model manifest's `thresholds`. */
   thresholds: HeatmapThresholdsSchema.optional(),
+  /** Private creators whose private elements pass the PHI check (the institution config's `deidentification.allowedPrivateCreators`); absent: none. */
+  allowedPrivateCreators: PrivateCreatorsSchema.optional(),
 });
 export type ScoringRequest = z.infer<typeof ScoringRequestSchema>;
 

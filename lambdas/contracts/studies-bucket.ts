@@ -4,12 +4,15 @@
  *
  *   uploads/<anything>      hospitals upload de-identified studies here; each ObjectCreated event
  *                           goes S3 → SQS ingest queue → ingest Lambda
- *   quarantine/<reason>/…   studies refused with a reason code (README "Readers and checks"); never
- *                           scored and never routed to the queue
+ *   quarantine/<code>/<studyId>/<path under uploads/>
+ *                           studies refused with a reason code, moved here by ingest or record-score
+ *                           (copied version-exactly, the upload's version then deleted: domain/quarantine.ts);
+ *                           never scored, never routed to the queue, readable only by the quarantine
+ *                           operator role, expired after the institution's `retention.quarantineDays`
  */
 export const STUDIES_BUCKET = {
   /** Where uploads land; the only prefix whose ObjectCreated events reach the ingest queue. */
   uploadsPrefix: "uploads/",
-  /** Where refused studies are moved, under their reason code; no notifications. */
+  /** Where refused studies are moved, under their reason code and study id; no notifications. */
   quarantinePrefix: "quarantine/",
 } as const;

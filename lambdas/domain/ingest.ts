@@ -6,9 +6,12 @@
  * Exactly once, step by step (idempotency key = bucket + decoded key + versionId → studyId):
  * 1. A record that already has `scoring`, or is neither `received` nor `failed` (rejected, scored, …),
  *    ends the delivery: it is a duplicate. (`failed` without `scoring` is a study whose last delivery
- *    could not invoke scoring, see 4: a re-driven message retries it.)
- * 2. No record yet: HeadObject that version. Not scorable → copy that version to
- *    `quarantine/<code>/<studyId>/…` (layout: contracts/studies-bucket.ts) and create the record as `rejected` with a reason code; never scored. Scorable →
+ *    could not invoke scoring, see 4: a re-driven message retries it.) A `rejected` record that names
+ *    a quarantined copy has its original version deleted again (idempotent; domain/quarantine.ts).
+ * 2. No record yet: HeadObject that version. Not scorable → move it to quarantine: copy that version to
+ *    `quarantine/<code>/<studyId>/…`, create the record as `rejected` with the reason code and the
+ *    copy's key, then delete the original version (the order that makes it crash-safe is argued in
+ *    domain/quarantine.ts); never scored. Scorable →
  *    create the record as `received` (conditional put: one winner, losers carry on to step 3 too,
  *    which is what makes the crash window safe).
  * 3. Claim the invocation: a conditional update that succeeds only for a `received` (or `failed`)
@@ -37,12 +40,12 @@ import { S3EventNotificationSchema, type S3EventRecord, S3TestEventSchema } from
 import type { LastError, StackRecord, StackSource } from "../contracts/records.js";
 import { ScoringRequestSchema } from "../contracts/scoring.js";
 import { STUDIES_BUCKET } from "../contracts/studies-bucket.js";
+import { copyToQuarantine, finishQuarantine, type ObjectVersion, type QuarantineObjects } from "./quarantine.js";
 import type { RecordStore } from "./record-store.js";
 import type { ScoringEndpoint } from "./scoring-endpoint.js";
 import { ScoringRejectedError } from "./scoring-endpoint.js";
 
 const UPLOADS_PREFIX = STUDIES_BUCKET.uploadsPrefix;
-const QUARANTINE_PREFIX = STUDIES_BUCKET.quarantinePrefix;
 export const SCORING_REQUESTS_PREFIX = "scoring-requests/";
 export const OVERLAYS_PREFIX = "overlays/";
 
@@ -90,11 +93,7 @@ export class MalformedMessageError extends IngestError {
 export class InvocationInProgressError extends IngestError {}
 
 /** An S3 object version named by an event, key decoded. */
-export interface ObjectVersion {
-  bucket: string;
-  key: string;
-  versionId: string;
-}
+export type { ObjectVersion } from "./quarantine.js";
 
 /** What HeadObject says about one object version. */
 export interface ObjectHead {
@@ -102,12 +101,10 @@ export interface ObjectHead {
   contentType: string | undefined;
 }
 
-/** Port for the studies bucket; the S3 adapter implements it. */
-export interface StudyObjects {
+/** Port for the studies bucket (with the quarantine moves' copy and delete); the S3 adapter implements it. */
+export interface StudyObjects extends QuarantineObjects {
   /** The version's size and content type, or undefined when that version does not exist. */
   head(object: ObjectVersion): Promise<ObjectHead | undefined>;
-  /** Copies exactly that version to `destinationKey` in the same bucket (idempotent). */
-  copyVersion(object: ObjectVersion, destinationKey: string): Promise<void>;
   /** Writes a JSON document (idempotent for the same body). */
   putJson(bucket: string, key: string, body: unknown): Promise<void>;
 }
@@ -128,6 +125,11 @@ export interface IngestConfig {
   topK: number;
   /** Heatmap thresholds sent with every scoring request (the institution config's `thresholds`). */
   thresholds: readonly number[];
+  /**
+   * Private creators whose private DICOM elements the container's PHI check lets pass (the institution config's
+   * `deidentification.allowedPrivateCreators`); sent when non-empty (absent, the container allows none).
+   */
+  allowedPrivateCreators?: readonly string[];
 }
 
 /** What SQS says about one delivery of a message. */
@@ -254,7 +256,8 @@ export async function ingestObject(object: ObjectVersion, deps: IngestDeps, deli
   const studyId = studyIdOf(object);
   const existing = await records.getStack(studyId);
   if (existing && isSettled(existing)) {
-    log.info("duplicate delivery", { studyId, status: existing.status });
+    const quarantined = await finishQuarantine(deps.objects, existing);
+    log.info("duplicate delivery", { studyId, status: existing.status, ...(quarantined ? { quarantined } : {}) });
     return "duplicate";
   }
   if (!existing) {
@@ -292,12 +295,10 @@ function sourceOf(object: ObjectVersion): StackSource {
   return { bucket: object.bucket, key: object.key, versionId: object.versionId };
 }
 
+/** Moves a refused version to quarantine: copy, record `rejected` (naming the copy), delete the original version. */
 async function reject(studyId: string, object: ObjectVersion, code: RejectionCode, deps: IngestDeps): Promise<IngestOutcome> {
-  let quarantineKey: string | undefined;
-  if (code !== "OBJECT_NOT_FOUND") {
-    quarantineKey = `${QUARANTINE_PREFIX}${code}/${studyId}/${object.key.slice(UPLOADS_PREFIX.length)}`;
-    await deps.objects.copyVersion(object, quarantineKey);
-  }
+  // Undefined for OBJECT_NOT_FOUND, or when the version vanished between HeadObject and the copy.
+  const quarantineKey = code === "OBJECT_NOT_FOUND" ? undefined : await copyToQuarantine(deps.objects, object, code, studyId);
   const now = deps.now();
   const created = await deps.records.createStack({
     stackId: studyId,
@@ -308,7 +309,10 @@ async function reject(studyId: string, object: ObjectVersion, code: RejectionCod
     updatedAt: now,
     rejection: { code, reason: REJECTION_REASONS[code], ...(quarantineKey ? { quarantineKey } : {}) },
   });
-  deps.log.warn(created ? "study rejected" : "study already recorded", { studyId, code });
+  // Only the delivery whose record names the copy deletes the original; a crash before this line leaves
+  // that record, and the event's redelivery deletes it (step 1 of the header).
+  if (created && quarantineKey) await deps.objects.deleteVersion(object);
+  deps.log.warn(created ? "study rejected" : "study already recorded", { studyId, code, quarantined: quarantineKey !== undefined });
   return created ? "rejected" : "duplicate";
 }
 
@@ -335,6 +339,7 @@ async function invokeOnce(studyId: string, object: ObjectVersion, deps: IngestDe
       overlayPrefix: `s3://${config.studiesBucket}/${OVERLAYS_PREFIX}${studyId}/`,
       topK: config.topK,
       thresholds: [...config.thresholds],
+      ...(config.allowedPrivateCreators?.length ? { allowedPrivateCreators: [...config.allowedPrivateCreators] } : {}),
     });
     await deps.objects.putJson(config.studiesBucket, requestKey, request);
     const invocation = await deps.scoring.invokeAsync(requestLocation);

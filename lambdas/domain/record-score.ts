@@ -10,18 +10,21 @@
  *
  * States (the status enum is shared, so no new status): the study record goes `received → pending` once
  * its stacks exist (as domain/ingest.ts announces), with `stackIds` naming them; `received → rejected`
- * (container 4xx, `rejection {code, reason}`) or `received → failed` (anything else, `lastError`). Study
- * records are `kind: "study"`: the selection pool is the `pending` records of kind `stack`.
+ * (container 4xx, `rejection {code, reason, quarantineKey}`: the upload is moved to quarantine — copied,
+ * recorded, its original version deleted, domain/quarantine.ts) or `received → failed` (anything else,
+ * `lastError`). Study records are `kind: "study"`: the selection pool is the `pending` records of kind `stack`.
  *
  * Exactly once, step by step: (1) a study no longer `received` ends the delivery (duplicate or late
- * notification; nothing read, nothing written) — except a `failed` study without `scoring`: ingest gave
+ * notification; nothing read, nothing written, only the original version of a quarantined study deleted
+ * again, which a crash may have left) — except a `failed` study without `scoring`: ingest gave
  * up on it when invokeEndpointAsync failed on its last delivery, and a result means SageMaker had accepted
  * the request after all, so the result settles it (`failed → …`, guarded by the absence of `scoring`; a
  * re-drive that claimed it meanwhile wins, and its own result settles it). (2) Success: read and parse the result, then create each
  * stack record with a conditional put (a redelivery's puts change nothing), then the conditional
  * `received → pending`. A crash between (2)'s puts and the transition is completed by the redelivery.
- * (3) Failure: read the container's `{status, code, reason}` at the failure location, then one conditional
- * transition. A result that breaks the scoring contract is recorded as `failed` (retrying cannot fix it).
+ * (3) Failure: read the container's `{status, code, reason}` at the failure location; a 4xx first copies
+ * the upload's version to quarantine; then one conditional transition; after a 4xx's, the original
+ * version is deleted. A result that breaks the scoring contract is recorded as `failed` (retrying cannot fix it).
  */
 import type { z } from "zod";
 import { AsyncInferenceNotificationSchema, SnsEnvelopeSchema } from "../contracts/events.js";
@@ -35,6 +38,7 @@ import {
 } from "../contracts/scoring.js";
 import { SCORING_REQUESTS_PREFIX } from "./ingest.js";
 import type { TimePrior } from "./labeling-time-model.js";
+import { copyToQuarantine, finishQuarantine, type QuarantineObjects } from "./quarantine.js";
 import type { RecordStore } from "./record-store.js";
 import { predictionFor } from "./refit.js";
 import { modelInEffect, type TimeModelStore, type VersionedTimeModel } from "./time-model-store.js";
@@ -76,6 +80,8 @@ export interface RecordScoreLog {
 export interface RecordScoreDeps {
   records: RecordStore;
   outputs: ScoringOutputs;
+  /** The studies bucket's copy and delete, for moving a refused study's upload to quarantine. */
+  objects: QuarantineObjects;
   timeModels: TimeModelStore;
   /** `timePrior`: T of new stacks until the first fit is stored (default: the documented prior). */
   config: { studiesBucket: string; timePrior?: TimePrior };
@@ -198,7 +204,13 @@ export async function recordScoreMessage(body: string, deps: RecordScoreDeps): P
   // SageMaker had accepted the request after all, this is its result, and it settles the study.
   const lateForFailedInvocation = study.status === "failed" && study.scoring === undefined;
   if (study.status !== "received" && !lateForFailedInvocation) {
-    deps.log.info("duplicate or late notification", { studyId, status: study.status, inferenceId: notification.inferenceId });
+    const quarantined = await finishQuarantine(deps.objects, study);
+    deps.log.info("duplicate or late notification", {
+      studyId,
+      status: study.status,
+      inferenceId: notification.inferenceId,
+      ...(quarantined ? { quarantined } : {}),
+    });
     return "duplicate";
   }
   if (lateForFailedInvocation) {
@@ -259,10 +271,37 @@ async function recordFailure(
     }
   }
   const outcome = failureOutcome(failure, notification.failureReason, deps.now());
-  if (outcome.status === "rejected") {
-    return settle(study, "rejected", { rejection: outcome.rejection }, "rejected", deps, { code: outcome.rejection.code });
-  }
+  if (outcome.status === "rejected") return rejectAndQuarantine(study, outcome.rejection, deps);
   return settle(study, "failed", { lastError: outcome.lastError }, "failed", deps, { code: outcome.lastError.code });
+}
+
+/**
+ * The container refused the study: copy its upload's version to quarantine, record `rejected` naming the
+ * copy, then delete the original version (domain/quarantine.ts). A source already gone is recorded without
+ * a copy. Only the delivery that recorded the rejection deletes; a crash before that is finished by the
+ * redelivery (the duplicate path of recordScoreMessage).
+ */
+async function rejectAndQuarantine(
+  study: StackRecord,
+  rejection: { code: string; reason: string },
+  deps: RecordScoreDeps,
+): Promise<RecordScoreOutcome> {
+  const { bucket, key, versionId } = study.source;
+  const original = { bucket, key, versionId };
+  const quarantineKey = await copyToQuarantine(deps.objects, original, rejection.code, study.stackId);
+  const outcome = await settle(
+    study,
+    "rejected",
+    { rejection: { ...rejection, ...(quarantineKey ? { quarantineKey } : {}) } },
+    "rejected",
+    deps,
+    {
+      code: rejection.code,
+      quarantined: quarantineKey !== undefined,
+    },
+  );
+  if (outcome === "rejected" && quarantineKey) await deps.objects.deleteVersion(original);
+  return outcome;
 }
 
 async function readLocation(location: string, deps: RecordScoreDeps): Promise<string | undefined> {

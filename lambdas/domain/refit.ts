@@ -109,8 +109,6 @@ export type RefitPlan =
       readonly reason: "unchanged" | "refused";
       /** Why a fit was refused (numbers only, no ids). */
       readonly detail?: string;
-      /** The refused fit (reported, never stored). */
-      readonly refusedModel?: TimeModel;
     };
 
 const samePrior = (a: TimePrior, b: TimePrior) =>
@@ -134,7 +132,7 @@ export function planRefit(
   }
   const included = observations.filter((_, i) => !fit.excluded.some((e) => e.index === i));
   const problem = implausibility(fit, included);
-  if (problem) return { action: "keep", current, reason: "refused", detail: problem, refusedModel: fit };
+  if (problem) return { action: "keep", current, reason: "refused", detail: problem };
   return { action: "store", candidate: { version: current.version + 1, model: fit } };
 }
 

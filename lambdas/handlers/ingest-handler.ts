@@ -7,8 +7,9 @@
  *
  * Idempotency: studyId = sha256(bucket, decoded key, versionId)[:32]; events without versionId are
  * refused (the bucket is versioned). Unscorable objects (empty, over MAX_OBJECT_BYTES, not zip / dcm /
- * nii / nii.gz / npz) are copied version-exactly to `quarantine/<code>/<studyId>/…` and recorded
- * `rejected` with that code (EMPTY_OBJECT, OBJECT_TOO_LARGE, UNSUPPORTED_TYPE; OBJECT_NOT_FOUND, no copy).
+ * nii / nii.gz / npz) are moved to quarantine — copied version-exactly to `quarantine/<code>/<studyId>/…`,
+ * recorded `rejected` with that code and the copy's key, then that version deleted from `uploads/`
+ * (EMPTY_OBJECT, OBJECT_TOO_LARGE, UNSUPPORTED_TYPE; OBJECT_NOT_FOUND, nothing to move; domain/quarantine.ts).
  * Scorable ones: conditional create → conditional invoke claim → scoring request JSON at
  * `scoring-requests/<studyId>.json` → invokeAsync → `scoring` recorded under the claim. The same
  * event delivered N times, in sequence or concurrently, yields one record and one invocation; a
@@ -19,7 +20,8 @@
  * window (crash after invokeAsync returned, before `scoring` was written), is in domain/ingest.ts.
  *
  * Scoring parameters: every scoring request carries the institution config's K and heatmap thresholds
- * (SCORING_TOP_K, SCORING_THRESHOLDS), so the container uses those rather than its model manifest's.
+ * (SCORING_TOP_K, SCORING_THRESHOLDS), so the container uses those rather than its model manifest's, and
+ * its allowed private creators (PRIVATE_CREATOR_ALLOW_LIST) when there are any.
  *
  * Failures: each message succeeds or fails alone (`batchItemFailures`). Transient ones (AWS errors,
  * endpoint throttling, another delivery mid-invocation) are retried by SQS; a failed invoke leaves
@@ -82,6 +84,7 @@ export function ingestDepsFromEnvironment(env: Record<string, string | undefined
       maxReceiveCount: config.MAX_RECEIVE_COUNT,
       topK: config.SCORING_TOP_K,
       thresholds: config.SCORING_THRESHOLDS,
+      allowedPrivateCreators: config.PRIVATE_CREATOR_ALLOW_LIST,
     },
     now: () => new Date().toISOString(),
     newToken: randomUUID,

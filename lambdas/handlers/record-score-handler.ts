@@ -7,6 +7,9 @@
  * (contracts/events.ts). The study is found from `requestParameters.inputLocation`
  * (`scoring-requests/<studyId>.json`, written by ingest). Every write is conditional, so the same
  * notification delivered N times, or a late one, changes nothing after the first (domain/record-score.ts).
+ * A study the container refused (4xx) is moved to quarantine: its upload's version copied to
+ * `quarantine/<code>/<studyId>/…`, the rejection recorded with that key, the original version deleted
+ * (domain/quarantine.ts).
  *
  * Failures: each message succeeds or fails alone. Transient ones (AWS errors, a missing output object)
  * are retried by SQS; malformed notifications and unknown studies are reported too and reach the DLQ.
@@ -43,10 +46,12 @@ export function recordScoreDepsFromEnvironment(env: Record<string, string | unde
   const config = parseEnvironment("record-score", RecordScoreEnvSchema, env);
   const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
   const dynamo = new DynamoDBClient(endpoint);
+  const objects = new S3StudyObjects(new S3Client({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) }));
   return {
     records: new DynamoRecordStore(dynamo, config.TABLE_NAME),
     timeModels: new DynamoTimeModelStore(dynamo, config.TABLE_NAME),
-    outputs: new S3StudyObjects(new S3Client({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) })),
+    outputs: objects,
+    objects,
     config: { studiesBucket: config.STUDIES_BUCKET, timePrior: config.TIME_MODEL_PRIOR },
     now: () => new Date().toISOString(),
     log: jsonLogger({ lambda: "record-score" }),

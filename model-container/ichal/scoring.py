@@ -4,12 +4,16 @@ Request (JSON)::
 
     {"input": "s3://bucket/uploads/study.zip", "versionId": "...",          # the study, by location
      "overlayPrefix": "s3://bucket/overlays/<stack id>/",                   # optional
-     "topK": 200, "thresholds": [0.3, 0.5, 0.7]}                            # optional, this request only
+     "topK": 200, "thresholds": [0.3, 0.5, 0.7],                            # optional, this request only
+     "allowedPrivateCreators": ["GEMS_IDEN_01"]}                            # optional, this request only
 
 ``topK`` (K, a positive integer) and ``thresholds`` (τ, a non-empty strictly increasing list of
 numbers in (0, 1)) override the model manifest's ``top_k`` and ``thresholds`` for this request only
-(the ingest Lambda sends the institution's configured values); absent, the manifest's apply. Invalid
-values are answered 400 ``BAD_REQUEST`` with a reason naming the field.
+(the ingest Lambda sends the institution's configured values); absent, the manifest's apply.
+``allowedPrivateCreators`` (at most 100 DICOM private creator values, 1–64 characters, not blank,
+no backslash or control character) lets the private elements of those creators pass the PHI check
+(``ichal.io.phi``; the institution config's ``deidentification.allowedPrivateCreators``); absent, none
+pass. Invalid values are answered 400 ``BAD_REQUEST`` with a reason naming the field.
 
 Response::
 
@@ -39,6 +43,7 @@ import dataclasses
 import hashlib
 import io
 import math
+import re
 import threading
 import time
 import zipfile
@@ -51,7 +56,7 @@ import torch
 from botocore.exceptions import ClientError
 
 from .features.stack_features import stack_features
-from .io import InputRejected, read_stacks
+from .io import DEFAULT_LIMITS, InputLimits, InputRejected, read_stacks
 from .io.stack import CtStack
 from .model.ensemble import Ensemble, read_manifest
 from .preprocessing import to_model_grid, window_channels
@@ -59,6 +64,9 @@ from .serve.s3_location import S3Location
 from .serve.server import RequestError
 
 MAX_REGIONS_IN_RESPONSE = 50
+MAX_PRIVATE_CREATORS = 100
+# A private creator is a DICOM LO value: up to 64 characters, no backslash, no control character.
+_PRIVATE_CREATOR = re.compile(r"[^\\\x00-\x1f\x7f]{1,64}")
 JS_MAX = float(np.log(2.0))
 
 
@@ -204,6 +212,28 @@ class StackScorer:
             changes["thresholds"] = tuple(float(t) for t in thresholds)
         return dataclasses.replace(self.options, **changes) if changes else self.options
 
+    @staticmethod
+    def request_limits(request: dict[str, Any]) -> InputLimits:
+        """The input checks for one request: the defaults, with the request's ``allowedPrivateCreators``.
+
+        Raises RequestError (400) naming the field when the value is not a list of private creator values.
+        """
+        creators = request.get("allowedPrivateCreators")
+        if creators is None:
+            return DEFAULT_LIMITS
+        if (
+            not isinstance(creators, list)
+            or len(creators) > MAX_PRIVATE_CREATORS
+            or not all(isinstance(c, str) and _PRIVATE_CREATOR.fullmatch(c) and c.strip() for c in creators)
+        ):
+            raise RequestError(
+                400,
+                "BAD_REQUEST",
+                f'"allowedPrivateCreators" must be a list of at most {MAX_PRIVATE_CREATORS} DICOM private '
+                "creator values (1–64 characters, not blank, no backslash or control character)",
+            )
+        return dataclasses.replace(DEFAULT_LIMITS, allowed_private_creators=frozenset(creators))
+
     def handle_request(self, request: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         source = request.get("input")
@@ -218,13 +248,14 @@ class StackScorer:
         except ValueError as error:
             raise RequestError(400, "BAD_REQUEST", f'"overlayPrefix": {error}') from None
         options = self.request_options(request)
+        limits = self.request_limits(request)
         t0 = time.perf_counter()
         if version_id is None and self.s3 is not None:
             location = S3Location.parse(source)
             if not self.s3.list_objects_v2(Bucket=location.bucket, Prefix=location.key, MaxKeys=1).get("KeyCount"):
                 raise RequestError(404, "INPUT_NOT_FOUND", "no study object (or DICOM prefix) at the given location")
         try:
-            stacks = read_stacks(source, s3_client=self.s3, version_id=version_id)
+            stacks = read_stacks(source, s3_client=self.s3, version_id=version_id, limits=limits)
         except InputRejected as rejected:
             raise RequestError(422, rejected.code, rejected.reason) from None
         except ClientError as error:

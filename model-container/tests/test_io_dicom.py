@@ -82,9 +82,12 @@ def _ct_small_series(count: int, slopes=None) -> tuple[list[pydicom.Dataset], li
         ds = pydicom.dcmread(CT_SMALL)
         for keyword in ("PatientName", "PatientID", "OtherPatientIDsSequence", "InstitutionName", "StudyDate",
                         "SeriesDate", "AcquisitionDate", "ContentDate", "InstanceCreationDate", "StudyID",
-                        "StationName"):
+                        "StationName", "InstanceCreationTime", "StudyTime", "SeriesTime", "AcquisitionTime",
+                        "ContentTime", "TimezoneOffsetFromUTC", "StudyDescription", "ContrastBolusAgent",
+                        "ImageComments", "DataSetTrailingPadding"):
             if keyword in ds:
                 delattr(ds, keyword)
+        ds.remove_private_tags()
         stored = (stored0 + rng.integers(-5, 6, size=stored0.shape)).astype("<i2")
         ds.PixelData = stored.tobytes()
         slope = 1.0 if slopes is None else slopes[k]

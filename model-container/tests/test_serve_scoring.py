@@ -267,10 +267,19 @@ INVALID_SCORING_PARAMETERS = [
     ("thresholds", []),
     ("thresholds", "x"),
     ("thresholds", [0.3, "x"]),
+    ("allowedPrivateCreators", "GEMS_IDEN_01"),
+    ("allowedPrivateCreators", {"GEMS_IDEN_01": True}),
+    ("allowedPrivateCreators", [7]),
+    ("allowedPrivateCreators", [""]),
+    ("allowedPrivateCreators", ["   "]),
+    ("allowedPrivateCreators", ["A\\B"]),
+    ("allowedPrivateCreators", ["tab\there"]),
+    ("allowedPrivateCreators", ["x" * 65]),
+    ("allowedPrivateCreators", ["GEMS_IDEN_01"] * 101),
 ]
 
 
-def test_invalid_top_k_or_thresholds_get_a_400_naming_the_field_and_the_server_keeps_serving(endpoint):
+def test_invalid_scoring_parameters_get_a_400_naming_the_field_and_the_server_keeps_serving(endpoint):
     port, s3, _ = endpoint
     s3.put_object(Bucket="studies", Key="uploads/fine.zip", Body=dicom_zip(23))
     for field, value in INVALID_SCORING_PARAMETERS:
@@ -281,6 +290,25 @@ def test_invalid_top_k_or_thresholds_get_a_400_naming_the_field_and_the_server_k
     status, body, _ = post(port, "/invocations", good)
     assert status == 200, body
     assert body["stacks"][0]["top_k"] == 5
+
+
+def test_private_elements_pass_only_for_the_creators_the_request_allows(endpoint):
+    port, s3, _ = endpoint
+
+    def private(k, ds):
+        ds.private_block(0x0009, "ACME_CT_1.0", create=True).add_new(0x01, "LO", PLANTED_NAME)
+
+    s3.put_object(Bucket="studies", Key="uploads/private.zip", Body=dicom_zip(24, mutate=private))
+    request = {"input": "s3://studies/uploads/private.zip"}
+    status, body, _ = post(port, "/invocations", request)
+    assert (status, body["code"]) == (422, "PHI_PRESENT") and body["reason"].endswith(": (0009,1001)")
+    assert PLANTED_NAME not in json.dumps(body)
+    status, body, _ = post(port, "/invocations", {**request, "allowedPrivateCreators": ["OTHER"]})
+    assert (status, body["code"]) == (422, "PHI_PRESENT")
+    status, body, _ = post(port, "/invocations", {**request, "allowedPrivateCreators": ["ACME_CT_1.0"]})
+    assert status == 200, body
+    # Nothing is shared between requests: the next one without the list is refused again.
+    assert post(port, "/invocations", request)[0] == 422
 
 
 def test_an_invalid_top_k_in_an_async_request_is_written_to_the_failure_location(endpoint):

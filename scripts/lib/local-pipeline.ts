@@ -28,6 +28,7 @@ import { DynamoDBDocumentClient, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
 import { DynamoTimeModelStore } from "../../lambdas/adapters/dynamo-time-model-store.js";
 import { COMPLETION_API_PATHS } from "../../lambdas/contracts/completion-api.js";
+import { STUDIES_BUCKET } from "../../lambdas/contracts/studies-bucket.js";
 import { WEEKLY_WORKFLOW_RESULT_PATHS, WEEKLY_WORKFLOW_STATES } from "../../lambdas/contracts/weekly-workflow.js";
 import { studyIdOf } from "../../lambdas/domain/ingest.js";
 import { roundIdOf } from "../../lambdas/domain/iso-week.js";
@@ -40,6 +41,7 @@ import { type ModelServer, startModelServer } from "./model-server.js";
 import { LOCAL_AWS, type MotoServer, PROJECT_ROOT, startMotoServer } from "./moto-server.js";
 import { type SentEmail, sentEmails, writeOutbox } from "./outbox.js";
 import { type EnsembleSettings, ensureEnsemble, generatePhantomPool, killPythonJobs, type PhantomEntry } from "./python-jobs.js";
+import { type ObjectScan, scanObjects, versionsOfKey } from "./s3-object-scan.js";
 import { SIMULATED_SPEEDS, simulatedActiveSeconds, TRUE_TIME_MODEL, trueLogSeconds } from "./simulated-annotators.js";
 import { SqsEventSource } from "./sqs-event-source.js";
 import { LocalTemplate, synthesizeInstitutionTemplate } from "./synthesized-stack.js";
@@ -79,6 +81,12 @@ export interface UploadOutcome {
   rejectionReason: string | undefined;
   stackIds: string[];
   deadLettered: boolean;
+  /** Where a refused study was moved (the record's `rejection.quarantineKey`). */
+  quarantineKey: string | undefined;
+  /** Versions and delete markers of the upload's key left in the bucket once every upload settled. */
+  versionsLeft: number;
+  /** Versions under `quarantineKey` (0 when the study was not moved). */
+  quarantinedVersions: number;
 }
 
 export interface CompletionOutcome {
@@ -150,6 +158,8 @@ export interface LocalRunResult {
   deadLetters: Record<string, number>;
   /** The planted patient name (for identifier checks; never printed). */
   plantedName: string;
+  /** The planted name in every S3 object version at the end of the run (read before moto stops), inside and outside quarantine/. */
+  objectScan: ObjectScan;
   outboxDir: string;
   logFile: string;
   outputDir: string;
@@ -311,6 +321,9 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
         rejectionReason: undefined,
         stackIds: [],
         deadLettered: false,
+        quarantineKey: undefined,
+        versionsLeft: 1,
+        quarantinedVersions: 0,
       });
     }
 
@@ -356,6 +369,9 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       upload.rejectionReason = record?.rejection?.reason;
       upload.stackIds = record?.stackIds ?? [];
       upload.deadLettered = !record || !settledStatuses.has(record.status);
+      upload.quarantineKey = record?.rejection?.quarantineKey;
+      upload.versionsLeft = (await versionsOfKey(s3, bucket, upload.key)).length;
+      upload.quarantinedVersions = upload.quarantineKey ? (await versionsOfKey(s3, bucket, upload.quarantineKey)).length : 0;
     }
     lap("ingest+score", t);
 
@@ -463,6 +479,7 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     lap("annotate+week2", t);
 
     const allRecords = await scanRecords(dynamo, roles.tableName);
+    const objectScan = await scanObjects(s3, plantedName, { bucket, prefix: STUDIES_BUCKET.quarantinePrefix });
     await flushLogs();
     timings.total = Math.round((performance.now() - started) / 100) / 10;
     const result: LocalRunResult = {
@@ -488,6 +505,7 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       records: allRecords,
       deadLetters,
       plantedName,
+      objectScan,
       outboxDir,
       logFile,
       outputDir,
@@ -508,9 +526,11 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
 
 /**
  * Occurrences of `needle` (the planted patient name) in the records, the handler and model-server
- * logs, the e-mails SES accepted and every file under the output folder.
+ * logs, the e-mails SES accepted, every file under the output folder, and every S3 object version outside
+ * the studies bucket's quarantine/ (scanned during the run, for the planted name: moto is gone by now).
  */
 export async function identifierOccurrences(result: LocalRunResult, needle: string): Promise<Record<string, number>> {
+  if (needle !== result.plantedName) throw new Error("identifierOccurrences: S3 objects were scanned for the run's planted name only");
   const count = (text: string) => text.split(needle).length - 1;
   const files = await readdir(result.outputDir, { recursive: true, withFileTypes: true });
   let outputs = 0;
@@ -523,6 +543,7 @@ export async function identifierOccurrences(result: LocalRunResult, needle: stri
     // The MIME text may be base64 or quoted-printable: search the decoded parts too.
     emails: count(JSON.stringify(result.emails.map((e) => [e.mime, e.subject, e.text, e.html]))),
     outputs,
+    s3: result.objectScan.outsideQuarantine,
   };
 }
 

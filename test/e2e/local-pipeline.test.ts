@@ -71,10 +71,30 @@ describe("the local pipeline end to end", () => {
     expect(stackRecords).toHaveLength(run.uploads.reduce((n, u) => n + u.stackIds.length, 0));
   });
 
-  it("never lets the planted patient name reach records, logs, e-mails or outputs", async () => {
+  it("never lets the planted patient name reach records, logs, e-mails, outputs or any S3 object outside quarantine/", async () => {
     expect(run.plantedName.length).toBeGreaterThan(10);
-    expect(await identifierOccurrences(run, run.plantedName)).toEqual({ records: 0, logs: 0, emails: 0, outputs: 0 });
+    expect(await identifierOccurrences(run, run.plantedName)).toEqual({ records: 0, logs: 0, emails: 0, outputs: 0, s3: 0 });
     expect(JSON.stringify(progress)).not.toContain(run.plantedName);
+    expect(run.objectScan.foundOutside).toEqual([]);
+    // The scan reads inside the zips: it finds the name where the refused study now is (so 0 above means absent).
+    expect(run.objectScan.insideQuarantine).toBeGreaterThan(0);
+    expect(run.objectScan.versions).toBeGreaterThan(run.uploads.length);
+  });
+
+  it("moves every refused upload to quarantine/<code>/<studyId>/: no version of it is left in uploads/", () => {
+    const rejected = run.uploads.filter((u) => u.status === "rejected");
+    expect(rejected.map((u) => u.kind).sort()).toEqual(["corrupt", "identifier"]);
+    for (const upload of rejected) {
+      expect(upload.quarantineKey, upload.key).toBe(
+        `quarantine/${upload.rejectionCode}/${upload.studyId}/${upload.key.slice("uploads/".length)}`,
+      );
+      expect(upload.quarantinedVersions, upload.key).toBeGreaterThan(0);
+      expect(upload.versionsLeft, upload.key).toBe(0);
+    }
+    for (const upload of run.uploads.filter((u) => u.status === "scored")) {
+      expect(upload.quarantineKey).toBeUndefined();
+      expect(upload.versionsLeft).toBe(1);
+    }
   });
 
   it("selects within the budget exactly the knapsack optimum for the recorded V and T", async () => {

@@ -210,12 +210,18 @@ export class InMemoryRecordStore implements RecordStore {
   }
 }
 
-/** Objects by `key@version`; copies and JSON writes are recorded. */
+/**
+ * Objects by `key@version` (as S3 keeps versions); copies, deletions and JSON writes are recorded. A copy
+ * of a version that is not in `heads` answers false (S3's 404); deleting a version removes it from `heads`
+ * (deleting one already gone succeeds, as S3's does). `failDeletes` makes the next n deletions throw.
+ */
 export class InMemoryStudyObjects implements StudyObjects {
   readonly heads = new Map<string, ObjectHead>();
   readonly copies: { from: ObjectVersion; to: string }[] = [];
+  readonly deletions: ObjectVersion[] = [];
   readonly json = new Map<string, unknown>();
   failHeadFor: string | undefined;
+  failDeletes = 0;
 
   async head(object: ObjectVersion): Promise<ObjectHead | undefined> {
     if (object.key === this.failHeadFor) {
@@ -226,8 +232,21 @@ export class InMemoryStudyObjects implements StudyObjects {
     return this.heads.get(`${object.key}@${object.versionId}`);
   }
 
-  async copyVersion(object: ObjectVersion, destinationKey: string): Promise<void> {
+  async copyVersion(object: ObjectVersion, destinationKey: string): Promise<boolean> {
+    if (!this.heads.has(`${object.key}@${object.versionId}`)) return false;
     this.copies.push({ from: object, to: destinationKey });
+    return true;
+  }
+
+  async deleteVersion(object: ObjectVersion): Promise<void> {
+    if (this.failDeletes > 0) {
+      this.failDeletes--;
+      const error = new Error("We encountered an internal error. Please try again.");
+      error.name = "InternalError";
+      throw error;
+    }
+    this.deletions.push(object);
+    this.heads.delete(`${object.key}@${object.versionId}`);
   }
 
   async putJson(bucket: string, key: string, body: unknown): Promise<void> {

@@ -148,6 +148,41 @@ describe("ingest handler (fakes)", () => {
     });
   });
 
+  it("parses the allowed private creators (JSON; default none) and sends them with every scoring request", async () => {
+    expect(parseEnvironment("ingest", IngestEnvSchema, INGEST_ENV).PRIVATE_CREATOR_ALLOW_LIST).toEqual([]);
+    const creators = ["GEMS_IDEN_01", "SIEMENS CSA HEADER", "Vendor, Inc. 1"];
+    const env = { ...INGEST_ENV, PRIVATE_CREATOR_ALLOW_LIST: JSON.stringify(creators) };
+    expect(parseEnvironment("ingest", IngestEnvSchema, env).PRIVATE_CREATOR_ALLOW_LIST).toEqual(creators);
+    const objects = new InMemoryStudyObjects();
+    const run = createIngestHandler({
+      ...ingestDepsFromEnvironment(env),
+      records: new InMemoryRecordStore(),
+      objects,
+      scoring: new CountingScoringEndpoint(),
+      log: jsonLogger({ lambda: "ingest" }, () => {}),
+    });
+    objects.heads.set("uploads/a.zip@v1", { sizeBytes: 10, contentType: "application/zip" });
+    expect((await run(sqsEvent([s3EventBody("studies", "uploads/a.zip", "v1")]), lambdaContext)).batchItemFailures).toEqual([]);
+    const id = studyIdOf({ bucket: "studies", key: "uploads/a.zip", versionId: "v1" });
+    expect(objects.json.get(`studies/scoring-requests/${id}.json`)).toMatchObject({ topK: 37, allowedPrivateCreators: creators });
+  });
+
+  it.each([
+    "GEMS_IDEN_01",
+    '"GEMS_IDEN_01"',
+    "[7]",
+    '[""]',
+    '["   "]',
+    JSON.stringify(["GEMS\\IDEN"]),
+    JSON.stringify(["GEMS\tIDEN"]),
+    JSON.stringify(["x".repeat(65)]),
+    JSON.stringify(Array.from({ length: 101 }, (_, i) => `GEMS_${i}`)),
+  ])("refuses PRIVATE_CREATOR_ALLOW_LIST=%j at cold start, naming the variable, never its value", (value) => {
+    const error = environmentError({ ...INGEST_ENV, PRIVATE_CREATOR_ALLOW_LIST: value });
+    expect(error.variables).toEqual(["PRIVATE_CREATOR_ALLOW_LIST"]);
+    expect(error.message).not.toContain("GEMS");
+  });
+
   it("rejects an event that is not an SQS batch with a named error", async () => {
     await expect(t.invoke({ detail: "not sqs" })).rejects.toBeInstanceOf(InvalidSqsEventError);
   });
@@ -222,6 +257,62 @@ describe("ingest handler (fakes)", () => {
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m0" }]);
     expect(t.scoring.calls).toHaveLength(0);
     expect(t.lines.join("\n")).toContain("InvocationInProgressError");
+  });
+
+  describe("an unscorable upload is moved to quarantine", () => {
+    const key = "uploads/Doe Jane^Planted notes.txt";
+    const id = studyIdOf({ bucket: "studies", key, versionId: "v1" });
+    const original = { bucket: "studies", key, versionId: "v1" };
+    const quarantineKey = `quarantine/UNSUPPORTED_TYPE/${id}/Doe Jane^Planted notes.txt`;
+    beforeEach(() => {
+      t.objects.heads.set(`${key}@v1`, { sizeBytes: 10, contentType: "text/plain" });
+    });
+
+    it("copies that version, records the copy's key, then deletes the original version; never scored", async () => {
+      expect((await t.invoke(sqsEvent([s3EventBody("studies", key, "v1")]))).batchItemFailures).toEqual([]);
+      expect(t.objects.copies).toEqual([{ from: original, to: quarantineKey }]);
+      expect(t.objects.deletions).toEqual([original]);
+      expect(t.objects.heads.has(`${key}@v1`)).toBe(false);
+      expect(t.records.items.get(id)).toMatchObject({ status: "rejected", rejection: { code: "UNSUPPORTED_TYPE", quarantineKey } });
+      expect(t.scoring.calls).toEqual([]);
+      const logs = t.lines.join("\n");
+      expect(logs).toContain("UNSUPPORTED_TYPE");
+      expect(logs).not.toContain("Planted");
+    });
+
+    it("the same event again changes nothing but repeating the delete (a version already gone is fine)", async () => {
+      const body = s3EventBody("studies", key, "v1");
+      expect((await t.invoke(sqsEvent([body]))).batchItemFailures).toEqual([]);
+      const record = structuredClone(t.records.items.get(id));
+      expect((await t.invoke(sqsEvent([body, body]))).batchItemFailures).toEqual([]);
+      expect(t.records.items.get(id)).toEqual(record);
+      expect(t.objects.copies).toHaveLength(1);
+      expect(t.objects.deletions).toEqual([original, original, original]);
+    });
+
+    it("a crash between the record and the delete is finished by the redelivery, the copy kept", async () => {
+      t.objects.failDeletes = 1;
+      const body = s3EventBody("studies", key, "v1");
+      expect((await t.invoke(sqsEvent([body]))).batchItemFailures).toEqual([{ itemIdentifier: "m0" }]);
+      expect(t.records.items.get(id)?.rejection?.quarantineKey).toBe(quarantineKey);
+      expect(t.objects.heads.has(`${key}@v1`)).toBe(true);
+      expect((await t.invoke(sqsEvent([body]))).batchItemFailures).toEqual([]);
+      expect(t.objects.heads.has(`${key}@v1`)).toBe(false);
+      expect(t.objects.copies).toEqual([{ from: original, to: quarantineKey }]);
+    });
+
+    it("deletes nothing for a version that is not there (OBJECT_NOT_FOUND) or a scorable one", async () => {
+      const scorable = "uploads/fine.zip";
+      t.objects.heads.set(`${scorable}@v1`, { sizeBytes: 10, contentType: "application/zip" });
+      const bodies = [s3EventBody("studies", "uploads/gone.zip", "v1"), s3EventBody("studies", scorable, "v1")];
+      for (let i = 0; i < 2; i++) expect((await t.invoke(sqsEvent(bodies))).batchItemFailures).toEqual([]);
+      expect(t.records.items.get(studyIdOf({ bucket: "studies", key: "uploads/gone.zip", versionId: "v1" }))?.rejection).toEqual({
+        code: "OBJECT_NOT_FOUND",
+        reason: "the object version named by the event no longer exists",
+      });
+      expect(t.objects.copies).toEqual([]);
+      expect(t.objects.deletions).toEqual([]);
+    });
   });
 
   describe("a scoring request that fails on the last delivery", () => {

@@ -25,7 +25,7 @@ import type { TimeModelStore, VersionedTimeModel } from "../../lambdas/domain/ti
 import { createRecordScoreHandler, handler, recordScoreDepsFromEnvironment } from "../../lambdas/handlers/record-score-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
 import { InvalidSqsEventError } from "../../lambdas/handlers/shared/sqs-batch.js";
-import { InMemoryRecordStore, lambdaContext, sqsEvent } from "./ingest-fakes.js";
+import { InMemoryRecordStore, InMemoryStudyObjects, lambdaContext, sqsEvent } from "./ingest-fakes.js";
 
 const STUDY = "0123456789abcdef0123456789abcdef";
 const PLANTED = "uploads/Doe^Jane^Planted.zip";
@@ -122,11 +122,15 @@ function study(studyId = STUDY): StackRecord {
 function setup(timePrior?: TimePrior) {
   const records = new InMemoryRecordStore();
   const outputs = new InMemoryOutputs();
+  // The study's upload as S3 keeps it (study(): PLANTED at version v1), for quarantine moves.
+  const objects = new InMemoryStudyObjects();
+  objects.heads.set(`${PLANTED}@v1`, { sizeBytes: 10, contentType: "application/zip" });
   const timeModels = new FixedTimeModels();
   const lines: string[] = [];
   const run = createRecordScoreHandler({
     records,
     outputs,
+    objects,
     timeModels,
     config: { studiesBucket: "studies", ...(timePrior ? { timePrior } : {}) },
     now: () => "2026-11-26T12:00:01.000Z",
@@ -135,6 +139,7 @@ function setup(timePrior?: TimePrior) {
   return {
     records,
     outputs,
+    objects,
     timeModels,
     lines,
     invoke: async (bodies: string[]) =>
@@ -231,6 +236,65 @@ describe("record-score handler (fakes)", () => {
     expect(await t.invoke([notification("Completed")])).toEqual([]);
     expect(t.records.items.get(STUDY)?.status).toBe("rejected");
     expect(t.records.items.has(`${STUDY}-s0`)).toBe(false);
+  });
+
+  describe("a refused study's upload is moved to quarantine", () => {
+    const quarantineKey = `quarantine/PHI_PRESENT/${STUDY}/Doe^Jane^Planted.zip`;
+    const original = { bucket: "studies", key: PLANTED, versionId: "v1" };
+    const refuse = () =>
+      t.outputs.objects.set(
+        `s3://studies/async-failures/${STUDY}-error.out`,
+        JSON.stringify({ status: 422, code: "PHI_PRESENT", reason: "PatientName present" }),
+      );
+
+    it("copies that version, records the copy's key, then deletes the original version; redeliveries only repeat the delete", async () => {
+      refuse();
+      expect(await t.invoke([notification("Failed")])).toEqual([]);
+      expect(t.objects.copies).toEqual([{ from: original, to: quarantineKey }]);
+      expect(t.objects.deletions).toEqual([original]);
+      expect(t.objects.heads.has(`${PLANTED}@v1`)).toBe(false);
+      expect(t.records.items.get(STUDY)?.rejection).toEqual({ code: "PHI_PRESENT", reason: "PatientName present", quarantineKey });
+      const before = structuredClone(t.records.items.get(STUDY));
+      for (let i = 0; i < 3; i++) expect(await t.invoke([notification("Failed")])).toEqual([]);
+      expect(t.objects.copies).toHaveLength(1);
+      expect(t.objects.deletions).toEqual([original, original, original, original]);
+      expect(t.records.items.get(STUDY)).toEqual(before);
+      expect(t.lines.join("\n")).not.toContain("Planted");
+    });
+
+    it("a crash between the record and the delete is finished by the redelivery; the copy is never lost", async () => {
+      refuse();
+      t.objects.failDeletes = 1;
+      expect(await t.invoke([notification("Failed")])).toEqual(["m0"]);
+      expect(t.records.items.get(STUDY)?.rejection?.quarantineKey).toBe(quarantineKey);
+      expect(t.objects.heads.has(`${PLANTED}@v1`)).toBe(true);
+      expect(await t.invoke([notification("Failed")])).toEqual([]);
+      expect(t.objects.heads.has(`${PLANTED}@v1`)).toBe(false);
+      expect(t.objects.copies).toEqual([{ from: original, to: quarantineKey }]);
+    });
+
+    it("records the rejection without a quarantine key when the version is already gone", async () => {
+      refuse();
+      t.objects.heads.clear();
+      expect(await t.invoke([notification("Failed")])).toEqual([]);
+      expect(t.records.items.get(STUDY)).toMatchObject({ status: "rejected", rejection: { code: "PHI_PRESENT" } });
+      expect(t.records.items.get(STUDY)?.rejection?.quarantineKey).toBeUndefined();
+      expect(t.objects.deletions).toEqual([]);
+    });
+
+    it("moves nothing for a scored study or a 5xx failure", async () => {
+      t.outputs.objects.set(`s3://studies/async-out/${STUDY}.out`, JSON.stringify(result(1)));
+      expect(await t.invoke([notification("Completed"), notification("Completed")])).toEqual([]);
+      const failedStudy = "fedcba9876543210fedcba9876543210";
+      await t.records.createStack(study(failedStudy));
+      t.outputs.objects.set(
+        `s3://studies/async-failures/${failedStudy}-error.out`,
+        JSON.stringify({ status: 500, code: "X", reason: "crash" }),
+      );
+      expect(await t.invoke([notification("Failed", failedStudy), notification("Failed", failedStudy)])).toEqual([]);
+      expect(t.objects.copies).toEqual([]);
+      expect(t.objects.deletions).toEqual([]);
+    });
   });
 
   it("fails a study whose result breaks the scoring contract instead of retrying forever", async () => {

@@ -38,7 +38,10 @@ const synthWithNag = (overrides: Partial<InstitutionConfigInput> = { scoring: { 
   return { app, stack, error, findings: findings.sort() };
 };
 
-/** Every acknowledgement in the tree as `rule @ construct path` with its reason. */
+/**
+ * Every acknowledgement in the tree as `rule @ construct path` with its reason, except aws-cdk-lib's own for
+ * its CloudFormation validator (not run here), e.g. on VPC flow logs and the stack's literal AZs.
+ */
 const acknowledgements = (root: IConstruct) =>
   root.node
     .findAll()
@@ -46,7 +49,8 @@ const acknowledgements = (root: IConstruct) =>
       c.node.metadata
         .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
         .flatMap((m) => Object.entries(m.data as Record<string, string>).map(([id, reason]) => ({ id, at: c.node.path, reason }))),
-    );
+    )
+    .filter((ack) => !ack.id.startsWith("CloudFormation-Validate::"));
 
 /** Lambda functions (construct paths): none is in a VPC; all but start-round are invoked synchronously. */
 const FUNCTIONS = [
@@ -63,6 +67,8 @@ const SYNCHRONOUS = FUNCTIONS.filter((f) => f !== "WeeklyWorkflow/StartRound");
 const STUDIES_ARN = "<Studies79019107.Arn>";
 /** CDK's BucketDeployment handler: a singleton at the stack root, named by CDK's fixed UUID and the memory limit. */
 const DEPLOYMENT_HANDLER = "Custom::CDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C256MiB";
+/** CDK's AwsCustomResource handler: a singleton at the stack root, named by CDK's fixed UUID. */
+const AWS_CUSTOM_RESOURCE_HANDLER = "AWS679f53fac002430cb0da5b7982bd2287";
 const iam5 = (resource: string, at: string) => `AwsSolutions-IAM5[Resource::${resource}] @ Nag/${at}`;
 
 /** The reviewed acknowledgements: rule id (with the managed policy or resource where the id carries it) @ the construct it is on. */
@@ -82,13 +88,26 @@ const EXPECTED_ACKNOWLEDGEMENTS = [
   ...SYNCHRONOUS.flatMap((f) => [`HIPAA.Security-LambdaDLQ @ Nag/${f}`, `NIST.800.53.R5-LambdaDLQ @ Nag/${f}`]),
   // Object prefixes of the studies bucket whose keys are per study.
   ...["uploads/", "quarantine/", "scoring-requests/"].map((p) => iam5(`${STUDIES_ARN}/${p}*`, "Scoring/Ingest/Role")),
-  ...["scoring-results/", "scoring-failures/"].map((p) => iam5(`${STUDIES_ARN}/${p}*`, "Scoring/RecordScore/Role")),
+  ...["scoring-results/", "scoring-failures/", "uploads/", "quarantine/"].map((p) =>
+    iam5(`${STUDIES_ARN}/${p}*`, "Scoring/RecordScore/Role"),
+  ),
+  // The quarantine operator role: read-only under quarantine/.
+  iam5(`${STUDIES_ARN}/quarantine/*`, "Studies/QuarantineOperator"),
   ...["uploads/", "scoring-requests/", "overlays/", "scoring-results/", "scoring-failures/"].map((p) =>
     iam5(`${STUDIES_ARN}/${p}*`, "ScoringEndpoint/ExecutionRole"),
   ),
   iam5(`${STUDIES_ARN}/overlays/*`, "Complete/Role"),
-  // ecr:GetAuthorizationToken, cloudwatch:PutMetricData (namespace-conditioned): no resource-level permissions.
+  // ecr:GetAuthorizationToken, cloudwatch:PutMetricData (namespace-conditioned), ec2:Describe*: no resource-level permissions.
   iam5("*", "ScoringEndpoint/ExecutionRole"),
+  // Network interfaces SageMaker creates in the sealed subnets (ids made at deploy; ec2:Subnet-conditioned).
+  iam5("arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*", "ScoringEndpoint/ExecutionRole"),
+  // Sealed network: CDK's AwsCustomResource that looks up the S3 prefix list (singleton Lambda and its inline policy).
+  `AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole] @ Nag/${AWS_CUSTOM_RESOURCE_HANDLER}`,
+  ...["HIPAA.Security", "NIST.800.53.R5"].flatMap((pack) => [
+    ...["LambdaInsideVPC", "LambdaDLQ", "LambdaConcurrency"].map((rule) => `${pack}-${rule} @ Nag/${AWS_CUSTOM_RESOURCE_HANDLER}`),
+    `${pack}-IAMNoInlinePolicy @ Nag/Network/S3PrefixList/CustomResourcePolicy`,
+  ]),
+  iam5("*", "Network/S3PrefixList/CustomResourcePolicy"),
   // ml.g5 (local NVMe): SageMaker rejects an endpoint-config KmsKeyId.
   "HIPAA.Security-SageMakerEndpointConfigurationKMSKeyConfigured @ Nag/ScoringEndpoint/Config",
   "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured @ Nag/ScoringEndpoint/Config",

@@ -17,6 +17,8 @@ describe("InstitutionConfigSchema", () => {
       thresholds: [0.3, 0.5, 0.7],
       scoring: { instanceType: "ml.g5.xlarge", maxInstanceCount: 1 },
       timeModel: { prior: { ...DEFAULT_TIME_PRIOR }, maxActiveHours: 8, calibrationBand: [0.8, 1.25] },
+      retention: { quarantineDays: 30, uploadsDays: 365, noncurrentDays: 7, scoringArtifactsDays: 30 },
+      deidentification: { allowedPrivateCreators: [] },
     });
   });
 
@@ -48,8 +50,19 @@ describe("InstitutionConfigSchema", () => {
         maxActiveHours: 6,
         calibrationBand: [0.7, 1.3],
       },
+      retention: { quarantineDays: 14, uploadsDays: 730, noncurrentDays: 3, scoringArtifactsDays: 60 },
+      deidentification: { allowedPrivateCreators: ["GEMS_IDEN_01", "SIEMENS CSA HEADER"] },
     };
     expect(InstitutionConfigSchema.parse(full)).toEqual(full);
+  });
+
+  it("fills the other retention periods when one is given", () => {
+    expect(parseInstitutionConfig({ ...minimalConfigInput, retention: { quarantineDays: 7 } }).retention).toEqual({
+      quarantineDays: 7,
+      uploadsDays: 365,
+      noncurrentDays: 7,
+      scoringArtifactsDays: 30,
+    });
   });
 
   it("fills the schedule's time zone when only the expression is given", () => {
@@ -75,6 +88,15 @@ describe("InstitutionConfigSchema", () => {
     ["scoring.instanceType", { scoring: { instanceType: "g5.xlarge" } }],
     ["scoring.maxInstanceCount", { scoring: { maxInstanceCount: 0 } }],
     ["scoring.modelArtifact", { scoring: { modelArtifact: "https://example.org/model.tar.gz" } }],
+    ["retention.quarantineDays", { retention: { quarantineDays: 0 } }],
+    ["retention.quarantineDays", { retention: { quarantineDays: 2.5 } }],
+    ["retention.uploadsDays", { retention: { uploadsDays: 10 } }],
+    ["retention.noncurrentDays", { retention: { noncurrentDays: 0 } }],
+    ["retention.scoringArtifactsDays", { retention: { scoringArtifactsDays: 7 } }],
+    ["deidentification.allowedPrivateCreators", { deidentification: { allowedPrivateCreators: "GEMS_IDEN_01" } }],
+    ["deidentification.allowedPrivateCreators.0", { deidentification: { allowedPrivateCreators: ["GEMS\\IDEN"] } }],
+    ["deidentification.allowedPrivateCreators.0", { deidentification: { allowedPrivateCreators: [" "] } }],
+    ["deidentification", { deidentification: { allowPrivateCreators: [] } }],
   ];
   it.each(bad)("names %s when it is wrong", (field, patch) => {
     expect(() => parseInstitutionConfig({ ...minimalConfigInput, ...patch })).toThrow(

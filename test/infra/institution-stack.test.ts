@@ -253,8 +253,8 @@ describe("InstitutionStack", () => {
     it("gives every log group a retention and the data key; CDK's notification handler's exists before the handler runs", () => {
       const logGroups = t.findResources("AWS::Logs::LogGroup");
       // 8 Lambdas, the state machine, the API's access log, CDK's notification handler, CDK's page-deployment
-      // handler (no endpoint without a model).
-      expect(Object.keys(logGroups)).toHaveLength(12);
+      // handler, the sealed network's flow logs and its two CDK custom-resource handlers (no endpoint without a model).
+      expect(Object.keys(logGroups)).toHaveLength(15);
       for (const [id, group] of Object.entries(logGroups)) {
         expect(group.Properties, id).toMatchObject({ RetentionInDays: 365, KmsKeyId: dataKeyArn });
         expect(group.DeletionPolicy, id).toBe("Retain");
@@ -279,8 +279,9 @@ describe("Lambda functions", () => {
 
   it("are only ours: Node.js 24 on ARM64, bundled ESM with source maps, reserved concurrency, own encrypted log group", () => {
     const all = t.findResources("AWS::Lambda::Function");
-    // Ours plus CDK's bucket-notifications and bucket-deployment handlers (singletons with their own runtimes).
-    expect(Object.keys(all)).toHaveLength(Object.keys(functions).length + 2);
+    // Ours plus CDK's bucket-notifications and bucket-deployment handlers and the sealed network's two custom-resource
+    // handlers (default security group, S3 prefix-list lookup): singletons with their own runtimes.
+    expect(Object.keys(all)).toHaveLength(Object.keys(functions).length + 4);
     for (const [name, fn] of Object.entries(functions)) {
       t.hasResourceProperties("AWS::Lambda::Function", {
         FunctionName: Match.absent(),
@@ -307,6 +308,7 @@ describe("Lambda functions", () => {
         "MAX_OBJECT_BYTES",
         "MAX_RECEIVE_COUNT",
         "NODE_OPTIONS",
+        "PRIVATE_CREATOR_ALLOW_LIST",
         "SCORING_ENDPOINT_NAME",
         "SCORING_THRESHOLDS",
         "SCORING_TOP_K",
@@ -323,6 +325,8 @@ describe("Lambda functions", () => {
       SCORING_TOP_K: "200",
       SCORING_THRESHOLDS: "0.3,0.5,0.7",
       MAX_RECEIVE_COUNT: "5",
+      // No private creator is allowed unless the institution config lists it.
+      PRIVATE_CREATOR_ALLOW_LIST: "[]",
     });
     expect(env(functions.select)).toMatchObject({ WEEKLY_BUDGET_HOURS: "40", RESOLUTION_SECONDS: "1" });
     expect(env(functions.notify)).toMatchObject({
@@ -377,8 +381,12 @@ describe("Lambda functions", () => {
     }
   });
 
-  it("give ingest the configured K and thresholds, and the ingest queue's own maxReceiveCount", () => {
-    const { stack: configured, t: configuredTemplate } = buildStack({ topK: 64, thresholds: [0.25, 0.6] }, { id: "Configured" });
+  it("give ingest the configured K, thresholds and private creators, and the ingest queue's own maxReceiveCount", () => {
+    const creators = ["GEMS_IDEN_01", "Vendor, Inc. 1"];
+    const { stack: configured, t: configuredTemplate } = buildStack(
+      { topK: 64, thresholds: [0.25, 0.6], deidentification: { allowedPrivateCreators: creators } },
+      { id: "Configured" },
+    );
     const ingestEnv = configuredTemplate.toJSON().Resources[logicalId(configured.scoring.ingest.function)].Properties.Environment
       .Variables as Record<string, string>;
     expect(ingestEnv).toMatchObject({ SCORING_TOP_K: "64", SCORING_THRESHOLDS: "0.25,0.6" });
@@ -390,6 +398,7 @@ describe("Lambda functions", () => {
     expect(parseEnvironment("ingest", IngestEnvSchema, { ...ingestEnv, TABLE_NAME: "t", STUDIES_BUCKET: "b" })).toMatchObject({
       SCORING_TOP_K: 64,
       SCORING_THRESHOLDS: [0.25, 0.6],
+      PRIVATE_CREATOR_ALLOW_LIST: creators,
       MAX_RECEIVE_COUNT: configured.studies.maxReceiveCount,
     });
   });
@@ -400,9 +409,10 @@ describe("Lambda functions", () => {
       expect(role.Properties.ManagedPolicyArns, name).toEqual([ref(fn.role.policy)]);
       expect(role.Properties.Policies, name).toBeUndefined();
     }
-    // The only inline policies left are CDK's own custom resource (acknowledged in cdk-nag.test.ts).
+    // The only inline policies left are CDK's own custom resources' (acknowledged in cdk-nag.test.ts).
     const inline = Object.keys(t.findResources("AWS::IAM::Policy"));
-    expect(inline.every((id) => id.startsWith("StudiesNotifications") || id.startsWith("BucketNotificationsHandler"))).toBe(true);
+    const cdkOwn = ["StudiesNotifications", "BucketNotificationsHandler", "NetworkS3PrefixListCustomResourcePolicy"];
+    expect(inline.every((id) => cdkOwn.some((prefix) => id.startsWith(prefix)))).toBe(true);
   });
 });
 

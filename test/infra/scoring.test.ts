@@ -8,6 +8,7 @@ import type { CfnEndpoint } from "aws-cdk-lib/aws-sagemaker";
 import { AssetManifestArtifact } from "aws-cdk-lib/cx-api";
 import { describe, expect, it } from "vitest";
 import { ScoringEndpoint } from "../../infra/scoring-endpoint.js";
+import { SealedNetwork } from "../../infra/sealed-network.js";
 import { arn, buildStack, logicalId, MODEL_ARTIFACT, ref, roleStatements } from "./stack-fixture.js";
 
 const withModel = buildStack({ scoring: { modelArtifact: MODEL_ARTIFACT, maxInstanceCount: 2 } });
@@ -97,6 +98,7 @@ describe("scoring endpoint (with a model artefact)", () => {
     const key = new Key(s, "K", { enableKeyRotation: true });
     new ScoringEndpoint(s, "E", {
       institution: "x",
+      network: new SealedNetwork(s, "N", { encryptionKey: key }),
       instanceType: "ml.p3.2xlarge", // EBS only, no instance store
       maxInstanceCount: 1,
       modelArtifact: MODEL_ARTIFACT,
@@ -109,14 +111,16 @@ describe("scoring endpoint (with a model artefact)", () => {
 
   it("tells the container how many requests SageMaker sends it at once", () => {
     const s = new Stack(new App(), "PerInstance");
+    const encryptionKey = new Key(s, "K", { enableKeyRotation: true });
     new ScoringEndpoint(s, "E", {
       institution: "x",
+      network: new SealedNetwork(s, "N", { encryptionKey }),
       instanceType: "ml.g5.xlarge",
       maxInstanceCount: 1,
       maxConcurrentInvocationsPerInstance: 3,
       modelArtifact: MODEL_ARTIFACT,
       studiesBucket: new Bucket(s, "B"),
-      encryptionKey: new Key(s, "K", { enableKeyRotation: true }),
+      encryptionKey,
       imageDirectory: "model-container",
     });
     const template = Template.fromStack(s);
@@ -181,7 +185,13 @@ describe("scoring endpoint (with a model artefact)", () => {
 
   it("refuses a bad instance type, instance count or artefact location, naming the fix", () => {
     const s = new Stack(new App(), "Bad");
-    const base = { institution: "x", studiesBucket: new Bucket(s, "B"), encryptionKey: new Key(s, "K") };
+    const encryptionKey = new Key(s, "K");
+    const base = {
+      institution: "x",
+      network: new SealedNetwork(s, "N", { encryptionKey }),
+      studiesBucket: new Bucket(s, "B"),
+      encryptionKey,
+    };
     expect(() => new ScoringEndpoint(s, "A", { ...base, instanceType: "g5.xlarge", maxInstanceCount: 1 })).toThrow(/ml\.g5\.xlarge/);
     expect(() => new ScoringEndpoint(s, "C", { ...base, instanceType: "ml.g5.xlarge", maxInstanceCount: 0 })).toThrow(
       /maxInstanceCount must be an integer 1–10/,
@@ -269,11 +279,17 @@ describe("ingest and record-score", () => {
     });
   });
 
-  it("record-score may read only results and failures of the studies bucket", () => {
+  it("record-score may read only results and failures of the studies bucket, and move a refused upload's version to quarantine", () => {
     const statements = roleStatements(t, stack.scoring.recordScore.role.policy);
     const s3 = statements.filter((s) => JSON.stringify(s.Action).includes("s3:"));
     expect(s3).toEqual([
       expect.objectContaining({ Action: "s3:GetObject", Resource: [objects("scoring-results/"), objects("scoring-failures/")] }),
+      expect.objectContaining({
+        Action: ["s3:GetObjectVersion", "s3:GetObjectVersionTagging", "s3:DeleteObjectVersion"],
+        Resource: objects("uploads/"),
+      }),
+      expect.objectContaining({ Action: ["s3:PutObject", "s3:PutObjectTagging"], Resource: objects("quarantine/") }),
+      expect.objectContaining({ Action: "s3:ListBucket", Resource: arn(stack.studies.bucket) }),
     ]);
   });
 });

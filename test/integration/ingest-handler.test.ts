@@ -1,8 +1,8 @@
 /**
  * The ingest handler end to end against moto server with the real SDK v3 clients and adapters (records
  * table as the CDK construct defines it, a versioned studies bucket) and a counting fake scoring
- * endpoint: duplicate deliveries in sequence and concurrently, quarantine of unscorable objects beside
- * good ones, an endpoint outage followed by a redelivery, the last delivery before the DLQ marking the
+ * endpoint: duplicate deliveries in sequence and concurrently, quarantine moves of unscorable objects
+ * beside good ones (copied version-exactly, the original version deleted), an endpoint outage followed by a redelivery, the last delivery before the DLQ marking the
  * study `failed` and a re-drive retrying it, and the environment's K and thresholds in the request JSON.
  * Events follow AWS's documented S3 notification format (moto's own notifications omit versionId, which a
  * versioned bucket sends).
@@ -12,6 +12,7 @@ import {
   CreateBucketCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectVersionsCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
   type S3Client,
@@ -104,6 +105,17 @@ beforeEach(async () => {
   };
 });
 
+/** Every version and delete marker of `key` left in the bucket (ListObjectVersions). */
+async function versionsOf(key: string): Promise<string[]> {
+  const out = await h.s3.send(new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: key }));
+  return [...(out.Versions ?? []), ...(out.DeleteMarkers ?? [])].filter((v) => v.Key === key).map((v) => v.VersionId ?? "");
+}
+
+async function bytesAt(key: string): Promise<Buffer> {
+  const out = await h.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  return Buffer.from((await out.Body?.transformToByteArray()) ?? []);
+}
+
 async function recordCount(): Promise<number> {
   const all = await Promise.all((["received", "pending", "rejected", "failed"] as const).map((s) => h.store.listByStatus(s)));
   return all.flat().length;
@@ -145,42 +157,87 @@ describe("ingest handler on moto server (real SDK v3)", () => {
     expect(await h.store.getStack(studyId)).toMatchObject({ status: "received", scoring: { inferenceId: "inference-1" } });
   });
 
-  it("quarantines unsupported, empty and oversized objects with a reason, and still ingests the good ones in the batch", async () => {
+  it("moves unsupported, empty and oversized objects to quarantine with a reason, and still ingests the good ones in the batch", async () => {
     const good = await h.upload("uploads/good.npz", "npz-bytes");
     const text = await h.upload(`uploads/${PLANTED}.txt`, "hello", "text/plain");
     const empty = await h.upload("uploads/empty.zip", "");
-    const huge = await h.upload("uploads/huge.dcm", new Uint8Array(2048));
+    const hugeBytes = Uint8Array.from({ length: 2048 }, (_, i) => i % 251);
+    const huge = await h.upload("uploads/huge.dcm", hugeBytes);
     const failed = await h.invoke([text.body, good.body, empty.body, huge.body, text.body]);
     expect(failed).toEqual([]);
     expect(h.scoring.calls).toEqual([`s3://${BUCKET}/scoring-requests/${good.studyId}.json`]);
     const expected = [
-      [text, "UNSUPPORTED_TYPE", `${PLANTED}.txt`, "hello"],
-      [empty, "EMPTY_OBJECT", "empty.zip", ""],
-      [huge, "OBJECT_TOO_LARGE", "huge.dcm", undefined],
+      [text, "UNSUPPORTED_TYPE", `${PLANTED}.txt`, Buffer.from("hello")],
+      [empty, "EMPTY_OBJECT", "empty.zip", Buffer.alloc(0)],
+      [huge, "OBJECT_TOO_LARGE", "huge.dcm", Buffer.from(hugeBytes)],
     ] as const;
     for (const [upload, code, name, content] of expected) {
       const record = await h.store.getStack(upload.studyId);
       expect(record).toMatchObject({ status: "rejected", rejection: { code } });
       expect(record?.rejection?.quarantineKey).toBe(`quarantine/${code}/${upload.studyId}/${name}`);
-      const copy = await h.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: record?.rejection?.quarantineKey }));
-      const bytes = await copy.Body?.transformToByteArray();
-      if (content !== undefined) expect(Buffer.from(bytes ?? []).toString()).toBe(content);
-      else expect(bytes?.length).toBe(2048);
+      // The copy holds the original's bytes; no version of the original is left in uploads/ (no delete marker either).
+      expect(await bytesAt(record?.rejection?.quarantineKey ?? "")).toEqual(content);
+      expect(await versionsOf(`uploads/${name}`)).toEqual([]);
     }
+    expect(await versionsOf("uploads/good.npz")).toHaveLength(1);
     expect(await recordCount()).toBe(4);
     const logs = h.lines.join("\n");
     expect(logs).toContain("UNSUPPORTED_TYPE");
     expect(logs).not.toContain("Planted");
   });
 
-  it("quarantines the version the event names, not a later upload to the same key", async () => {
+  it("quarantines the version the event names, not a later upload to the same key, and deletes only that version", async () => {
     const first = await h.upload("uploads/reused.zip", "");
-    await h.upload("uploads/reused.zip", "second version, not empty");
+    const second = await h.upload("uploads/reused.zip", "second version, not empty");
     expect(await h.invoke([first.body])).toEqual([]);
     const record = await h.store.getStack(first.studyId);
     expect(record?.rejection?.code).toBe("EMPTY_OBJECT");
     const copy = await h.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: record?.rejection?.quarantineKey }));
     expect(copy.ContentLength).toBe(0);
+    const secondVersion = JSON.parse(second.body).Records[0].s3.object.versionId as string;
+    expect(await versionsOf("uploads/reused.zip")).toEqual([secondVersion]);
+  });
+
+  it("running again on the same event changes nothing and does not fail (the delete of a version already gone is fine)", async () => {
+    const text = await h.upload(`uploads/${PLANTED} again.txt`, "notes", "text/plain");
+    expect(await h.invoke([text.body])).toEqual([]);
+    const record = await h.store.getStack(text.studyId);
+    const quarantineKey = `quarantine/UNSUPPORTED_TYPE/${text.studyId}/${PLANTED} again.txt`;
+    expect(record?.rejection).toMatchObject({ code: "UNSUPPORTED_TYPE", quarantineKey });
+    const quarantined = await versionsOf(quarantineKey);
+    expect(quarantined).toHaveLength(1);
+    for (let i = 0; i < 3; i++) expect(await h.invoke([text.body, text.body])).toEqual([]);
+    expect(await h.store.getStack(text.studyId)).toEqual(record);
+    expect(await versionsOf(quarantineKey)).toEqual(quarantined);
+    expect(await bytesAt(quarantineKey)).toEqual(Buffer.from("notes"));
+    expect(await versionsOf(`uploads/${PLANTED} again.txt`)).toEqual([]);
+    expect(await recordCount()).toBe(1);
+  });
+
+  it("a redelivery after a crash between the record and the delete deletes the original version, the copy kept", async () => {
+    const text = await h.upload("uploads/crash-after-record.txt", "notes", "text/plain");
+    const versionId = JSON.parse(text.body).Records[0].s3.object.versionId as string;
+    const quarantineKey = `quarantine/UNSUPPORTED_TYPE/${text.studyId}/crash-after-record.txt`;
+    // What a delivery that died after step 2 left: the copy and the rejected record naming it; the original still there.
+    await new S3StudyObjects(h.s3).copyVersion({ bucket: BUCKET, key: "uploads/crash-after-record.txt", versionId }, quarantineKey);
+    const at = new Date().toISOString();
+    await h.store.createStack({
+      stackId: text.studyId,
+      kind: "study",
+      status: "rejected",
+      source: { bucket: BUCKET, key: "uploads/crash-after-record.txt", versionId },
+      receivedAt: at,
+      updatedAt: at,
+      rejection: {
+        code: "UNSUPPORTED_TYPE",
+        reason: "not a DICOM zip/file, NIfTI or npz object (extension or content type)",
+        quarantineKey,
+      },
+    });
+    expect(await versionsOf("uploads/crash-after-record.txt")).toEqual([versionId]);
+    expect(await h.invoke([text.body])).toEqual([]);
+    expect(await versionsOf("uploads/crash-after-record.txt")).toEqual([]);
+    expect(await bytesAt(quarantineKey)).toEqual(Buffer.from("notes"));
   });
 
   it("reports a message whose invoke failed, records the error, and invokes exactly once after the endpoint recovers", async () => {

@@ -2,10 +2,18 @@
  * The record-score handler end to end against moto server with the real SDK v3 clients and adapters:
  * a study record as ingest leaves it (`received` with `scoring`), the container's result / failure JSON
  * in the studies bucket, and SageMaker's async-inference notifications in SNS envelopes as SQS delivers
- * them (raw message delivery off). Success, duplicates, 4xx rejection, 5xx failure, malformed messages,
- * and the newest TIMEMODEL version.
+ * them (raw message delivery off). Success, duplicates, 4xx rejection (the upload moved to quarantine:
+ * copied version-exactly, its original version deleted), 5xx failure, malformed messages, and the newest
+ * TIMEMODEL version.
  */
-import { CreateBucketCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 
@@ -48,11 +56,14 @@ beforeEach(async () => {
   await createRecordsTable(dynamo, TABLE);
   s3 = aws.s3();
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await s3.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: "Enabled" } }));
   store = new DynamoRecordStore(dynamo, TABLE);
   lines = [];
+  const objects = new S3StudyObjects(s3);
   const handler = createRecordScoreHandler({
     records: store,
-    outputs: new S3StudyObjects(s3),
+    outputs: objects,
+    objects,
     timeModels: new DynamoTimeModelStore(dynamo, TABLE),
     config: { studiesBucket: BUCKET },
     now: () => new Date().toISOString(),
@@ -62,14 +73,14 @@ beforeEach(async () => {
     (await handler(sqsEvent(bodies), lambdaContext)).batchItemFailures.map((f: { itemIdentifier: string }) => f.itemIdentifier);
 });
 
-/** A study record exactly as ingest leaves it after invokeAsync. */
-async function scoringStudy(studyId = STUDY): Promise<StackRecord> {
+/** A study record exactly as ingest leaves it after invokeAsync (its upload at `versionId`; "v1" names no real version). */
+async function scoringStudy(studyId = STUDY, versionId = "v1"): Promise<StackRecord> {
   const at = "2026-11-26T11:00:00.000Z";
   const record: StackRecord = {
     stackId: studyId,
     kind: "study",
     status: "received",
-    source: { bucket: BUCKET, key: `uploads/${PLANTED}.zip`, versionId: "v1" },
+    source: { bucket: BUCKET, key: `uploads/${PLANTED}.zip`, versionId },
     receivedAt: at,
     updatedAt: at,
     scoring: {
@@ -215,6 +226,84 @@ describe("record-score handler on moto server (real SDK v3)", () => {
     expect(await invoke([notification("Completed")])).toEqual([]);
     expect(await all()).toHaveLength(1);
     expect((await store.getStack(STUDY))?.status).toBe("rejected");
+  });
+
+  describe("a study the container refused is moved to quarantine", () => {
+    const UPLOAD_KEY = `uploads/${PLANTED}.zip`;
+    const BYTES = Buffer.from(`PK\u0003\u0004 a DICOM zip naming ${PLANTED}`);
+
+    /** Uploads the study (plus a later version at the same key) and records it as ingest does; returns the refused version. */
+    async function refusedUpload(): Promise<{ versionId: string; laterVersionId: string }> {
+      const put = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: UPLOAD_KEY, Body: BYTES, ContentType: "application/zip" }));
+      const later = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: UPLOAD_KEY, Body: "a later upload to the same key" }));
+      if (!put.VersionId || !later.VersionId) throw new Error("the bucket is not versioned");
+      await scoringStudy(STUDY, put.VersionId);
+      const failure: ScoringFailure = { status: 422, code: "PHI_PRESENT", reason: "identifying attribute PatientName present" };
+      await putJson(`async-failures/${STUDY}-error.out`, failure);
+      return { versionId: put.VersionId, laterVersionId: later.VersionId };
+    }
+
+    async function uploadVersions(): Promise<string[]> {
+      const out = await s3.send(new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: UPLOAD_KEY }));
+      return [...(out.Versions ?? []), ...(out.DeleteMarkers ?? [])].filter((v) => v.Key === UPLOAD_KEY).map((v) => v.VersionId ?? "");
+    }
+
+    async function bytesAt(key: string): Promise<Buffer> {
+      const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+      return Buffer.from((await out.Body?.transformToByteArray()) ?? []);
+    }
+
+    it("copies the refused version to quarantine/<code>/<studyId>/, records the key, deletes that version (and no other)", async () => {
+      const { versionId, laterVersionId } = await refusedUpload();
+      expect(await invoke([notification("Failed")])).toEqual([]);
+      const quarantineKey = `quarantine/PHI_PRESENT/${STUDY}/${PLANTED}.zip`;
+      expect(await store.getStack(STUDY)).toMatchObject({
+        status: "rejected",
+        rejection: { code: "PHI_PRESENT", reason: "identifying attribute PatientName present", quarantineKey },
+      });
+      expect(await bytesAt(quarantineKey)).toEqual(BYTES);
+      // The refused version is gone for good (no delete marker); the later upload to the same key is untouched.
+      expect(await uploadVersions()).toEqual([laterVersionId]);
+      expect(await uploadVersions()).not.toContain(versionId);
+      expect(lines.join("\n")).not.toContain("Planted");
+    });
+
+    it("running again on the same notification changes nothing and does not fail", async () => {
+      await refusedUpload();
+      expect(await invoke([notification("Failed")])).toEqual([]);
+      const before = await all();
+      const quarantined = await s3.send(new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: "quarantine/" }));
+      for (let i = 0; i < 3; i++) expect(await invoke([notification("Failed"), notification("Failed")])).toEqual([]);
+      expect(await all()).toEqual(before);
+      const after = await s3.send(new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: "quarantine/" }));
+      expect(after.Versions?.map((v) => v.VersionId)).toEqual(quarantined.Versions?.map((v) => v.VersionId));
+      expect(await uploadVersions()).toHaveLength(1);
+    });
+
+    it("a redelivery after a crash between the copy and the record moves it once; the copy holds the original bytes", async () => {
+      const { versionId } = await refusedUpload();
+      // What the crashed delivery left: the copy, no record change, the original still there.
+      const quarantineKey = `quarantine/PHI_PRESENT/${STUDY}/${PLANTED}.zip`;
+      await new S3StudyObjects(s3).copyVersion({ bucket: BUCKET, key: UPLOAD_KEY, versionId }, quarantineKey);
+      expect((await store.getStack(STUDY))?.status).toBe("received");
+      expect(await invoke([notification("Failed")])).toEqual([]);
+      expect((await store.getStack(STUDY))?.rejection?.quarantineKey).toBe(quarantineKey);
+      expect(await bytesAt(quarantineKey)).toEqual(BYTES);
+      expect(await uploadVersions()).not.toContain(versionId);
+    });
+
+    it("a redelivery after a crash between the record and the delete deletes the original version", async () => {
+      const { versionId } = await refusedUpload();
+      const quarantineKey = `quarantine/PHI_PRESENT/${STUDY}/${PLANTED}.zip`;
+      await new S3StudyObjects(s3).copyVersion({ bucket: BUCKET, key: UPLOAD_KEY, versionId }, quarantineKey);
+      const rejection = { code: "PHI_PRESENT", reason: "identifying attribute PatientName present", quarantineKey };
+      expect(await store.transition(STUDY, "received", "rejected", { rejection }, new Date().toISOString())).toBe(true);
+      expect(await uploadVersions()).toContain(versionId);
+      expect(await invoke([notification("Failed")])).toEqual([]);
+      expect(await uploadVersions()).not.toContain(versionId);
+      expect(await bytesAt(quarantineKey)).toEqual(BYTES);
+      expect((await store.getStack(STUDY))?.rejection).toEqual(rejection);
+    });
   });
 
   it("settles a study ingest recorded failed (its invoke errored on the last delivery) when SageMaker had accepted it after all", async () => {

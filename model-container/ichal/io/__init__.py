@@ -23,7 +23,7 @@ from ichal.io.errors import (
     InputRejected,
 )
 from ichal.io.limits import DEFAULT_LIMITS, InputLimits
-from ichal.io.phi import PHI_ATTRIBUTES, find_phi
+from ichal.io.phi import DEID_PROFILE, find_nifti_phi, find_phi, find_phi_in
 from ichal.io.read import parse_s3_uri, read_s3, read_stack, read_stacks
 from ichal.io.stack import CtStack
 from ichal.io.volumes import read_nifti_bytes, read_npz_bytes
@@ -41,11 +41,13 @@ __all__ = [
     "WRONG_MODALITY",
     "ZIP_BOMB",
     "DEFAULT_LIMITS",
-    "PHI_ATTRIBUTES",
+    "DEID_PROFILE",
     "CtStack",
     "InputLimits",
     "InputRejected",
+    "find_nifti_phi",
     "find_phi",
+    "find_phi_in",
     "parse_dicom",
     "parse_s3_uri",
     "read_nifti_bytes",

@@ -4,8 +4,9 @@ Given the files of one upload (a zip, a directory, an S3 prefix, or one file), i
 
 1. Every file counted as DICOM (see ``ichal.io.archive``) is parsed with pydicom; one that does not
    parse, or lacks SOPClassUID, is CORRUPT_DICOM.
-2. De-identification is verified on every object, images or not (``ichal.io.phi``): PHI_PRESENT
-   names the attribute keywords found across the upload, never their values.
+2. De-identification is verified on every object, images or not, against the whole PS3.15 Table
+   E.1-1, private elements and BurnedInAnnotation (``ichal.io.phi``): PHI_PRESENT names the
+   attributes found across the upload (at most 10, then a count), never their values.
 3. Objects without pixel data (DICOMDIR, structured reports, presentation states) are skipped; an
    object that is an image by its SOP class or its Rows but has no pixel data is CORRUPT_DICOM (a
    truncated file). An image object whose Modality is not CT is WRONG_MODALITY. CT objects that are not CT Image
@@ -63,7 +64,7 @@ from ichal.io.errors import (
     InputRejected,
 )
 from ichal.io.limits import InputLimits
-from ichal.io.phi import find_phi
+from ichal.io.phi import find_phi_in, phi_reason
 from ichal.io.stack import CtStack
 
 # Transfer syntaxes that are lossy by definition (PS3.5 §8, Table A-1): JPEG Baseline/Extended,
@@ -334,19 +335,14 @@ def stacks_from_dicom_files(
     if not datasets:
         raise InputRejected(UNREADABLE_ARCHIVE, "the input holds no DICOM files")
     if limits.check_phi:
-        found: set[str] = set()
-        for ds in datasets:
-            try:
-                found.update(find_phi(ds))
-            except InputRejected:
-                raise
-            except Exception:
-                raise InputRejected(CORRUPT_DICOM, "a DICOM file could not be parsed") from None
+        try:
+            found = find_phi_in(datasets, allowed_private_creators=limits.allowed_private_creators)
+        except Exception:
+            raise InputRejected(CORRUPT_DICOM, "a DICOM file could not be parsed") from None
         if found:
             raise InputRejected(
                 PHI_PRESENT,
-                "DICOM objects still carry identifying attributes (PS3.15 Annex E): "
-                + ", ".join(sorted(found)),
+                phi_reason("DICOM objects still carry identifying attributes (PS3.15 Annex E)", found),
             )
     images = [image for image in (_classify(ds) for ds in datasets) if image is not None]
     if not images:

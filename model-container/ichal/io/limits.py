@@ -24,8 +24,10 @@ class InputLimits:
       still to count as axial (gantry tilt); beyond it INCONSISTENT_GEOMETRY.
     * ``slice_gap_tolerance``: most deviation of any gap between adjacent frames from the median gap,
       as a fraction of the median (INCONSISTENT_GEOMETRY).
-    * ``check_phi``: reject DICOM objects carrying identifying attributes (PHI_PRESENT). Only tests
-      reading third-party sample files should turn it off.
+    * ``check_phi``: reject DICOM objects and NIfTI headers carrying identifying data (PHI_PRESENT; see
+      ``ichal.io.phi``). Only tests reading third-party sample files should turn it off.
+    * ``allowed_private_creators``: private creator values (e.g. ``"GEMS_IDEN_01"``) whose private
+      data elements the PHI check lets pass; default none (every private element with a value is PHI).
     * ``skip_invalid_series``: when a study holds several series, drop those failing the per-series
       checks (TOO_FEW_FRAMES, INCONSISTENT_GEOMETRY) instead of rejecting the whole input; the input
       is still rejected when no series passes.
@@ -39,6 +41,7 @@ class InputLimits:
     max_tilt_degrees: float = 30.0
     slice_gap_tolerance: float = 0.1
     check_phi: bool = True
+    allowed_private_creators: frozenset[str] = frozenset()
     skip_invalid_series: bool = False
 
 

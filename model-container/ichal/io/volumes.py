@@ -1,14 +1,15 @@
 """NIfTI and npz volumes → ``CtStack``.
 
-NIfTI-1/-2, plain or gzip-compressed: the header is read first and the voxel data it declares
-(product of the dimensions × bytes per voxel) is checked against ``max_total_bytes``
-(ARCHIVE_TOO_LARGE) and, for gzip, against ``max_compression_ratio`` relative to the compressed
-size (ZIP_BOMB), before any voxel is read. The volume must be 3-D (a 4-D volume with one time
-point is accepted), its values (after scl_slope/scl_inter) are taken as HU and must be finite
-(NON_FINITE_VOXELS). It is reoriented with the affine (sform if set, else qform) to the canonical
-LPS layout of ``ichal.io.stack``: the voxel axis closest to patient z becomes frames, the one closest
-to y rows, the one closest to x columns; the frame axis must be within ``max_tilt_degrees`` of z
-(INCONSISTENT_GEOMETRY otherwise). Spacings are the affine's column norms.
+NIfTI-1/-2, plain or gzip-compressed: the header is read first; text in its fields or extensions is
+PHI_PRESENT (``ichal.io.phi.find_nifti_phi``). The voxel data it declares (product of the dimensions
+× bytes per voxel) is checked against ``max_total_bytes`` (ARCHIVE_TOO_LARGE) and, for gzip, against
+``max_compression_ratio`` relative to the compressed size (ZIP_BOMB), before any voxel is read. The
+volume must be 3-D (a 4-D volume with one time point is accepted), its values (after
+scl_slope/scl_inter) are taken as HU and must be finite (NON_FINITE_VOXELS). It is reoriented with
+the affine (sform if set, else qform) to the canonical LPS layout of ``ichal.io.stack``: the voxel
+axis closest to patient z becomes frames, the one closest to y rows, the one closest to x columns;
+the frame axis must be within ``max_tilt_degrees`` of z (INCONSISTENT_GEOMETRY otherwise). Spacings
+are the affine's column norms.
 
 npz (a zip of .npy arrays, checked like any zip first; never unpickled): ``hu`` [F, H, W] in HU,
 frames already in order (inferior → superior, rows toward posterior, columns toward the patient's
@@ -34,11 +35,13 @@ from ichal.io.errors import (
     ARCHIVE_TOO_LARGE,
     INCONSISTENT_GEOMETRY,
     NON_FINITE_VOXELS,
+    PHI_PRESENT,
     TOO_FEW_FRAMES,
     UNREADABLE_ARCHIVE,
     InputRejected,
 )
 from ichal.io.limits import InputLimits
+from ichal.io.phi import find_nifti_phi, phi_reason
 from ichal.io.stack import CtStack
 
 NIFTI1_MAGICS = (b"n+1\x00", b"ni1\x00")
@@ -87,6 +90,8 @@ def read_nifti_bytes(data: bytes, limits: InputLimits, source: str) -> CtStack:
             itemsize = int(image.header.get_data_dtype().itemsize)
     except (ImageFileError, ValueError, OSError, EOFError, TypeError):
         raise InputRejected(UNREADABLE_ARCHIVE, "the NIfTI header could not be read") from None
+    if limits.check_phi and (found := find_nifti_phi(image.header)):
+        raise InputRejected(PHI_PRESENT, phi_reason("the NIfTI header carries text (it may identify)", found))
     declared = int(np.prod(shape, dtype=np.int64)) * itemsize if shape else 0
     if declared > limits.max_total_bytes:
         raise InputRejected(

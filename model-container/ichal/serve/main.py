@@ -20,6 +20,7 @@ import signal
 import sys
 from pathlib import Path
 
+from ..io import DEID_PROFILE
 from .s3_location import S3_ENDPOINT_ENV, S3Location, s3_client, sns_client
 from .server import AsyncNotifier, ScoringService, make_server
 
@@ -80,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     server = make_server(service, args.host, args.port)
     port = server.server_address[1]
     logging.getLogger("ichal.serve").info(
-        "serving %s on %s:%d, %d request(s) at a time", scorer.model_version, args.host, port, args.concurrency
+        "serving %s on %s:%d, %d request(s) at a time; PHI check: %s",
+        scorer.model_version,
+        args.host,
+        port,
+        args.concurrency,
+        DEID_PROFILE,
     )
     if args.ready_file:
         args.ready_file.write_text(str(port))
