@@ -20,6 +20,7 @@ import { PolicyStatement, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import type { IKey } from "aws-cdk-lib/aws-kms";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import type { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
+import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from "aws-cdk-lib/custom-resources";
 import { Construct } from "constructs";
 import { z } from "zod";
 import { COMPLETION_API_PATHS, CompletionRequestSchema } from "../lambdas/contracts/completion-api.js";
@@ -69,6 +70,11 @@ export class CompletionApi extends Construct {
   readonly api: RestApi;
   /** The annotators' user pool. */
   readonly userPool: UserPool;
+  /**
+   * JSON AnnotatorDirectory (lambdas/contracts/completion-api.ts) — each annotator's `sub`, read from Cognito
+   * once the user exists, with their configured e-mail — for the complete Lambda's ANNOTATOR_DIRECTORY.
+   */
+  readonly annotatorDirectory: string;
   /** The access log group. */
   readonly accessLogGroup: LogGroup;
 
@@ -114,10 +120,10 @@ export class CompletionApi extends Construct {
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    const directory: { sub: string; email: string }[] = [];
     for (const email of props.annotatorEmails) {
-      // Keyed by the address (not its position), so reordering the config never replaces a user.
-      const key = createHash("sha256").update(email.toLowerCase()).digest("hex").slice(0, 12);
-      new CfnUserPoolUser(this, `Annotator${key}`, {
+      const key = annotatorKey(email);
+      const user = new CfnUserPoolUser(this, `Annotator${key}`, {
         userPoolId: this.userPool.userPoolId,
         username: email,
         userAttributes: [
@@ -126,7 +132,34 @@ export class CompletionApi extends Construct {
         ],
         desiredDeliveryMediums: ["EMAIL"],
       });
+      // The user's immutable `sub`, read once it exists: ListUsers filtered on the configured address and
+      // returning only `sub` (so it is attribute 0). The API identifies annotators by it, never by `email`.
+      const call = {
+        service: "CognitoIdentityServiceProvider",
+        action: "listUsers",
+        parameters: { UserPoolId: this.userPool.userPoolId, Filter: `email = "${email}"`, AttributesToGet: ["sub"], Limit: 1 },
+        physicalResourceId: PhysicalResourceId.of(`annotator-${key}`),
+        outputPaths: [ANNOTATOR_SUB_PATH],
+      };
+      const lookup = new AwsCustomResource(this, `AnnotatorSub${key}`, {
+        onCreate: call,
+        onUpdate: call,
+        policy: AwsCustomResourcePolicy.fromStatements([
+          new PolicyStatement({ actions: ["cognito-idp:ListUsers"], resources: [this.userPool.userPoolArn] }),
+        ]),
+        installLatestAwsSdk: false,
+      });
+      lookup.node.addDependency(user);
+      // The singleton Lambda's own findings are acknowledged where the stack's first AwsCustomResource is made (sealed-network.ts).
+      const policyReason =
+        "the AwsCustomResource's inline policy, which CDK attaches to its singleton's role: cognito-idp:ListUsers on this user pool only";
+      Validations.of(lookup.node.findChild("CustomResourcePolicy")).acknowledge(
+        { id: "HIPAA.Security-IAMNoInlinePolicy", reason: `${policyReason}; CDK offers no managed-policy form` },
+        { id: "NIST.800.53.R5-IAMNoInlinePolicy", reason: `${policyReason}; CDK offers no managed-policy form` },
+      );
+      directory.push({ sub: lookup.getResponseField(ANNOTATOR_SUB_PATH), email: email.toLowerCase() });
     }
+    this.annotatorDirectory = Stack.of(this).toJsonString(directory);
     this.accessLogGroup = encryptedLogGroup(this, "AccessLogs", { encryptionKey: props.encryptionKey, retention: props.logRetention });
     let account: CfnAccount | undefined;
     if (props.manageAccountLogsRole ?? true) {
@@ -236,6 +269,12 @@ export class CompletionApi extends Construct {
     );
   }
 }
+
+/** An annotator's construct-id suffix, from the address (not its position): reordering the config never replaces a user. */
+export const annotatorKey = (email: string): string => createHash("sha256").update(email.toLowerCase()).digest("hex").slice(0, 12);
+
+/** Where ListUsers (AttributesToGet: ["sub"]) answers the one user's `sub`. */
+const ANNOTATOR_SUB_PATH = "Users.0.Attributes.0.Value";
 
 /** CompletionRequestSchema as the draft-04 JSON Schema API Gateway validates with (one schema, two uses). */
 export const completionRequestJsonSchema = (): JsonSchema => {

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Stack, type StackProps, Tags, Validations } from "aws-cdk-lib";
+import { CfnOutput, Duration, Lazy, Stack, type StackProps, Tags, Validations } from "aws-cdk-lib";
 import { Metric } from "aws-cdk-lib/aws-cloudwatch";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { CfnKey } from "aws-cdk-lib/aws-kms";
@@ -169,6 +169,8 @@ export class InstitutionStack extends Stack {
       envSchema: CompleteEnvSchema,
       environment: {
         TABLE_NAME: table.tableName,
+        // The user pool and its annotators are created by the API below (it needs this function first).
+        ANNOTATOR_DIRECTORY: Lazy.string({ produce: () => this.completionApi.annotatorDirectory }),
         MAX_ACTIVE_SECONDS: String(config.timeModel.maxActiveHours * 3600),
         STUDIES_BUCKET: this.studies.bucket.bucketName,
         SCHEDULE_TIMEZONE: config.schedule.timezone,

@@ -246,7 +246,8 @@ const restrictDefaultSgLogs = (network: SealedNetwork, props: SealedNetworkProps
 
 /** The findings of CDK's AwsCustomResource machinery that looks up the S3 prefix list, with their reasons. */
 const acknowledgeAwsCustomResource = (lookup: AwsCustomResource): void => {
-  const cdkInternal = "CDK's AwsCustomResource singleton Lambda, run by CloudFormation at deploy to look up the S3 prefix list id";
+  const cdkInternal =
+    "CDK's AwsCustomResource singleton Lambda, run by CloudFormation at deploy to look up the S3 prefix list id (and each annotator's Cognito sub, infra/completion-api.ts)";
   Validations.of(cdkSingleton(lookup, AWS_CUSTOM_RESOURCE_HANDLER_ID)).acknowledge(
     {
       id: "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
@@ -255,7 +256,7 @@ const acknowledgeAwsCustomResource = (lookup: AwsCustomResource): void => {
     ...["HIPAA.Security", "NIST.800.53.R5"].flatMap((pack) => [
       {
         id: `${pack}-LambdaInsideVPC`,
-        reason: `${cdkInternal}: it calls only the EC2 API, which the sealed network deliberately cannot reach (no EC2 interface endpoint for the workloads to use)`,
+        reason: `${cdkInternal}: it calls only the EC2 and Cognito user-pool APIs, which the sealed network deliberately cannot reach (no interface endpoints for the workloads to use)`,
       },
       {
         id: `${pack}-LambdaDLQ`,

@@ -24,6 +24,7 @@ import {
 } from "aws-cdk-lib/aws-cloudfront";
 import { RestApiOrigin, S3BucketOrigin } from "aws-cdk-lib/aws-cloudfront-origins";
 import {
+  ClientAttributes,
   OAuthScope,
   type UserPool,
   type UserPoolClient,
@@ -332,6 +333,10 @@ export class WorklistSite extends Construct {
         logoutUrls: [this.url],
       },
       supportedIdentityProviders: [UserPoolClientIdentityProvider.COGNITO],
+      // What a signed-in user may change about themselves through this client: the locale only. Never `email`
+      // (nor any other attribute): the API maps the immutable `sub` to the configured address, and an address
+      // only an administrator can change keeps the e-mailed worklist going to the person it was assigned to.
+      writeAttributes: new ClientAttributes().withStandardAttributes({ locale: true }),
       preventUserExistenceErrors: true,
       idTokenValidity,
       accessTokenValidity: idTokenValidity,

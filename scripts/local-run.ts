@@ -78,7 +78,8 @@ function printSummary(r: LocalRunResult, budgetHours: number, identifierHits: Re
   const scored = r.uploads.filter((u) => u.status === "scored");
   const failed = r.uploads.filter((u) => u.status === "failed");
   const lost = r.uploads.filter((u) => !["scored", "rejected", "failed"].includes(u.status));
-  const stacks = scored.reduce((n, u) => n + u.stackIds.length, 0);
+  const duplicates = scored.flatMap((u) => u.duplicates.map((d) => ({ ...d, key: u.key })));
+  const stacks = scored.reduce((n, u) => n + u.stackIds.length, 0) - duplicates.length;
   const simulated = r.completions.reduce((s, c) => s + c.activeSeconds, 0);
   const predicted = r.completions.reduce((s, c) => s + c.predictedSeconds, 0);
   const coefficient = (c: LocalRunResult["coefficientsBefore"]) =>
@@ -96,6 +97,13 @@ function printSummary(r: LocalRunResult, budgetHours: number, identifierHits: Re
   out(
     `scored             ${scored.length} studies → ${stacks} pending stacks${failed.length ? `; failed ${failed.length}` : ""}; lost ${lost.length}`,
   );
+  const keyOf = (stackId: string) =>
+    r.uploads
+      .find((u) => u.stackIds.includes(stackId))
+      ?.key.split("/")
+      .pop() ?? "?";
+  out(`duplicates         ${duplicates.length} stack(s) whose voxels were recorded before, kept out of the pool`);
+  for (const d of duplicates) out(`                   - ${d.key.split("/").pop()}: same voxels as ${keyOf(d.duplicateOf)}`);
   out(
     `selected (${r.selection.roundId})  ${r.selection.selected.length} of ${r.pool.length} stacks, predicted ${h(r.selection.totalPredictedSeconds)} h` +
       `${r.selection.predictedInterval ? ` (80 % interval ${h(r.selection.predictedInterval.lowSeconds)}–${h(r.selection.predictedInterval.highSeconds)} h)` : ""}` +

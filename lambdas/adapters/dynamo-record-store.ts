@@ -165,6 +165,28 @@ export class DynamoRecordStore implements RecordStore {
     });
   }
 
+  async claimContent(contentSha256: string, stackId: string, claimedAt: string): Promise<string> {
+    const key = recordKeys.content(contentSha256);
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...key, contentSha256, stackId, claimedAt },
+          ConditionExpression: "attribute_not_exists(#pk) OR #stackId = :stackId",
+          ExpressionAttributeNames: { "#pk": RECORDS_TABLE.partitionKey, "#stackId": "stackId" },
+          ExpressionAttributeValues: { ":stackId": stackId },
+        }),
+      );
+      return stackId;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+    const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }));
+    const holder = out.Item?.stackId;
+    if (typeof holder !== "string" || holder === "") throw new Error("content claim without a stackId");
+    return holder;
+  }
+
   async claimInvocation(stackId: string, claim: InvokeClaim, now: string): Promise<boolean> {
     // A `failed` record without `scoring` is one ingest gave up on (failInvocation): a re-drive may retry it,
     // and the claim puts it back to `received` (status and its by-status index key) while the retry runs.

@@ -12,8 +12,11 @@
  *                       and JS divergence of one of the caller's stacks · 403 not assigned to the caller ·
  *                       404 unknown stack or no overlays stored for it
  *
- * The annotator is the authenticated identity (`requestContext.authorizer.claims.email`); a body
- * `annotator` that differs is refused (403). Errors are JSON `{ code, message }`.
+ * The annotator is the authenticated identity: the token's immutable `sub` claim, looked up in the
+ * annotator directory (AnnotatorDirectorySchema: each configured annotator's `sub`, read from Cognito when
+ * the user was created, with the configured e-mail). The token's `email` claim is never read. A `sub` not
+ * in the directory is refused (403 NOT_ANNOTATOR); a body `annotator` that differs is refused (403).
+ * Errors are JSON `{ code, message }`.
  */
 import { z } from "zod";
 import { CompletionSchema } from "./records.js";
@@ -36,9 +39,26 @@ export const CompletionRequestSchema = z
   .strict();
 export type CompletionRequest = z.infer<typeof CompletionRequestSchema>;
 
+/**
+ * Who the annotators are: each configured annotator's Cognito `sub` (immutable, assigned when the user is
+ * created; infra/completion-api.ts reads it back at deploy) with the e-mail address the institution config
+ * gives them. Stacks are assigned to that address; the API maps a token's `sub` to it.
+ */
+export const AnnotatorDirectorySchema = z
+  .array(z.object({ sub: z.string().min(1).max(128), email: z.email() }).strict())
+  .min(1)
+  .refine((entries) => new Set(entries.map((e) => e.sub)).size === entries.length, "each sub once")
+  .refine((entries) => new Set(entries.map((e) => e.email.toLowerCase())).size === entries.length, "each e-mail once");
+export type AnnotatorDirectory = z.infer<typeof AnnotatorDirectorySchema>;
+
+/** sub → the annotator's configured e-mail, lower-cased (the form stacks are assigned to). */
+export const annotatorsBySub = (directory: AnnotatorDirectory): ReadonlyMap<string, string> =>
+  new Map(directory.map((entry) => [entry.sub, entry.email.toLowerCase()]));
+
 export const ApiErrorCodeSchema = z.enum([
   "BAD_REQUEST",
   "UNAUTHENTICATED",
+  "NOT_ANNOTATOR",
   "NOT_ASSIGNED",
   "NOT_FOUND",
   "NOT_SELECTED",
@@ -53,6 +73,7 @@ export type ApiErrorBody = z.infer<typeof ApiErrorBodySchema>;
 export const API_ERROR_STATUS: Record<ApiErrorCode, number> = {
   BAD_REQUEST: 400,
   UNAUTHENTICATED: 401,
+  NOT_ANNOTATOR: 403,
   NOT_ASSIGNED: 403,
   NOT_FOUND: 404,
   NOT_SELECTED: 409,

@@ -4,6 +4,7 @@
  * missing or malformed variable is an EnvironmentError naming every offending variable).
  */
 import { z } from "zod";
+import { AnnotatorDirectorySchema } from "./completion-api.js";
 import { isTimeZone } from "./institution-config.js";
 import { TimePriorSchema } from "./records.js";
 import { HeatmapThresholdsSchema, PrivateCreatorsSchema, TopKSchema } from "./scoring.js";
@@ -182,6 +183,11 @@ export type NotifyEnv = z.infer<typeof NotifyEnvSchema>;
 export const CompleteEnvSchema = z.object({
   /** The records table. */
   TABLE_NAME: z.string().min(1),
+  /**
+   * JSON AnnotatorDirectory (contracts/completion-api.ts): each annotator's Cognito `sub` with their configured
+   * e-mail; set by infra/completion-api.ts from the users it created. The caller is the token's `sub` looked up here.
+   */
+  ANNOTATOR_DIRECTORY: jsonText.pipe(AnnotatorDirectorySchema),
   /** Longest active time a completion may report, in seconds; longer (or under 1 s) is refused with 400. */
   MAX_ACTIVE_SECONDS: maxActiveSeconds,
   /** The studies bucket, read for `overlays/` (GET /overlays/{stackId}); unset: that route answers 404. */

@@ -18,7 +18,8 @@ export const StackSourceSchema = z.object({
 export type StackSource = z.infer<typeof StackSourceSchema>;
 
 /**
- * Life of a stack: pending (scored, selectable) → selected → labeled.
+ * Life of a stack: pending (scored, selectable) → selected → labeled; or `duplicate` (its voxels were
+ * recorded before under another stack, named by `duplicateOf`: never in the pool).
  * Life of an uploaded study: received → scored (its series are now stack records) or rejected (with
  * a reason code) / failed (with the error in `lastError`). A study fails when the container failed to
  * score it (record-score; it has `scoring`), or when its scoring request could not be made on the
@@ -26,7 +27,7 @@ export type StackSource = z.infer<typeof StackSourceSchema>;
  * claims the study back to `received` and retries it. Only stacks are ever `pending`, so the
  * by-status index lists exactly the selectable pool.
  */
-export const STACK_STATUSES = ["received", "pending", "rejected", "failed", "selected", "labeled", "scored"] as const;
+export const STACK_STATUSES = ["received", "pending", "rejected", "failed", "selected", "labeled", "scored", "duplicate"] as const;
 export const StackStatusSchema = z.enum(STACK_STATUSES);
 export type StackStatus = z.infer<typeof StackStatusSchema>;
 
@@ -137,6 +138,13 @@ export const StackRecordSchema = z.object({
   lastError: LastErrorSchema.optional(),
   /** On a scored `study` record: the stack records its series became (`<studyId>-s<index>`). */
   stackIds: z.array(z.string().min(1)).optional(),
+  /** On a stack: sha256 of its decoded voxels (contracts/scoring.ts contentSha256), claimed once per table. */
+  contentSha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+  /** On a `duplicate` stack: the stack that was recorded first with the same voxels (the one that can be selected). */
+  duplicateOf: z.string().min(1).optional(),
 });
 export type StackRecord = z.infer<typeof StackRecordSchema>;
 

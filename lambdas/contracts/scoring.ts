@@ -87,6 +87,15 @@ export const ScoredStackSchema = z.object({
   /** Position of the stack in the study (a study may hold several series). */
   index: z.number().int().nonnegative(),
   seriesUid: z.string().min(1),
+  /**
+   * sha256 (hex) of the stack's shape and decoded HU voxels (model-container ichal/io/stack.py content_sha256):
+   * the same series re-packed, re-exported with new UIDs or converted between formats keeps it. The records'
+   * duplicate key (domain/record-score.ts); absent from results of containers that predate it.
+   */
+  contentSha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, "64 lower-case hex digits")
+    .optional(),
   frames: z.number().int().positive(),
   /** V: mean Jensen–Shannon divergence of the K most uncertain patches, in [0, ln 2] (paper §3.1). */
   stack_uncertainty: finiteNonNegative,

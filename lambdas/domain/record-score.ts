@@ -19,9 +19,11 @@
  * again, which a crash may have left) — except a `failed` study without `scoring`: ingest gave
  * up on it when invokeEndpointAsync failed on its last delivery, and a result means SageMaker had accepted
  * the request after all, so the result settles it (`failed → …`, guarded by the absence of `scoring`; a
- * re-drive that claimed it meanwhile wins, and its own result settles it). (2) Success: read and parse the result, then create each
- * stack record with a conditional put (a redelivery's puts change nothing), then the conditional
- * `received → pending`. A crash between (2)'s puts and the transition is completed by the redelivery.
+ * re-drive that claimed it meanwhile wins, and its own result settles it). (2) Success: read and parse the result,
+ * claim each stack's content key (the sha256 of its voxels; the first stack to claim it holds it for good, a
+ * redelivery finds its own claim), then create each stack record with a conditional put (a redelivery's puts
+ * change nothing) — `pending`, or `duplicate` pointing to the holder when another stack had the same voxels —
+ * then the conditional `received → pending`. A crash between (2)'s puts and the transition is completed by the redelivery.
  * (3) Failure: read the container's `{status, code, reason}` at the failure location; a 4xx first copies
  * the upload's version to quarantine; then one conditional transition; after a 4xx's, the original
  * version is deleted. A result that breaks the scoring contract is recorded as `failed` (retrying cannot fix it).
@@ -152,20 +154,50 @@ function fieldsOf(error: z.ZodError): string {
 export const stackIdOf = (studyId: string, index: number) => `${studyId}-s${index}`;
 
 /**
- * The pending stack records of a scored study (pure): scores copied from the result, predicted labeling
- * time from `timeModel` (paper §3.2), source = the study's source plus the series UID.
+ * The stack records of a scored study (pure): scores copied from the result, predicted labeling time from
+ * `timeModel` (paper §3.2), source = the study's source plus the series UID. A stack whose content key is
+ * held by another stack (`holders`: index → the stack recorded first with the same voxels) is recorded
+ * `duplicate`, pointing to that stack, without scores or prediction: it never enters the pool.
  */
-export function stackRecordsFor(study: StackRecord, result: ScoringResult, timeModel: VersionedTimeModel, now: string): StackRecord[] {
-  return result.stacks.map((stack) => ({
-    stackId: stackIdOf(study.stackId, stack.index),
-    kind: "stack",
-    status: "pending",
-    source: { ...study.source, seriesUid: stack.seriesUid },
-    receivedAt: study.receivedAt,
-    updatedAt: now,
-    scores: scoresOf(stack, result.modelVersion),
-    prediction: predictionFor({ boundaryLength: stack.boundary_length, components: stack.components }, timeModel),
-  }));
+export function stackRecordsFor(
+  study: StackRecord,
+  result: ScoringResult,
+  timeModel: VersionedTimeModel,
+  now: string,
+  holders: ReadonlyMap<number, string> = new Map(),
+): StackRecord[] {
+  return result.stacks.map((stack) => {
+    const stackId = stackIdOf(study.stackId, stack.index);
+    const common = {
+      stackId,
+      kind: "stack" as const,
+      source: { ...study.source, seriesUid: stack.seriesUid },
+      receivedAt: study.receivedAt,
+      updatedAt: now,
+      ...(stack.contentSha256 ? { contentSha256: stack.contentSha256 } : {}),
+    };
+    const holder = holders.get(stack.index);
+    if (holder !== undefined && holder !== stackId) return { ...common, status: "duplicate", duplicateOf: holder };
+    return {
+      ...common,
+      status: "pending",
+      scores: scoresOf(stack, result.modelVersion),
+      prediction: predictionFor({ boundaryLength: stack.boundary_length, components: stack.components }, timeModel),
+    };
+  });
+}
+
+/**
+ * Claims each stack's content key, in stack order (so two identical series of one study resolve to the
+ * first): index → the stack that holds the key. A redelivery finds its own claims and gets the same answer.
+ */
+async function contentHolders(studyId: string, result: ScoringResult, deps: RecordScoreDeps): Promise<Map<number, string>> {
+  const holders = new Map<number, string>();
+  for (const stack of result.stacks) {
+    if (!stack.contentSha256) continue;
+    holders.set(stack.index, await deps.records.claimContent(stack.contentSha256, stackIdOf(studyId, stack.index), deps.now()));
+  }
+  return holders;
 }
 
 function scoresOf(stack: ScoredStack, modelVersion: string): Scores {
@@ -243,13 +275,18 @@ async function recordResult(study: StackRecord, outputLocation: string, deps: Re
     return settle(study, "failed", { lastError }, "failed", deps, { code: lastError.code });
   }
   const timeModel = await modelInEffect(deps.timeModels, deps.config.timePrior);
+  const holders = await contentHolders(studyId, result, deps);
   const now = deps.now();
-  const stacks = stackRecordsFor(study, result, timeModel, now);
+  const stacks = stackRecordsFor(study, result, timeModel, now, holders);
   const created = await Promise.all(stacks.map((stack) => deps.records.createStack(stack)));
+  for (const stack of stacks) {
+    if (stack.status === "duplicate") deps.log.warn("duplicate stack", { stackId: stack.stackId, duplicateOf: stack.duplicateOf });
+  }
   deps.log.info("stacks recorded", {
     studyId,
     stacks: stacks.length,
     created: created.filter(Boolean).length,
+    duplicates: stacks.filter((s) => s.status === "duplicate").length,
     timeModelVersion: timeModel.version,
   });
   return settle(study, "scored", { stackIds: stacks.map((s) => s.stackId) }, "scored", deps, {});

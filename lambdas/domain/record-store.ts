@@ -70,6 +70,12 @@ export interface RecordStore {
    * nothing) otherwise. The record stays claimable (claimInvocation), so a re-drive can retry it.
    */
   failInvocation(stackId: string, token: string, error: LastError, now: string): Promise<boolean>;
+  /**
+   * Claims a stack's content key (sha256 of its voxels) for `stackId` unless another stack holds it.
+   * Returns the holder: `stackId` itself when this call (or an earlier one for the same stack) won,
+   * else the stack that was recorded first with the same voxels. Claims are never released.
+   */
+  claimContent(contentSha256: string, stackId: string, claimedAt: string): Promise<string>;
   /** Creates the round record unless one with this roundId exists. Returns false (and changes nothing) if it does. */
   createRound(round: SelectionRound): Promise<boolean>;
   getRound(roundId: string): Promise<SelectionRound | undefined>;

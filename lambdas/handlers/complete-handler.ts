@@ -11,7 +11,9 @@
  *                      403 NOT_ASSIGNED · 404 NOT_FOUND (no such stack, or no overlays stored)
  *
  * The event is parsed at the edge (contracts/completion-api.ts ApiGatewayProxyEventSchema); the caller
- * is `requestContext.authorizer.claims.email`. The outcomes and the single conditional write are in
+ * is the token's immutable `sub` claim mapped through the annotator directory (ANNOTATOR_DIRECTORY) to the
+ * annotator's configured e-mail — 401 without a `sub`, 403 NOT_ANNOTATOR for a `sub` not in it; the
+ * mutable `email` claim is never read. The outcomes and the single conditional write are in
  * domain/completion.ts. Errors are JSON `{ code, message }`; an unexpected fault is logged by name and
  * answered 500 INTERNAL without detail. Logs carry stack ids and codes, never addresses or label paths.
  * Environment: contracts/env.ts CompleteEnvSchema, parsed at cold start (EnvironmentError); without
@@ -29,6 +31,7 @@ import {
   type ApiGatewayProxyEvent,
   ApiGatewayProxyEventSchema,
   type ApiGatewayProxyResult,
+  annotatorsBySub,
   COMPLETION_API_PATHS,
   CompletionRequestSchema,
 } from "../contracts/completion-api.js";
@@ -47,6 +50,8 @@ export class InvalidApiEventError extends Error {
 
 export interface CompleteHandlerDeps {
   readonly records: RecordStore;
+  /** Cognito `sub` → the annotator's configured e-mail (lower case): contracts/completion-api.ts annotatorsBySub. */
+  readonly annotators: ReadonlyMap<string, string>;
   readonly clock: () => string;
   /** The schedule's IANA time zone: GET /worklist looks back through the ISO weeks read there. */
   readonly timeZone: string;
@@ -88,9 +93,15 @@ function internalErrors(log: Logger): MiddlewareObj<unknown, ApiGatewayProxyResu
   };
 }
 
-function callerOf(event: ApiGatewayProxyEvent): string | undefined {
-  const email = event.requestContext.authorizer?.claims?.email;
-  return typeof email === "string" && email.trim().length > 0 ? email : undefined;
+/** The caller's configured e-mail, from the token's `sub`; the refusal when there is no `sub` or it is no annotator's. */
+function callerOf(
+  event: ApiGatewayProxyEvent,
+  annotators: ReadonlyMap<string, string>,
+): { email: string } | { code: "UNAUTHENTICATED" | "NOT_ANNOTATOR"; message: string } {
+  const sub = event.requestContext.authorizer?.claims?.sub;
+  if (typeof sub !== "string" || sub.trim() === "") return { code: "UNAUTHENTICATED", message: "no authenticated annotator" };
+  const email = annotators.get(sub);
+  return email ? { email } : { code: "NOT_ANNOTATOR", message: "the signed-in user is not one of this institution's annotators" };
 }
 
 function parseBody(event: ApiGatewayProxyEvent): { ok: true; value: unknown } | { ok: false; message: string } {
@@ -104,8 +115,12 @@ function parseBody(event: ApiGatewayProxyEvent): { ok: true; value: unknown } | 
 }
 
 async function route(event: ApiGatewayProxyEvent, deps: CompleteHandlerDeps): Promise<ApiGatewayProxyResult> {
-  const caller = callerOf(event);
-  if (!caller) return refuse("UNAUTHENTICATED", "no authenticated annotator");
+  const identity = callerOf(event, deps.annotators);
+  if (!("email" in identity)) {
+    deps.log.info("caller refused", { code: identity.code });
+    return refuse(identity.code, identity.message);
+  }
+  const caller = identity.email;
   const resource = event.resource;
   if (event.httpMethod === "POST" && resource === COMPLETION_API_PATHS.completions) {
     const body = parseBody(event);
@@ -161,6 +176,7 @@ export function completeDepsFromEnvironment(env: Record<string, string | undefin
   const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
   return {
     records: new DynamoRecordStore(new DynamoDBClient(endpoint), config.TABLE_NAME),
+    annotators: annotatorsBySub(config.ANNOTATOR_DIRECTORY),
     clock: () => new Date().toISOString(),
     timeZone: config.SCHEDULE_TIMEZONE,
     maxActiveSeconds: config.MAX_ACTIVE_SECONDS,

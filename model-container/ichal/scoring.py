@@ -18,8 +18,8 @@ pass. Invalid values are answered 400 ``BAD_REQUEST`` with a reason naming the f
 Response::
 
     {"modelVersion": "...", "input": "...", "versionId": "...",
-     "stacks": [{"index", "seriesUid", "frames", "stack_uncertainty", "top_k", "boundary_length",
-                 "components", "per_threshold", "stack_score", "frame_scores", "n_regions",
+     "stacks": [{"index", "seriesUid", "contentSha256", "frames", "stack_uncertainty", "top_k",
+                 "boundary_length", "components", "per_threshold", "stack_score", "frame_scores", "n_regions",
                  "regions", "overlays", "timings_s"}, ...]}
 
 One study may hold several axial series: each is a stack with its own entry. A study the readers
@@ -89,6 +89,8 @@ class PreparedStack:
     """Frames of the stack as read (before the model grid)."""
     series_uid: str | None
     preprocess_s: float
+    content_sha256: str | None = None
+    """``CtStack.content_sha256`` of the stack as read (the records' duplicate key)."""
 
 
 class StackScorer:
@@ -130,7 +132,8 @@ class StackScorer:
         t0 = time.perf_counter()
         grid, _ = to_model_grid(stack.hu, stack.pixel_spacing, options.grid_size)
         frames = torch.from_numpy(window_channels(grid))
-        return PreparedStack(frames, stack.frames, stack.series_uid, time.perf_counter() - t0)
+        content = stack.content_sha256()
+        return PreparedStack(frames, stack.frames, stack.series_uid, time.perf_counter() - t0, content)
 
     def compute_stack(
         self, prepared: PreparedStack, options: ScoringOptions | None = None
@@ -169,6 +172,8 @@ class StackScorer:
         result.pop("timings_s", None)
         result["frames"] = prepared.n_frames
         result["seriesUid"] = prepared.series_uid
+        if prepared.content_sha256 is not None:
+            result["contentSha256"] = prepared.content_sha256
         result["timings_s"] = {**timings, **{f"features.{k}": v for k, v in features.timings_s.items()}}
         return result, features
 

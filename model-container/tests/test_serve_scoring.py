@@ -78,6 +78,7 @@ def test_scores_a_dicom_study_from_s3_with_its_version_and_writes_overlays(endpo
     assert stack["stack_uncertainty"] >= 0 and 0 <= stack["stack_score"] <= 1
     assert [p["threshold"] for p in stack["per_threshold"]] == [0.3, 0.5, 0.7]
     assert len(stack["frame_scores"]) == 24
+    assert len(stack["contentSha256"]) == 64 and int(stack["contentSha256"], 16) >= 0
     assert {"preprocess", "forward", "features"} <= set(stack["timings_s"])
     overlay = S3Location.parse(stack["overlays"])
     with np.load(io.BytesIO(s3.get_object(Bucket=overlay.bucket, Key=overlay.key)["Body"].read())) as arrays:
@@ -97,6 +98,8 @@ def test_a_study_with_two_series_gives_two_stacks(endpoint):
     status, body, _ = post(port, "/invocations", {"input": "s3://studies/uploads/two.zip"})
     assert status == 200 and len(body["stacks"]) == 2
     assert len({s["seriesUid"] for s in body["stacks"]}) == 2
+    # Each series keeps its own content key (the records' duplicate key, ichal.io.stack.CtStack.content_sha256).
+    assert len({s["contentSha256"] for s in body["stacks"]}) == 2
 
 
 def test_async_invocation_through_s3(endpoint):

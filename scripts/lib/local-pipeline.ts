@@ -27,7 +27,7 @@ import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
 import { DynamoTimeModelStore } from "../../lambdas/adapters/dynamo-time-model-store.js";
-import { COMPLETION_API_PATHS } from "../../lambdas/contracts/completion-api.js";
+import { AnnotatorDirectorySchema, COMPLETION_API_PATHS } from "../../lambdas/contracts/completion-api.js";
 import { STUDIES_BUCKET } from "../../lambdas/contracts/studies-bucket.js";
 import { WEEKLY_WORKFLOW_RESULT_PATHS, WEEKLY_WORKFLOW_STATES } from "../../lambdas/contracts/weekly-workflow.js";
 import { studyIdOf } from "../../lambdas/domain/ingest.js";
@@ -75,7 +75,8 @@ export interface UploadOutcome {
   phantomIndex: number;
   key: string;
   studyId: string;
-  kind: "study" | "corrupt" | "identifier";
+  /** `repeat`: the first good study's bytes uploaded again under another key (recorded once: its stack is a duplicate). */
+  kind: "study" | "corrupt" | "identifier" | "repeat";
   status: string;
   rejectionCode: string | undefined;
   rejectionReason: string | undefined;
@@ -87,6 +88,8 @@ export interface UploadOutcome {
   versionsLeft: number;
   /** Versions under `quarantineKey` (0 when the study was not moved). */
   quarantinedVersions: number;
+  /** This study's stacks recorded `duplicate`, with the stack recorded first with the same voxels. */
+  duplicates: { stackId: string; duplicateOf: string }[];
 }
 
 export interface CompletionOutcome {
@@ -302,13 +305,16 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       .toISOString()
       .replace(/[-:.TZ]/g, "")
       .slice(0, 14)}`;
-    for (const phantom of phantoms) {
+    // The first good study is uploaded once more at the end, under another key: the same series twice.
+    const repeated = phantoms.find((p) => p.index !== corruptIndex && p.index !== plantIndex);
+    if (!repeated) throw new Error("the pool has no good study to upload twice");
+    for (const [phantom, again] of [...phantoms.map((p) => [p, false] as const), [repeated, true] as const]) {
       const file = phantom.files.dicom;
       if (!file) throw new Error(`phantom ${phantom.index} has no DICOM file`);
       let body: Uint8Array = await readFile(join(poolDir, file));
-      const kind = phantom.index === corruptIndex ? "corrupt" : phantom.index === plantIndex ? "identifier" : "study";
+      const kind = again ? "repeat" : phantom.index === corruptIndex ? "corrupt" : phantom.index === plantIndex ? "identifier" : "study";
       if (kind === "corrupt") body = body.subarray(0, Math.floor(body.length / 2)); // a transfer cut off halfway
-      const key = `${roles.uploadsPrefix}${batch}/study-${String(phantom.index).padStart(3, "0")}.zip`;
+      const key = `${roles.uploadsPrefix}${batch}/study-${String(phantom.index).padStart(3, "0")}${again ? "-again" : ""}.zip`;
       const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: "application/zip" }));
       if (!put.VersionId) throw new Error("the studies bucket returned no versionId: it must be versioned");
       uploads.push({
@@ -324,6 +330,7 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
         quarantineKey: undefined,
         versionsLeft: 1,
         quarantinedVersions: 0,
+        duplicates: [],
       });
     }
 
@@ -372,6 +379,10 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       upload.quarantineKey = record?.rejection?.quarantineKey;
       upload.versionsLeft = (await versionsOfKey(s3, bucket, upload.key)).length;
       upload.quarantinedVersions = upload.quarantineKey ? (await versionsOfKey(s3, bucket, upload.quarantineKey)).length : 0;
+      for (const stackId of upload.stackIds) {
+        const stack = await records.getStack(stackId);
+        if (stack?.status === "duplicate" && stack.duplicateOf) upload.duplicates.push({ stackId, duplicateOf: stack.duplicateOf });
+      }
     }
     lap("ingest+score", t);
 
@@ -414,8 +425,15 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     t = performance.now();
     const complete = roles.complete;
     const completeHandler = await bindHandler("complete", complete.environment, bindingOptions);
+    // The subs the template gives the annotators (locally, placeholders for what Cognito assigns at creation).
+    const directory = AnnotatorDirectorySchema.parse(JSON.parse(complete.environment.ANNOTATOR_DIRECTORY ?? "[]"));
+    const subOf = (annotator: string) => {
+      const entry = directory.find((a) => a.email.toLowerCase() === annotator.toLowerCase());
+      if (!entry) throw new Error(`annotator ${annotator} is not in the complete function's ANNOTATOR_DIRECTORY`);
+      return entry.sub;
+    };
     const api = (annotator: string, method: "GET" | "POST", path: string, body?: unknown) =>
-      invokeLambda(completeHandler, apiGatewayEvent(annotator, method, path, body), identity(complete)) as Promise<{
+      invokeLambda(completeHandler, apiGatewayEvent(annotator, subOf(annotator), method, path, body), identity(complete)) as Promise<{
         statusCode: number;
         body: string;
       }>;
@@ -621,7 +639,7 @@ function identity(fn: LocalFunction): FunctionIdentity {
 }
 
 /** An API Gateway REST proxy event (payload 1.0) as the Cognito user-pool authorizer passes it. */
-function apiGatewayEvent(email: string, method: string, path: string, body?: unknown) {
+function apiGatewayEvent(email: string, sub: string, method: string, path: string, body?: unknown) {
   const requestId = randomUUID();
   return {
     resource: path,
@@ -643,7 +661,7 @@ function apiGatewayEvent(email: string, method: string, path: string, body?: unk
       stage: "local",
       accountId: "123456789012",
       identity: { sourceIp: "127.0.0.1" },
-      authorizer: { claims: { email, sub: `sub-${email}`, "cognito:username": email, token_use: "id" } },
+      authorizer: { claims: { email, sub, "cognito:username": sub, token_use: "id" } },
     },
   };
 }

@@ -12,8 +12,8 @@
  *   ANY  /api/<resource>                          an API Gateway proxy event (payload 1.0) for the REAL handler
  *
  * Auth adapter: the page sends the token as `Authorization` (raw, or `Bearer …`), as it sends the Cognito
- * ID token in AWS. A known token becomes `requestContext.authorizer.claims` = { sub, email,
- * cognito:username, email_verified, token_use }; a missing or unknown token is answered 401
+ * ID token in AWS. A known token becomes `requestContext.authorizer.claims` = { sub (the annotator's
+ * entry in the directory the handler was given), email, cognito:username, email_verified, token_use }; a missing or unknown token is answered 401
  * `{"message":"Unauthorized"}` without invoking the handler, as the Cognito authorizer does. Tokens live
  * in this process only (lost on restart: sign in again). Overlay images come from the handler's
  * GET /overlays/{stackId} (the studies bucket in moto), so nothing is served around the handler.
@@ -29,6 +29,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { AnnotatorDirectory } from "../../lambdas/contracts/completion-api.js";
 import { buildWorklistAssets } from "../../web/worklist/build.js";
 import { type AuthorizeRequest, LOCAL_CLIENT_ID, LocalAuthorizationServer, OAuthError } from "./local-oauth.js";
 
@@ -41,8 +42,11 @@ export type ProxyHandler = (
 export interface WorklistServerOptions {
   /** The real complete handler, wired to the local AWS emulator. */
   readonly handler: ProxyHandler;
-  /** Who may sign in locally (their e-mail becomes the `email` claim). */
-  readonly annotators: readonly string[];
+  /**
+   * Who may sign in locally: the annotator directory the handler was given (contracts/completion-api.ts), so
+   * that a signed-in annotator's token carries the `sub` the handler knows them by (and their `email`).
+   */
+  readonly annotators: AnnotatorDirectory;
   /** Default label location prefix shown on the page (`<prefix><stackId>.nii.gz`). Default `s3://labels/`. */
   readonly labelPrefix?: string;
   /** Seconds without input after which active time stops counting. Default 120. */
@@ -82,7 +86,8 @@ const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.char
 
 export async function startWorklistServer(options: WorklistServerOptions): Promise<WorklistServer> {
   const assets = await buildWorklistAssets();
-  const allowed = new Set(options.annotators.map((a) => a.trim().toLowerCase()));
+  const subByEmail = new Map(options.annotators.map((a) => [a.email.trim().toLowerCase(), a.sub]));
+  const allowed = new Set(subByEmail.keys());
   const tokens = new Map<string, string>();
   let base = ""; // http://127.0.0.1:<port>/ once listening
   const config = () =>
@@ -229,7 +234,9 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
         httpMethod: method,
         stage: "local",
         requestId: randomUUID(),
-        authorizer: { claims: { sub: `local-${email}`, email, "cognito:username": email, email_verified: "true", token_use: "id" } },
+        authorizer: {
+          claims: { sub: subByEmail.get(email), email, "cognito:username": subByEmail.get(email), email_verified: "true", token_use: "id" },
+        },
       },
       body: body.length ? body.toString("utf8") : null,
       isBase64Encoded: false,
@@ -290,9 +297,12 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
 async function main(): Promise<void> {
   const portArg = process.argv.indexOf("--port");
   const port = portArg > 0 ? Number(process.argv[portArg + 1]) : 8088;
-  const annotators = (process.env.ANNOTATORS ?? "").split(",").filter((a) => a.trim().length > 0);
-  if (annotators.length === 0) throw new Error("set ANNOTATORS to a comma-separated list of annotator e-mails");
+  const emails = (process.env.ANNOTATORS ?? "").split(",").filter((a) => a.trim().length > 0);
+  if (emails.length === 0) throw new Error("set ANNOTATORS to a comma-separated list of annotator e-mails");
+  // Local stand-ins for the subs Cognito assigns when it creates each user.
+  const annotators = emails.map((email) => ({ sub: `local-${randomUUID()}`, email: email.trim() }));
   Object.assign(process.env, {
+    ANNOTATOR_DIRECTORY: JSON.stringify(annotators),
     AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
     AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? "local",
     AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? "local",

@@ -21,6 +21,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vites
 vi.hoisted(() => {
   Object.assign(process.env, {
     TABLE_NAME: "ich-al-records",
+    ANNOTATOR_DIRECTORY: JSON.stringify([{ sub: "hoisted-sub", email: "amy@example.org" }]),
     SCHEDULE_TIMEZONE: "UTC",
     AWS_REGION: "us-east-1",
     AWS_ACCESS_KEY_ID: "local",
@@ -46,7 +47,7 @@ import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
 import { LOCAL_AWS, type MotoServer, startMotoServer } from "../../scripts/lib/moto-server.js";
 import { type ProxyHandler, startWorklistServer, type WorklistServer } from "../../scripts/lib/worklist-server.js";
 import { RecordingMailer } from "../handlers/ingest-fakes.js";
-import { pendingStack } from "../handlers/round-fixtures.js";
+import { AMY, ANNOTATOR_DIRECTORY, ANNOTATORS_BY_SUB, pendingStack, ZED } from "../handlers/round-fixtures.js";
 import { findChromium } from "../support/chromium.js";
 
 const CHROMIUM = await findChromium();
@@ -63,8 +64,6 @@ if (NO_CHROMIUM) console.warn(`worklist browser tests skipped: ${NO_CHROMIUM}`);
 
 const TABLE = "ich-al-records";
 const BUCKET = "studies";
-const AMY = "amy@example.org";
-const ZED = "zed@example.org";
 const STACKS = 8;
 const studyOf = (i: number) => `study-${String(i).padStart(3, "0")}`;
 
@@ -96,6 +95,7 @@ beforeAll(async () => {
   );
   const handler = createCompleteHandler({
     records: store,
+    annotators: ANNOTATORS_BY_SUB,
     clock: () => new Date().toISOString(),
     timeZone: "UTC",
     log: jsonLogger({ lambda: "complete" }, () => {}),
@@ -103,7 +103,7 @@ beforeAll(async () => {
   });
   server = await startWorklistServer({
     handler: handler as unknown as ProxyHandler,
-    annotators: [AMY, ZED],
+    annotators: ANNOTATOR_DIRECTORY,
     labelPrefix: "s3://studies/labels/",
   });
   if ("executablePath" in CHROMIUM) {

@@ -47,7 +47,8 @@ beforeAll(async () => {
 
 describe("the local pipeline end to end", () => {
   it("ends every upload scored or rejected with a reason; none lost, nothing dead-lettered", () => {
-    expect(run.uploads).toHaveLength(POOL_SIZE);
+    // The pool's phantoms, and the first good study uploaded once more under another key.
+    expect(run.uploads).toHaveLength(POOL_SIZE + 1);
     for (const upload of run.uploads) {
       expect(["scored", "rejected"], `${upload.key}: ${upload.status}`).toContain(upload.status);
       if (upload.status === "rejected") {
@@ -69,6 +70,27 @@ describe("the local pipeline end to end", () => {
     expect(byKind("study").every((u) => u.status === "scored")).toBe(true);
     const stackRecords = run.records.filter((r) => r.kind === "stack");
     expect(stackRecords).toHaveLength(run.uploads.reduce((n, u) => n + u.stackIds.length, 0));
+  });
+
+  it("records the same series uploaded twice once: the later stack is a duplicate of the first and never in the pool", () => {
+    const [repeat] = run.uploads.filter((u) => u.kind === "repeat");
+    const original = run.uploads.find((u) => u.kind === "study" && repeat && u.key === repeat.key.replace(/-again\.zip$/, ".zip"));
+    expect(repeat?.status).toBe("scored");
+    expect(original?.status).toBe("scored");
+    if (!repeat || !original) return;
+    // Whichever result was recorded first holds the voxels (almost always the original, uploaded first).
+    const pair = [...repeat.duplicates, ...original.duplicates];
+    expect(pair).toHaveLength(1);
+    const [duplicate] = pair;
+    const ids = new Set([...repeat.stackIds, ...original.stackIds]);
+    expect(ids.has(duplicate?.stackId ?? "")).toBe(true);
+    expect(ids.has(duplicate?.duplicateOf ?? "")).toBe(true);
+    expect(duplicate?.stackId).not.toBe(duplicate?.duplicateOf);
+    const poolIds = new Set(run.pool.map((s) => s.stackId));
+    expect(poolIds.has(duplicate?.stackId ?? "")).toBe(false);
+    expect(poolIds.has(duplicate?.duplicateOf ?? "")).toBe(true);
+    // No other upload of the run has a duplicate: different phantoms never share a content key.
+    expect(run.uploads.filter((u) => u.duplicates.length > 0)).toHaveLength(1);
   });
 
   it("never lets the planted patient name reach records, logs, e-mails, outputs or any S3 object outside quarantine/", async () => {

@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 vi.hoisted(() => {
   Object.assign(process.env, { TABLE_NAME: "records", SCHEDULE_TIMEZONE: "UTC", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
   process.env.MAX_ACTIVE_SECONDS = "28800";
+  process.env.ANNOTATOR_DIRECTORY = JSON.stringify([{ sub: "hoisted-sub", email: "amy@example.org" }]);
 });
 
 import { ApiErrorBodySchema, CompletionResponseSchema, WorklistResponseSchema } from "../../lambdas/contracts/completion-api.js";
@@ -11,7 +12,7 @@ import type { StackRecord } from "../../lambdas/contracts/records.js";
 import { completeDepsFromEnvironment, createCompleteHandler } from "../../lambdas/handlers/complete-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
 import { InMemoryRecordStore, lambdaContext } from "./ingest-fakes.js";
-import { AMY, apiEvent, PLANTED_KEY, pendingStack } from "./round-fixtures.js";
+import { AMY, ANNOTATOR_DIRECTORY, ANNOTATORS_BY_SUB, apiEvent, PLANTED_KEY, pendingStack, subOf, ZED } from "./round-fixtures.js";
 
 const AT = "2026-11-27T10:00:00.000Z";
 
@@ -19,10 +20,11 @@ async function setup() {
   const records = new InMemoryRecordStore();
   const stack: StackRecord = { ...pendingStack(1, 600), status: "selected", selectedBy: "select-2026-W48", assignedTo: AMY };
   await records.createStack(stack);
-  await records.createStack({ ...pendingStack(2, 600), status: "selected", selectedBy: "select-2026-W48", assignedTo: "zed@example.org" });
+  await records.createStack({ ...pendingStack(2, 600), status: "selected", selectedBy: "select-2026-W48", assignedTo: ZED });
   const lines: string[] = [];
   const handler = createCompleteHandler({
     records,
+    annotators: ANNOTATORS_BY_SUB,
     clock: () => AT,
     timeZone: "UTC",
     log: jsonLogger({ lambda: "complete" }, (l) => lines.push(l)),
@@ -57,7 +59,8 @@ describe("complete handler (POST /completions)", () => {
 
   it.each([
     ["no authorizer", apiEvent("POST", "/completions", body, null), 401, "UNAUTHENTICATED"],
-    ["empty email claim", apiEvent("POST", "/completions", body, ""), 401, "UNAUTHENTICATED"],
+    ["empty sub claim", apiEvent("POST", "/completions", body, ""), 401, "UNAUTHENTICATED"],
+    ["a user who is no annotator", apiEvent("POST", "/completions", body, "eve@example.org"), 403, "NOT_ANNOTATOR"],
     ["someone else's stack", apiEvent("POST", "/completions", { ...body, stackId: "stack-002" }), 403, "NOT_ASSIGNED"],
     ["body annotator differs", apiEvent("POST", "/completions", { ...body, annotator: "zed@example.org" }), 403, "NOT_ASSIGNED"],
     ["unknown stack", apiEvent("POST", "/completions", { ...body, stackId: "nope" }), 404, "NOT_FOUND"],
@@ -69,6 +72,28 @@ describe("complete handler (POST /completions)", () => {
     expect(res.statusCode).toBe(status);
     expect(ApiErrorBodySchema.parse(res.json).code).toBe(code);
     expect([...records.items.entries()]).toEqual(before);
+  });
+
+  it("identifies the caller by the immutable sub: an e-mail claim changed to someone else's address changes nothing", async () => {
+    const { records, call } = await setup();
+    const withClaims = (event: ReturnType<typeof apiEvent>, claims: Record<string, unknown>) => ({
+      ...event,
+      requestContext: { ...event.requestContext, authorizer: { claims } },
+    });
+    // Zed's token, with the e-mail claim rewritten to Amy's address: still Zed, so Amy's stack is refused.
+    const spoof = withClaims(apiEvent("POST", "/completions", body), { sub: subOf(ZED), email: AMY, "cognito:username": subOf(ZED) });
+    const refused = await call(spoof);
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json).toMatchObject({ code: "NOT_ASSIGNED" });
+    expect((await records.getStack("stack-001"))?.status).toBe("selected");
+    // Amy's token with an e-mail claim that is no longer hers: still Amy (her configured address is recorded).
+    const renamed = withClaims(apiEvent("POST", "/completions", body), { sub: subOf(AMY), email: "amy.new@example.com" });
+    const done = await call(renamed);
+    expect(done.statusCode).toBe(200);
+    expect(CompletionResponseSchema.parse(done.json).completion.annotator).toBe(AMY);
+    // Without a sub, an e-mail claim alone is nobody.
+    const emailOnly = withClaims(apiEvent("GET", "/worklist", undefined), { email: AMY });
+    expect((await call(emailOnly)).statusCode).toBe(401);
   });
 
   it.each([
@@ -123,11 +148,30 @@ describe("complete handler (GET /worklist)", () => {
   });
 
   it("parses the environment at cold start", () => {
-    const deps = completeDepsFromEnvironment({ TABLE_NAME: "t", SCHEDULE_TIMEZONE: "Europe/Vienna" });
+    const directory = JSON.stringify(ANNOTATOR_DIRECTORY);
+    const deps = completeDepsFromEnvironment({ TABLE_NAME: "t", SCHEDULE_TIMEZONE: "Europe/Vienna", ANNOTATOR_DIRECTORY: directory });
     expect(deps.records).toBeDefined();
     expect(deps.timeZone).toBe("Europe/Vienna");
+    expect(deps.annotators.get(subOf(ZED))).toBe(ZED);
     expect(() => completeDepsFromEnvironment({})).toThrow(EnvironmentError);
-    expect(() => completeDepsFromEnvironment({ TABLE_NAME: "t" })).toThrow(/SCHEDULE_TIMEZONE/);
+    expect(() => completeDepsFromEnvironment({ TABLE_NAME: "t", ANNOTATOR_DIRECTORY: directory })).toThrow(/SCHEDULE_TIMEZONE/);
+    const env = { TABLE_NAME: "t", SCHEDULE_TIMEZONE: "UTC" };
+    expect(() => completeDepsFromEnvironment(env)).toThrow(/ANNOTATOR_DIRECTORY/);
+    for (const bad of [
+      "not json",
+      "[]",
+      JSON.stringify([
+        { sub: "a", email: AMY },
+        { sub: "a", email: ZED },
+      ]),
+      JSON.stringify([
+        { sub: "a", email: AMY },
+        { sub: "b", email: AMY.toUpperCase() },
+      ]),
+      JSON.stringify([{ sub: "", email: AMY }]),
+    ]) {
+      expect(() => completeDepsFromEnvironment({ ...env, ANNOTATOR_DIRECTORY: bad }), bad).toThrow(/ANNOTATOR_DIRECTORY/);
+    }
   });
 });
 
@@ -166,6 +210,7 @@ describe("complete handler: activeSeconds outside [1 s, maxActiveSeconds]", () =
     await records.createStack({ ...pendingStack(1, 600), status: "selected", selectedBy: "select-2026-W48", assignedTo: AMY });
     const handler = createCompleteHandler({
       records,
+      annotators: ANNOTATORS_BY_SUB,
       clock: () => AT,
       timeZone: "UTC",
       maxActiveSeconds: 3600,
@@ -179,7 +224,7 @@ describe("complete handler: activeSeconds outside [1 s, maxActiveSeconds]", () =
   });
 
   it("parses MAX_ACTIVE_SECONDS at cold start (default 8 h) and names it when malformed or out of range", () => {
-    const env = { TABLE_NAME: "t", SCHEDULE_TIMEZONE: "UTC" };
+    const env = { TABLE_NAME: "t", SCHEDULE_TIMEZONE: "UTC", ANNOTATOR_DIRECTORY: JSON.stringify(ANNOTATOR_DIRECTORY) };
     expect(completeDepsFromEnvironment({ ...env, MAX_ACTIVE_SECONDS: "14400" }).maxActiveSeconds).toBe(14_400);
     expect(completeDepsFromEnvironment(env).maxActiveSeconds).toBe(8 * 3600);
     for (const bad of ["eight hours", "", "30", "90000"]) {

@@ -49,6 +49,15 @@ export class CountingScoringEndpoint implements ScoringEndpoint {
 export class InMemoryRecordStore implements RecordStore {
   readonly items = new Map<string, StackRecord>();
   readonly rounds = new Map<string, SelectionRound>();
+  /** Content key → the stack that claimed it first. */
+  readonly contents = new Map<string, string>();
+
+  async claimContent(contentSha256: string, stackId: string): Promise<string> {
+    const holder = this.contents.get(contentSha256);
+    if (holder !== undefined) return holder;
+    this.contents.set(contentSha256, stackId);
+    return stackId;
+  }
 
   async createRound(round: SelectionRound): Promise<boolean> {
     if (this.rounds.has(round.roundId)) return false;

@@ -172,6 +172,54 @@ describe("record-score handler (fakes)", () => {
     expect(t.lines.join("\n")).not.toContain("Planted");
   });
 
+  describe("a stack whose voxels were recorded before is a duplicate", () => {
+    const OTHER = "fedcba9876543210fedcba9876543210";
+    const sha = (n: number) => n.toString(16).padStart(64, "0");
+    const withContent = (stacks: number, keys: number[]): ScoringResult => {
+      const r = result(stacks);
+      r.stacks.forEach((stack, i) => {
+        stack.contentSha256 = sha(keys[i] as number);
+      });
+      return r;
+    };
+
+    it("a second upload of the same series is recorded duplicate, pointing to the first, and never enters the pool", async () => {
+      await t.records.createStack({ ...study(OTHER), source: { bucket: "studies", key: "uploads/again.zip", versionId: "v9" } });
+      t.outputs.objects.set(`s3://studies/async-out/${STUDY}.out`, JSON.stringify(withContent(2, [1, 2])));
+      t.outputs.objects.set(`s3://studies/async-out/${OTHER}.out`, JSON.stringify(withContent(2, [3, 2])));
+      expect(await t.invoke([notification("Completed")])).toEqual([]);
+      // The copy's result arrives later, and again (redelivery): same records, no second claim.
+      for (let i = 0; i < 3; i++) expect(await t.invoke([notification("Completed", OTHER)])).toEqual([]);
+      const duplicate = t.records.items.get(`${OTHER}-s1`);
+      expect(duplicate).toMatchObject({ status: "duplicate", duplicateOf: `${STUDY}-s1`, contentSha256: sha(2), kind: "stack" });
+      expect(duplicate?.scores).toBeUndefined();
+      expect(duplicate?.prediction).toBeUndefined();
+      expect(t.records.items.get(`${OTHER}-s0`)).toMatchObject({ status: "pending", contentSha256: sha(3) });
+      const pool = (await t.records.listByStatus("pending")).filter((r) => r.kind === "stack").map((r) => r.stackId);
+      expect(pool.sort()).toEqual([`${OTHER}-s0`, `${STUDY}-s0`, `${STUDY}-s1`].sort());
+      expect(t.records.items.get(OTHER)).toMatchObject({ status: "scored", stackIds: [`${OTHER}-s0`, `${OTHER}-s1`] });
+      const warnings = t.lines.filter((line) => line.includes("duplicate stack"));
+      expect(warnings).toHaveLength(1);
+      expect(JSON.parse(warnings[0] as string)).toMatchObject({ stackId: `${OTHER}-s1`, duplicateOf: `${STUDY}-s1` });
+      expect(t.lines.join("\n")).not.toContain("Planted");
+    });
+
+    it("two identical series in one study: the later one is the duplicate of the first", async () => {
+      t.outputs.objects.set(`s3://studies/async-out/${STUDY}.out`, JSON.stringify(withContent(3, [5, 6, 5])));
+      expect(await t.invoke([notification("Completed")])).toEqual([]);
+      expect(t.records.items.get(`${STUDY}-s2`)).toMatchObject({ status: "duplicate", duplicateOf: `${STUDY}-s0` });
+      expect(t.records.items.get(`${STUDY}-s0`)?.status).toBe("pending");
+      expect(t.records.items.get(`${STUDY}-s1`)?.status).toBe("pending");
+    });
+
+    it("a result without content keys (an older container) records every stack pending", async () => {
+      t.outputs.objects.set(`s3://studies/async-out/${STUDY}.out`, JSON.stringify(result(2)));
+      expect(await t.invoke([notification("Completed")])).toEqual([]);
+      expect(t.records.contents.size).toBe(0);
+      expect((await t.records.listByStatus("pending")).filter((r) => r.kind === "stack")).toHaveLength(2);
+    });
+  });
+
   it("uses the newest stored time model", async () => {
     const model = { ...PRIOR_TIME_MODEL, alpha: 0, beta: 0, gamma: Math.log(100), source: "fit" as const, n: 30, r2: 0.5 };
     t.timeModels.current = { version: 3, model };

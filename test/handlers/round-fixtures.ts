@@ -1,4 +1,6 @@
 /** Stack fixtures and a small independent MIME reader for the round / notify / complete tests. */
+import { createHash } from "node:crypto";
+import { type AnnotatorDirectory, annotatorsBySub } from "../../lambdas/contracts/completion-api.js";
 import type { StackRecord } from "../../lambdas/contracts/records.js";
 
 /** Identifiers planted in the fixtures' source fields: they must never reach an e-mail, log or response. */
@@ -19,8 +21,19 @@ export function pendingStack(i: number, seconds: number, value = 0.1 + (i % 7) /
   };
 }
 
-/** The annotator the API fixtures sign in as. */
+/** The annotator the API fixtures sign in as, and a second one. */
 export const AMY = "amy@example.org";
+export const ZED = "zed@example.org";
+
+/** A Cognito-like `sub` (a UUID that says nothing about the address) for a fixture annotator. */
+export function subOf(email: string): string {
+  const hex = createHash("sha256").update(email).digest("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** The fixture annotators as the complete Lambda's ANNOTATOR_DIRECTORY lists them. */
+export const ANNOTATOR_DIRECTORY: AnnotatorDirectory = [AMY, ZED].map((email) => ({ sub: subOf(email), email }));
+export const ANNOTATORS_BY_SUB = annotatorsBySub(ANNOTATOR_DIRECTORY);
 
 /** An API Gateway REST proxy event (payload 1.0) as the Cognito user-pool authorizer passes it. */
 export function apiEvent(method: string, resource: string, body: unknown, email: string | null = AMY, base64 = false) {
@@ -39,7 +52,10 @@ export function apiEvent(method: string, resource: string, body: unknown, email:
       httpMethod: method,
       stage: "prod",
       requestId: "req-1",
-      authorizer: email === null ? null : { claims: { sub: "0000-1111", email, "cognito:username": "amy", email_verified: "true" } },
+      authorizer:
+        email === null
+          ? null
+          : { claims: { sub: email === "" ? "" : subOf(email), email, "cognito:username": subOf(email), email_verified: "true" } },
     },
     body: text !== null && base64 ? Buffer.from(text).toString("base64") : text,
     isBase64Encoded: base64,

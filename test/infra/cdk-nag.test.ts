@@ -5,10 +5,11 @@ import { App, Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks } from "cdk-nag";
 import type { IConstruct } from "constructs";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { annotatorKey } from "../../infra/completion-api.js";
 import { InstitutionStack } from "../../infra/institution-stack.js";
 import type { InstitutionConfigInput } from "../../lambdas/contracts/institution-config.js";
 import { MODEL_ARTIFACT } from "./stack-fixture.js";
-import { testConfig } from "./test-config.js";
+import { minimalConfigInput, testConfig } from "./test-config.js";
 
 interface ValidationReport {
   pluginReports: { pluginName: string; violations: { ruleName: string; violatingConstructs: { constructPath: string }[] }[] }[];
@@ -124,6 +125,11 @@ const EXPECTED_ACKNOWLEDGEMENTS = [
   "HIPAA.Security-APIGWSSLEnabled @ Nag/CompletionApi/Api",
   "NIST.800.53.R5-APIGWSSLEnabled @ Nag/CompletionApi/Api",
   "AwsSolutions-APIG3 @ Nag/CompletionApi/Api",
+  // The lookup of each annotator's Cognito sub: CDK's AwsCustomResource inline policy (cognito-idp:ListUsers on the pool).
+  ...["HIPAA.Security", "NIST.800.53.R5"].map(
+    (pack) =>
+      `${pack}-IAMNoInlinePolicy @ Nag/CompletionApi/AnnotatorSub${annotatorKey(minimalConfigInput.annotatorEmails[0] as string)}/CustomResourcePolicy`,
+  ),
   "NIST.800.53.R5-APIGWAssociatedWithWAF @ Nag/CompletionApi/Api",
   // Worklist site: SSE-S3 buckets (public page files; log delivery), not replicated.
   ...["Logs", "Site"].flatMap((b) =>

@@ -99,6 +99,51 @@ describe("completion API", () => {
     });
   });
 
+  it("reads each annotator's immutable sub from Cognito once the user exists, and gives the complete Lambda that directory", () => {
+    const users = t.findResources("AWS::Cognito::UserPoolUser");
+    // The SDK call of each AwsCustomResource, as the JSON text its Fn::Join makes (references as <ref>).
+    const calls = Object.entries(t.findResources("Custom::AWS")).map(([id, r]) => {
+      const parts = (r.Properties.Create as { "Fn::Join": [string, unknown[]] })["Fn::Join"][1];
+      const text = parts.map((p) => (typeof p === "string" ? p : "<ref>")).join("");
+      return { id, dependsOn: (r.DependsOn ?? []) as string[], call: JSON.parse(text) };
+    });
+    for (const email of annotators) {
+      const user = Object.entries(users).find(([, u]) => u.Properties.Username === email);
+      expect(user, email).toBeDefined();
+      const lookup = calls.find((c) => c.call.parameters?.Filter === `email = "${email}"`);
+      expect(lookup, email).toBeDefined();
+      expect(lookup?.dependsOn).toContain(user?.[0]);
+      expect(lookup?.call).toMatchObject({
+        service: "CognitoIdentityServiceProvider",
+        action: "listUsers",
+        parameters: { AttributesToGet: ["sub"], Limit: 1 },
+        outputPaths: ["Users.0.Attributes.0.Value"],
+      });
+      const lookupId = lookup?.id;
+      // The Lambda's ANNOTATOR_DIRECTORY takes the sub from exactly this lookup.
+      const env = t.findResources("AWS::Lambda::Function")[logicalId(stack.complete.function)]?.Properties.Environment.Variables;
+      expect(JSON.stringify(env.ANNOTATOR_DIRECTORY)).toContain(`"Fn::GetAtt":["${lookupId}","Users.0.Attributes.0.Value"]`);
+      expect(JSON.stringify(env.ANNOTATOR_DIRECTORY)).toContain(email);
+    }
+    // Their policy: ListUsers on this user pool, nothing else.
+    const policies = Object.entries(t.findResources("AWS::IAM::Policy")).filter(([id]) => id.startsWith("CompletionApiAnnotatorSub"));
+    expect(policies).toHaveLength(annotators.length);
+    for (const [, policy] of policies) {
+      expect(policy.Properties.PolicyDocument.Statement).toEqual([
+        { Action: "cognito-idp:ListUsers", Effect: "Allow", Resource: arn(api.userPool) },
+      ]);
+    }
+  });
+
+  it("lets a signed-in user change nothing but their locale through the page's client: never their e-mail", () => {
+    const clients = Object.values(t.findResources("AWS::Cognito::UserPoolClient"));
+    expect(clients.length).toBeGreaterThan(0);
+    for (const client of clients) {
+      expect(client.Properties.WriteAttributes).toEqual(["locale"]);
+      expect(client.Properties.WriteAttributes).not.toContain("email");
+    }
+  });
+
   it("keeps an annotator's user when the list is reordered (ids come from the address)", () => {
     const reordered = buildStack({ annotatorEmails: [...annotators].reverse() }, { id: "Reordered" }).t;
     expect(Object.keys(reordered.findResources("AWS::Cognito::UserPoolUser")).sort()).toEqual(

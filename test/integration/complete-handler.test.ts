@@ -9,6 +9,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 vi.hoisted(() => {
   Object.assign(process.env, { TABLE_NAME: "records", SCHEDULE_TIMEZONE: "UTC", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
   process.env.MAX_ACTIVE_SECONDS = "28800";
+  process.env.ANNOTATOR_DIRECTORY = JSON.stringify([{ sub: "hoisted-sub", email: "amy@example.org" }]);
 });
 
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
@@ -20,14 +21,13 @@ import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
 import { createCompleteHandler } from "../../lambdas/handlers/complete-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
 import { lambdaContext, RecordingMailer } from "../handlers/ingest-fakes.js";
-import { AMY, apiEvent, pendingStack } from "../handlers/round-fixtures.js";
+import { AMY, ANNOTATORS_BY_SUB, apiEvent, pendingStack, ZED } from "../handlers/round-fixtures.js";
 import { useLocalAws } from "../support/local-aws.js";
 
 const aws = useLocalAws();
 const TABLE = "ich-al-records";
 const NOW = "2026-11-26T06:00:00.000Z";
 const ROUND = "select-2026-W48";
-const ZED = "zed@example.org";
 
 let store: DynamoRecordStore;
 let updates: number;
@@ -65,6 +65,7 @@ beforeEach(async () => {
   expect(zed.stackIds.length).toBeGreaterThan(0);
   const handler = createCompleteHandler({
     records: store,
+    annotators: ANNOTATORS_BY_SUB,
     clock: () => new Date().toISOString(),
     timeZone: "UTC",
     log: jsonLogger({}, () => {}),

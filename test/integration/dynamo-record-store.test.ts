@@ -61,6 +61,22 @@ describe("DynamoRecordStore on moto server (real SDK v3)", () => {
     expect(await store.repredict("missing", prediction(9, 900), at)).toBe(false);
   });
 
+  it("claims a content key once: the first stack holds it, a repeat by the holder is idempotent, and racing claims agree", async () => {
+    const { store } = await freshStore();
+    const at = "2026-11-20T10:00:00.000Z";
+    const key = "ab".repeat(32);
+    expect(await store.claimContent(key, "first-s0", at)).toBe("first-s0");
+    expect(await store.claimContent(key, "first-s0", at)).toBe("first-s0");
+    expect(await store.claimContent(key, "second-s0", at)).toBe("first-s0");
+    // Eight stacks with the same new voxels at once: exactly one holds the key, and every caller is told which.
+    const other = "cd".repeat(32);
+    const holders = await Promise.all(Array.from({ length: 8 }, (_, i) => store.claimContent(other, `racer-${i}-s0`, at)));
+    expect(new Set(holders).size).toBe(1);
+    expect(holders[0]).toMatch(/^racer-\d-s0$/);
+    // The claim item is no stack: it is not in the by-status index.
+    for (const status of ["pending", "received", "duplicate"] as const) expect(await store.listByStatus(status)).toEqual([]);
+  });
+
   it("creates a stack once: a repeated create changes nothing", async () => {
     const { store } = await freshStore();
     expect(await store.createStack(received("a", "2026-11-20T10:00:00.000Z"))).toBe(true);

@@ -9,6 +9,7 @@ gantry tilt within ``InputLimits.max_tilt_degrees`` is kept as is).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,3 +42,16 @@ class CtStack:
     @property
     def shape(self) -> tuple[int, int, int]:
         return (int(self.hu.shape[0]), int(self.hu.shape[1]), int(self.hu.shape[2]))
+
+    def content_sha256(self) -> str:
+        """The stack's content key: sha256 of its shape and its HU voxels (little-endian float32, canonical order).
+
+        It depends on the decoded images only, not on how they were packed: the same series re-zipped,
+        re-compressed, exported with new UIDs, or converted between DICOM, NIfTI and npz keeps its key
+        as long as the voxels and their orientation are the same; one changed voxel changes it. Records
+        use it to find a study uploaded twice (lambdas/domain/record-score.ts).
+        """
+        digest = hashlib.sha256()
+        digest.update(np.asarray(self.shape, dtype="<i8").tobytes())
+        digest.update(np.ascontiguousarray(self.hu, dtype="<f4").tobytes())
+        return digest.hexdigest()
