@@ -73,8 +73,10 @@ Any Python with CUDA PyTorch, numpy, scipy, scikit-image, pydicom and nibabel wi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
+import math
 import os
 import platform
 import statistics
@@ -113,48 +115,107 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available)")
-    p.add_argument("--quick", action="store_true",
-                   help="CUDA: a short list of configurations, 1 phantom stack, 3 pipelined stacks, "
-                   "time budget 150 s (CPU: same as the defaults)")
-    p.add_argument("--model-dir", help="a saved ensemble (manifest.json + model_<i>.pt); default: random weights")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="CUDA: a short list of configurations, 1 phantom stack, 3 pipelined stacks, "
+        "time budget 150 s (CPU: same as the defaults)",
+    )
+    p.add_argument(
+        "--model-dir", help="a saved ensemble (manifest.json + model_<i>.pt); default: random weights"
+    )
     p.add_argument("--width", type=float, default=1.0, help="channel width multiplier of the random ensemble")
     p.add_argument("--arch", default="drn_d_38", help="architecture of the random ensemble")
     p.add_argument("--ensemble-size", type=int, default=4, help="models in the random ensemble")
-    p.add_argument("--stacks", type=int, default=None,
-                   help="distinct phantom stacks cycled through (default 2; --quick 1)")
+    p.add_argument(
+        "--stacks",
+        type=int,
+        default=None,
+        help="distinct phantom stacks cycled through (default 2; --quick 1)",
+    )
     p.add_argument("--seed", type=int, default=0, help="first phantom seed")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per configuration (median reported)")
-    p.add_argument("--warmup", type=int, default=1,
-                   help="untimed runs per configuration first (CUDA: full stacks; CPU: one crop per model)")
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 384], help="CUDA: crops per forward batch")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="untimed runs per configuration first (CUDA: full stacks; CPU: one crop per model)",
+    )
+    p.add_argument(
+        "--batch-sizes", type=int, nargs="+", default=[64, 384], help="CUDA: crops per forward batch"
+    )
     p.add_argument("--strides", type=int, nargs="+", default=[80, 160], help="CUDA: sliding-window strides")
-    p.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS),
-                   help="CUDA: tf32 = fp32 with TF32; bf16 = bf16 autocast; fp16cl = fp16 autocast + channels_last")
-    p.add_argument("--features", nargs="+", choices=("gpu", "cpu"), default=["gpu", "cpu"],
-                   help="CUDA: where the features run (gpu = torch backend on the device, cpu = scipy)")
-    p.add_argument("--cpu-frames", type=int, default=2,
-                   help="CPU: frames forwarded per stack; the forward (and features on its output) are scaled by 32/frames")
+    p.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=PRECISIONS,
+        default=list(PRECISIONS),
+        help="CUDA: tf32 = fp32 with TF32; bf16 = bf16 autocast; fp16cl = fp16 autocast + channels_last",
+    )
+    p.add_argument(
+        "--features",
+        nargs="+",
+        choices=("gpu", "cpu"),
+        default=["gpu", "cpu"],
+        help="CUDA: where the features run (gpu = torch backend on the device, cpu = scipy)",
+    )
+    p.add_argument(
+        "--cpu-frames",
+        type=int,
+        default=2,
+        help="CPU: frames forwarded per stack; the forward (and features on its output) are scaled by 32/frames",
+    )
     p.add_argument("--cpu-batch-size", type=int, default=64, help="CPU: crops per forward batch")
     p.add_argument("--cpu-strides", type=int, nargs="+", default=[80], help="CPU: sliding-window strides")
-    p.add_argument("--feature-probs", choices=("auto", "model", "phantom"), default="auto",
-                   help="probabilities the features are timed on: the network's output, or synthesised "
-                   "from the phantom mask (auto: phantom with random weights, model with --model-dir)")
-    p.add_argument("--pipeline-stacks", type=int, default=None,
-                   help="CUDA: stacks in the pipelined run, 0 = skip it (default 4; --quick 3)")
-    p.add_argument("--prefetch-workers", type=int, default=2, help="CUDA: read+preprocess threads when pipelined")
-    p.add_argument("--container-stacks", type=int, default=None,
-                   help="requests through the real ScoringService + StackScorer (default CUDA 6, --quick 3, CPU 0)")
-    p.add_argument("--container-concurrency", type=int, nargs="+", default=[1, 2, 4],
-                   help="client threads (= ScoringService concurrency) in the container runs")
-    p.add_argument("--container-frames", type=int, default=FULL_FRAMES,
-                   help="frames per stack in the container runs (>= 20, the readers' minimum)")
+    p.add_argument(
+        "--feature-probs",
+        choices=("auto", "model", "phantom"),
+        default="auto",
+        help="probabilities the features are timed on: the network's output, or synthesised "
+        "from the phantom mask (auto: phantom with random weights, model with --model-dir)",
+    )
+    p.add_argument(
+        "--pipeline-stacks",
+        type=int,
+        default=None,
+        help="CUDA: stacks in the pipelined run, 0 = skip it (default 4; --quick 3)",
+    )
+    p.add_argument(
+        "--prefetch-workers", type=int, default=2, help="CUDA: read+preprocess threads when pipelined"
+    )
+    p.add_argument(
+        "--container-stacks",
+        type=int,
+        default=None,
+        help="requests through the real ScoringService + StackScorer (default CUDA 6, --quick 3, CPU 0)",
+    )
+    p.add_argument(
+        "--container-concurrency",
+        type=int,
+        nargs="+",
+        default=[1, 2, 4],
+        help="client threads (= ScoringService concurrency) in the container runs",
+    )
+    p.add_argument(
+        "--container-frames",
+        type=int,
+        default=FULL_FRAMES,
+        help="frames per stack in the container runs (>= 20, the readers' minimum)",
+    )
     p.add_argument("--container-only", action="store_true", help="skip the per-stage configurations")
-    p.add_argument("--cudnn-benchmark", action="store_true",
-                   help="set torch.backends.cudnn.benchmark (the container does not)")
+    p.add_argument(
+        "--cudnn-benchmark",
+        action="store_true",
+        help="set torch.backends.cudnn.benchmark (the container does not)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
-    p.add_argument("--time-budget", type=float, default=None,
-                   help="seconds; configurations that would start after it are skipped "
-                   "(default: 150 with --quick on CUDA, 480 on CUDA, none on CPU)")
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        help="seconds; configurations that would start after it are skipped "
+        "(default: 150 with --quick on CUDA, 480 on CUDA, none on CPU)",
+    )
     p.add_argument("--out", help="also write the results as JSON to this file")
     p.add_argument("--verbose", action="store_true", help="print tracebacks of failed configurations")
     return p
@@ -243,7 +304,9 @@ def _make_items(n: int, seed: int, n_models: int, frames: int = FULL_FRAMES) -> 
         write_dicom_zip(stack, buffer)
         _, transform = to_model_grid(stack.hu, stack.pixel_spacing, GRID)
         mask = mask_to_model_grid(stack.mask, transform)  # phantom frames are in ascending position
-        items.append(Item(seed=s, zip_bytes=buffer.getvalue(), phantom_probs=_phantom_probs(mask, n_models, s)))
+        items.append(
+            Item(seed=s, zip_bytes=buffer.getvalue(), phantom_probs=_phantom_probs(mask, n_models, s))
+        )
     return items
 
 
@@ -272,7 +335,13 @@ class Runner:
     def __init__(self, cfg: Config, ensemble: Any, device: Any, args: argparse.Namespace, use_phantom: bool):
         import torch
 
-        self.cfg, self.ensemble, self.device, self.args, self.use_phantom = cfg, ensemble, device, args, use_phantom
+        self.cfg, self.ensemble, self.device, self.args, self.use_phantom = (
+            cfg,
+            ensemble,
+            device,
+            args,
+            use_phantom,
+        )
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16cl": torch.float16}.get(cfg.precision)
         self.channels_last = cfg.precision == "fp16cl"
         self.output_device = None if cfg.features_on == "gpu" else "cpu"
@@ -353,7 +422,9 @@ class Runner:
         would cost minutes)."""
         crop = self.ensemble.crop
         frames = _preprocess(_read(item))[self.frame_slice][:1, :, :crop, :crop]
-        probs = self.ensemble.predict(frames, batch_size=self.cfg.batch_size, output_device=self.output_device)
+        probs = self.ensemble.predict(
+            frames, batch_size=self.cfg.batch_size, output_device=self.output_device
+        )
         self.features(probs)
 
     def pipelined(self, items: list[Item], n: int, workers: int) -> float:
@@ -424,15 +495,22 @@ def _bench_container(
     requests = []
     for i, item in enumerate(items):
         s3.put_object(Bucket="studies", Key=f"uploads/{i}.zip", Body=item.zip_bytes)
-        requests.append({"input": f"s3://studies/uploads/{i}.zip", "versionId": "v1",
-                         "overlayPrefix": f"s3://studies/overlays/{i}/"})
+        requests.append(
+            {
+                "input": f"s3://studies/uploads/{i}.zip",
+                "versionId": "v1",
+                "overlayPrefix": f"s3://studies/overlays/{i}/",
+            }
+        )
     prepared = [scorer.prepare_stack(_read(item)) for item in items]
     real_predict = ensemble.predict
     if use_phantom:
         # The forward pass runs in full; the features then get the phantom probabilities of the same
         # stack (random weights give noise heatmaps whose features cost nothing like a trained model's).
-        by_key = {float(p.frames[:, 0].double().sum()): torch.from_numpy(item.phantom_probs)
-                  for p, item in zip(prepared, items)}
+        by_key = {
+            float(p.frames[:, 0].double().sum()): torch.from_numpy(item.phantom_probs)
+            for p, item in zip(prepared, items)
+        }
         placed: dict[float, Any] = {}
 
         def predict(frames: Any, **kwargs: Any) -> Any:
@@ -449,8 +527,13 @@ def _bench_container(
         _sync(device)
         t0 = time.perf_counter()
         for i in range(runs):
-            real_predict(prepared[i % len(prepared)].frames, batch_size=scorer.batch_size,
-                         amp_dtype=scorer.amp_dtype, channels_last=scorer.channels_last, output_device=None)
+            real_predict(
+                prepared[i % len(prepared)].frames,
+                batch_size=scorer.batch_size,
+                amp_dtype=scorer.amp_dtype,
+                channels_last=scorer.channels_last,
+                output_device=None,
+            )
         _sync(device)
         return runs / (time.perf_counter() - t0)
 
@@ -465,7 +548,12 @@ def _bench_container(
             lock = threading.Lock()
             replies: list[dict[str, Any]] = []
 
-            def client() -> None:
+            def client(
+                service: ScoringService = service,
+                queue: list[dict[str, Any]] = queue,
+                lock: threading.Lock = lock,
+                replies: list[dict[str, Any]] = replies,
+            ) -> None:
                 while True:
                     with lock:
                         if not queue:
@@ -486,21 +574,34 @@ def _bench_container(
             wall = time.perf_counter() - t0
             if len(replies) != args.container_stacks:
                 raise RuntimeError(f"{len(replies)} of {args.container_stacks} requests answered")
-            stages = {k: _median([r["stacks"][0]["timings_s"].get(k, 0.0) for r in replies])
-                      for k in ("preprocess", "forward", "features", "overlays")}
+            stages = {
+                k: _median([r["stacks"][0]["timings_s"].get(k, 0.0) for r in replies])
+                for k in ("preprocess", "forward", "features", "overlays")
+            }
             stages["read"] = _median([r["timings_s"]["read"] for r in replies])
             stages["accelerator_wait"] = _median([r["timings_s"]["accelerator_wait"] for r in replies])
             stages["request_total"] = _median([r["timings_s"]["total"] for r in replies])
             rate = args.container_stacks / wall
-            results.append({
-                "name": f"container {device.type} c{concurrency}", "concurrency": concurrency,
-                "stacks": args.container_stacks, "frames": args.container_frames, "wall_s": wall,
-                "container_stacks_per_s": rate, "forward_only_stacks_per_s": fwd,
-                "container_vs_forward_pct": 100.0 * rate / fwd, "median_stage_s": stages, "status": "ok",
-            })
-            _log(f"    container, {concurrency} at a time: {rate:.3g} stacks/s vs forward-only {fwd:.3g} "
-                 f"({100.0 * rate / fwd:.0f} %); median per request: "
-                 + ", ".join(f"{k} {v:.3f}" for k, v in stages.items()) + " s")
+            results.append(
+                {
+                    "name": f"container {device.type} c{concurrency}",
+                    "concurrency": concurrency,
+                    "stacks": args.container_stacks,
+                    "frames": args.container_frames,
+                    "wall_s": wall,
+                    "container_stacks_per_s": rate,
+                    "forward_only_stacks_per_s": fwd,
+                    "container_vs_forward_pct": 100.0 * rate / fwd,
+                    "median_stage_s": stages,
+                    "status": "ok",
+                }
+            )
+            _log(
+                f"    container, {concurrency} at a time: {rate:.3g} stacks/s vs forward-only {fwd:.3g} "
+                f"({100.0 * rate / fwd:.0f} %); median per request: "
+                + ", ".join(f"{k} {v:.3f}" for k, v in stages.items())
+                + " s"
+            )
         return results
     finally:
         ensemble.__dict__.pop("predict", None)  # the class's own method again
@@ -590,7 +691,7 @@ def _bench_config(
 
 
 def _fmt(x: Any, spec: str = ".3f") -> str:
-    if x is None or (isinstance(x, float) and x != x):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     return format(x, spec)
 
@@ -655,7 +756,7 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"bench_scoring: cannot import what the scoring path needs: {error}")
         return 2
     try:
-        import ichal.io  # noqa: F401  (pydicom, nibabel)
+        import ichal.io
         import ichal.phantoms  # noqa: F401
     except ImportError as error:
         _log(
@@ -671,8 +772,10 @@ def main(argv: list[str] | None = None) -> int:
         want = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(want)
     if device.type == "cuda" and not torch.cuda.is_available():
-        _log("bench_scoring: --device cuda but torch.cuda.is_available() is False "
-             f"(torch {torch.__version__}); use --device cpu")
+        _log(
+            "bench_scoring: --device cuda but torch.cuda.is_available() is False "
+            f"(torch {torch.__version__}); use --device cpu"
+        )
         return 2
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
@@ -709,8 +812,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             torch.set_float32_matmul_precision("high")
             torch.backends.cudnn.allow_tf32 = True
-            tf32_state = {"float32_matmul_precision": torch.get_float32_matmul_precision(),
-                          "cudnn.allow_tf32": bool(torch.backends.cudnn.allow_tf32)}
+            tf32_state = {
+                "float32_matmul_precision": torch.get_float32_matmul_precision(),
+                "cudnn.allow_tf32": bool(torch.backends.cudnn.allow_tf32),
+            }
         except Exception as error:  # noqa: BLE001 -- report, never stop the bench for this
             tf32_state = {"error": str(error)}
         torch.zeros(1, device=device).add_(1)
@@ -732,10 +837,12 @@ def main(argv: list[str] | None = None) -> int:
         "args": vars(args),
     }
     _log("bench_scoring: scoring path read -> preprocess -> forward -> features")
-    _log(f"  device {device} ({dev_name}); torch {torch.__version__}"
-         + (f", CUDA {torch.version.cuda}, cuDNN {meta['cudnn']}" if cuda else "")
-         + f"; torch threads {meta['torch_threads']}, CPU cores {meta['cpu_count']}"
-         + (f"; cudnn.benchmark={args.cudnn_benchmark}" if cuda else ""))
+    _log(
+        f"  device {device} ({dev_name}); torch {torch.__version__}"
+        + (f", CUDA {torch.version.cuda}, cuDNN {meta['cudnn']}" if cuda else "")
+        + f"; torch threads {meta['torch_threads']}, CPU cores {meta['cpu_count']}"
+        + (f"; cudnn.benchmark={args.cudnn_benchmark}" if cuda else "")
+    )
 
     t0 = time.perf_counter()
     if args.model_dir:
@@ -746,34 +853,56 @@ def main(argv: list[str] | None = None) -> int:
         weights = "RANDOM weights (timing only: the network's cost does not depend on its weights)"
     ensemble = ensemble.to(device).eval()
     n_params = sum(p.numel() for p in ensemble.parameters())
-    meta.update(model={"arch": ensemble.arch, "width": ensemble.width, "ensemble_size": len(ensemble),
-                       "crop": ensemble.crop, "parameters": n_params, "weights": weights,
-                       "build_s": time.perf_counter() - t0})
-    _log(f"  model: {len(ensemble)} x {ensemble.arch} PatchFCN, width {ensemble.width}, "
-         f"{n_params / 1e6:.1f} M parameters, crop {ensemble.crop}; {weights}")
+    meta.update(
+        model={
+            "arch": ensemble.arch,
+            "width": ensemble.width,
+            "ensemble_size": len(ensemble),
+            "crop": ensemble.crop,
+            "parameters": n_params,
+            "weights": weights,
+            "build_s": time.perf_counter() - t0,
+        }
+    )
+    _log(
+        f"  model: {len(ensemble)} x {ensemble.arch} PatchFCN, width {ensemble.width}, "
+        f"{n_params / 1e6:.1f} M parameters, crop {ensemble.crop}; {weights}"
+    )
 
     use_phantom = args.feature_probs == "phantom" or (args.feature_probs == "auto" and not args.model_dir)
     t0 = time.perf_counter()
     items = _make_items(args.stacks, args.seed, len(ensemble))
-    meta["phantoms"] = {"stacks": args.stacks, "frames": FULL_FRAMES, "size": GRID,
-                        "zip_mb": [round(len(i.zip_bytes) / 1e6, 2) for i in items],
-                        "setup_s": time.perf_counter() - t0}
-    _log(f"  phantoms: {args.stacks} synthetic stack(s) of {FULL_FRAMES} x {GRID}^2, DICOM zip in memory "
-         f"({', '.join(f'{len(i.zip_bytes) / 1e6:.1f} MB' for i in items)}), read back through read_stacks")
+    meta["phantoms"] = {
+        "stacks": args.stacks,
+        "frames": FULL_FRAMES,
+        "size": GRID,
+        "zip_mb": [round(len(i.zip_bytes) / 1e6, 2) for i in items],
+        "setup_s": time.perf_counter() - t0,
+    }
+    _log(
+        f"  phantoms: {args.stacks} synthetic stack(s) of {FULL_FRAMES} x {GRID}^2, DICOM zip in memory "
+        f"({', '.join(f'{len(i.zip_bytes) / 1e6:.1f} MB' for i in items)}), read back through read_stacks"
+    )
 
     notes = [
-        "Per-stack seconds are medians of the timed runs; total = read + preprocess + forward + features "
-        "run one after the other (as StackScorer.score_stack does); e2e/s = 1 / total; fwd/s = 1 / forward; "
-        "e2e% = e2e/s as a percentage of fwd/s (GPU goal: >= 90 %).",
-        "forward includes the host->device copy of the frames and, for feat=cpu, the device->host copy of "
-        "the probabilities; feat=gpu keeps them on the device (Ensemble.predict(output_device=None)) and "
-        "runs the torch backend; feat=cpu runs scipy.",
+        (
+            "Per-stack seconds are medians of the timed runs; total = read + preprocess + forward + features "
+            "run one after the other (as StackScorer.score_stack does); e2e/s = 1 / total; fwd/s = 1 / forward; "
+            "e2e% = e2e/s as a percentage of fwd/s (GPU goal: >= 90 %)."
+        ),
+        (
+            "forward includes the host->device copy of the frames and, for feat=cpu, the device->host copy of "
+            "the probabilities; feat=gpu keeps them on the device (Ensemble.predict(output_device=None)) and "
+            "runs the torch backend; feat=cpu runs scipy."
+        ),
         "read = read_stacks on an in-memory DICOM zip (no S3 download).",
     ]
     if use_phantom:
-        notes.append("features timed on probabilities synthesised from the phantom mask (--feature-probs "
-                     "phantom): random weights give dense noisy heatmaps unlike a trained model's; the "
-                     "forward still runs on the real input and is timed.")
+        notes.append(
+            "features timed on probabilities synthesised from the phantom mask (--feature-probs "
+            "phantom): random weights give dense noisy heatmaps unlike a trained model's; the "
+            "forward still runs on the real input and is timed."
+        )
     else:
         notes.append("features timed on the network's own probabilities (--feature-probs model).")
     if not args.model_dir:
@@ -785,17 +914,22 @@ def main(argv: list[str] | None = None) -> int:
                 f"CPU: only {frames} of {FULL_FRAMES} frames forwarded per stack; the forward"
                 + ("" if use_phantom else " and the features (on its output)")
                 + f" SCALED by {FULL_FRAMES}/{frames} = {FULL_FRAMES / frames:g} to a full stack (read, "
-                "preprocess" + (" and features (phantom probabilities)" if use_phantom else "")
+                "preprocess"
+                + (" and features (phantom probabilities)" if use_phantom else "")
                 + " measured on the full 32-frame stack). CPU warm-up: one crop per model."
             )
     else:
-        notes.append(f"CUDA: {args.warmup} warm-up stack(s) per configuration; pipelined = {args.pipeline_stacks} "
-                     f"stacks with read+preprocess on {args.prefetch_workers} prefetch thread(s) overlapping "
-                     "forward+features (the bench's own loop; the container path below measures the server's).")
+        notes.append(
+            f"CUDA: {args.warmup} warm-up stack(s) per configuration; pipelined = {args.pipeline_stacks} "
+            f"stacks with read+preprocess on {args.prefetch_workers} prefetch thread(s) overlapping "
+            "forward+features (the bench's own loop; the container path below measures the server's)."
+        )
     if args.container_stacks > 0:
-        notes.append("container = the real ScoringService + StackScorer (reading, decoding and overlay upload "
-                     "outside the accelerator lock; forward + features inside), in-memory S3; % = container "
-                     "stacks/s over forward-only stacks/s of the same scorer settings on the same stacks.")
+        notes.append(
+            "container = the real ScoringService + StackScorer (reading, decoding and overlay upload "
+            "outside the accelerator lock; forward + features inside), in-memory S3; % = container "
+            "stacks/s over forward-only stacks/s of the same scorer settings on the same stacks."
+        )
     for n in notes:
         _log(f"  note: {n}")
 
@@ -805,28 +939,43 @@ def main(argv: list[str] | None = None) -> int:
     payload = {"meta": meta, "notes": notes, "container": container, "results": results}
     if args.container_stacks > 0:
         # First: the figure the acceptance asks for (the real serving code against forward-only).
-        _log(f"\ncontainer path: {args.container_stacks} request(s) of {args.container_frames} x {GRID}^2 "
-             f"through ScoringService + StackScorer, {' / '.join(map(str, args.container_concurrency))} at a time")
+        _log(
+            f"\ncontainer path: {args.container_stacks} request(s) of {args.container_frames} x {GRID}^2 "
+            f"through ScoringService + StackScorer, {' / '.join(map(str, args.container_concurrency))} at a time"
+        )
         c0 = time.monotonic()
         try:
-            container.extend(_bench_container(
-                ensemble, device, _container_items(args, items, len(ensemble)), args, use_phantom))
+            container.extend(
+                _bench_container(
+                    ensemble, device, _container_items(args, items, len(ensemble)), args, use_phantom
+                )
+            )
         except Exception as error:  # noqa: BLE001 -- report it and go on with the configurations
             first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            container.append({"name": "container", "status": "failed", "error": f"{type(error).__name__}: {first}"})
+            container.append(
+                {"name": "container", "status": "failed", "error": f"{type(error).__name__}: {first}"}
+            )
             _log(f"    FAILED: {container[-1]['error']}")
             if args.verbose:
                 traceback.print_exc()
         meta["container_wall_s"] = time.monotonic() - c0
         _write_json(args.out, payload)
-    _log(f"\n{len(configs)} configuration(s), {args.repeats} timed run(s) each"
-         + (f", time budget {args.time_budget:.0f} s" if args.time_budget else ""))
+    _log(
+        f"\n{len(configs)} configuration(s), {args.repeats} timed run(s) each"
+        + (f", time budget {args.time_budget:.0f} s" if args.time_budget else "")
+    )
     last_cost = 0.0
     for i, cfg in enumerate(configs, 1):
         elapsed = time.monotonic() - started
         if args.time_budget and elapsed + last_cost > args.time_budget:
-            results.append({"name": cfg.name, **asdict(cfg), "status": "skipped",
-                            "error": f"time budget {args.time_budget:.0f} s ({elapsed:.0f} s elapsed)"})
+            results.append(
+                {
+                    "name": cfg.name,
+                    **asdict(cfg),
+                    "status": "skipped",
+                    "error": f"time budget {args.time_budget:.0f} s ({elapsed:.0f} s elapsed)",
+                }
+            )
             _log(f"[{i}/{len(configs)}] {cfg.name}: SKIPPED (time budget)")
             continue
         c0 = time.monotonic()
@@ -834,23 +983,33 @@ def main(argv: list[str] | None = None) -> int:
         try:
             r = _bench_config(cfg, ensemble, device, items, args, use_phantom)
             s = r["per_stack_s"]
-            _log(f"    read {s['read']:.3f}  prep {s['preprocess']:.3f}  fwd {s['forward']:.3f}  feat "
-                 f"{s['features']:.3f}  total {s['total']:.3f} s/stack | e2e {r['e2e_stacks_per_s']:.3g} "
-                 f"vs fwd-only {r['forward_only_stacks_per_s']:.3g} stacks/s ({r['e2e_vs_forward_pct']:.0f} %)"
-                 + (f" | pipelined {r['pipelined_stacks_per_s']:.3g} stacks/s "
-                    f"({r['pipelined_vs_forward_pct']:.0f} %)" if "pipelined_stacks_per_s" in r else ""))
+            _log(
+                f"    read {s['read']:.3f}  prep {s['preprocess']:.3f}  fwd {s['forward']:.3f}  feat "
+                f"{s['features']:.3f}  total {s['total']:.3f} s/stack | e2e {r['e2e_stacks_per_s']:.3g} "
+                f"vs fwd-only {r['forward_only_stacks_per_s']:.3g} stacks/s ({r['e2e_vs_forward_pct']:.0f} %)"
+                + (
+                    f" | pipelined {r['pipelined_stacks_per_s']:.3g} stacks/s "
+                    f"({r['pipelined_vs_forward_pct']:.0f} %)"
+                    if "pipelined_stacks_per_s" in r
+                    else ""
+                )
+            )
         except Exception as error:  # noqa: BLE001 -- report the configuration and go on
             first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            r = {"name": cfg.name, **asdict(cfg), "status": "failed", "error": f"{type(error).__name__}: {first}"}
+            r = {
+                "name": cfg.name,
+                **asdict(cfg),
+                "status": "failed",
+                "error": f"{type(error).__name__}: {first}",
+            }
             _log(f"    FAILED: {r['error']}")
             if args.verbose:
                 traceback.print_exc()
             if cuda:
-                try:
+                # A broken context fails the next configurations too; nothing more to clean up then.
+                with contextlib.suppress(Exception):
                     torch.cuda.synchronize(device)
                     torch.cuda.empty_cache()
-                except Exception:  # noqa: BLE001 -- a broken context fails the next ones too
-                    pass
         r["wall_s"] = time.monotonic() - c0
         last_cost = r["wall_s"]
         results.append(r)
@@ -861,8 +1020,10 @@ def main(argv: list[str] | None = None) -> int:
         _log(_table(results))
     for r in container:
         if r.get("status") == "ok":
-            _log(f"{r['name']}: {r['container_stacks_per_s']:.3g} stacks/s = {r['container_vs_forward_pct']:.0f} % "
-                 f"of forward-only {r['forward_only_stacks_per_s']:.3g} ({r['stacks']} requests, {r['frames']} frames)")
+            _log(
+                f"{r['name']}: {r['container_stacks_per_s']:.3g} stacks/s = {r['container_vs_forward_pct']:.0f} % "
+                f"of forward-only {r['forward_only_stacks_per_s']:.3g} ({r['stacks']} requests, {r['frames']} frames)"
+            )
     ratios = _feature_ratios(results)
     if ratios:
         _log("\nFeatures on the GPU vs on the CPU:")

@@ -1,12 +1,12 @@
 """Command line of the scoring engine: ``python -m ichal <command> [options]``.
 
-  phantoms   write a pool of synthetic head-CT studies (DICOM zip / NIfTI / labeled npz)
-  train      train the PatchFCN ensemble (SageMaker training contract; paths as options locally)
-  serve      serve the ensemble on SageMaker's hosting contract (GET /ping, POST /invocations, :8080)
-  score      score one stack and print the JSON the endpoint returns
-  features   uncertainty and labeling-time features from per-model probabilities (probs.npy)
-  evaluate   held-out AP (pixel, region, frame, stack) and uncertainty by lesion kind on phantoms
-  experiments  the paper's active-learning experiments on phantoms → docs/experiments/ (tables, plots, JSON)
+phantoms   write a pool of synthetic head-CT studies (DICOM zip / NIfTI / labeled npz)
+train      train the PatchFCN ensemble (SageMaker training contract; paths as options locally)
+serve      serve the ensemble on SageMaker's hosting contract (GET /ping, POST /invocations, :8080)
+score      score one stack and print the JSON the endpoint returns
+features   uncertainty and labeling-time features from per-model probabilities (probs.npy)
+evaluate   held-out AP (pixel, region, frame, stack) and uncertainty by lesion kind on phantoms
+experiments  the paper's active-learning experiments on phantoms → docs/experiments/ (tables, plots, JSON)
 """
 
 from __future__ import annotations

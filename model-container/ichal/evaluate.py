@@ -81,7 +81,9 @@ def evaluate(scorer: StackScorer, phantoms: Iterable[PhantomStack], *, progress=
         groups.setdefault(row["group"], []).append(row["stack_uncertainty"])
     return {
         "metrics": evaluator.result(),
-        "uncertainty_by_group": {g: {"n": len(v), "mean": float(np.mean(v))} for g, v in sorted(groups.items())},
+        "uncertainty_by_group": {
+            g: {"n": len(v), "mean": float(np.mean(v))} for g, v in sorted(groups.items())
+        },
         "uncertainty_rank_correlation": _rank_correlation(per_stack),
         "stacks": per_stack,
         "model_version": scorer.model_version,
@@ -102,7 +104,12 @@ def _rank_correlation(per_stack: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _score_phantom(scorer: StackScorer, phantom: PhantomStack) -> tuple[dict[str, Any], Any, np.ndarray]:
-    stack = CtStack(hu=phantom.hu, pixel_spacing=phantom.pixel_spacing, slice_spacing=phantom.slice_spacing, source=f"phantom {phantom.seed}")
+    stack = CtStack(
+        hu=phantom.hu,
+        pixel_spacing=phantom.pixel_spacing,
+        slice_spacing=phantom.slice_spacing,
+        source=f"phantom {phantom.seed}",
+    )
     result, features = scorer.score_stack(stack)
     transform = plan_model_grid(phantom.hu.shape[1:], phantom.pixel_spacing, scorer.options.grid_size)
     return result, features, mask_to_model_grid(phantom.mask, transform)
@@ -143,10 +150,15 @@ def paired_contrast(
 
     summary = {
         "pairs": len(pairs),
-        "faint_higher_V": int(sum(p["faint"]["stack_uncertainty"] > p["acute"]["stack_uncertainty"] for p in pairs)),
+        "faint_higher_V": int(
+            sum(p["faint"]["stack_uncertainty"] > p["acute"]["stack_uncertainty"] for p in pairs)
+        ),
     }
     for contrast in ("acute", "faint"):
-        summary[contrast] = {key: mean(contrast, key) for key in ("stack_uncertainty", "mean_heatmap_in_mask", "mean_js_in_mask")}
+        summary[contrast] = {
+            key: mean(contrast, key)
+            for key in ("stack_uncertainty", "mean_heatmap_in_mask", "mean_js_in_mask")
+        }
     return {"summary": summary, "pairs": pairs, "maps": maps}
 
 
@@ -171,7 +183,9 @@ def draw_pairs(maps: list, path: Path) -> None:
             for ax in row:
                 ax.set_xticks([])
                 ax.set_yticks([])
-    for ax, title in zip(axes[0], ("CT, brain window (true mask red)", "mean heatmap", "JS divergence (0–ln2/2)")):
+    for ax, title in zip(
+        axes[0], ("CT, brain window (true mask red)", "mean heatmap", "JS divergence (0–ln2/2)")
+    ):
         ax.set_title(title, fontsize=8)
     fig.suptitle("Same lesions, acute vs faint (synthetic phantoms, not clinical)", fontsize=9)
     fig.tight_layout()
@@ -181,16 +195,24 @@ def draw_pairs(maps: list, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ichal evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="ichal evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--count", type=int, default=40)
-    parser.add_argument("--seed", type=int, default=12345, help="pool seed (use one the training pool did not)")
+    parser.add_argument(
+        "--seed", type=int, default=12345, help="pool seed (use one the training pool did not)"
+    )
     parser.add_argument("--size", type=int, default=512, help="phantom frame size in pixels")
     parser.add_argument("--negative-fraction", type=float, default=0.3)
     parser.add_argument("--device", default=None)
     parser.add_argument("--per-stack", action="store_true", help="include one row per stack")
-    parser.add_argument("--paired-contrast", type=int, default=0, metavar="N", help="also score N acute/faint pairs")
-    parser.add_argument("--figure", type=Path, default=None, help="PNG of the first three pairs (needs --paired-contrast)")
+    parser.add_argument(
+        "--paired-contrast", type=int, default=0, metavar="N", help="also score N acute/faint pairs"
+    )
+    parser.add_argument(
+        "--figure", type=Path, default=None, help="PNG of the first three pairs (needs --paired-contrast)"
+    )
     args = parser.parse_args(argv)
     if args.figure and not args.paired_contrast:
         parser.error("--figure draws paired-contrast examples: give --paired-contrast N too")
@@ -205,11 +227,17 @@ def main(argv: list[str] | None = None) -> int:
         report.pop("stacks")
     if args.paired_contrast:
         paired = paired_contrast(
-            scorer, pool_seeds(args.paired_contrast, args.seed + 1), size=args.size, progress=progress,
+            scorer,
+            pool_seeds(args.paired_contrast, args.seed + 1),
+            size=args.size,
+            progress=progress,
             keep_maps=3 if args.figure else 0,
         )
         if args.figure:
             draw_pairs(paired["maps"], args.figure)
-        report["paired_contrast"] = {"summary": paired["summary"], **({"pairs": paired["pairs"]} if args.per_stack else {})}
+        report["paired_contrast"] = {
+            "summary": paired["summary"],
+            **({"pairs": paired["pairs"]} if args.per_stack else {}),
+        }
     print(json.dumps(report, indent=2))
     return 0

@@ -42,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import itertools
 import math
 import re
 import threading
@@ -96,7 +97,15 @@ class PreparedStack:
 class StackScorer:
     """The loaded ensemble and the options it was trained with (from its manifest)."""
 
-    def __init__(self, ensemble: Ensemble, options: ScoringOptions, model_version: str, *, s3: Any = None, device: str | None = None):
+    def __init__(
+        self,
+        ensemble: Ensemble,
+        options: ScoringOptions,
+        model_version: str,
+        *,
+        s3: Any = None,
+        device: str | None = None,
+    ):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.ensemble = ensemble.to(self.device).eval()
         self.options = options
@@ -112,7 +121,9 @@ class StackScorer:
         self.accelerator = threading.Lock()
 
     @classmethod
-    def from_model_dir(cls, model_dir: str | Path, *, s3: Any = None, device: str | None = None) -> "StackScorer":
+    def from_model_dir(
+        cls, model_dir: str | Path, *, s3: Any = None, device: str | None = None
+    ) -> StackScorer:
         manifest = read_manifest(model_dir)
         ensemble = Ensemble.load(model_dir, map_location="cpu")
         options = ScoringOptions(
@@ -212,7 +223,7 @@ class StackScorer:
                 raise RequestError(
                     400, "BAD_REQUEST", '"thresholds" must be a non-empty list of numbers in (0, 1)'
                 )
-            if any(b <= a for a, b in zip(thresholds, thresholds[1:])):
+            if any(b <= a for a, b in itertools.pairwise(thresholds)):
                 raise RequestError(400, "BAD_REQUEST", '"thresholds" must be strictly increasing')
             changes["thresholds"] = tuple(float(t) for t in thresholds)
         return dataclasses.replace(self.options, **changes) if changes else self.options
@@ -257,8 +268,12 @@ class StackScorer:
         t0 = time.perf_counter()
         if version_id is None and self.s3 is not None:
             location = S3Location.parse(source)
-            if not self.s3.list_objects_v2(Bucket=location.bucket, Prefix=location.key, MaxKeys=1).get("KeyCount"):
-                raise RequestError(404, "INPUT_NOT_FOUND", "no study object (or DICOM prefix) at the given location")
+            if not self.s3.list_objects_v2(Bucket=location.bucket, Prefix=location.key, MaxKeys=1).get(
+                "KeyCount"
+            ):
+                raise RequestError(
+                    404, "INPUT_NOT_FOUND", "no study object (or DICOM prefix) at the given location"
+                )
         try:
             stacks = read_stacks(source, s3_client=self.s3, version_id=version_id, limits=limits)
         except InputRejected as rejected:
@@ -266,7 +281,11 @@ class StackScorer:
         except ClientError as error:
             status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
             if status in (403, 404):
-                raise RequestError(404, "INPUT_NOT_FOUND", "the study object (or that version of it) does not exist or is not readable") from None
+                raise RequestError(
+                    404,
+                    "INPUT_NOT_FOUND",
+                    "the study object (or that version of it) does not exist or is not readable",
+                ) from None
             raise
         read_seconds = time.perf_counter() - t0
         prepared = [self.prepare_stack(stack, options) for stack in stacks]
@@ -285,7 +304,12 @@ class StackScorer:
             if maps is not None:
                 t0 = time.perf_counter()
                 where = overlay_root.child(f"stack-{index}.npz")
-                self.s3.put_object(Bucket=where.bucket, Key=where.key, Body=encode_overlays(maps), ContentType="application/octet-stream")
+                self.s3.put_object(
+                    Bucket=where.bucket,
+                    Key=where.key,
+                    Body=encode_overlays(maps),
+                    ContentType="application/octet-stream",
+                )
                 result["overlays"] = where.uri
                 result["timings_s"]["overlays"] = time.perf_counter() - t0
             results.append(result)
@@ -294,7 +318,11 @@ class StackScorer:
             "input": source,
             "versionId": version_id,
             "stacks": results,
-            "timings_s": {"read": read_seconds, "accelerator_wait": waited, "total": time.perf_counter() - started},
+            "timings_s": {
+                "read": read_seconds,
+                "accelerator_wait": waited,
+                "total": time.perf_counter() - started,
+            },
         }
 
 
@@ -326,7 +354,9 @@ def encode_overlays(arrays: dict[str, np.ndarray]) -> bytes:
     as ``np.savez_compressed`` (one ``<name>.npy`` member each, DEFLATE, zip64 headers), at
     ``OVERLAY_DEFLATE_LEVEL``; ``np.load`` reads it."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=OVERLAY_DEFLATE_LEVEL) as archive:
+    with zipfile.ZipFile(
+        buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=OVERLAY_DEFLATE_LEVEL
+    ) as archive:
         for name, array in arrays.items():
             with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
@@ -348,4 +378,12 @@ def score_local(stack_source: str | Path, scorer: StackScorer) -> dict[str, Any]
     }
 
 
-__all__ = ["PreparedStack", "ScoringOptions", "StackScorer", "encode_overlays", "overlay_arrays", "overlay_npz", "score_local"]
+__all__ = [
+    "PreparedStack",
+    "ScoringOptions",
+    "StackScorer",
+    "encode_overlays",
+    "overlay_arrays",
+    "overlay_npz",
+    "score_local",
+]

@@ -20,15 +20,21 @@ from .serve.server import RequestError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ichal score", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="ichal score", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--input", required=True)
-    parser.add_argument("--s3-endpoint", default=None, help=f"S3 endpoint for s3:// inputs (default ${S3_ENDPOINT_ENV})")
+    parser.add_argument(
+        "--s3-endpoint", default=None, help=f"S3 endpoint for s3:// inputs (default ${S3_ENDPOINT_ENV})"
+    )
     parser.add_argument("--version-id", default=None)
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
     if args.input.startswith("s3://"):
-        scorer = StackScorer.from_model_dir(args.model_dir, s3=s3_client(args.s3_endpoint), device=args.device)
+        scorer = StackScorer.from_model_dir(
+            args.model_dir, s3=s3_client(args.s3_endpoint), device=args.device
+        )
         try:
             result = scorer.handle_request({"input": args.input, "versionId": args.version_id})
         except RequestError as error:

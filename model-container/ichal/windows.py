@@ -24,6 +24,12 @@ def window_starts(size: int, crop: int = DEFAULT_CROP, stride: int = DEFAULT_STR
     return starts
 
 
-def window_grid(height: int, width: int, crop: int = DEFAULT_CROP, stride: int = DEFAULT_STRIDE) -> list[tuple[int, int]]:
+def window_grid(
+    height: int, width: int, crop: int = DEFAULT_CROP, stride: int = DEFAULT_STRIDE
+) -> list[tuple[int, int]]:
     """All (top, left) crop offsets of a frame, row-major."""
-    return [(top, left) for top in window_starts(height, crop, stride) for left in window_starts(width, crop, stride)]
+    return [
+        (top, left)
+        for top in window_starts(height, crop, stride)
+        for left in window_starts(width, crop, stride)
+    ]

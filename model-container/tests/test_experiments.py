@@ -53,7 +53,11 @@ def test_outputs_are_written(tiny_run):
     assert len(list(out.glob("*.png"))) == 5
     assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(results))
     readme = (out / "README.md").read_text()
-    for heading in ("## 1. Labeling-time model", "## 2. Core-set active learning", "## 3. Cost-sensitive active learning"):
+    for heading in (
+        "## 1. Labeling-time model",
+        "## 2. Core-set active learning",
+        "## 3. Cost-sensitive active learning",
+    ):
         assert heading in readme
     assert "not a clinical result" in readme and "| paper |" in readme
 
@@ -76,7 +80,9 @@ def test_cost_sensitive_rounds_respect_their_budgets(tiny_run):
                 assert not seen.intersection(row["added"])
                 seen.update(row["added"])
                 assert row["labeled"] == previous["labeled"] + row["added_count"]
-                assert row["cumulative_actual_hours"] == pytest.approx(previous["cumulative_actual_hours"] + row["actual_hours"])
+                assert row["cumulative_actual_hours"] == pytest.approx(
+                    previous["cumulative_actual_hours"] + row["actual_hours"]
+                )
                 chosen_any += row["added_count"]
     assert chosen_any > 0, "no round chose anything: the budget check would be vacuous"
     for batch in cost["batches"]:
@@ -131,12 +137,16 @@ def test_labeling_time_fit_uses_simulated_completions(tiny_run):
     assert timing["orders_of_magnitude"] > 0.0
     truth = TINY.truth
     assert simulated_seconds(truth, 0.0, 0.0, 0.0) == pytest.approx(math.exp(truth.gamma))
-    assert simulated_seconds(truth, math.e - 1, 0.0, 1.0) == pytest.approx(math.exp(truth.alpha + truth.gamma + truth.sigma))
+    assert simulated_seconds(truth, math.e - 1, 0.0, 1.0) == pytest.approx(
+        math.exp(truth.alpha + truth.gamma + truth.sigma)
+    )
 
 
 def test_same_seed_gives_identical_results_json(tmp_path, one_thread, ich_al):
     for name in ("a", "b"):
-        run_experiments(SMALLER, tmp_path / name, seed=11, progress=lambda line: None, ich_al=ich_al, report=False)
+        run_experiments(
+            SMALLER, tmp_path / name, seed=11, progress=lambda line: None, ich_al=ich_al, report=False
+        )
     assert (tmp_path / "a" / "results.json").read_bytes() == (tmp_path / "b" / "results.json").read_bytes()
 
 
@@ -146,7 +156,9 @@ def test_similarity_selector_picks_k_distinct_stacks_from_the_uncertain_candidat
     ids = [f"s{i}" for i in range(n)]
     uncertainty = rng.random(n)
     features = rng.random((n, 5)) ** 2
-    chosen, candidates = suggestive_annotation(ich_al, ids, uncertainty.tolist(), features, k, pool_features=features)
+    chosen, candidates = suggestive_annotation(
+        ich_al, ids, uncertainty.tolist(), features, k, pool_features=features
+    )
     most_uncertain = {ids[i] for i in np.argsort(-uncertainty)[: 2 * k]}
     assert set(candidates) == most_uncertain
     assert len(chosen) == k == len(set(chosen))

@@ -116,6 +116,7 @@ def test_python_dash_m_entry_point(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
+        check=False,
     )
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["top_k"] == 1  # a single 160² window
@@ -124,6 +125,7 @@ def test_python_dash_m_entry_point(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
+        check=False,
     )
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 

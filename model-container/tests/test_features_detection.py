@@ -24,7 +24,7 @@ def _reference_regions(heat: np.ndarray, thr: float, connectivity: str) -> list[
         structure[1] = True
     else:
         structure[:] = True
-    lab, n = ndimage.label(heat >= thr, structure=structure)
+    lab, _ = ndimage.label(heat >= thr, structure=structure)
     out = []
     for k, sl in enumerate(ndimage.find_objects(lab), start=1):
         sel = lab == k

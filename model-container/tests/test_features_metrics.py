@@ -131,7 +131,7 @@ def test_prediction_spanning_two_gt_components_takes_the_larger_overlap() -> Non
     heat = np.zeros((1, 10, 20), np.float32)
     heat[0, 4:6, 3:14] = 0.8  # overlaps left by 4 px, right by 8 px
     heat[0, 2:3, 0:2] = 0.7  # second prediction inside the left component
-    regions, labels = detect_regions(heat, threshold=0.5, return_labels=True)
+    _regions, labels = detect_regions(heat, threshold=0.5, return_labels=True)
     m = match_regions(labels, None, gt, heatmap=heat)
     assert m.hits.tolist() == [True, True]
     assert m.matched_gt.tolist()[0] != m.matched_gt.tolist()[1]

@@ -33,7 +33,7 @@ def _ref_components(m: np.ndarray) -> int:
 def _shapes() -> dict[str, np.ndarray]:
     """Named 2-D masks covering the edge cases of the brief (all 24×31 unless noted)."""
     h, w = 24, 31
-    z = lambda: np.zeros((h, w), dtype=bool)  # noqa: E731
+    z = lambda: np.zeros((h, w), dtype=bool)
     out: dict[str, np.ndarray] = {"empty": z(), "full": np.ones((h, w), dtype=bool)}
     m = z()
     m[10, 12] = True

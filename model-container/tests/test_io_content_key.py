@@ -43,7 +43,11 @@ def test_the_same_series_repacked_or_given_new_uids_keeps_its_key(phantom):
     first = key_of(dicom_bytes(phantom), "a.zip")
     # Another archive: stored instead of deflated, files in order, new Series and Study UIDs (a re-export).
     repacked = dicom_bytes(
-        phantom, compression=zipfile.ZIP_STORED, shuffle=False, series_uid="1.2.826.0.1.3680043.8.498.1", study_uid="1.2.3.4"
+        phantom,
+        compression=zipfile.ZIP_STORED,
+        shuffle=False,
+        series_uid="1.2.826.0.1.3680043.8.498.1",
+        study_uid="1.2.3.4",
     )
     assert repacked != dicom_bytes(phantom)
     assert key_of(repacked, "b.zip") == first

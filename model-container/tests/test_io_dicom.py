@@ -80,11 +80,29 @@ def _ct_small_series(count: int, slopes=None) -> tuple[list[pydicom.Dataset], li
     stored0 = np.frombuffer(base.PixelData, dtype="<i2").reshape(128, 128)
     for k in range(count):
         ds = pydicom.dcmread(CT_SMALL)
-        for keyword in ("PatientName", "PatientID", "OtherPatientIDsSequence", "InstitutionName", "StudyDate",
-                        "SeriesDate", "AcquisitionDate", "ContentDate", "InstanceCreationDate", "StudyID",
-                        "StationName", "InstanceCreationTime", "StudyTime", "SeriesTime", "AcquisitionTime",
-                        "ContentTime", "TimezoneOffsetFromUTC", "StudyDescription", "ContrastBolusAgent",
-                        "ImageComments", "DataSetTrailingPadding"):
+        for keyword in (
+            "PatientName",
+            "PatientID",
+            "OtherPatientIDsSequence",
+            "InstitutionName",
+            "StudyDate",
+            "SeriesDate",
+            "AcquisitionDate",
+            "ContentDate",
+            "InstanceCreationDate",
+            "StudyID",
+            "StationName",
+            "InstanceCreationTime",
+            "StudyTime",
+            "SeriesTime",
+            "AcquisitionTime",
+            "ContentTime",
+            "TimezoneOffsetFromUTC",
+            "StudyDescription",
+            "ContrastBolusAgent",
+            "ImageComments",
+            "DataSetTrailingPadding",
+        ):
             if keyword in ds:
                 delattr(ds, keyword)
         ds.remove_private_tags()
@@ -221,9 +239,7 @@ def test_localizers_and_secondary_captures_are_skipped():
     scout = frame_datasets(
         phantom(9, frames=1), extra_tags={"ImageType": ["ORIGINAL", "PRIMARY", "LOCALIZER"]}
     )
-    screen = frame_datasets(
-        phantom(10, frames=1), extra_tags={"SOPClassUID": SecondaryCaptureImageStorage}
-    )
+    screen = frame_datasets(phantom(10, frames=1), extra_tags={"SOPClassUID": SecondaryCaptureImageStorage})
     extras = [("scout.dcm", dataset_bytes(scout[0])), ("dose.dcm", dataset_bytes(screen[0]))]
     read = read_stacks(zip_of(files + extras))
     assert len(read) == 1 and read[0].frames == stack.frames

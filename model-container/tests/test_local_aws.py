@@ -4,6 +4,7 @@ import json
 from urllib.parse import unquote_plus
 
 import pytest
+from botocore.exceptions import ClientError
 
 
 def test_s3_round_trip(local_aws):
@@ -23,7 +24,9 @@ def test_s3_notification_reaches_sqs_with_url_encoded_key(local_aws):
     s3 = local_aws.client("s3")
     sqs = local_aws.client("sqs")
     queue_url = sqs.create_queue(QueueName="ingest")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     s3.create_bucket(Bucket="studies")
     s3.put_bucket_notification_configuration(
         Bucket="studies",
@@ -55,5 +58,5 @@ def test_s3_notification_reaches_sqs_with_url_encoded_key(local_aws):
 def test_reset_rejects_nothing_else(moto_server):
     """The fixture's server stays up across tests and answers a reset directly."""
     moto_server.reset()
-    with pytest.raises(Exception):
+    with pytest.raises(ClientError):
         moto_server.client("s3").head_bucket(Bucket="studies")

@@ -214,8 +214,30 @@ def test_forced_contrast_changes_only_the_lesion_density(seed):
 def test_command_line_forces_the_contrast(tmp_path):
     from ichal.phantoms.__main__ import main
 
-    assert main(["--out", str(tmp_path), "--count", "2", "--seed", "3", "--size", "48", "--frames", "12",
-                 "--negative-fraction", "0", "--format", "npz", "--labeled", "--lesion-contrast", "faint"]) == 0
+    assert (
+        main(
+            [
+                "--out",
+                str(tmp_path),
+                "--count",
+                "2",
+                "--seed",
+                "3",
+                "--size",
+                "48",
+                "--frames",
+                "12",
+                "--negative-fraction",
+                "0",
+                "--format",
+                "npz",
+                "--labeled",
+                "--lesion-contrast",
+                "faint",
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     for entry in manifest["stacks"]:
         expected = generate_stack(entry["seed"], negative=False, size=48, frames=12, lesion_contrast="faint")

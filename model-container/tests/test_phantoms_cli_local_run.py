@@ -24,9 +24,29 @@ PLANTED = "Zzplanted^Jane^Test"
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory):
     out = tmp_path_factory.mktemp("pool")
-    code = main(["--out", str(out), "--count", "4", "--seed", "5", "--sizes", "48", "64", "--frames", "6",
-                 "--negative-fraction", "0.25", "--patient-name", PLANTED, "--patient-name-index", "2",
-                 "--true-features-grid", "48"])
+    code = main(
+        [
+            "--out",
+            str(out),
+            "--count",
+            "4",
+            "--seed",
+            "5",
+            "--sizes",
+            "48",
+            "64",
+            "--frames",
+            "6",
+            "--negative-fraction",
+            "0.25",
+            "--patient-name",
+            PLANTED,
+            "--patient-name-index",
+            "2",
+            "--true-features-grid",
+            "48",
+        ]
+    )
     assert code == 0
     return out, json.loads((out / "manifest.json").read_text())
 
@@ -68,11 +88,17 @@ def test_true_features_are_the_exact_mask_measured_on_the_model_grid(pool):
         assert entry["true_components"] == sum(count_components_scipy(f) for f in mask)
         assert (entry["true_boundary_length"] == 0) == (not mask.any())
     first = manifest["stacks"][0]
-    assert true_labeling_features(stacks[0], 48) == (pytest.approx(first["true_boundary_length"]), first["true_components"])
+    assert true_labeling_features(stacks[0], 48) == (
+        pytest.approx(first["true_boundary_length"]),
+        first["true_components"],
+    )
     assert any(e["true_boundary_length"] > 0 for e in manifest["stacks"])
     assert np.isfinite([e["true_boundary_length"] for e in manifest["stacks"]]).all()
 
 
 def test_patient_name_index_must_name_a_stack(tmp_path, capsys):
-    assert main(["--out", str(tmp_path), "--count", "2", "--patient-name", PLANTED, "--patient-name-index", "5"]) == 2
+    assert (
+        main(["--out", str(tmp_path), "--count", "2", "--patient-name", PLANTED, "--patient-name-index", "5"])
+        == 2
+    )
     assert PLANTED not in capsys.readouterr().err

@@ -52,7 +52,9 @@ def test_ping_and_invocations(server):
     assert call(f"{url}/ping")[:2] == (200, {"status": "healthy"})
     status, body, _ = call(f"{url}/invocations", "POST", {"input": "s3://studies/a.zip"})
     assert status == 200 and body["stacks"][0]["stack_uncertainty"] == 0.25
-    status, body, _ = call(f"{url}/endpoints/ich-scoring/invocations", "POST", {"input": "s3://studies/b.zip"})
+    status, body, _ = call(
+        f"{url}/endpoints/ich-scoring/invocations", "POST", {"input": "s3://studies/b.zip"}
+    )
     assert status == 200 and body["stacks"][0]["input"] == "s3://studies/b.zip"
 
 
@@ -99,8 +101,10 @@ def _wait_for(s3, bucket, key, timeout=20.0):
 
 
 def test_async_invocation_reads_input_from_s3_and_writes_output(server):
-    url, service, s3 = server
-    s3.put_object(Bucket="studies", Key="requests/r1.json", Body=json.dumps({"input": "s3://studies/c.zip"}).encode())
+    url, _service, s3 = server
+    s3.put_object(
+        Bucket="studies", Key="requests/r1.json", Body=json.dumps({"input": "s3://studies/c.zip"}).encode()
+    )
     status, body, headers = call(
         f"{url}/endpoints/ich-scoring/async-invocations",
         "POST",
@@ -116,10 +120,15 @@ def test_async_invocation_reads_input_from_s3_and_writes_output(server):
 
 
 def test_async_rejection_is_written_to_the_failure_location(server):
-    url, service, s3 = server
-    s3.put_object(Bucket="studies", Key="requests/r2.json", Body=json.dumps({"input": "s3://studies/phi.zip"}).encode())
+    url, _service, s3 = server
+    s3.put_object(
+        Bucket="studies", Key="requests/r2.json", Body=json.dumps({"input": "s3://studies/phi.zip"}).encode()
+    )
     _, body, _ = call(
-        f"{url}/endpoints/ich-scoring/async-invocations", "POST", b"", {"X-Amzn-SageMaker-InputLocation": "s3://studies/requests/r2.json"}
+        f"{url}/endpoints/ich-scoring/async-invocations",
+        "POST",
+        b"",
+        {"X-Amzn-SageMaker-InputLocation": "s3://studies/requests/r2.json"},
     )
     failure = S3Location.parse(body["FailureLocation"])
     assert _wait_for(s3, failure.bucket, failure.key) == {

@@ -33,7 +33,9 @@ def wired(local_aws):
     success = sns.create_topic(Name="success")["TopicArn"]
     error = sns.create_topic(Name="error")["TopicArn"]
     queue_url = sqs.create_queue(QueueName="scores")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     for topic in (success, error):
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     service = ScoringService(
@@ -45,8 +47,14 @@ def wired(local_aws):
     httpd = make_server(service, host="127.0.0.1", port=0)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield {"url": f"http://127.0.0.1:{httpd.server_address[1]}", "s3": s3, "sqs": sqs, "queue": queue_url,
-           "success": success, "error": error}
+    yield {
+        "url": f"http://127.0.0.1:{httpd.server_address[1]}",
+        "s3": s3,
+        "sqs": sqs,
+        "queue": queue_url,
+        "success": success,
+        "error": error,
+    }
     httpd.shutdown()
     httpd.server_close()
 
@@ -67,7 +75,11 @@ def invoke_async(wired, request_key: str, study: str) -> dict:
 def next_envelope(wired, timeout: float = 10.0) -> dict:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        messages = wired["sqs"].receive_message(QueueUrl=wired["queue"], MaxNumberOfMessages=1, WaitTimeSeconds=1).get("Messages", [])
+        messages = (
+            wired["sqs"]
+            .receive_message(QueueUrl=wired["queue"], MaxNumberOfMessages=1, WaitTimeSeconds=1)
+            .get("Messages", [])
+        )
         if messages:
             wired["sqs"].delete_message(QueueUrl=wired["queue"], ReceiptHandle=messages[0]["ReceiptHandle"])
             return json.loads(messages[0]["Body"])
@@ -104,7 +116,9 @@ def test_failed_invocation_is_announced_on_the_error_topic(wired, study, status)
     assert notification["inferenceId"] == accepted["InferenceId"]
     assert notification["responseParameters"]["failureLocation"] == accepted["FailureLocation"]
     kind = "client" if status < 500 else "server"
-    assert notification["failureReason"].startswith(f"ClientError: Received {kind} error ({status}) from model.")
+    assert notification["failureReason"].startswith(
+        f"ClientError: Received {kind} error ({status}) from model."
+    )
     failure = S3Location.parse(accepted["FailureLocation"])
     body = json.loads(wired["s3"].get_object(Bucket=failure.bucket, Key=failure.key)["Body"].read())
     assert body["status"] == status
@@ -117,7 +131,9 @@ def test_without_a_topic_for_an_outcome_nothing_is_published(local_aws):
         def publish(self, **kwargs):
             sns_calls.append(kwargs)
 
-    notifier = AsyncNotifier(sns=RecordingSns(), success_topic="arn:aws:sns:us-east-1:123456789012:ok", error_topic=None)
+    notifier = AsyncNotifier(
+        sns=RecordingSns(), success_topic="arn:aws:sns:us-east-1:123456789012:ok", error_topic=None
+    )
     notifier.publish({"invocationStatus": "Failed"})
     notifier.publish({"invocationStatus": "Completed"})
     assert [c["TopicArn"] for c in sns_calls] == ["arn:aws:sns:us-east-1:123456789012:ok"]

@@ -29,7 +29,15 @@ PLANTED_NAME = "Doe^Jane^Planted"
 def model_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("model")
     ensemble = build_ensemble(2, width=0.125, crop=32, stride=16, seeds=(3, 4))
-    ensemble.save(directory, manifest_extra={"grid_size": 64, "top_k": 20, "thresholds": [0.3, 0.5, 0.7], "detection_threshold": 0.5})
+    ensemble.save(
+        directory,
+        manifest_extra={
+            "grid_size": 64,
+            "top_k": 20,
+            "thresholds": [0.3, 0.5, 0.7],
+            "detection_threshold": 0.5,
+        },
+    )
     return directory
 
 
@@ -45,7 +53,9 @@ def endpoint(local_aws, model_dir):
     s3.create_bucket(Bucket="studies")
     s3.put_bucket_versioning(Bucket="studies", VersioningConfiguration={"Status": "Enabled"})
     scorer = StackScorer.from_model_dir(model_dir, s3=s3, device="cpu")
-    service = ScoringService(scorer=scorer.handle_request, s3=s3, async_output=S3Location("studies", "async-out/"))
+    service = ScoringService(
+        scorer=scorer.handle_request, s3=s3, async_output=S3Location("studies", "async-out/")
+    )
     httpd = make_server(service, host="127.0.0.1", port=0)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield httpd.server_address[1], s3, scorer
@@ -56,7 +66,9 @@ def endpoint(local_aws, model_dir):
 def post(port, path, body=b"", headers=None):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     data = json.dumps(body).encode() if isinstance(body, dict) else body
-    connection.request("POST", path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
+    connection.request(
+        "POST", path, body=data, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     response = connection.getresponse()
     payload = json.loads(response.read())
     connection.close()
@@ -69,7 +81,11 @@ def test_scores_a_dicom_study_from_s3_with_its_version_and_writes_overlays(endpo
     status, body, _ = post(
         port,
         "/endpoints/ich-scoring/invocations",
-        {"input": "s3://studies/uploads/study one.zip", "versionId": put["VersionId"], "overlayPrefix": "s3://studies/overlays/s1/"},
+        {
+            "input": "s3://studies/uploads/study one.zip",
+            "versionId": put["VersionId"],
+            "overlayPrefix": "s3://studies/overlays/s1/",
+        },
     )
     assert status == 200, body
     assert body["modelVersion"] == scorer.model_version
@@ -105,9 +121,15 @@ def test_a_study_with_two_series_gives_two_stacks(endpoint):
 def test_async_invocation_through_s3(endpoint):
     port, s3, _ = endpoint
     s3.put_object(Bucket="studies", Key="uploads/a.zip", Body=dicom_zip(9))
-    s3.put_object(Bucket="studies", Key="requests/a.json", Body=json.dumps({"input": "s3://studies/uploads/a.zip"}).encode())
-    status, body, headers = post(
-        port, "/endpoints/ich-scoring/async-invocations", headers={"X-Amzn-SageMaker-InputLocation": "s3://studies/requests/a.json"}
+    s3.put_object(
+        Bucket="studies",
+        Key="requests/a.json",
+        Body=json.dumps({"input": "s3://studies/uploads/a.zip"}).encode(),
+    )
+    status, _body, headers = post(
+        port,
+        "/endpoints/ich-scoring/async-invocations",
+        headers={"X-Amzn-SageMaker-InputLocation": "s3://studies/requests/a.json"},
     )
     assert status == 202
     out = S3Location.parse(headers["X-Amzn-SageMaker-OutputLocation"])
@@ -408,7 +430,9 @@ def test_reading_the_next_study_overlaps_the_model_which_runs_one_request_at_a_t
     assert state["max_active"] == 1, "two forward passes ran at once on one accelerator"
     for got, want in zip(results, alone):
         assert got["input"] == want["input"]
-        assert got["stacks"][0]["stack_uncertainty"] == pytest.approx(want["stacks"][0]["stack_uncertainty"], rel=1e-6, abs=1e-12)
+        assert got["stacks"][0]["stack_uncertainty"] == pytest.approx(
+            want["stacks"][0]["stack_uncertainty"], rel=1e-6, abs=1e-12
+        )
         got_t, want_t = got["stacks"][0]["per_threshold"], want["stacks"][0]["per_threshold"]
         assert [t["components"] for t in got_t] == [t["components"] for t in want_t]
         assert [t["boundary_length"] for t in got_t] == pytest.approx([t["boundary_length"] for t in want_t])
@@ -439,9 +463,15 @@ def test_overlays_quantised_on_the_device_equal_the_numpy_formula(endpoint, monk
         assert sorted(archive.namelist()) == ["frame_scores.npy", "js_divergence.npy", "mean_heatmap.npy"]
         assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_DEFLATED}
     with np.load(io.BytesIO(encoded)) as arrays:
-        np.testing.assert_array_equal(arrays["mean_heatmap"], np.rint(np.clip(heat, 0, 1) * 255).astype(np.uint8))
-        np.testing.assert_array_equal(arrays["js_divergence"], np.rint(np.clip(js / JS_MAX, 0, 1) * 255).astype(np.uint8))
-        np.testing.assert_array_equal(arrays["frame_scores"], np.asarray(features.frame_scores, dtype=np.float32))
+        np.testing.assert_array_equal(
+            arrays["mean_heatmap"], np.rint(np.clip(heat, 0, 1) * 255).astype(np.uint8)
+        )
+        np.testing.assert_array_equal(
+            arrays["js_divergence"], np.rint(np.clip(js / JS_MAX, 0, 1) * 255).astype(np.uint8)
+        )
+        np.testing.assert_array_equal(
+            arrays["frame_scores"], np.asarray(features.frame_scores, dtype=np.float32)
+        )
 
 
 @pytest.mark.parametrize("concurrency", [0, -1, 1.5, True])

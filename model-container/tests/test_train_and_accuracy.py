@@ -45,8 +45,18 @@ def trained(tmp_path_factory):
     config.parent.mkdir(parents=True)
     config.write_text(json.dumps(SMALL_CPU_ENSEMBLE))
     code = train_main(
-        ["--train-dir", str(channel), "--model-dir", str(root / "model"), "--hyperparameters", str(config),
-         "--failure-file", str(root / "output/failure"), "--device", "cpu"]
+        [
+            "--train-dir",
+            str(channel),
+            "--model-dir",
+            str(root / "model"),
+            "--hyperparameters",
+            str(config),
+            "--failure-file",
+            str(root / "output/failure"),
+            "--device",
+            "cpu",
+        ]
     )
     assert code == 0
     return root / "model"
@@ -94,8 +104,18 @@ def test_same_lesions_made_faint_look_less_like_blood_to_the_ensemble(trained):
 
 def test_training_failure_is_written_where_sagemaker_reads_it(tmp_path):
     failure = tmp_path / "output/failure"
-    code = train_main(["--train-dir", str(tmp_path / "empty"), "--model-dir", str(tmp_path / "model"),
-                       "--hyperparameters", str(tmp_path / "none.json"), "--failure-file", str(failure)])
+    code = train_main(
+        [
+            "--train-dir",
+            str(tmp_path / "empty"),
+            "--model-dir",
+            str(tmp_path / "model"),
+            "--hyperparameters",
+            str(tmp_path / "none.json"),
+            "--failure-file",
+            str(failure),
+        ]
+    )
     assert code == 1
     assert failure.read_text().startswith("ValueError: no labeled .npz stacks in")
 
@@ -115,7 +135,9 @@ def test_bad_hyperparameters_are_named(values, message):
 
 
 def test_sagemaker_strings_are_coerced():
-    hp = Hyperparameters.from_mapping({"iterations": "12", "width": "0.5", "amp": "false", "thresholds": "0.2 0.4", "extra_key": "x"})
+    hp = Hyperparameters.from_mapping(
+        {"iterations": "12", "width": "0.5", "amp": "false", "thresholds": "0.2 0.4", "extra_key": "x"}
+    )
     assert (hp.iterations, hp.width, hp.amp, hp.thresholds) == (12, 0.5, False, (0.2, 0.4))
     assert hp.extra == {"extra_key": "x"}
 
@@ -146,7 +168,9 @@ def test_bootstrap_resample_is_stratified_seeded_and_differs_between_members():
     for sample in (a, b):
         assert len(sample) == 10
         assert sum(s.mask.any() for s in sample) == 7  # positives drawn only from positives
-        assert all(s.name.startswith("p") for s in sample[:7]) and all(s.name.startswith("n") for s in sample[7:])
+        assert all(s.name.startswith("p") for s in sample[:7]) and all(
+            s.name.startswith("n") for s in sample[7:]
+        )
         assert len({s.name for s in sample}) < 10  # with replacement: 10 draws from 10 rarely cover all
     assert [s.name for s in a] == [s.name for s in again]
     assert [s.name for s in a] != [s.name for s in b]
@@ -157,9 +181,7 @@ def test_rank_correlation_of_uncertainty_against_cost_matches_ranked_pearson():
     from ichal.evaluate import _rank_correlation
 
     rng = np.random.default_rng(3)
-    rows = [
-        {"group": "negative", "stack_uncertainty": 9.0, "boundary_length": 0.0, "true_voxels": 0}
-    ] + [
+    rows = [{"group": "negative", "stack_uncertainty": 9.0, "boundary_length": 0.0, "true_voxels": 0}] + [
         {"group": "medium", "stack_uncertainty": float(v), "boundary_length": float(b), "true_voxels": int(t)}
         for v, b, t in zip(rng.random(12), rng.random(12) * 100, rng.permutation(1000)[:12], strict=True)
     ]
@@ -180,8 +202,24 @@ def test_evaluate_cli_writes_report_and_paired_figure(trained, tmp_path, capsys)
     from ichal.evaluate import main as evaluate_main
 
     figure = tmp_path / "pairs.png"
-    code = evaluate_main(["--model-dir", str(trained), "--count", "3", "--seed", "5150", "--size", "128",
-                          "--device", "cpu", "--paired-contrast", "1", "--figure", str(figure)])
+    code = evaluate_main(
+        [
+            "--model-dir",
+            str(trained),
+            "--count",
+            "3",
+            "--seed",
+            "5150",
+            "--size",
+            "128",
+            "--device",
+            "cpu",
+            "--paired-contrast",
+            "1",
+            "--figure",
+            str(figure),
+        ]
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["metrics"]["n_stacks"] == 3 and "stacks" not in report

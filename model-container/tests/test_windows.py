@@ -4,7 +4,9 @@ import pytest
 from ichal.windows import window_grid, window_starts
 
 
-@pytest.mark.parametrize("size,crop,stride", [(512, 160, 80), (512, 160, 160), (160, 160, 80), (300, 160, 70), (161, 160, 1)])
+@pytest.mark.parametrize(
+    "size,crop,stride", [(512, 160, 80), (512, 160, 160), (160, 160, 80), (300, 160, 70), (161, 160, 1)]
+)
 def test_windows_cover_every_pixel_and_stay_inside(size, crop, stride):
     starts = window_starts(size, crop, stride)
     covered = np.zeros(size, dtype=int)

@@ -19,4 +19,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from .config import CONFIGS, CPU, GPU, TINY, ExperimentConfig, LabelingTimeTruth
 from .runner import main, run_experiments
 
-__all__ = ["CONFIGS", "CPU", "GPU", "TINY", "ExperimentConfig", "LabelingTimeTruth", "main", "run_experiments"]
+__all__ = [
+    "CONFIGS",
+    "CPU",
+    "GPU",
+    "TINY",
+    "ExperimentConfig",
+    "LabelingTimeTruth",
+    "main",
+    "run_experiments",
+]

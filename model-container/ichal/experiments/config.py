@@ -84,7 +84,7 @@ class ExperimentConfig:
             log_every=max(1, self.iterations // 2),
         )
 
-    def with_overrides(self, **changes) -> "ExperimentConfig":
+    def with_overrides(self, **changes) -> ExperimentConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def to_json(self) -> dict:

@@ -57,7 +57,7 @@ def cost_sensitive_experiment(
             f"pool {len(unlabeled_ids)} stacks ({pool_seconds / 3600:.1f} h), budget {budget_seconds / 3600:.2f} h per round"
         )
 
-        def model_seed(round_index: int) -> int:
+        def model_seed(round_index: int, repeat: int = repeat) -> int:
             return seed * 1000 + 500 + repeat * 50 + round_index * 10
 
         seed_ensemble = train(config, [by_id[i] for i in seed_ids], model_seed(0), progress, "seed committee")
@@ -71,45 +71,81 @@ def cost_sensitive_experiment(
             labeled = list(seed_ids)
             scores: dict[str, StackScore] = seed_scores
             spent_actual = seed_seconds
-            rounds = [{"round": 0, "labeled": len(labeled), "cumulative_actual_hours": spent_actual / 3600,
-                       "cumulative_budget_hours": seed_seconds / 3600, "metrics": seed_metrics}]
+            rounds = [
+                {
+                    "round": 0,
+                    "labeled": len(labeled),
+                    "cumulative_actual_hours": spent_actual / 3600,
+                    "cumulative_budget_hours": seed_seconds / 3600,
+                    "metrics": seed_metrics,
+                }
+            ]
             for r in range(1, config.cost_rounds + 1):
                 labeled_set = set(labeled)
                 ids = [i for i in unlabeled_ids if i not in labeled_set]
-                predicted = {i: refit.predicted_seconds(scores[i].boundary_length, scores[i].components) for i in ids}
-                entries = [{"id": i, "uncertainty": scores[i].uncertainty, "predictedSeconds": predicted[i]} for i in ids]
-                out = ich_al.select(entries, budget_seconds=budget_seconds, strategy=strategy, seed=seed * 1000 + repeat * 10 + r)
+                predicted = {
+                    i: refit.predicted_seconds(scores[i].boundary_length, scores[i].components) for i in ids
+                }
+                entries = [
+                    {"id": i, "uncertainty": scores[i].uncertainty, "predictedSeconds": predicted[i]}
+                    for i in ids
+                ]
+                out = ich_al.select(
+                    entries,
+                    budget_seconds=budget_seconds,
+                    strategy=strategy,
+                    seed=seed * 1000 + repeat * 10 + r,
+                )
                 added = list(out["selected"])
                 predicted_total = sum(predicted[i] for i in added)
-                if predicted_total > budget_seconds * (1 + 1e-9) or len(set(added)) != len(added) or labeled_set.intersection(added):
-                    raise AssertionError(f"{name} round {r}: {len(added)} stacks, {predicted_total:.0f}s predicted > budget {budget_seconds:.0f}s")
+                if (
+                    predicted_total > budget_seconds * (1 + 1e-9)
+                    or len(set(added)) != len(added)
+                    or labeled_set.intersection(added)
+                ):
+                    raise AssertionError(
+                        f"{name} round {r}: {len(added)} stacks, {predicted_total:.0f}s predicted > budget {budget_seconds:.0f}s"
+                    )
                 chosen = [by_id[i] for i in added]
                 actual = sum(s.true_seconds for s in chosen)
                 spent_actual += actual
                 labeled += added
-                ensemble = train(config, [by_id[i] for i in labeled], model_seed(r), progress, f"{name} round {r}")
+                ensemble = train(
+                    config, [by_id[i] for i in labeled], model_seed(r), progress, f"{name} round {r}"
+                )
                 metrics = evaluate(config, ensemble, test)
-                rounds.append({
-                    "round": r,
-                    "labeled": len(labeled),
-                    "added": sorted(added),
-                    "added_count": len(added),
-                    "added_positive": sum(s.positive for s in chosen),
-                    "budget_hours": budget_seconds / 3600,
-                    "pool_stacks_fitting_budget": sum(t <= budget_seconds for t in predicted.values()),
-                    "pool_predicted_hours": sum(predicted.values()) / 3600,
-                    "predicted_hours": predicted_total / 3600,
-                    "actual_hours": actual / 3600,
-                    "total_uncertainty": float(sum(scores[i].uncertainty for i in added)),
-                    "mean_true_boundary_length": float(np.mean([s.boundary_length for s in chosen])) if chosen else 0.0,
-                    "cumulative_actual_hours": spent_actual / 3600,
-                    "cumulative_budget_hours": (seed_seconds + r * budget_seconds) / 3600,
-                    "batch_time": batch_time_check(
-                        fit, chosen, [predicted[i] for i in added],
-                        [fit.predicted_seconds(scores[i].boundary_length, scores[i].components) for i in added],
-                    ) if chosen else None,
-                    "metrics": metrics,
-                })
+                rounds.append(
+                    {
+                        "round": r,
+                        "labeled": len(labeled),
+                        "added": sorted(added),
+                        "added_count": len(added),
+                        "added_positive": sum(s.positive for s in chosen),
+                        "budget_hours": budget_seconds / 3600,
+                        "pool_stacks_fitting_budget": sum(t <= budget_seconds for t in predicted.values()),
+                        "pool_predicted_hours": sum(predicted.values()) / 3600,
+                        "predicted_hours": predicted_total / 3600,
+                        "actual_hours": actual / 3600,
+                        "total_uncertainty": float(sum(scores[i].uncertainty for i in added)),
+                        "mean_true_boundary_length": float(np.mean([s.boundary_length for s in chosen]))
+                        if chosen
+                        else 0.0,
+                        "cumulative_actual_hours": spent_actual / 3600,
+                        "cumulative_budget_hours": (seed_seconds + r * budget_seconds) / 3600,
+                        "batch_time": batch_time_check(
+                            fit,
+                            chosen,
+                            [predicted[i] for i in added],
+                            [
+                                fit.predicted_seconds(scores[i].boundary_length, scores[i].components)
+                                for i in added
+                            ],
+                        )
+                        if chosen
+                        else None,
+                        "metrics": metrics,
+                    }
+                )
                 progress(
                     f"  {name} round {r}: +{len(added)} stacks, predicted {predicted_total / 3600:.2f} h, actual {actual / 3600:.2f} h  "
                     + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
@@ -117,18 +153,40 @@ def cost_sensitive_experiment(
                 if r < config.cost_rounds:
                     scores = score(config, ensemble, [by_id[i] for i in ids if i not in set(added)])
             strategies[name] = rounds
-        repeats.append({"repeat": repeat, "seed_stacks": len(seed_ids), "refit": refit.to_json(), "refit_note": refit_note, "pool_stacks": len(unlabeled_ids),
-                        "pool_hours": pool_seconds / 3600, "budget_hours": budget_seconds / 3600, "strategies": strategies})
+        repeats.append(
+            {
+                "repeat": repeat,
+                "seed_stacks": len(seed_ids),
+                "refit": refit.to_json(),
+                "refit_note": refit_note,
+                "pool_stacks": len(unlabeled_ids),
+                "pool_hours": pool_seconds / 3600,
+                "budget_hours": budget_seconds / 3600,
+                "strategies": strategies,
+            }
+        )
     return {"repeats": repeats, "summary": summarise(repeats, config.cost_rounds)}
 
 
-def refit_time_model(config: ExperimentConfig, ich_al: IchAl, fit: TimeFit, committee, seed_stacks: list[PoolStack]) -> tuple[TimeFit, str | None]:
+def refit_time_model(
+    config: ExperimentConfig, ich_al: IchAl, fit: TimeFit, committee, seed_stacks: list[PoolStack]
+) -> tuple[TimeFit, str | None]:
     """``ich-al fit-time`` on the seed stacks' heatmap B, M (scored by ``committee``) against their
     simulated times; the Fig. 3 ``fit`` with a note when there are too few stacks or the fit fails."""
     if len(seed_stacks) < MIN_REFIT_STACKS:
-        return fit, f"seed set of {len(seed_stacks)} < {MIN_REFIT_STACKS} stacks: Fig. 3 fit used, not refitted"
+        return (
+            fit,
+            f"seed set of {len(seed_stacks)} < {MIN_REFIT_STACKS} stacks: Fig. 3 fit used, not refitted",
+        )
     scores = score(config, committee, seed_stacks)
-    timings = [{"boundaryLength": scores[s.id].boundary_length, "components": scores[s.id].components, "seconds": s.true_seconds} for s in seed_stacks]
+    timings = [
+        {
+            "boundaryLength": scores[s.id].boundary_length,
+            "components": scores[s.id].components,
+            "seconds": s.true_seconds,
+        }
+        for s in seed_stacks
+    ]
     try:
         return ich_al.fit_time(timings), None
     except IchAlError as error:  # e.g. a committee that draws the same M on every seed stack
@@ -147,14 +205,28 @@ def summarise(repeats: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
         for r in range(rounds + 1):
             entries = [rep["strategies"][name][r] for rep in repeats]
             row: dict[str, Any] = {"round": r}
-            for key in ("cumulative_actual_hours", "cumulative_budget_hours", "labeled", "added_count", "actual_hours", "predicted_hours", "mean_true_boundary_length"):
+            for key in (
+                "cumulative_actual_hours",
+                "cumulative_budget_hours",
+                "labeled",
+                "added_count",
+                "actual_hours",
+                "predicted_hours",
+                "mean_true_boundary_length",
+            ):
                 values = [e[key] for e in entries if key in e]
                 if values:
                     arr = np.asarray(values, dtype=np.float64)
-                    row[key] = {"mean": float(arr.mean()), "sd": float(arr.std(ddof=1)) if arr.size > 1 else 0.0}
+                    row[key] = {
+                        "mean": float(arr.mean()),
+                        "sd": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
+                    }
             for metric in entries[0]["metrics"]:
                 arr = np.asarray([e["metrics"][metric] for e in entries], dtype=np.float64)
-                row[metric] = {"mean": float(arr.mean()), "sd": float(arr.std(ddof=1)) if arr.size > 1 else 0.0}
+                row[metric] = {
+                    "mean": float(arr.mean()),
+                    "sd": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
+                }
             rows.append(row)
         out[name] = rows
     return out

@@ -60,30 +60,57 @@ class StackScore:
     """Pooled backbone features (QBC + similarity only)."""
 
 
-def simulated_seconds(truth: LabelingTimeTruth, boundary_length: float, components: float, noise: float) -> float:
+def simulated_seconds(
+    truth: LabelingTimeTruth, boundary_length: float, components: float, noise: float
+) -> float:
     """log t = α log(1+B) + β log(1+M) + γ + σ ε (paper eq. 2, with the project's log(1+·))."""
-    return math.exp(truth.alpha * math.log1p(boundary_length) + truth.beta * math.log1p(components) + truth.gamma + truth.sigma * noise)
+    return math.exp(
+        truth.alpha * math.log1p(boundary_length)
+        + truth.beta * math.log1p(components)
+        + truth.gamma
+        + truth.sigma * noise
+    )
 
 
-def build_pool(config: ExperimentConfig, count: int, seed: int, prefix: str, progress: Progress | None = None) -> list[PoolStack]:
+def build_pool(
+    config: ExperimentConfig, count: int, seed: int, prefix: str, progress: Progress | None = None
+) -> list[PoolStack]:
     """``count`` phantoms (pool seed ``seed``), mapped onto the model grid, with true B, M and time."""
     noise = np.random.default_rng(np.random.SeedSequence([seed, 7919])).standard_normal(count)
     stacks = []
-    for i, phantom in enumerate(generate_pool(count, seed, negative_fraction=config.negative_fraction, size=config.grid_size, frames=config.frames)):
-        training = to_training_stack(phantom.hu, phantom.mask, phantom.pixel_spacing, config.grid_size, name=f"{prefix}{i:04d}")
+    for i, phantom in enumerate(
+        generate_pool(
+            count,
+            seed,
+            negative_fraction=config.negative_fraction,
+            size=config.grid_size,
+            frames=config.frames,
+        )
+    ):
+        training = to_training_stack(
+            phantom.hu, phantom.mask, phantom.pixel_spacing, config.grid_size, name=f"{prefix}{i:04d}"
+        )
         features = labeling_features(training.mask.astype(np.float32), backend="scipy", workers=1)
         b, m = features.boundary_length, features.components
-        stacks.append(PoolStack(training.name, training, b, m, simulated_seconds(config.truth, b, m, float(noise[i]))))
+        stacks.append(
+            PoolStack(training.name, training, b, m, simulated_seconds(config.truth, b, m, float(noise[i])))
+        )
         if progress and ((i + 1) % 16 == 0 or i + 1 == count):
             progress(f"  {prefix.rstrip('-')}: {i + 1}/{count} phantoms")
     return stacks
 
 
-def train(config: ExperimentConfig, stacks: Sequence[PoolStack], seed: int, progress: Progress, label: str) -> Ensemble:
+def train(
+    config: ExperimentConfig, stacks: Sequence[PoolStack], seed: int, progress: Progress, label: str
+) -> Ensemble:
     started = time.monotonic()
-    quiet: Progress = lambda line: None  # noqa: E731 - the trainer's per-step lines would drown the experiment's
-    ensemble, _ = train_ensemble([s.training for s in stacks], config.hyperparameters(seed), device=DEVICE, progress=quiet)
-    progress(f"  trained {label}: {len(ensemble)} models on {len(stacks)} stacks ({sum(s.positive for s in stacks)} positive) in {time.monotonic() - started:.0f}s")
+    quiet: Progress = lambda line: None
+    ensemble, _ = train_ensemble(
+        [s.training for s in stacks], config.hyperparameters(seed), device=DEVICE, progress=quiet
+    )
+    progress(
+        f"  trained {label}: {len(ensemble)} models on {len(stacks)} stacks ({sum(s.positive for s in stacks)} positive) in {time.monotonic() - started:.0f}s"
+    )
     return ensemble
 
 
@@ -99,14 +126,18 @@ def embed(ensemble: Ensemble, stack: PoolStack) -> np.ndarray:
     frames = _frames(stack).to(DEVICE)
     parts = []
     for model in ensemble.models:
-        maps = torch.cat([model.backbone(frames[i : i + 8]) for i in range(0, frames.shape[0], 8)])  # [F, C, h, w]
+        maps = torch.cat(
+            [model.backbone(frames[i : i + 8]) for i in range(0, frames.shape[0], 8)]
+        )  # [F, C, h, w]
         pooled = maps.mean(dim=(2, 3))  # [F, C]
         parts += [pooled.mean(0), pooled.amax(0)]
     return torch.cat(parts).cpu().numpy().astype(np.float64)
 
 
 @torch.no_grad()
-def score(config: ExperimentConfig, ensemble: Ensemble, stacks: Sequence[PoolStack], *, with_embedding: bool = False) -> dict[str, StackScore]:
+def score(
+    config: ExperimentConfig, ensemble: Ensemble, stacks: Sequence[PoolStack], *, with_embedding: bool = False
+) -> dict[str, StackScore]:
     """V, heatmap B and M (and optionally the embedding) of each stack, through the serving features."""
     ensemble.to(DEVICE).eval()
     out = {}
@@ -126,7 +157,10 @@ def embed_only(ensemble: Ensemble, stacks: Sequence[PoolStack]) -> dict[str, Sta
     """Embeddings of labeled stacks (their V, B, M are not needed: NaN)."""
     ensemble.to(DEVICE).eval()
     nan = float("nan")
-    return {s.id: StackScore(uncertainty=nan, boundary_length=nan, components=nan, embedding=embed(ensemble, s)) for s in stacks}
+    return {
+        s.id: StackScore(uncertainty=nan, boundary_length=nan, components=nan, embedding=embed(ensemble, s))
+        for s in stacks
+    }
 
 
 @torch.no_grad()

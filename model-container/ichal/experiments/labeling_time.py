@@ -19,7 +19,12 @@ from .selection import IchAl, TimeFit
 
 
 def fit_time_model(ich_al: IchAl, completions: list[PoolStack]) -> TimeFit:
-    return ich_al.fit_time([{"boundaryLength": s.boundary_length, "components": s.components, "seconds": s.true_seconds} for s in completions])
+    return ich_al.fit_time(
+        [
+            {"boundaryLength": s.boundary_length, "components": s.components, "seconds": s.true_seconds}
+            for s in completions
+        ]
+    )
 
 
 def single_feature_fit(x: np.ndarray, log_t: np.ndarray) -> dict[str, float]:
@@ -30,7 +35,9 @@ def single_feature_fit(x: np.ndarray, log_t: np.ndarray) -> dict[str, float]:
     return {"slope": float(a), "intercept": float(c), "r2": r2}
 
 
-def labeling_time_experiment(config: ExperimentConfig, ich_al: IchAl, completions: list[PoolStack]) -> tuple[TimeFit, dict[str, Any]]:
+def labeling_time_experiment(
+    config: ExperimentConfig, ich_al: IchAl, completions: list[PoolStack]
+) -> tuple[TimeFit, dict[str, Any]]:
     fit = fit_time_model(ich_al, completions)
     seconds = np.array([s.true_seconds for s in completions])
     log_b = np.log1p([s.boundary_length for s in completions])
@@ -39,7 +46,12 @@ def labeling_time_experiment(config: ExperimentConfig, ich_al: IchAl, completion
     positives = np.array([s.positive for s in completions])
     result = {
         "n": len(completions),
-        "true_coefficients": {"alpha": config.truth.alpha, "beta": config.truth.beta, "gamma": config.truth.gamma, "sigma": config.truth.sigma},
+        "true_coefficients": {
+            "alpha": config.truth.alpha,
+            "beta": config.truth.beta,
+            "gamma": config.truth.gamma,
+            "sigma": config.truth.sigma,
+        },
         "fit": fit.to_json(),
         "seconds_min": float(seconds.min()),
         "seconds_max": float(seconds.max()),
@@ -50,14 +62,22 @@ def labeling_time_experiment(config: ExperimentConfig, ich_al: IchAl, completion
             "log_components": single_feature_fit(log_m, log_t),
         },
         "points": [
-            {"id": s.id, "boundary_length": s.boundary_length, "components": s.components, "seconds": s.true_seconds, "positive": bool(p)}
+            {
+                "id": s.id,
+                "boundary_length": s.boundary_length,
+                "components": s.components,
+                "seconds": s.true_seconds,
+                "positive": bool(p),
+            }
             for s, p in zip(completions, positives)
         ],
     }
     return fit, result
 
 
-def batch_time_check(fit: TimeFit, chosen: list[PoolStack], predicted_seconds: list[float], fig3_heatmap_seconds: list[float]) -> dict[str, float]:
+def batch_time_check(
+    fit: TimeFit, chosen: list[PoolStack], predicted_seconds: list[float], fig3_heatmap_seconds: list[float]
+) -> dict[str, float]:
     """A selected batch's simulated actual total against
     * ``predicted``: what selection used — heatmap B, M through the time model refitted on the seed set;
     * ``fig3_heatmap``: heatmap B, M through the Fig. 3 fit (true-mask B, M of the completions);

@@ -66,7 +66,14 @@ class TimeFit:
         return math.exp(mu + self.residual_sd**2 / 2)
 
     def to_json(self) -> dict[str, float]:
-        return {"alpha": self.alpha, "beta": self.beta, "gamma": self.gamma, "n": self.n, "r2": self.r2, "residual_sd": self.residual_sd}
+        return {
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "gamma": self.gamma,
+            "n": self.n,
+            "r2": self.r2,
+            "residual_sd": self.residual_sd,
+        }
 
 
 class IchAl:
@@ -91,7 +98,9 @@ class IchAl:
             self.seconds += time.perf_counter() - started
             self.calls += 1
         if done.returncode != 0:
-            raise IchAlError(f"ich-al {args[0]} exited {done.returncode}: {done.stderr.strip() or done.stdout.strip()}")
+            raise IchAlError(
+                f"ich-al {args[0]} exited {done.returncode}: {done.stderr.strip() or done.stdout.strip()}"
+            )
         try:
             return json.loads(done.stdout)
         except json.JSONDecodeError as error:
@@ -110,12 +119,36 @@ class IchAl:
         if strategy not in ("knapsack", "uniform", "random"):
             raise ValueError(f"unknown strategy {strategy!r}")
         if not pool:
-            return {"strategy": strategy, "selected": [], "totalUncertainty": 0.0, "totalSeconds": 0.0, "budgetSeconds": budget_seconds}
-        args = ["select", "--pool", "--budget-hours", repr(budget_seconds / 3600.0), "--strategy", strategy,
-                "--seed", str(int(seed)), "--resolution-seconds", repr(resolution_seconds)]
+            return {
+                "strategy": strategy,
+                "selected": [],
+                "totalUncertainty": 0.0,
+                "totalSeconds": 0.0,
+                "budgetSeconds": budget_seconds,
+            }
+        args = [
+            "select",
+            "--pool",
+            "--budget-hours",
+            repr(budget_seconds / 3600.0),
+            "--strategy",
+            strategy,
+            "--seed",
+            str(int(seed)),
+            "--resolution-seconds",
+            repr(resolution_seconds),
+        ]
         return self._run(args, [dict(e) for e in pool])
 
-    def select_count(self, ids: Sequence[str], uncertainty: Sequence[float] | None, count: int, *, strategy: str, seed: int = 0) -> list[str]:
+    def select_count(
+        self,
+        ids: Sequence[str],
+        uncertainty: Sequence[float] | None,
+        count: int,
+        *,
+        strategy: str,
+        seed: int = 0,
+    ) -> list[str]:
         """Exactly ``min(count, len(ids))`` stacks, every stack costing one unit (core-set rounds).
 
         ``uniform`` takes the highest uncertainty first (QBC); ``random`` a seeded random subset.
@@ -140,8 +173,18 @@ class IchAl:
         with tempfile.TemporaryDirectory(prefix="ichal-prior-") as tmp:
             prior = Path(tmp) / "prior.json"
             prior.write_text(json.dumps(WEAKEST_PRIOR))
-            out = self._run(["fit-time", "--timings", "--prior", str(prior), "--max-seconds", "1e12"], [dict(t) for t in timings])
-        return TimeFit(alpha=out["alpha"], beta=out["beta"], gamma=out["gamma"], n=out["n"], r2=out["r2"], residual_sd=out["residualSd"])
+            out = self._run(
+                ["fit-time", "--timings", "--prior", str(prior), "--max-seconds", "1e12"],
+                [dict(t) for t in timings],
+            )
+        return TimeFit(
+            alpha=out["alpha"],
+            beta=out["beta"],
+            gamma=out["gamma"],
+            n=out["n"],
+            r2=out["r2"],
+            residual_sd=out["residualSd"],
+        )
 
 
 def _normalise(features: np.ndarray) -> np.ndarray:
@@ -167,7 +210,11 @@ def coverage_greedy(
     if k <= 0:
         return []
     sim = cand @ pool.T  # [candidates, pool]: the quadratic part
-    cover = np.zeros(pool.shape[0]) if labeled_features is None or len(labeled_features) == 0 else (_normalise(labeled_features) @ pool.T).max(axis=0)
+    cover = (
+        np.zeros(pool.shape[0])
+        if labeled_features is None or len(labeled_features) == 0
+        else (_normalise(labeled_features) @ pool.T).max(axis=0)
+    )
     gains = np.maximum(sim - cover, 0.0).sum(axis=1)
     heap = [(-float(g), i) for i, g in enumerate(gains)]
     heapq.heapify(heap)

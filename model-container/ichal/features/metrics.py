@@ -57,8 +57,8 @@ from .morphology import Backend, label_components
 DEFAULT_PIXEL_BINS = 1 << 16
 
 __all__ = [
-    "BinnedAP",
     "DEFAULT_PIXEL_BINS",
+    "BinnedAP",
     "DetectionEvaluator",
     "RegionMatch",
     "ap_from_ranked_hits",

@@ -397,7 +397,7 @@ def label_components(
         lab, _ = ndimage.label(m.detach().cpu().numpy(), structure=structure)
         return torch.from_numpy(lab.astype(np.int64, copy=False)).to(m.device)
     out = torch.zeros(m.shape, dtype=torch.int64, device=m.device)
-    f, h, w = m.shape
+    _frames, _rows, _cols = m.shape  # a 3-D mask, or this raises
     if connectivity == "2d":
         keep, sub, (y0, x0) = _foreground_crop(m)
         if keep.numel():

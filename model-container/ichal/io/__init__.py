@@ -31,6 +31,8 @@ from ichal.io.volumes import read_nifti_bytes, read_npz_bytes
 __all__ = [
     "ARCHIVE_TOO_LARGE",
     "CORRUPT_DICOM",
+    "DEFAULT_LIMITS",
+    "DEID_PROFILE",
     "INCONSISTENT_GEOMETRY",
     "LOSSY_COMPRESSION",
     "NON_FINITE_VOXELS",
@@ -40,8 +42,6 @@ __all__ = [
     "UNREADABLE_ARCHIVE",
     "WRONG_MODALITY",
     "ZIP_BOMB",
-    "DEFAULT_LIMITS",
-    "DEID_PROFILE",
     "CtStack",
     "InputLimits",
     "InputRejected",

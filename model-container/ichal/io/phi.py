@@ -240,9 +240,13 @@ class _Findings:
             sequence = _is_sequence(tag, element)
             value = ds[tag].value if sequence else element.value
             if private:
-                if not 0x0010 <= tag & 0xFFFF <= 0x00FF and _has_value(value):
-                    if _private_creator(ds, tag) not in self.allowed:
-                        self.add(name, order)
+                creator_element = 0x0010 <= tag & 0xFFFF <= 0x00FF
+                if (
+                    not creator_element
+                    and _has_value(value)
+                    and _private_creator(ds, tag) not in self.allowed
+                ):
+                    self.add(name, order)
             elif tag == _BURNED_IN:
                 if _raw(value).strip(b" \x00").upper() == b"YES":
                     self.add(name, order)

@@ -27,7 +27,7 @@ import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Union
+from typing import Any, BinaryIO
 
 from ichal.io.archive import (
     PEEK_BYTES,
@@ -43,7 +43,7 @@ from ichal.io.limits import DEFAULT_LIMITS, InputLimits
 from ichal.io.stack import CtStack
 from ichal.io.volumes import nifti_header_kind, read_nifti_bytes, read_npz_bytes
 
-Source = Union[bytes, bytearray, memoryview, str, os.PathLike, BinaryIO]
+Source = bytes | bytearray | memoryview | str | os.PathLike | BinaryIO
 
 
 def _is_zip(head: bytes) -> bool:
@@ -70,7 +70,7 @@ def _read_zip(fileobj: BinaryIO, data: bytes | None, limits: InputLimits, source
 
 
 def _read_content(data: bytes, name: str, limits: InputLimits, source: str) -> list[CtStack]:
-    head = data[:PEEK_BYTES * 4]
+    head = data[: PEEK_BYTES * 4]
     if _is_zip(head):
         return _read_zip(io.BytesIO(data), data, limits, source)
     if head[:2] == b"\x1f\x8b" or nifti_header_kind(head) is not None:

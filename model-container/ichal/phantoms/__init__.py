@@ -23,17 +23,17 @@ from ichal.phantoms.writers import (
 )
 
 __all__ = [
+    "DEIDENTIFICATION_METHOD",
     "HEMORRHAGE_TYPES",
     "SLICE_SPACING_MM",
     "Lesion",
     "PhantomStack",
-    "generate_pool",
-    "generate_stack",
-    "pool_seeds",
-    "DEIDENTIFICATION_METHOD",
     "dataset_bytes",
     "frame_datasets",
+    "generate_pool",
+    "generate_stack",
     "nifti_affine",
+    "pool_seeds",
     "write_dicom_zip",
     "write_nifti",
     "write_npz",

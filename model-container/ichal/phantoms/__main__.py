@@ -43,18 +43,31 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--negative-fraction", type=float, default=0.3)
     parser.add_argument("--size", type=int, default=512, help="frame size in pixels (512 = paper geometry)")
-    parser.add_argument("--frames", type=int, default=None, help="frames per stack (default: 27–38 at random)")
+    parser.add_argument(
+        "--frames", type=int, default=None, help="frames per stack (default: 27–38 at random)"
+    )
     parser.add_argument("--format", dest="formats", action="append", choices=FORMATS, help="repeatable")
     parser.add_argument("--labeled", action="store_true", help="npz with the exact mask and labels")
-    parser.add_argument("--sizes", type=int, nargs="+", default=None, help="mixed frame sizes, cycled over stacks")
-    parser.add_argument("--patient-name", default=None, help="plant this PatientName in one DICOM study (PHI)")
-    parser.add_argument("--patient-name-index", type=int, default=0, help="which stack carries --patient-name")
     parser.add_argument(
-        "--lesion-contrast", choices=LESION_CONTRASTS, default="drawn",
+        "--sizes", type=int, nargs="+", default=None, help="mixed frame sizes, cycled over stacks"
+    )
+    parser.add_argument(
+        "--patient-name", default=None, help="plant this PatientName in one DICOM study (PHI)"
+    )
+    parser.add_argument(
+        "--patient-name-index", type=int, default=0, help="which stack carries --patient-name"
+    )
+    parser.add_argument(
+        "--lesion-contrast",
+        choices=LESION_CONTRASTS,
+        default="drawn",
         help="drawn (default: about 1 lesion in 5 faint), or every lesion acute / faint with the same shapes",
     )
     parser.add_argument(
-        "--true-features-grid", type=int, default=None, help="add B and M of the exact mask on this model grid"
+        "--true-features-grid",
+        type=int,
+        default=None,
+        help="add B and M of the exact mask on this model grid",
     )
     return parser
 
@@ -67,7 +80,7 @@ def true_labeling_features(stack, grid_size: int) -> tuple[float, int]:
     transform = plan_model_grid(stack.hu.shape[1:], stack.pixel_spacing, grid_size)
     mask = mask_to_model_grid(stack.mask, transform).astype("float32")
     features = labeling_features(mask, thresholds=(0.5,), backend="scipy", workers=1)
-    return float(features.boundary_length), int(round(features.components))
+    return float(features.boundary_length), round(features.components)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -338,8 +338,8 @@ def _sample_head(rng: np.random.Generator, size: int, frames: int | None) -> _He
     centre_r, centre_c = head.center_px
     for k in range(frames):
         reach = (max(half_a, half_b) * rho_out[k] + head.scalp_mm + 2.0) / spacing
-        r0, r1 = max(0, int(centre_r - reach)), min(size, int(math.ceil(centre_r + reach)) + 1)
-        c0, c1 = max(0, int(centre_c - reach)), min(size, int(math.ceil(centre_c + reach)) + 1)
+        r0, r1 = max(0, int(centre_r - reach)), min(size, math.ceil(centre_r + reach) + 1)
+        c0, c1 = max(0, int(centre_c - reach)), min(size, math.ceil(centre_c + reach) + 1)
         head.bbox.append((slice(r0, r1), slice(c0, c1)))
     return head
 
@@ -440,10 +440,9 @@ class _Frame:
 
     def texture(self, scale: float) -> np.ndarray:
         phase = 0.35 * self.k
-        return (
-            self.head.texture_a[self.box] * _F32(scale * math.cos(phase))
-            + self.head.texture_b[self.box] * _F32(scale * math.sin(phase))
-        )
+        return self.head.texture_a[self.box] * _F32(scale * math.cos(phase)) + self.head.texture_b[
+            self.box
+        ] * _F32(scale * math.sin(phase))
 
     def render(self) -> np.ndarray:
         head, k = self.head, self.k
@@ -592,7 +591,12 @@ def _sample_lesion(rng: np.random.Generator, head: _Head, kind: str, contrast: s
         radius = head.inner_radius(theta, k)
         u, v = radius * math.cos(theta), radius * math.sin(theta)
         return _LesionSpec(
-            kind, hu, faint, _frame_window(head, k, hz), (u, v, k), thickness,
+            kind,
+            hu,
+            faint,
+            _frame_window(head, k, hz),
+            (u, v, k),
+            thickness,
             {"theta": theta, "h_theta": h_theta, "thickness": thickness, "hz": hz},
         )
     if kind == "subarachnoid":
@@ -609,7 +613,12 @@ def _sample_lesion(rng: np.random.Generator, head: _Head, kind: str, contrast: s
             half_length = float(rng.uniform(10.0, 60.0))
             v0 = float(rng.uniform(-50.0, 50.0))
             return _LesionSpec(
-                kind, hu, faint, frames, (0.0, v0, k0), half_length,
+                kind,
+                hu,
+                faint,
+                frames,
+                (0.0, v0, k0),
+                half_length,
                 {"variant": 1, "v": v0, "half_length": half_length},
             )
         k0 = int(rng.choice(mid))
@@ -619,8 +628,12 @@ def _sample_lesion(rng: np.random.Generator, head: _Head, kind: str, contrast: s
         radius = head.inner_radius(theta, k0)
         layer = float(head.csf_gap if rng.random() < 0.5 else 0.0)
         return _LesionSpec(
-            kind, hu, faint, frames,
-            (radius * math.cos(theta), radius * math.sin(theta), k0), h_theta * radius,
+            kind,
+            hu,
+            faint,
+            frames,
+            (radius * math.cos(theta), radius * math.sin(theta), k0),
+            h_theta * radius,
             {"variant": 0, "theta": theta, "h_theta": h_theta, "layer": layer},
         )
     if kind == "intraparenchymal":
@@ -669,7 +682,12 @@ def _sample_lesion(rng: np.random.Generator, head: _Head, kind: str, contrast: s
         frames = _frame_window(head, k0, float(rng.uniform(0.0, 20.0)))
         level = vent["center_v"] + vent["half_length"] * float(rng.uniform(-0.2, 0.7))
         return _LesionSpec(
-            kind, hu, faint, frames, (0.0, level, k0), vent["half_length"],
+            kind,
+            hu,
+            faint,
+            frames,
+            (0.0, level, k0),
+            vent["half_length"],
             {"cast": float(cast), "level": level},
         )
     raise ValueError(f"unknown hemorrhage type {kind!r}")
@@ -763,7 +781,9 @@ def generate_stack(
     if frames is not None and frames < 1:
         raise ValueError(f"frames must be positive, got {frames}")
     if lesion_contrast not in LESION_CONTRASTS:
-        raise ValueError(f"lesion_contrast must be one of {', '.join(LESION_CONTRASTS)}, got {lesion_contrast!r}")
+        raise ValueError(
+            f"lesion_contrast must be one of {', '.join(LESION_CONTRASTS)}, got {lesion_contrast!r}"
+        )
     anatomy_seq, lesion_seq, noise_seq, choice_seq = np.random.SeedSequence(int(seed)).spawn(4)
     if negative is None:
         negative = bool(np.random.default_rng(choice_seq).random() < negative_fraction)
@@ -789,11 +809,23 @@ def generate_stack(
             radius = max(6.0, 3.0 * head.spacing)
             faint = lesion_contrast == "faint"
             fallback = _LesionSpec(
-                "intraparenchymal", float(rng.uniform(42.0, 48.0) if faint else rng.uniform(55.0, 85.0)), faint,
+                "intraparenchymal",
+                float(rng.uniform(42.0, 48.0) if faint else rng.uniform(55.0, 85.0)),
+                faint,
                 _frame_window(head, k0, radius),
-                (20.0, 0.0, k0), radius,
-                {"a": radius, "b": radius, "hz": radius, "rot": 0.0, "lump2": 0.0, "lump3": 0.0,
-                 "phase2": 0.0, "phase3": 0.0, "rim": 0.0},
+                (20.0, 0.0, k0),
+                radius,
+                {
+                    "a": radius,
+                    "b": radius,
+                    "hz": radius,
+                    "rot": 0.0,
+                    "lump2": 0.0,
+                    "lump3": 0.0,
+                    "phase2": 0.0,
+                    "phase3": 0.0,
+                    "rim": 0.0,
+                },
             )
             specs.append(fallback)
             _paint(head, hu, owner, [fallback], len(specs))
@@ -855,4 +887,10 @@ def generate_pool(
     np.random.default_rng(np.random.SeedSequence([int(seed), n])).shuffle(negatives)
     for i, (stack_seed, negative) in enumerate(zip(seeds, negatives)):
         stack_size = int(sizes[i % len(sizes)]) if sizes is not None else size
-        yield generate_stack(stack_seed, negative=bool(negative), size=stack_size, frames=frames, lesion_contrast=lesion_contrast)
+        yield generate_stack(
+            stack_seed,
+            negative=bool(negative),
+            size=stack_size,
+            frames=frames,
+            lesion_contrast=lesion_contrast,
+        )

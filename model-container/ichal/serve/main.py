@@ -28,19 +28,35 @@ CONCURRENCY_ENV = "ICHAL_CONCURRENT_REQUESTS"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ichal serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model")))
+    parser = argparse.ArgumentParser(
+        prog="ichal serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model-dir", type=Path, default=Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
+    )
     parser.add_argument("--host", default="0.0.0.0")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", 8080)))
-    parser.add_argument("--s3-endpoint", default=os.environ.get(S3_ENDPOINT_ENV), help="S3 endpoint (local emulator)")
-    parser.add_argument("--async-output", default=os.environ.get("ICHAL_ASYNC_OUTPUT"), help="s3:// prefix for asynchronous results")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080")))
     parser.add_argument(
-        "--success-topic", default=os.environ.get("ICHAL_SUCCESS_TOPIC"), help="SNS topic for completed async results"
+        "--s3-endpoint", default=os.environ.get(S3_ENDPOINT_ENV), help="S3 endpoint (local emulator)"
     )
     parser.add_argument(
-        "--error-topic", default=os.environ.get("ICHAL_ERROR_TOPIC"), help="SNS topic for failed async invocations"
+        "--async-output",
+        default=os.environ.get("ICHAL_ASYNC_OUTPUT"),
+        help="s3:// prefix for asynchronous results",
     )
-    parser.add_argument("--sns-endpoint", default=None, help="SNS endpoint (local emulator); default: --s3-endpoint")
+    parser.add_argument(
+        "--success-topic",
+        default=os.environ.get("ICHAL_SUCCESS_TOPIC"),
+        help="SNS topic for completed async results",
+    )
+    parser.add_argument(
+        "--error-topic",
+        default=os.environ.get("ICHAL_ERROR_TOPIC"),
+        help="SNS topic for failed async invocations",
+    )
+    parser.add_argument(
+        "--sns-endpoint", default=None, help="SNS endpoint (local emulator); default: --s3-endpoint"
+    )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument(
         "--concurrency",
@@ -48,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get(CONCURRENCY_ENV, "2"),
         help=f"requests worked on at once (reading overlaps the model; default ${CONCURRENCY_ENV} or 2)",
     )
-    parser.add_argument("--ready-file", type=Path, default=None, help="write the bound port here once serving (for tests)")
+    parser.add_argument(
+        "--ready-file", type=Path, default=None, help="write the bound port here once serving (for tests)"
+    )
     args = parser.parse_args(argv)
     try:
         args.concurrency = int(args.concurrency)
@@ -56,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         args.concurrency = 0
     if args.concurrency < 1:
         parser.error(f"--concurrency (or ${CONCURRENCY_ENV}) must be a positive integer")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
+    )
 
     from ..scoring import StackScorer
 

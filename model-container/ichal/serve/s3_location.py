@@ -15,13 +15,13 @@ class S3Location:
     key: str
 
     @classmethod
-    def parse(cls, uri: str) -> "S3Location":
+    def parse(cls, uri: str) -> S3Location:
         parsed = urlparse(uri)
         if parsed.scheme != "s3" or not parsed.netloc:
             raise ValueError(f"not an s3:// URI: {uri!r}")
         return cls(bucket=parsed.netloc, key=parsed.path.lstrip("/"))
 
-    def child(self, name: str) -> "S3Location":
+    def child(self, name: str) -> S3Location:
         prefix = self.key if not self.key or self.key.endswith("/") else self.key + "/"
         return S3Location(self.bucket, prefix + name)
 
@@ -39,7 +39,10 @@ def s3_client(endpoint_url: str | None = None):
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
-        config=Config(s3={"addressing_style": "path"} if endpoint else {}, retries={"max_attempts": 5, "mode": "standard"}),
+        config=Config(
+            s3={"addressing_style": "path"} if endpoint else {},
+            retries={"max_attempts": 5, "mode": "standard"},
+        ),
     )
 
 

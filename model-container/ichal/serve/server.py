@@ -26,9 +26,9 @@ import logging
 import re
 import threading
 import uuid
-from datetime import datetime, timezone
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -60,7 +60,7 @@ Scorer = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def _timestamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def async_inference_notification(
@@ -83,7 +83,7 @@ def async_inference_notification(
     """
     notification: dict[str, Any] = {
         "awsRegion": region,
-        "eventTime": _timestamp(datetime.now(timezone.utc)),
+        "eventTime": _timestamp(datetime.now(UTC)),
         "receivedTime": _timestamp(received),
         "invocationStatus": status,
         "requestParameters": {
@@ -153,7 +153,11 @@ class ScoringService:
     _pending: set[threading.Thread] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or self.concurrency < 1:
+        if (
+            isinstance(self.concurrency, bool)
+            or not isinstance(self.concurrency, int)
+            or self.concurrency < 1
+        ):
             raise ValueError(f"concurrency must be a positive integer, got {self.concurrency!r}")
         self._slots = threading.BoundedSemaphore(self.concurrency)
 
@@ -161,7 +165,11 @@ class ScoringService:
         try:
             request = json.loads(body or b"null")
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise RequestError(400, "BAD_REQUEST_JSON", f"request body is not JSON: {error.msg if hasattr(error, 'msg') else error}")
+            raise RequestError(
+                400,
+                "BAD_REQUEST_JSON",
+                f"request body is not JSON: {error.msg if hasattr(error, 'msg') else error}",
+            )
         if not isinstance(request, dict):
             raise RequestError(400, "BAD_REQUEST", "request body must be a JSON object")
         with self._slots:
@@ -171,28 +179,51 @@ class ScoringService:
         self, input_location: str | None, endpoint_name: str = "local"
     ) -> tuple[dict[str, Any], dict[str, str]]:
         if not input_location:
-            raise RequestError(400, "MISSING_INPUT_LOCATION", "X-Amzn-SageMaker-InputLocation header is required")
+            raise RequestError(
+                400, "MISSING_INPUT_LOCATION", "X-Amzn-SageMaker-InputLocation header is required"
+            )
         try:
             source = S3Location.parse(input_location)
         except ValueError as error:
             raise RequestError(400, "BAD_INPUT_LOCATION", str(error))
         if self.s3 is None or self.async_output is None:
-            raise RequestError(501, "ASYNC_NOT_CONFIGURED", "asynchronous inference needs an S3 client and an output prefix")
+            raise RequestError(
+                501, "ASYNC_NOT_CONFIGURED", "asynchronous inference needs an S3 client and an output prefix"
+            )
         inference_id = str(uuid.uuid4())
         output = self.async_output.child(f"{inference_id}.out")
         failure = self.async_output.child(f"{inference_id}.error")
-        received = datetime.now(timezone.utc)
-        context = {"endpoint_name": endpoint_name, "inference_id": inference_id, "input_location": input_location, "received": received}
+        received = datetime.now(UTC)
+        context = {
+            "endpoint_name": endpoint_name,
+            "inference_id": inference_id,
+            "input_location": input_location,
+            "received": received,
+        }
         worker = threading.Thread(
-            target=self._run_async, args=(source, output, failure, context), daemon=True, name=f"async-{inference_id}"
+            target=self._run_async,
+            args=(source, output, failure, context),
+            daemon=True,
+            name=f"async-{inference_id}",
         )
         self._pending.add(worker)
         worker.start()
-        headers = {"X-Amzn-SageMaker-OutputLocation": output.uri, "X-Amzn-SageMaker-FailureLocation": failure.uri}
-        return {"InferenceId": inference_id, "OutputLocation": output.uri, "FailureLocation": failure.uri}, headers
+        headers = {
+            "X-Amzn-SageMaker-OutputLocation": output.uri,
+            "X-Amzn-SageMaker-FailureLocation": failure.uri,
+        }
+        return {
+            "InferenceId": inference_id,
+            "OutputLocation": output.uri,
+            "FailureLocation": failure.uri,
+        }, headers
 
     def _run_async(
-        self, source: S3Location, output: S3Location, failure: S3Location, context: dict[str, Any] | None = None
+        self,
+        source: S3Location,
+        output: S3Location,
+        failure: S3Location,
+        context: dict[str, Any] | None = None,
     ) -> None:
         try:
             try:
@@ -236,7 +267,10 @@ class ScoringService:
 
     def _put(self, where: S3Location, payload: dict[str, Any]) -> None:
         self.s3.put_object(
-            Bucket=where.bucket, Key=where.key, Body=json.dumps(payload).encode(), ContentType="application/json"
+            Bucket=where.bucket,
+            Key=where.key,
+            Body=json.dumps(payload).encode(),
+            ContentType="application/json",
         )
 
     def drain(self, timeout: float = 60.0) -> None:
@@ -266,7 +300,11 @@ def make_server(service: ScoringService, host: str = "0.0.0.0", port: int = 8080
         def _body(self) -> bytes:
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_REQUEST_BYTES:
-                raise RequestError(413, "REQUEST_TOO_LARGE", f"request of {length} bytes exceeds {MAX_REQUEST_BYTES}; send S3 locations, not voxels")
+                raise RequestError(
+                    413,
+                    "REQUEST_TOO_LARGE",
+                    f"request of {length} bytes exceeds {MAX_REQUEST_BYTES}; send S3 locations, not voxels",
+                )
             return self.rfile.read(length) if length else b""
 
         def do_GET(self) -> None:
@@ -294,7 +332,10 @@ def make_server(service: ScoringService, host: str = "0.0.0.0", port: int = 8080
                 self._send(error.status, error.body())
             except Exception as error:
                 log.exception("invocation failed")
-                self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"code": "INTERNAL_ERROR", "reason": type(error).__name__})
+                self._send(
+                    HTTPStatus.INTERNAL_SERVER_ERROR,
+                    {"code": "INTERNAL_ERROR", "reason": type(error).__name__},
+                )
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True

@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the tiny ensemble (model_<i>.pt, manifest.json) here")
     parser.add_argument("--study", type=Path, help="write a phantom DICOM zip to this file")
     parser.add_argument("--seed", type=int, default=5, help="phantom seed (default 5)")
-    parser.add_argument("--frames", type=int, default=STUDY_FRAMES, help="phantom frames (default %(default)s)")
+    parser.add_argument(
+        "--frames", type=int, default=STUDY_FRAMES, help="phantom frames (default %(default)s)"
+    )
     parser.add_argument("--patient-name", default=None, help="plant this PatientName (a study with PHI)")
     args = parser.parse_args(argv)
     if args.out is None and args.study is None:

@@ -46,7 +46,7 @@ class Hyperparameters:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any]) -> "Hyperparameters":
+    def from_mapping(cls, values: dict[str, Any]) -> Hyperparameters:
         """Builds from a mapping whose values may be strings (SageMaker passes every value as a string)."""
         known = {f.name: f for f in dataclasses.fields(cls) if f.name != "extra"}
         kwargs: dict[str, Any] = {}
@@ -66,7 +66,7 @@ class Hyperparameters:
         return hp
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "Hyperparameters":
+    def from_file(cls, path: str | Path) -> Hyperparameters:
         return cls.from_mapping(json.loads(Path(path).read_text()))
 
     def validate(self) -> None:

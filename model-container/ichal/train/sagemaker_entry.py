@@ -26,12 +26,16 @@ PREFIX = Path("/opt/ml")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ichal train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="ichal train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--train-dir", type=Path, default=PREFIX / "input/data/train")
     parser.add_argument("--model-dir", type=Path, default=PREFIX / "model")
     parser.add_argument("--hyperparameters", type=Path, default=PREFIX / "input/config/hyperparameters.json")
     parser.add_argument("--failure-file", type=Path, default=PREFIX / "output/failure")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one hyperparameter")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override one hyperparameter"
+    )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     args = parser.parse_args(argv)
     try:
@@ -57,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
                 "top_k": hp.top_k,
                 "detection_threshold": hp.detection_threshold,
                 "hyperparameters": hp.to_json(),
-                "training": {"stacks": len(stacks), "positive_stacks": sum(int(s.mask.any()) for s in stacks), "models": logs},
+                "training": {
+                    "stacks": len(stacks),
+                    "positive_stacks": sum(int(s.mask.any()) for s in stacks),
+                    "models": logs,
+                },
                 "reference_grid_size": MODEL_SIZE,
             },
         )

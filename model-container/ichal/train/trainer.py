@@ -45,7 +45,9 @@ class TrainingStack:
     name: str = ""
 
 
-def to_training_stack(hu: np.ndarray, mask: np.ndarray, pixel_spacing: tuple[float, float], grid_size: int, name: str = "") -> TrainingStack:
+def to_training_stack(
+    hu: np.ndarray, mask: np.ndarray, pixel_spacing: tuple[float, float], grid_size: int, name: str = ""
+) -> TrainingStack:
     grid, transform = to_model_grid(hu, pixel_spacing, grid_size)
     grid_mask = mask_to_model_grid(np.asarray(mask, dtype=bool), transform)
     hu16 = np.clip(np.rint(grid), -32768, 32767).astype(np.int16)
@@ -75,7 +77,9 @@ class CropSampler:
         labels = np.empty((batch_size, crop, crop), dtype=np.int64)
         for b in range(batch_size):
             positive = self.positive_frames and self.rng.random() < self.positive_fraction
-            s, f = (self.positive_frames if positive else self.frames)[self.rng.integers(len(self.positive_frames if positive else self.frames))]
+            s, f = (self.positive_frames if positive else self.frames)[
+                self.rng.integers(len(self.positive_frames if positive else self.frames))
+            ]
             stack = self.stacks[s]
             height, width = stack.hu.shape[1:]
             if positive:
@@ -124,7 +128,9 @@ def train_ensemble(
     """Trains ``hp.ensemble_size`` PatchFCNs; returns the ensemble (on CPU) and a per-model log."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     seeds = [hp.seed + i for i in range(hp.ensemble_size)]
-    ensemble = build_ensemble(hp.ensemble_size, seeds=seeds, width=hp.width, arch=hp.arch, crop=hp.crop, stride=hp.stride)
+    ensemble = build_ensemble(
+        hp.ensemble_size, seeds=seeds, width=hp.width, arch=hp.arch, crop=hp.crop, stride=hp.stride
+    )
     positives = sum(int(s.mask.any()) for s in stacks)
     progress(
         f"training {hp.ensemble_size} × {hp.arch} (width {hp.width}) on {len(stacks)} stacks ({positives} with hemorrhage), "
@@ -166,7 +172,14 @@ def train_ensemble(
                     f"loss {running:.4f}  {elapsed:.0f}s elapsed, ~{eta:.0f}s left for this model"
                 )
         model.eval().to("cpu")
-        logs.append({"model": index, "seed": seed, "final_loss": float(running or 0.0), "seconds": time.monotonic() - start})
+        logs.append(
+            {
+                "model": index,
+                "seed": seed,
+                "final_loss": float(running or 0.0),
+                "seconds": time.monotonic() - start,
+            }
+        )
     progress(f"trained {hp.ensemble_size} models in {time.monotonic() - start_all:.0f}s")
     return ensemble, logs
 
@@ -178,9 +191,13 @@ def load_training_stacks(paths: Iterable, grid_size: int) -> list[TrainingStack]
         with np.load(path) as data:
             missing = {"hu", "mask", "pixel_spacing"} - set(data.files)
             if missing:
-                raise ValueError(f"{path}: a training stack needs keys hu, mask, pixel_spacing; missing {sorted(missing)}")
+                raise ValueError(
+                    f"{path}: a training stack needs keys hu, mask, pixel_spacing; missing {sorted(missing)}"
+                )
             hu = data["hu"]
             if not np.isfinite(hu).all():
                 raise ValueError(f"{path}: non-finite HU values")
-            stacks.append(to_training_stack(hu, data["mask"], tuple(data["pixel_spacing"]), grid_size, name=str(path)))
+            stacks.append(
+                to_training_stack(hu, data["mask"], tuple(data["pixel_spacing"]), grid_size, name=str(path))
+            )
     return stacks
