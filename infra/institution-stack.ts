@@ -13,6 +13,7 @@ import { CompletionApi } from "./completion-api.js";
 import { DataKey } from "./data-key.js";
 import { kmsUse, LambdaFunction } from "./lambda-function.js";
 import { resourceFindingId } from "./nag-ids.js";
+import { OperationsDashboard } from "./operations-dashboard.js";
 import { recordsReadWrite } from "./records-access.js";
 import { RecordsTable } from "./records-table.js";
 import { ScoringEndpoint } from "./scoring-endpoint.js";
@@ -66,6 +67,7 @@ export class InstitutionStack extends Stack {
   readonly completionApi: CompletionApi;
   readonly worklistSite: WorklistSite;
   readonly alarms: Alarms;
+  readonly dashboard: OperationsDashboard;
 
   constructor(scope: Construct, id: string, props: InstitutionStackProps) {
     super(scope, id, props);
@@ -110,6 +112,7 @@ export class InstitutionStack extends Stack {
         allowedPrivateCreators: config.deidentification.allowedPrivateCreators,
       },
       timePrior: config.timeModel.prior,
+      metricsNamespace: metricsNamespace(config.institution),
       table,
       endpoint: this.scoringEndpoint,
       encryptionKey,
@@ -286,6 +289,29 @@ export class InstitutionStack extends Stack {
       });
     }
 
+    this.dashboard = new OperationsDashboard(this, "Operations", {
+      institution,
+      namespace: metricsNamespace(config.institution),
+      queues: { ingest: this.studies.queue, "scoring results": this.scoring.scoreQueue },
+      deadLetterQueues: {
+        ingest: this.studies.deadLetterQueue,
+        "scoring results": this.scoring.scoreDeadLetterQueue,
+        "weekly trigger": this.workflow.triggerDeadLetterQueue,
+      },
+      ...(this.scoringEndpoint.deployed ? { scoringBacklogAge: this.scoringEndpoint.metricApproximateAgeOfOldestRequest() } : {}),
+      stateMachine,
+      functions: {
+        ingest: this.scoring.ingest.function,
+        "record-score": this.scoring.recordScore.function,
+        "start-round": this.workflow.startRound.function,
+        refit: this.refit.function,
+        select: this.select.function,
+        notify: this.notify.function,
+        complete: this.complete.function,
+        "round-failure": this.roundFailure.function,
+      },
+    });
+
     const output = (name: string, value: string, description: string) => new CfnOutput(this, name, { value, description });
     output("StudiesBucketName", this.studies.bucket.bucketName, "Upload de-identified studies under uploads/");
     output(
@@ -319,6 +345,7 @@ export class InstitutionStack extends Stack {
     output("WorklistSiteBucketName", this.worklistSite.bucket.bucketName, "The worklist page's files (deployed by the stack)");
     output("SenderIdentityArn", this.sender.identityArn, "SES identity of the weekly e-mail's sender");
     output("AlarmTopicArn", this.alarms.topic.topicArn, "Subscribe operators here");
+    output("OperationsDashboardName", this.dashboard.dashboard.dashboardName, "CloudWatch dashboard: intake, waiting work, rounds, errors");
     output("DataKeyArn", encryptionKey.keyArn, "Customer-managed KMS key of all data at rest");
   }
 }

@@ -17,6 +17,8 @@ import { recordsReadWrite } from "./records-access.js";
 import { SCORING_OUTPUT_PREFIXES, type ScoringEndpoint } from "./scoring-endpoint.js";
 
 export interface ScoringPipelineProps {
+  /** CloudWatch namespace of the intake metrics both Lambdas publish (EMF, contracts/metrics.ts), e.g. `IchAl/demo`. */
+  readonly metricsNamespace: string;
   /** The studies bucket (uploads/, quarantine/, scoring-requests/, scoring-results/, scoring-failures/). */
   readonly studiesBucket: IBucket;
   /** The ingest queue that receives the bucket's `uploads/` ObjectCreated events (StudiesIngest). */
@@ -103,6 +105,7 @@ export class ScoringPipeline extends Construct {
       envSchema: IngestEnvSchema,
       environment: {
         TABLE_NAME: props.table.tableName,
+        METRICS_NAMESPACE: props.metricsNamespace,
         STUDIES_BUCKET: bucket.bucketName,
         SCORING_ENDPOINT_NAME: endpoint.endpointName,
         MAX_OBJECT_BYTES: String(2 * 1024 ** 3),
@@ -190,6 +193,7 @@ export class ScoringPipeline extends Construct {
       envSchema: RecordScoreEnvSchema,
       environment: {
         TABLE_NAME: props.table.tableName,
+        METRICS_NAMESPACE: props.metricsNamespace,
         STUDIES_BUCKET: bucket.bucketName,
         TIME_MODEL_PRIOR: JSON.stringify(props.timePrior),
       },

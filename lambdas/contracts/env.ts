@@ -39,6 +39,8 @@ const scheduleTimeZone = z.string().refine(isTimeZone, "an IANA time zone such a
 export const IngestEnvSchema = z.object({
   /** The records table. */
   TABLE_NAME: z.string().min(1),
+  /** CloudWatch namespace of this Lambda's metrics (EMF, contracts/metrics.ts INTAKE_METRICS), e.g. `IchAl/demo`. */
+  METRICS_NAMESPACE: z.string().min(1),
   /** The versioned studies bucket (uploads/, quarantine/, scoring-requests/, overlays/). */
   STUDIES_BUCKET: z.string().min(1),
   /** The SageMaker asynchronous scoring endpoint. */
@@ -108,6 +110,8 @@ export function parseEnvironment<S extends z.ZodType>(lambda: string, schema: S,
 export const RecordScoreEnvSchema = z.object({
   /** The records table (stack records and TIMEMODEL versions). */
   TABLE_NAME: z.string().min(1),
+  /** CloudWatch namespace of this Lambda's metrics (EMF, contracts/metrics.ts INTAKE_METRICS), e.g. `IchAl/demo`. */
+  METRICS_NAMESPACE: z.string().min(1),
   /** The institution config's `timeModel.prior` as JSON: T for new stacks until the first fit is stored. */
   TIME_MODEL_PRIOR: timePriorJson,
   /** The studies bucket: scoring requests, results and failures must live here. */

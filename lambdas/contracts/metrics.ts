@@ -17,4 +17,34 @@ export const REFIT_METRICS = {
   roundOutsideBand: "RoundOutsideTimeBand",
   /** Share of rounds whose actual total fell inside the predicted 80 % interval. */
   roundsInsideInterval: "RoundsInsideTimeInterval",
+  /** Last round with completions: Σ predicted hours of its completed stacks (when they were selected). */
+  roundPredictedHours: "RoundPredictedHours",
+  /** Last round with completions: Σ the annotators' active hours on those stacks. */
+  roundActualHours: "RoundActualHours",
 } as const;
+
+/**
+ * Intake (ingest and record-score), one EMF line per event. `StudiesRefused` and `StudiesFailed` carry the
+ * dimension `Code` (the rejection code, e.g. `PHI_PRESENT`, or the failure's error code); the others none.
+ */
+export const INTAKE_METRICS = {
+  /** A new upload recorded `received` (ingest). */
+  studiesReceived: "StudiesReceived",
+  /** A study refused (ingest: type, size, missing; record-score: the container's 4xx code), moved to quarantine. */
+  studiesRefused: "StudiesRefused",
+  /** A study the container failed to score (5xx, timeout, broken result) or whose request could not be made. */
+  studiesFailed: "StudiesFailed",
+  /** A study scored: its stacks recorded. */
+  studiesScored: "StudiesScored",
+  /** Stacks recorded `pending` (new in the pool). */
+  stacksPooled: "StacksPooled",
+  /** Stacks recorded `duplicate` (their voxels were recorded before). */
+  stacksDuplicate: "StacksDuplicate",
+} as const;
+export type IntakeMetric = (typeof INTAKE_METRICS)[keyof typeof INTAKE_METRICS];
+
+/** The dimension of StudiesRefused / StudiesFailed. */
+export const CODE_DIMENSION = "Code";
+
+/** Port of the intake cores: adds `value` (default 1) to `metric`, with the refusal or failure code where it has one. */
+export type IntakeCounter = (metric: IntakeMetric, value?: number, code?: string) => void;

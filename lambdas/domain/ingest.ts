@@ -37,6 +37,7 @@
  */
 import { createHash } from "node:crypto";
 import { S3EventNotificationSchema, type S3EventRecord, S3TestEventSchema } from "../contracts/events.js";
+import { INTAKE_METRICS, type IntakeCounter } from "../contracts/metrics.js";
 import type { LastError, StackRecord, StackSource } from "../contracts/records.js";
 import { ScoringRequestSchema } from "../contracts/scoring.js";
 import { STUDIES_BUCKET } from "../contracts/studies-bucket.js";
@@ -148,6 +149,8 @@ export interface IngestDeps {
   /** A fresh unique claim token (e.g. `randomUUID`). */
   newToken: () => string;
   log: IngestLog;
+  /** Counts received, refused (by code) and failed studies (contracts/metrics.ts); none when absent. */
+  count?: IntakeCounter;
 }
 
 /** What happened to one S3 event record. */
@@ -274,6 +277,7 @@ export async function ingestObject(object: ObjectVersion, deps: IngestDeps, deli
       updatedAt: now,
     });
     log.info(created ? "study received" : "study already received", { studyId });
+    if (created) deps.count?.(INTAKE_METRICS.studiesReceived);
   }
   return invokeOnce(studyId, object, deps, delivery);
 }
@@ -312,6 +316,7 @@ async function reject(studyId: string, object: ObjectVersion, code: RejectionCod
   // Only the delivery whose record names the copy deletes the original; a crash before this line leaves
   // that record, and the event's redelivery deletes it (step 1 of the header).
   if (created && quarantineKey) await deps.objects.deleteVersion(object);
+  if (created) deps.count?.(INTAKE_METRICS.studiesRefused, 1, code);
   deps.log.warn(created ? "study rejected" : "study already recorded", { studyId, code, quarantined: quarantineKey !== undefined });
   return created ? "rejected" : "duplicate";
 }
@@ -389,6 +394,7 @@ async function failStudy(studyId: string, token: string, error: unknown, deliver
     return undefined;
   });
   if (failed) {
+    deps.count?.(INTAKE_METRICS.studiesFailed, 1, lastError.code);
     log.warn("study failed: scoring request failed on the last delivery", {
       studyId,
       error: lastError.code,

@@ -30,6 +30,7 @@
  */
 import type { z } from "zod";
 import { AsyncInferenceNotificationSchema, SnsEnvelopeSchema } from "../contracts/events.js";
+import { INTAKE_METRICS, type IntakeCounter } from "../contracts/metrics.js";
 import type { LastError, Scores, StackRecord } from "../contracts/records.js";
 import {
   type ScoredStack,
@@ -90,6 +91,8 @@ export interface RecordScoreDeps {
   /** ISO-8601 UTC timestamp of "now". */
   now: () => string;
   log: RecordScoreLog;
+  /** Counts scored, refused (by code) and failed studies and the stacks pooled or found duplicate; none when absent. */
+  count?: IntakeCounter;
 }
 
 export type RecordScoreOutcome = "scored" | "rejected" | "failed" | "duplicate";
@@ -289,7 +292,14 @@ async function recordResult(study: StackRecord, outputLocation: string, deps: Re
     duplicates: stacks.filter((s) => s.status === "duplicate").length,
     timeModelVersion: timeModel.version,
   });
-  return settle(study, "scored", { stackIds: stacks.map((s) => s.stackId) }, "scored", deps, {});
+  const outcome = await settle(study, "scored", { stackIds: stacks.map((s) => s.stackId) }, "scored", deps, {});
+  if (outcome === "scored") {
+    const duplicates = stacks.filter((s) => s.status === "duplicate").length;
+    deps.count?.(INTAKE_METRICS.studiesScored);
+    deps.count?.(INTAKE_METRICS.stacksPooled, stacks.length - duplicates);
+    deps.count?.(INTAKE_METRICS.stacksDuplicate, duplicates);
+  }
+  return outcome;
 }
 
 async function recordFailure(
@@ -365,6 +375,8 @@ async function settle(
     deps.log.info("study already settled by another delivery", { studyId: study.stackId });
     return "duplicate";
   }
+  if (to === "rejected" && fields.rejection) deps.count?.(INTAKE_METRICS.studiesRefused, 1, fields.rejection.code);
+  if (to === "failed" && fields.lastError) deps.count?.(INTAKE_METRICS.studiesFailed, 1, fields.lastError.code);
   if (to === "scored") deps.log.info(`study ${outcome}`, { studyId: study.stackId, ...logFields });
   else deps.log.warn(`study ${outcome}`, { studyId: study.stackId, ...logFields });
   return outcome;

@@ -48,6 +48,7 @@ import { IngestEnvSchema, parseEnvironment } from "../contracts/env.js";
 import type { SqsBatchResponse, SqsEvent, SqsMessage } from "../contracts/events.js";
 import { type Delivery, type IngestDeps, ingestMessage, MalformedMessageError } from "../domain/ingest.js";
 import { jsonLogger, type Logger } from "./shared/logger.js";
+import { emfWriter, intakeCounter } from "./shared/metrics.js";
 import { processSqsBatch, sqsEventParser } from "./shared/sqs-batch.js";
 
 export type IngestHandlerDeps = Omit<IngestDeps, "log"> & { log: Logger };
@@ -89,6 +90,7 @@ export function ingestDepsFromEnvironment(env: Record<string, string | undefined
     now: () => new Date().toISOString(),
     newToken: randomUUID,
     log: jsonLogger({ lambda: "ingest" }),
+    count: intakeCounter(emfWriter(config.METRICS_NAMESPACE)),
   };
 }
 

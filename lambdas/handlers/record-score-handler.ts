@@ -26,6 +26,7 @@ import { parseEnvironment, RecordScoreEnvSchema } from "../contracts/env.js";
 import type { SqsBatchResponse, SqsEvent } from "../contracts/events.js";
 import { MalformedNotificationError, type RecordScoreDeps, recordScoreMessage } from "../domain/record-score.js";
 import { jsonLogger, type Logger } from "./shared/logger.js";
+import { emfWriter, intakeCounter } from "./shared/metrics.js";
 import { processSqsBatch, sqsEventParser } from "./shared/sqs-batch.js";
 
 export type RecordScoreHandlerDeps = Omit<RecordScoreDeps, "log"> & { log: Logger };
@@ -55,6 +56,7 @@ export function recordScoreDepsFromEnvironment(env: Record<string, string | unde
     config: { studiesBucket: config.STUDIES_BUCKET, timePrior: config.TIME_MODEL_PRIOR },
     now: () => new Date().toISOString(),
     log: jsonLogger({ lambda: "record-score" }),
+    count: intakeCounter(emfWriter(config.METRICS_NAMESPACE)),
   };
 }
 

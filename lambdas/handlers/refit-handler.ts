@@ -77,6 +77,8 @@ export function createRefitHandler(deps: RefitHandlerDeps) {
           ? {
               [REFIT_METRICS.roundActualOverPredicted]: { value: output.lastRound.ratio, unit: "None" },
               [REFIT_METRICS.roundOutsideBand]: { value: output.lastRound.withinBand ? 0 : 1, unit: "Count" },
+              [REFIT_METRICS.roundPredictedHours]: { value: output.lastRound.predictedSeconds / 3600, unit: "None" },
+              [REFIT_METRICS.roundActualHours]: { value: output.lastRound.actualSeconds / 3600, unit: "None" },
             }
           : {}),
         ...(output.calibration.share !== null

@@ -13,7 +13,7 @@
 import { SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
 import { SageMakerScoringEndpoint } from "../../lambdas/adapters/sagemaker-scoring-endpoint.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import { emfWriter } from "../../lambdas/handlers/shared/metrics.js";
+import { emfWriter, intakeCounter } from "../../lambdas/handlers/shared/metrics.js";
 import type { LambdaHandler } from "./lambda-runtime.js";
 import { LOCAL_AWS } from "./moto-server.js";
 
@@ -79,7 +79,9 @@ export async function bindHandler(kind: HandlerKind, environment: Record<string,
   const deps = { ...(depsFromEnvironment(env) as Record<string, unknown>) };
   if ("log" in deps) deps.log = jsonLogger({ lambda: kebab(kind) }, options.writeLog);
   // Metrics (EMF lines) go to the same log file, as they go to the function's log group in AWS.
-  if ("metrics" in deps) deps.metrics = emfWriter(String(env.METRICS_NAMESPACE ?? "IchAl/local"), Date.now, options.writeLog);
+  const metrics = emfWriter(String(env.METRICS_NAMESPACE ?? "IchAl/local"), Date.now, options.writeLog);
+  if ("metrics" in deps) deps.metrics = metrics;
+  if ("count" in deps) deps.count = intakeCounter(metrics);
   if (kind === "ingest") {
     if (!options.modelServerEndpoint) throw new HandlerBindingError("ingest needs the model server endpoint");
     const endpointName = env.SCORING_ENDPOINT_NAME;

@@ -9,6 +9,7 @@ vi.hoisted(() => {
   // The module-scope composition root parses these at import (no AWS call is made).
   Object.assign(process.env, {
     TABLE_NAME: "records",
+    METRICS_NAMESPACE: "IchAl/test",
     STUDIES_BUCKET: "studies",
     SCORING_ENDPOINT_NAME: "scoring",
     MAX_RECEIVE_COUNT: "5",
@@ -63,6 +64,7 @@ function setup() {
 /** The environment infra gives the ingest Lambda (all required variables). */
 const INGEST_ENV = {
   TABLE_NAME: "records",
+  METRICS_NAMESPACE: "IchAl/test",
   STUDIES_BUCKET: "studies",
   SCORING_ENDPOINT_NAME: "scoring",
   MAX_RECEIVE_COUNT: "4",
@@ -103,6 +105,7 @@ describe("ingest handler (fakes)", () => {
     expect((error as EnvironmentError).variables.sort()).toEqual([
       "MAX_OBJECT_BYTES",
       "MAX_RECEIVE_COUNT",
+      "METRICS_NAMESPACE",
       "SCORING_ENDPOINT_NAME",
       "SCORING_THRESHOLDS",
       "SCORING_TOP_K",

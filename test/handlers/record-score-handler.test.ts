@@ -9,6 +9,7 @@ vi.hoisted(() => {
   // The module-scope composition root parses these at import (no AWS call is made).
   Object.assign(process.env, {
     TABLE_NAME: "records",
+    METRICS_NAMESPACE: "IchAl/test",
     STUDIES_BUCKET: "studies",
     SCORING_ENDPOINT_NAME: "scoring",
     TIME_MODEL_PRIOR: JSON.stringify({ alpha: 0.45, beta: 0.35, gamma: Math.log(45), residualSd: 0.6, strength: 4 }),
@@ -253,6 +254,7 @@ describe("record-score handler (fakes)", () => {
   it("parses TIME_MODEL_PRIOR at cold start and names it when it is bad", () => {
     const env = {
       TABLE_NAME: "t",
+      METRICS_NAMESPACE: "IchAl/test",
       STUDIES_BUCKET: "b",
       TIME_MODEL_PRIOR: JSON.stringify({ alpha: 0.2, beta: 0.1, gamma: 5, residualSd: 0.3, strength: 10 }),
     };

@@ -202,6 +202,8 @@ describe("refit handler", () => {
     expect(line.TimeModelExcludedCompletions).toBe(0);
     expect(line.RoundActualOverPredicted).toBeCloseTo(out.lastRound?.ratio as number, 12);
     expect(line.RoundOutsideTimeBand).toBe(out.lastRound?.withinBand ? 0 : 1);
+    expect(line.RoundPredictedHours).toBeCloseTo((out.lastRound?.predictedSeconds as number) / 3600, 12);
+    expect(line.RoundActualHours).toBeCloseTo((out.lastRound?.actualSeconds as number) / 3600, 12);
     expect(emf[0]).not.toContain(EMAIL);
 
     // The plain writer port receives the same figures with their units.

@@ -307,6 +307,7 @@ describe("Lambda functions", () => {
         "INVOKE_CLAIM_SECONDS",
         "MAX_OBJECT_BYTES",
         "MAX_RECEIVE_COUNT",
+        "METRICS_NAMESPACE",
         "NODE_OPTIONS",
         "PRIVATE_CREATOR_ALLOW_LIST",
         "SCORING_ENDPOINT_NAME",

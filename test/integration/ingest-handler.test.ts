@@ -23,6 +23,7 @@ vi.hoisted(() => {
   // The module-scope composition root parses these at import (no AWS call is made).
   Object.assign(process.env, {
     TABLE_NAME: "records",
+    METRICS_NAMESPACE: "IchAl/test",
     STUDIES_BUCKET: "studies",
     SCORING_ENDPOINT_NAME: "scoring",
     MAX_RECEIVE_COUNT: "5",
@@ -314,6 +315,7 @@ describe("ingest handler on moto server (real SDK v3)", () => {
   it("writes the K and thresholds of the Lambda's environment into the scoring request JSON in S3", async () => {
     const fromEnvironment = ingestDepsFromEnvironment({
       TABLE_NAME: TABLE,
+      METRICS_NAMESPACE: "IchAl/test",
       STUDIES_BUCKET: BUCKET,
       SCORING_ENDPOINT_NAME: "scoring",
       MAX_RECEIVE_COUNT: "5",

@@ -21,6 +21,7 @@ vi.hoisted(() => {
   // The module-scope composition root parses these at import (no AWS call is made).
   Object.assign(process.env, {
     TABLE_NAME: "records",
+    METRICS_NAMESPACE: "IchAl/test",
     STUDIES_BUCKET: "studies",
     TIME_MODEL_PRIOR: JSON.stringify({ alpha: 0.45, beta: 0.35, gamma: Math.log(45), residualSd: 0.6, strength: 4 }),
     AWS_REGION: process.env.AWS_REGION ?? "us-east-1",

@@ -1,0 +1,184 @@
+/**
+ * Intake metrics in the embedded metric format: the EMF line shape (checked field by field against the
+ * CloudWatch EMF specification's structure), the `Code` dimension, and that ingest and record-score count
+ * what happened to each study — received, refused by code, scored, stacks pooled and found duplicate —
+ * exactly once however often a message is delivered.
+ */
+import { describe, expect, it } from "vitest";
+import { CODE_DIMENSION, INTAKE_METRICS } from "../../lambdas/contracts/metrics.js";
+import type { StackRecord } from "../../lambdas/contracts/records.js";
+import { ingestMessage } from "../../lambdas/domain/ingest.js";
+import { recordScoreMessage } from "../../lambdas/domain/record-score.js";
+import { emfWriter, intakeCounter } from "../../lambdas/handlers/shared/metrics.js";
+import { InMemoryTimeModels } from "../support/in-memory-time-models.js";
+import { CountingScoringEndpoint, InMemoryRecordStore, InMemoryStudyObjects } from "./ingest-fakes.js";
+
+const AT = "2026-11-26T12:00:00.000Z";
+const quiet = { info: () => {}, warn: () => {} };
+
+function emfLines() {
+  const lines: string[] = [];
+  const count = intakeCounter(
+    emfWriter(
+      "IchAl/test",
+      () => 1_700_000_000_000,
+      (line) => lines.push(line),
+    ),
+  );
+  /** metric → code ("" without one) → total. */
+  const totals = () => {
+    const out = new Map<string, number>();
+    for (const line of lines) {
+      const parsed = JSON.parse(line);
+      const [directive] = parsed._aws.CloudWatchMetrics;
+      for (const { Name } of directive.Metrics) {
+        const key = `${Name}:${parsed[CODE_DIMENSION] ?? ""}`;
+        out.set(key, (out.get(key) ?? 0) + parsed[Name]);
+      }
+    }
+    return out;
+  };
+  return { lines, count, totals };
+}
+
+describe("EMF intake counter", () => {
+  it("writes one line per count with the Code dimension when there is a code, none otherwise", () => {
+    const { lines, count } = emfLines();
+    count(INTAKE_METRICS.studiesRefused, 1, "PHI_PRESENT");
+    count(INTAKE_METRICS.stacksPooled, 3);
+    const [refused, pooled] = lines.map((l) => JSON.parse(l));
+    expect(refused).toEqual({
+      _aws: {
+        Timestamp: 1_700_000_000_000,
+        CloudWatchMetrics: [{ Namespace: "IchAl/test", Dimensions: [["Code"]], Metrics: [{ Name: "StudiesRefused", Unit: "Count" }] }],
+      },
+      Code: "PHI_PRESENT",
+      StudiesRefused: 1,
+    });
+    expect(pooled._aws.CloudWatchMetrics[0].Dimensions).toEqual([[]]);
+    expect(pooled.StacksPooled).toBe(3);
+  });
+});
+
+function s3Event(key: string, versionId: string): string {
+  return JSON.stringify({
+    Records: [
+      {
+        eventVersion: "2.1",
+        eventSource: "aws:s3",
+        eventName: "ObjectCreated:Put",
+        eventTime: AT,
+        s3: { bucket: { name: "studies" }, object: { key, versionId, size: 10 } },
+      },
+    ],
+  });
+}
+
+describe("ingest and record-score count each study once", () => {
+  it("ingest: received, and refused by code (redeliveries add nothing)", async () => {
+    const { count, totals } = emfLines();
+    const records = new InMemoryRecordStore();
+    const objects = new InMemoryStudyObjects();
+    objects.heads.set("uploads/a.zip@v1", { sizeBytes: 10, contentType: "application/zip" });
+    objects.heads.set("uploads/b.txt@v1", { sizeBytes: 10, contentType: "text/plain" });
+    const deps = {
+      records,
+      objects,
+      scoring: new CountingScoringEndpoint(),
+      config: { studiesBucket: "studies", maxObjectBytes: 100, claimSeconds: 60, maxReceiveCount: 5, topK: 5, thresholds: [0.5] },
+      now: () => AT,
+      newToken: () => "token",
+      log: quiet,
+      count,
+    };
+    for (let i = 0; i < 3; i++) {
+      await ingestMessage(s3Event("uploads/a.zip", "v1"), deps);
+      await ingestMessage(s3Event("uploads/b.txt", "v1"), deps);
+    }
+    expect(Object.fromEntries(totals())).toEqual({ "StudiesReceived:": 1, "StudiesRefused:UNSUPPORTED_TYPE": 1 });
+  });
+
+  it("record-score: scored with its pooled and duplicate stacks; refused by the container's code", async () => {
+    const { count, totals } = emfLines();
+    const records = new InMemoryRecordStore();
+    const texts = new Map<string, string>();
+    const study = (id: string, key: string): StackRecord => ({
+      stackId: id,
+      kind: "study",
+      status: "received",
+      source: { bucket: "studies", key, versionId: "v1" },
+      receivedAt: AT,
+      updatedAt: AT,
+    });
+    const scored = "a".repeat(32);
+    const refused = "b".repeat(32);
+    await records.createStack(study(scored, "uploads/a.zip"));
+    await records.createStack(study(refused, "uploads/b.zip"));
+    const stack = (index: number, sha: string) => ({
+      index,
+      seriesUid: `1.2.${index}`,
+      contentSha256: sha.repeat(64),
+      frames: 20,
+      stack_uncertainty: 0.1,
+      top_k: 5,
+      boundary_length: 10,
+      components: 1,
+      per_threshold: [{ threshold: 0.5, boundary_length: 10, components: 1 }],
+      stack_score: 0.5,
+      frame_scores: [0.5],
+      n_regions: 0,
+      regions: [],
+      timings_s: {},
+    });
+    const result = {
+      modelVersion: "m",
+      input: "s3://studies/uploads/a.zip",
+      versionId: "v1",
+      stacks: [stack(0, "1"), stack(1, "2"), stack(2, "1")],
+      timings_s: {},
+    };
+    texts.set(`s3://studies/out/${scored}.out`, JSON.stringify(result));
+    texts.set(`s3://studies/fail/${refused}.out`, JSON.stringify({ status: 422, code: "WRONG_MODALITY", reason: "not CT" }));
+    const notification = (studyId: string, status: "Completed" | "Failed") =>
+      JSON.stringify({
+        Type: "Notification",
+        MessageId: "m",
+        TopicArn: "arn:aws:sns:us-east-1:1:t",
+        Message: JSON.stringify({
+          awsRegion: "us-east-1",
+          eventTime: AT,
+          receivedTime: AT,
+          invocationStatus: status,
+          requestParameters: { endpointName: "scoring", inputLocation: `s3://studies/scoring-requests/${studyId}.json` },
+          responseParameters:
+            status === "Completed"
+              ? { contentType: "application/json", outputLocation: `s3://studies/out/${studyId}.out` }
+              : { contentType: "application/json", failureLocation: `s3://studies/fail/${studyId}.out` },
+          inferenceId: `i-${studyId}`,
+          eventVersion: "1.0",
+        }),
+      });
+    const objects = new InMemoryStudyObjects();
+    objects.heads.set("uploads/b.zip@v1", { sizeBytes: 10, contentType: "application/zip" });
+    const deps = {
+      records,
+      outputs: { getText: async (bucket: string, key: string) => texts.get(`s3://${bucket}/${key}`) },
+      objects,
+      timeModels: new InMemoryTimeModels(),
+      config: { studiesBucket: "studies" },
+      now: () => AT,
+      log: quiet,
+      count,
+    };
+    for (let i = 0; i < 2; i++) {
+      await recordScoreMessage(notification(scored, "Completed"), deps);
+      await recordScoreMessage(notification(refused, "Failed"), deps);
+    }
+    expect(Object.fromEntries(totals())).toEqual({
+      "StudiesScored:": 1,
+      "StacksPooled:": 2,
+      "StacksDuplicate:": 1,
+      "StudiesRefused:WRONG_MODALITY": 1,
+    });
+  });
+});
