@@ -35,8 +35,8 @@ export interface SageMakerVpcConfig {
 }
 
 /**
- * The network the containers that parse untrusted uploads run in (the scoring model; the training job
- * of issue 16): a VPC with **private isolated subnets only** — no internet gateway, no NAT gateway, no
+ * The network the containers that parse untrusted uploads run in (the scoring model; the training job,
+ * once retraining exists): a VPC with **private isolated subnets only** — no internet gateway, no NAT gateway, no
  * route out of the VPC — and an **S3 gateway endpoint** on their route tables, the one way out.
  *
  * - Security group (`securityGroup`): no ingress; egress only TCP 443 to the region's S3 prefix list

@@ -6,7 +6,7 @@
  *   POST /completions   body CompletionRequest  → 200 CompletionResponse (also for an identical replay)
  *                       400 bad body · 403 stack not assigned to the caller · 404 unknown stack
  *                       409 stack not selected, or already completed with different values
- *   GET  /worklist      → 200 the caller's stacks in the latest round (issue 7)
+ *   GET  /worklist      → 200 the caller's stacks in the latest round
  *   GET  /overlays/{stackId}
  *                       → 200 OverlayResponse: key-frame thumbnails (PNG data URLs) of the mean heatmap
  *                       and JS divergence of one of the caller's stacks · 403 not assigned to the caller ·

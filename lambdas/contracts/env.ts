@@ -176,7 +176,7 @@ export const NotifyEnvSchema = z.object({
   ANNOTATOR_EMAILS: emailList,
   /** Q: the weekly budget in hours (shown as "predicted vs budget"). */
   WEEKLY_BUDGET_HOURS: z.coerce.number().finite().positive(),
-  /** The annotator worklist page (issue 7); the e-mail links to it. */
+  /** The annotator worklist page; the e-mail links to it. */
   WORKLIST_URL: z.url(),
   /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */
   AWS_ENDPOINT_URL: z.url().optional(),

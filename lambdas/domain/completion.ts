@@ -1,5 +1,5 @@
 /**
- * An annotator reports a finished stack (issue 6, POST /completions). The measured active seconds
+ * An annotator reports a finished stack (POST /completions). The measured active seconds
  * become a labeling-time observation for the refit, so a completion is written exactly once:
  *
  *   stack                                   caller                     outcome

@@ -1,5 +1,5 @@
 /**
- * The notify step of the weekly workflow (issue 6): share the completed round's stacks among the
+ * The notify step of the weekly workflow: share the completed round's stacks among the
  * annotators and e-mail each one their worklist — one e-mail per annotator per round, even when the
  * step is re-run.
  *

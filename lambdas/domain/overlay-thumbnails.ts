@@ -1,5 +1,5 @@
 /**
- * Key-frame thumbnails for the annotators' worklist page (issue 7), from the overlays the scoring
+ * Key-frame thumbnails for the annotators' worklist page, from the overlays the scoring
  * container writes per stack (model-container/ichal/scoring.py `overlay_npz`): a compressed npz with
  *
  *   mean_heatmap   uint8 [F, H, W]   mean ensemble hemorrhage probability × 255

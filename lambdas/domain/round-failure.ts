@@ -1,5 +1,5 @@
 /**
- * The weekly workflow's failure path (issue 6): every Task's Catch lands here with the execution's
+ * The weekly workflow's failure path: every Task's Catch lands here with the execution's
  * `now` and the caught `{ Error, Cause }`. "A failed round leaves the pool unchanged and says so":
  *
  *  - no round record for the week (refit or select failed before the claim): a `failed` round is

@@ -1,5 +1,5 @@
 /**
- * The weekly selection round (issue 4): choose the pending stacks of maximum total uncertainty ΣV whose
+ * The weekly selection round: choose the pending stacks of maximum total uncertainty ΣV whose
  * predicted labeling time ΣT fits the week's budget (exact knapsack), and mark them `selected`.
  *
  * Exactly once per ISO week. The round id is `select-<ISO week of now>`, the week read in the

@@ -1,5 +1,5 @@
 /**
- * The weekly worklist e-mail (issue 6), built as plain data: one message per annotator per round,
+ * The weekly worklist e-mail, built as plain data: one message per annotator per round,
  * multipart/alternative with a text and an HTML part (both UTF-8, base64), sent raw through SES.
  *
  * Content is limited to what an annotator needs and what cannot identify a patient: stack ids,

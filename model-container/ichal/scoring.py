@@ -61,8 +61,8 @@ from .io import DEFAULT_LIMITS, InputLimits, InputRejected, read_stacks
 from .io.stack import CtStack
 from .model.ensemble import Ensemble, read_manifest
 from .preprocessing import to_model_grid, window_channels
+from .request_error import RequestError
 from .serve.s3_location import S3Location
-from .serve.server import RequestError
 
 MAX_REGIONS_IN_RESPONSE = 50
 MAX_PRIVATE_CREATORS = 100

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from .io import InputRejected
+from .request_error import RequestError
 from .scoring import StackScorer, score_local
 from .serve.s3_location import S3_ENDPOINT_ENV, s3_client
-from .serve.server import RequestError
 
 
 def main(argv: list[str] | None = None) -> int:

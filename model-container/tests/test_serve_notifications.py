@@ -12,8 +12,9 @@ import urllib.request
 
 import pytest
 
+from ichal.request_error import RequestError
 from ichal.serve.s3_location import S3Location
-from ichal.serve.server import AsyncNotifier, RequestError, ScoringService, make_server
+from ichal.serve.server import AsyncNotifier, ScoringService, make_server
 
 
 def fake_scorer(request):

@@ -1,5 +1,5 @@
 /**
- * The whole loop on one machine (README "What the local run shows"; issue 5), shared by `npm start`
+ * The whole loop on one machine (README "What the local run shows"), shared by `npm start`
  * (scripts/local-run.ts) and the end-to-end test (test/e2e/local-pipeline.test.ts):
  *
  *  1. moto server on 127.0.0.1; the synthesized InstitutionStack's buckets, queues (+ DLQs), topics,

@@ -1,5 +1,5 @@
 /**
- * Reliability (../shared/reliability.md, issue 4): a failing scoring endpoint → the ingest queue
+ * Reliability (../shared/reliability.md): a failing scoring endpoint → the ingest queue
  * retries, then the message reaches the DLQ, and the study's record ends `failed` saying what failed
  * (marked on the last delivery) — while a good study in the same batches is scored once and nothing else
  * is lost. Re-driving the dead letter once the endpoint is back invokes the study. Real ingest handler,

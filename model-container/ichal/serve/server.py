@@ -33,6 +33,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ..request_error import RequestError
 from .s3_location import S3Location
 
 log = logging.getLogger("ichal.serve")
@@ -40,19 +41,6 @@ log = logging.getLogger("ichal.serve")
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # SageMaker real-time payload limit
 ASYNC_PATH = re.compile(r"^/endpoints/(?P<name>[A-Za-z0-9-]{1,63})/async-invocations$")
 SYNC_PATH = re.compile(r"^/endpoints/(?P<name>[A-Za-z0-9-]{1,63})/invocations$")
-
-
-class RequestError(Exception):
-    """A request the server refuses; ``status`` is 4xx, ``code`` machine-readable, ``reason`` one line."""
-
-    def __init__(self, status: int, code: str, reason: str):
-        super().__init__(f"{code}: {reason}")
-        self.status = status
-        self.code = code
-        self.reason = reason
-
-    def body(self) -> dict[str, str]:
-        return {"code": self.code, "reason": self.reason}
 
 
 Scorer = Callable[[dict[str, Any]], dict[str, Any]]

@@ -1,5 +1,5 @@
 /**
- * Active labeling time of one stack (issue 7). Time counts only while all three hold:
+ * Active labeling time of one stack. Time counts only while all three hold:
  *
  *   open     the annotator started (or resumed) the stack and has not paused or finished it;
  *   visible  the page is visible (`document.visibilityState === "visible"`);

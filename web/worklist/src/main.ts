@@ -1,5 +1,5 @@
 /**
- * The annotator worklist page (issue 7): the signed-in annotator's stacks of the latest round, their
+ * The annotator worklist page: the signed-in annotator's stacks of the latest round, their
  * key-frame overlays, per-stack start / pause / finish with active-time measurement (active-time.ts),
  * and completions that survive network failures (outbox.ts). No framework, no external requests.
  *
