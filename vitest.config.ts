@@ -8,7 +8,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: "unit",
-          setupFiles: ["test/support/fast-check-seed.ts"],
+          setupFiles: ["test/support/fast-check-seed.ts", "test/support/lambda-environment.ts"],
           include: ["test/**/*.test.ts"],
           exclude: ["test/integration/**", "test/e2e/**", "test/browser/**", "node_modules/**"],
           testTimeout: 60_000,
@@ -18,6 +18,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: "integration",
+          setupFiles: ["test/support/lambda-environment.ts"],
           include: ["test/integration/**/*.test.ts"],
           globalSetup: ["test/support/moto-global-setup.ts"],
           // One moto server is shared and reset before each test, so files must not run concurrently.
@@ -29,6 +30,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: "e2e",
+          setupFiles: ["test/support/lambda-environment.ts"],
           include: ["test/e2e/**/*.test.ts"],
           // Starts its own moto server and model server; one file at a time keeps the CPU for them.
           fileParallelism: false,

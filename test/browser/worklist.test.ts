@@ -46,9 +46,9 @@ import { createCompleteHandler } from "../../lambdas/handlers/complete-handler.j
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
 import { LOCAL_AWS, type MotoServer, startMotoServer } from "../../scripts/lib/moto-server.js";
 import { type ProxyHandler, startWorklistServer, type WorklistServer } from "../../scripts/lib/worklist-server.js";
-import { RecordingMailer } from "../handlers/ingest-fakes.js";
-import { AMY, ANNOTATOR_DIRECTORY, ANNOTATORS_BY_SUB, pendingStack, ZED } from "../handlers/round-fixtures.js";
 import { findChromium } from "../support/chromium.js";
+import { RecordingMailer } from "../support/in-memory-ports.js";
+import { AMY, ANNOTATOR_DIRECTORY, ANNOTATORS_BY_SUB, pendingStack, ZED } from "../support/round-fixtures.js";
 
 const CHROMIUM = await findChromium();
 const CHROMIUM_ARGS = [

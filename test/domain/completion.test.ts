@@ -2,8 +2,8 @@ import { describe, expect, it } from "vitest";
 import type { CompletionRequest } from "../../lambdas/contracts/completion-api.js";
 import type { StackRecord } from "../../lambdas/contracts/records.js";
 import { completeStack, worklistOf } from "../../lambdas/domain/completion.js";
-import { InMemoryRecordStore } from "../handlers/ingest-fakes.js";
-import { pendingStack } from "../handlers/round-fixtures.js";
+import { InMemoryRecordStore } from "../support/in-memory-ports.js";
+import { pendingStack } from "../support/round-fixtures.js";
 
 const ROUND = "select-2026-W48";
 const AMY = "amy@x.org";

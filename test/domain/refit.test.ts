@@ -21,7 +21,7 @@ import {
   runRefit,
 } from "../../lambdas/domain/refit.js";
 import type { TimeModelRegistry, VersionedTimeModel } from "../../lambdas/domain/time-model-store.js";
-import { InMemoryRecordStore } from "../handlers/ingest-fakes.js";
+import { InMemoryRecordStore } from "../support/in-memory-ports.js";
 import { InMemoryTimeModels } from "../support/in-memory-time-models.js";
 import "../support/fast-check-seed.js";
 

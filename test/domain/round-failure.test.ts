@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { describeTaskError, recordRoundFailure, restoreRoundStacks } from "../../lambdas/domain/round-failure.js";
 import { planRound, runSelectionRound } from "../../lambdas/domain/selection-round.js";
-import { InMemoryRecordStore } from "../handlers/ingest-fakes.js";
-import { pendingStack } from "../handlers/round-fixtures.js";
+import { InMemoryRecordStore } from "../support/in-memory-ports.js";
+import { pendingStack } from "../support/round-fixtures.js";
 
 const NOW = "2026-11-26T06:00:00.000Z"; // 2026-W48
 const ROUND = "select-2026-W48";

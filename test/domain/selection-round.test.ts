@@ -4,7 +4,7 @@ import { solveKnapsack } from "../../lambdas/domain/knapsack.js";
 import { predictionFor } from "../../lambdas/domain/refit.js";
 import { completeRoundRecord, planRound, runSelectionRound } from "../../lambdas/domain/selection-round.js";
 import { priorVersion } from "../../lambdas/domain/time-model-store.js";
-import { InMemoryRecordStore } from "../handlers/ingest-fakes.js";
+import { InMemoryRecordStore } from "../support/in-memory-ports.js";
 import { InMemoryTimeModels } from "../support/in-memory-time-models.js";
 
 const NOW = "2026-11-26T09:00:00.000Z";

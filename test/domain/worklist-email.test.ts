@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildMimeMessage, escapeHtml, InvalidMailHeaderError, worklistEmail, worklistLink } from "../../lambdas/domain/worklist-email.js";
-import { parseMime } from "../handlers/round-fixtures.js";
+import { parseMime } from "../support/round-fixtures.js";
 
 const BASE = {
   roundId: "select-2026-W48",

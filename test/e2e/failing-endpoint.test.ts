@@ -16,19 +16,7 @@ import {
   SendMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  // The handler module's composition root parses these at import (no AWS call is made); the test builds its own deps.
-  Object.assign(process.env, {
-    TABLE_NAME: "records",
-    STUDIES_BUCKET: "studies",
-    SCORING_ENDPOINT_NAME: "scoring",
-    MAX_RECEIVE_COUNT: "3",
-    SCORING_TOP_K: "200",
-    SCORING_THRESHOLDS: "0.3,0.5,0.7",
-  });
-});
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
 import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
@@ -40,7 +28,7 @@ import { createIngestHandler } from "../../lambdas/handlers/ingest-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
 import { LOCAL_AWS, type MotoServer, startMotoServer } from "../../scripts/lib/moto-server.js";
 import { SqsEventSource } from "../../scripts/lib/sqs-event-source.js";
-import { s3EventBody } from "../handlers/ingest-fakes.js";
+import { s3EventBody } from "../support/in-memory-ports.js";
 
 /** An endpoint that is down for one study (every call throws a 503-like error) until `recover()`, and fine for the rest. */
 class PartlyFailingEndpoint implements ScoringEndpoint {

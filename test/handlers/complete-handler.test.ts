@@ -1,18 +1,12 @@
-import { describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  Object.assign(process.env, { TABLE_NAME: "records", SCHEDULE_TIMEZONE: "UTC", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
-  process.env.MAX_ACTIVE_SECONDS = "28800";
-  process.env.ANNOTATOR_DIRECTORY = JSON.stringify([{ sub: "hoisted-sub", email: "amy@example.org" }]);
-});
+import { describe, expect, it } from "vitest";
 
 import { ApiErrorBodySchema, CompletionResponseSchema, WorklistResponseSchema } from "../../lambdas/contracts/completion-api.js";
 import { EnvironmentError } from "../../lambdas/contracts/env.js";
 import type { StackRecord } from "../../lambdas/contracts/records.js";
 import { completeDepsFromEnvironment, createCompleteHandler } from "../../lambdas/handlers/complete-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import { InMemoryRecordStore, lambdaContext } from "./ingest-fakes.js";
-import { AMY, ANNOTATOR_DIRECTORY, ANNOTATORS_BY_SUB, apiEvent, PLANTED_KEY, pendingStack, subOf, ZED } from "./round-fixtures.js";
+import { InMemoryRecordStore, lambdaContext } from "../support/in-memory-ports.js";
+import { AMY, ANNOTATOR_DIRECTORY, ANNOTATORS_BY_SUB, apiEvent, PLANTED_KEY, pendingStack, subOf, ZED } from "../support/round-fixtures.js";
 
 const AT = "2026-11-27T10:00:00.000Z";
 

@@ -3,21 +3,7 @@
  * event parsing at the edge, per-message partial failures, the test event, the claim race, and
  * that logs carry study ids and codes but never object keys.
  */
-import { beforeEach, describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  // The module-scope composition root parses these at import (no AWS call is made).
-  Object.assign(process.env, {
-    TABLE_NAME: "records",
-    METRICS_NAMESPACE: "IchAl/test",
-    STUDIES_BUCKET: "studies",
-    SCORING_ENDPOINT_NAME: "scoring",
-    MAX_RECEIVE_COUNT: "5",
-    SCORING_TOP_K: "200",
-    SCORING_THRESHOLDS: "0.3,0.5,0.7",
-    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
-  });
-});
+import { beforeEach, describe, expect, it } from "vitest";
 
 import { EnvironmentError, IngestEnvSchema, parseEnvironment } from "../../lambdas/contracts/env.js";
 import { studyIdOf } from "../../lambdas/domain/ingest.js";
@@ -31,7 +17,7 @@ import {
   lambdaContext,
   s3EventBody,
   sqsEvent,
-} from "./ingest-fakes.js";
+} from "../support/in-memory-ports.js";
 
 const PATIENT_KEY = "uploads/Doe Jane^Planted 1950.zip";
 const MAX_RECEIVES = 5;

@@ -10,8 +10,8 @@ import type { StackRecord } from "../../lambdas/contracts/records.js";
 import { ingestMessage } from "../../lambdas/domain/ingest.js";
 import { recordScoreMessage } from "../../lambdas/domain/record-score.js";
 import { emfWriter, intakeCounter } from "../../lambdas/handlers/shared/metrics.js";
+import { CountingScoringEndpoint, InMemoryRecordStore, InMemoryStudyObjects } from "../support/in-memory-ports.js";
 import { InMemoryTimeModels } from "../support/in-memory-time-models.js";
-import { CountingScoringEndpoint, InMemoryRecordStore, InMemoryStudyObjects } from "./ingest-fakes.js";
 
 const AT = "2026-11-26T12:00:00.000Z";
 const quiet = { info: () => {}, warn: () => {} };

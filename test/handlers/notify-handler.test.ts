@@ -1,15 +1,4 @@
-import { describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  Object.assign(process.env, {
-    TABLE_NAME: "records",
-    SENDER_ADDRESS: "ich-al@example.org",
-    ANNOTATOR_EMAILS: "amy@example.org",
-    WEEKLY_BUDGET_HOURS: "2",
-    WORKLIST_URL: "https://label.example.org/worklist",
-    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
-  });
-});
+import { describe, expect, it } from "vitest";
 
 import { EnvironmentError } from "../../lambdas/contracts/env.js";
 import { assignStacks } from "../../lambdas/domain/assignment.js";
@@ -18,9 +7,9 @@ import { RoundNotReadyError } from "../../lambdas/domain/notify.js";
 import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
 import { createNotifyHandler, InvalidNotifyInputError, notifyDepsFromEnvironment } from "../../lambdas/handlers/notify-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { InMemoryRecordStore, RecordingMailer } from "../support/in-memory-ports.js";
 import { InMemoryTimeModels } from "../support/in-memory-time-models.js";
-import { InMemoryRecordStore, RecordingMailer } from "./ingest-fakes.js";
-import { PLANTED_KEY, PLANTED_SERIES, parseMime, pendingStack } from "./round-fixtures.js";
+import { PLANTED_KEY, PLANTED_SERIES, parseMime, pendingStack } from "../support/round-fixtures.js";
 
 const NOW = "2026-11-26T06:00:00.000Z";
 const ROUND = "select-2026-W48";

@@ -3,19 +3,7 @@
  * parsing at the edge, idempotent success, 4xx rejection vs 5xx failure, late notifications, partial
  * batch failures, and logs that carry ids and codes but never object keys.
  */
-import { beforeEach, describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  // The module-scope composition root parses these at import (no AWS call is made).
-  Object.assign(process.env, {
-    TABLE_NAME: "records",
-    METRICS_NAMESPACE: "IchAl/test",
-    STUDIES_BUCKET: "studies",
-    SCORING_ENDPOINT_NAME: "scoring",
-    TIME_MODEL_PRIOR: JSON.stringify({ alpha: 0.45, beta: 0.35, gamma: Math.log(45), residualSd: 0.6, strength: 4 }),
-    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
-  });
-});
+import { beforeEach, describe, expect, it } from "vitest";
 
 import { EnvironmentError } from "../../lambdas/contracts/env.js";
 import type { StackRecord } from "../../lambdas/contracts/records.js";
@@ -26,7 +14,7 @@ import type { TimeModelStore, VersionedTimeModel } from "../../lambdas/domain/ti
 import { createRecordScoreHandler, handler, recordScoreDepsFromEnvironment } from "../../lambdas/handlers/record-score-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
 import { InvalidSqsEventError } from "../../lambdas/handlers/shared/sqs-batch.js";
-import { InMemoryRecordStore, InMemoryStudyObjects, lambdaContext, sqsEvent } from "./ingest-fakes.js";
+import { InMemoryRecordStore, InMemoryStudyObjects, lambdaContext, sqsEvent } from "../support/in-memory-ports.js";
 
 const STUDY = "0123456789abcdef0123456789abcdef";
 const PLANTED = "uploads/Doe^Jane^Planted.zip";

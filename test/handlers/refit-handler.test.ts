@@ -1,16 +1,4 @@
-import { describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  // The module-scope composition root parses these at import (no AWS call is made).
-  Object.assign(process.env, {
-    TABLE_NAME: "records",
-    TIME_MODEL_PRIOR: JSON.stringify({ alpha: 0.45, beta: 0.35, gamma: Math.log(45), residualSd: 0.6, strength: 4 }),
-    MAX_ACTIVE_SECONDS: "28800",
-    CALIBRATION_BAND: "0.8,1.25",
-    METRICS_NAMESPACE: "IchAl/test",
-    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
-  });
-});
+import { describe, expect, it } from "vitest";
 
 import { DynamoTimeModelStore } from "../../lambdas/adapters/dynamo-time-model-store.js";
 import { EnvironmentError } from "../../lambdas/contracts/env.js";
@@ -21,8 +9,8 @@ import type { TimeModelRegistry } from "../../lambdas/domain/time-model-store.js
 import { createRefitHandler, InvalidRefitInputError, refitDepsFromEnvironment } from "../../lambdas/handlers/refit-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
 import { emfWriter, type MetricsWriter } from "../../lambdas/handlers/shared/metrics.js";
+import { InMemoryRecordStore, lambdaContext } from "../support/in-memory-ports.js";
 import { InMemoryTimeModels } from "../support/in-memory-time-models.js";
-import { InMemoryRecordStore, lambdaContext } from "./ingest-fakes.js";
 
 const NOW = "2026-11-30T06:00:00Z";
 const TRUTH = { alpha: 0.7, beta: 0.5, gamma: Math.log(50) };

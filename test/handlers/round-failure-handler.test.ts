@@ -1,8 +1,4 @@
-import { describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  Object.assign(process.env, { TABLE_NAME: "records", SCHEDULE_TIMEZONE: "UTC", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
-});
+import { describe, expect, it } from "vitest";
 
 import { EnvironmentError } from "../../lambdas/contracts/env.js";
 import {
@@ -11,7 +7,7 @@ import {
   roundFailureDepsFromEnvironment,
 } from "../../lambdas/handlers/round-failure-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import { InMemoryRecordStore } from "./ingest-fakes.js";
+import { InMemoryRecordStore } from "../support/in-memory-ports.js";
 
 describe("round-failure handler", () => {
   it("records the failure of the week's round from the Catch output", async () => {

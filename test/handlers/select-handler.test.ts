@@ -1,14 +1,4 @@
-import { describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  Object.assign(process.env, {
-    TABLE_NAME: "records",
-    WEEKLY_BUDGET_HOURS: "1",
-    TIME_MODEL_PRIOR: '{"alpha":0.45,"beta":0.35,"gamma":3.8,"residualSd":0.6,"strength":4}',
-    SCHEDULE_TIMEZONE: "UTC",
-    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
-  });
-});
+import { describe, expect, it } from "vitest";
 
 const PRIOR_JSON = '{"alpha":0.45,"beta":0.35,"gamma":3.8,"residualSd":0.6,"strength":4}';
 
@@ -16,7 +6,7 @@ import { EnvironmentError, SelectEnvSchema } from "../../lambdas/contracts/env.j
 import type { StackRecord } from "../../lambdas/contracts/records.js";
 import { createSelectHandler, InvalidSelectInputError, selectDepsFromEnvironment } from "../../lambdas/handlers/select-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import { InMemoryRecordStore } from "./ingest-fakes.js";
+import { InMemoryRecordStore } from "../support/in-memory-ports.js";
 
 function pendingStack(i: number, value: number, seconds: number): StackRecord {
   const at = "2026-11-20T10:00:00.000Z";

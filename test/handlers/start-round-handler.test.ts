@@ -1,15 +1,5 @@
-import { describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  // The module-scope composition root parses these at import (no AWS call is made).
-  Object.assign(process.env, {
-    STATE_MACHINE_ARN: "arn:aws:states:us-east-1:123456789012:stateMachine:weekly",
-    SCHEDULE_TIMEZONE: "UTC",
-    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
-  });
-});
-
 import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
+import { describe, expect, it } from "vitest";
 import { SfnWorkflowStarter } from "../../lambdas/adapters/sfn-workflow-starter.js";
 import { EnvironmentError } from "../../lambdas/contracts/env.js";
 import type { WeeklyExecutionInput } from "../../lambdas/contracts/weekly-workflow.js";
@@ -20,7 +10,7 @@ import {
   InvalidStartRoundEventError,
   startRoundDepsFromEnvironment,
 } from "../../lambdas/handlers/start-round-handler.js";
-import { lambdaContext } from "./ingest-fakes.js";
+import { lambdaContext } from "../support/in-memory-ports.js";
 
 /** Executions by name, refusing a second one like Step Functions does. */
 class InMemoryWorkflow implements WorkflowStarter {

@@ -4,13 +4,7 @@
  * Cognito authorizer delivers them. Exactly one completion under concurrent identical posts; no write
  * for someone else's stack; the worklist shows the caller's stacks.
  */
-import { beforeEach, describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  Object.assign(process.env, { TABLE_NAME: "records", SCHEDULE_TIMEZONE: "UTC", AWS_REGION: process.env.AWS_REGION ?? "us-east-1" });
-  process.env.MAX_ACTIVE_SECONDS = "28800";
-  process.env.ANNOTATOR_DIRECTORY = JSON.stringify([{ sub: "hoisted-sub", email: "amy@example.org" }]);
-});
+import { beforeEach, describe, expect, it } from "vitest";
 
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
 import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
@@ -20,9 +14,9 @@ import { notifyAnnotators } from "../../lambdas/domain/notify.js";
 import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
 import { createCompleteHandler } from "../../lambdas/handlers/complete-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import { lambdaContext, RecordingMailer } from "../handlers/ingest-fakes.js";
-import { AMY, ANNOTATORS_BY_SUB, apiEvent, pendingStack, ZED } from "../handlers/round-fixtures.js";
+import { lambdaContext, RecordingMailer } from "../support/in-memory-ports.js";
 import { useLocalAws } from "../support/local-aws.js";
+import { AMY, ANNOTATORS_BY_SUB, apiEvent, pendingStack, ZED } from "../support/round-fixtures.js";
 
 const aws = useLocalAws();
 const TABLE = "ich-al-records";

@@ -17,21 +17,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
-import { beforeEach, describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  // The module-scope composition root parses these at import (no AWS call is made).
-  Object.assign(process.env, {
-    TABLE_NAME: "records",
-    METRICS_NAMESPACE: "IchAl/test",
-    STUDIES_BUCKET: "studies",
-    SCORING_ENDPOINT_NAME: "scoring",
-    MAX_RECEIVE_COUNT: "5",
-    SCORING_TOP_K: "200",
-    SCORING_THRESHOLDS: "0.3,0.5,0.7",
-    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
-  });
-});
+import { beforeEach, describe, expect, it } from "vitest";
 
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
 import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
@@ -39,7 +25,7 @@ import { S3StudyObjects } from "../../lambdas/adapters/s3-study-objects.js";
 import { studyIdOf } from "../../lambdas/domain/ingest.js";
 import { createIngestHandler, ingestDepsFromEnvironment } from "../../lambdas/handlers/ingest-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import { CountingScoringEndpoint, lambdaContext, s3EventBody, sqsEvent } from "../handlers/ingest-fakes.js";
+import { CountingScoringEndpoint, lambdaContext, s3EventBody, sqsEvent } from "../support/in-memory-ports.js";
 import { useLocalAws } from "../support/local-aws.js";
 
 const aws = useLocalAws();

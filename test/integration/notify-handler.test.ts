@@ -3,20 +3,9 @@
  * DynamoDB (round, stacks, notification marks) and SESv2 SendEmail with raw MIME, the sent mail read
  * back from moto's `GET /moto-api/data.json` (`ses.RawMessage[]`: `{ id, source, destinations, raw_data }`).
  */
-import { beforeEach, describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  Object.assign(process.env, {
-    TABLE_NAME: "records",
-    SENDER_ADDRESS: "ich-al@example.org",
-    ANNOTATOR_EMAILS: "amy@example.org",
-    WEEKLY_BUDGET_HOURS: "2",
-    WORKLIST_URL: "https://label.example.org/worklist",
-    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
-  });
-});
 
 import { CreateEmailIdentityCommand, SESv2Client } from "@aws-sdk/client-sesv2";
+import { beforeEach, describe, expect, it } from "vitest";
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
 import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
 import { SesMailer } from "../../lambdas/adapters/ses-mailer.js";
@@ -24,8 +13,8 @@ import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
 import { createNotifyHandler } from "../../lambdas/handlers/notify-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
 import { LOCAL_AWS } from "../../scripts/lib/moto-server.js";
-import { PLANTED_KEY, PLANTED_SERIES, parseMime, pendingStack } from "../handlers/round-fixtures.js";
 import { useLocalAws } from "../support/local-aws.js";
+import { PLANTED_KEY, PLANTED_SERIES, parseMime, pendingStack } from "../support/round-fixtures.js";
 
 const aws = useLocalAws();
 const TABLE = "ich-al-records";

@@ -15,18 +15,7 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
-import { beforeEach, describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  // The module-scope composition root parses these at import (no AWS call is made).
-  Object.assign(process.env, {
-    TABLE_NAME: "records",
-    METRICS_NAMESPACE: "IchAl/test",
-    STUDIES_BUCKET: "studies",
-    TIME_MODEL_PRIOR: JSON.stringify({ alpha: 0.45, beta: 0.35, gamma: Math.log(45), residualSd: 0.6, strength: 4 }),
-    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
-  });
-});
+import { beforeEach, describe, expect, it } from "vitest";
 
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
 import { DynamoTimeModelStore } from "../../lambdas/adapters/dynamo-time-model-store.js";
@@ -38,7 +27,7 @@ import type { ScoringFailure, ScoringResult } from "../../lambdas/contracts/scor
 import { PRIOR_TIME_MODEL, predictLabelingSeconds } from "../../lambdas/domain/labeling-time-model.js";
 import { createRecordScoreHandler } from "../../lambdas/handlers/record-score-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import { lambdaContext, sqsEvent } from "../handlers/ingest-fakes.js";
+import { lambdaContext, sqsEvent } from "../support/in-memory-ports.js";
 import { useLocalAws } from "../support/local-aws.js";
 
 const aws = useLocalAws();

@@ -3,21 +3,9 @@
  * and pending stacks in the records table (by-status GSI), TIMEMODEL versions written with a conditional
  * put, re-predictions by conditional same-status updates, the round record for the last-round report.
  */
-import { beforeEach, describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  // The module-scope composition root parses these at import (no AWS call is made).
-  Object.assign(process.env, {
-    TABLE_NAME: "records",
-    TIME_MODEL_PRIOR: JSON.stringify({ alpha: 0.45, beta: 0.35, gamma: Math.log(45), residualSd: 0.6, strength: 4 }),
-    MAX_ACTIVE_SECONDS: "28800",
-    CALIBRATION_BAND: "0.8,1.25",
-    METRICS_NAMESPACE: "IchAl/test",
-    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
-  });
-});
 
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { beforeEach, describe, expect, it } from "vitest";
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
 import { CorruptTimeModelError, DynamoTimeModelStore, InvalidTimeModelError } from "../../lambdas/adapters/dynamo-time-model-store.js";
 import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
@@ -37,7 +25,7 @@ import type { TimeModelRegistry } from "../../lambdas/domain/time-model-store.js
 import { createRefitHandler } from "../../lambdas/handlers/refit-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
 import type { MetricsWriter } from "../../lambdas/handlers/shared/metrics.js";
-import { lambdaContext } from "../handlers/ingest-fakes.js";
+import { lambdaContext } from "../support/in-memory-ports.js";
 import { useLocalAws } from "../support/local-aws.js";
 
 const aws = useLocalAws();

@@ -3,17 +3,7 @@
  * adapter, TransactWriteItems for the fenced restore): a round that fails mid-selection leaves the
  * pool unchanged and says so, and the next run in the same week selects afresh.
  */
-import { beforeEach, describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  Object.assign(process.env, {
-    TABLE_NAME: "records",
-    WEEKLY_BUDGET_HOURS: "1",
-    TIME_MODEL_PRIOR: '{"alpha":0.45,"beta":0.35,"gamma":3.8,"residualSd":0.6,"strength":4}',
-    SCHEDULE_TIMEZONE: "UTC",
-    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
-  });
-});
+import { beforeEach, describe, expect, it } from "vitest";
 
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
 import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
@@ -23,8 +13,8 @@ import { planRound } from "../../lambdas/domain/selection-round.js";
 import { createRoundFailureHandler } from "../../lambdas/handlers/round-failure-handler.js";
 import { createSelectHandler } from "../../lambdas/handlers/select-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import { pendingStack } from "../handlers/round-fixtures.js";
 import { useLocalAws } from "../support/local-aws.js";
+import { pendingStack } from "../support/round-fixtures.js";
 
 const aws = useLocalAws();
 const TABLE = "ich-al-records";

@@ -3,18 +3,7 @@
  * pending stacks with scores and predictions in the records table, the by-status GSI as the pool,
  * conditional round and stack writes. Optimum, repeat, concurrency, next week, crash recovery.
  */
-import { beforeEach, describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  // The module-scope composition root parses these at import (no AWS call is made).
-  Object.assign(process.env, {
-    TABLE_NAME: "records",
-    WEEKLY_BUDGET_HOURS: "1",
-    TIME_MODEL_PRIOR: '{"alpha":0.45,"beta":0.35,"gamma":3.8,"residualSd":0.6,"strength":4}',
-    SCHEDULE_TIMEZONE: "UTC",
-    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
-  });
-});
+import { beforeEach, describe, expect, it } from "vitest";
 
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
 import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";

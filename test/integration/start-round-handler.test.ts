@@ -3,24 +3,15 @@
  * one execution per ISO week, named `select-<week>`, with `{ now: scheduledTime }` as input; a repeated
  * trigger in the same week is a no-op.
  */
-import { beforeEach, describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  // The module-scope composition root parses these at import (no AWS call is made).
-  Object.assign(process.env, {
-    STATE_MACHINE_ARN: "arn:aws:states:us-east-1:123456789012:stateMachine:weekly",
-    SCHEDULE_TIMEZONE: "UTC",
-    AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
-  });
-});
 
 import { CreateStateMachineCommand, DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from "@aws-sdk/client-sfn";
+import { beforeEach, describe, expect, it } from "vitest";
 import { SfnWorkflowStarter } from "../../lambdas/adapters/sfn-workflow-starter.js";
 import type { WorkflowStart } from "../../lambdas/domain/workflow-starter.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
 import { createStartRoundHandler } from "../../lambdas/handlers/start-round-handler.js";
 import { LOCAL_AWS } from "../../scripts/lib/moto-server.js";
-import { lambdaContext } from "../handlers/ingest-fakes.js";
+import { lambdaContext } from "../support/in-memory-ports.js";
 import { useLocalAws } from "../support/local-aws.js";
 
 const aws = useLocalAws();
