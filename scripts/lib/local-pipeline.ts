@@ -34,7 +34,7 @@ import { studyIdOf } from "../../lambdas/domain/ingest.js";
 import { roundIdOf } from "../../lambdas/domain/iso-week.js";
 import { PRIOR_TIME_MODEL, predictLabelingSeconds, type TimeModel } from "../../lambdas/domain/labeling-time-model.js";
 import type { RefitOutput } from "../../lambdas/domain/refit.js";
-import { bindHandler, type HandlerKind, setLambdaRuntimeEnvironment } from "./lambda-bindings.js";
+import { type BindingOptions, bindHandler, type HandlerKind, setLambdaRuntimeEnvironment } from "./lambda-bindings.js";
 import { type FunctionIdentity, invokeLambda } from "./lambda-runtime.js";
 import { createLocalResources, deriveWiring, type LocalFunction, type LocalWiring } from "./local-wiring.js";
 import { type ModelServer, startModelServer } from "./model-server.js";
@@ -176,8 +176,10 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
   if (!Number.isSafeInteger(options.poolSize) || options.poolSize < 4) throw new Error("poolSize must be an integer ≥ 4");
   const started = performance.now();
   const timings: Record<string, number> = {};
-  const lap = (name: string, since: number) => {
-    timings[name] = Math.round((performance.now() - since) / 100) / 10;
+  let t = performance.now();
+  const lap = (name: string) => {
+    timings[name] = Math.round((performance.now() - t) / 100) / 10;
+    t = performance.now();
   };
   const { report } = options;
   const outputDir = resolve(options.outputDir);
@@ -187,9 +189,6 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
   await mkdir(logDir, { recursive: true });
   const logFile = join(logDir, "lambdas.jsonl");
   const logLines: string[] = [];
-  const writeLog = (line: string) => {
-    logLines.push(line);
-  };
   const flushLogs = async () => {
     await writeFile(logFile, logLines.map((l) => `${l}\n`).join(""));
     if (model) await writeFile(join(logDir, "model-server.log"), model.log());
@@ -201,54 +200,21 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
   let model: ModelServer | undefined;
   try {
     // 1. local AWS from the synthesized template ----------------------------------------------
-    let t = performance.now();
     report("1/7 starting moto server and creating the stack's resources from the synthesized template…");
     moto = await startMotoServer({ s3EventVersionIds: true });
-    const awsEndpoint = moto.endpoint;
-    const { template, config: institutionConfig } = synthesizeInstitutionTemplate({
-      institution: "local",
-      annotatorEmails: options.annotators,
-      senderAddress: "ich-al@example.org",
-      weeklyBudgetHours: options.budgetHours,
-      // Ingest sends K with every scoring request: the local ensemble's K (its manifest's top_k), not the paper's 200.
-      topK: options.ensemble.topK,
-      scoring: { modelArtifact: "s3://ich-al-local-models/ensemble/model.tar.gz" },
-    });
-    const wiring = deriveWiring(new LocalTemplate(template, awsEndpoint));
-    // Rounds are ISO weeks in the schedule's time zone, as the Lambdas (SCHEDULE_TIMEZONE) name them.
-    const scheduleTimeZone = institutionConfig.schedule.timezone;
-    const createdResources = await createLocalResources(wiring, awsEndpoint);
-    for (const line of createdResources) report(`      ${line}`);
-    const roles = identifyRoles(wiring);
-    lap("aws", t);
+    const aws = await createLocalAws(options, moto.endpoint);
+    for (const line of aws.createdResources) report(`      ${line}`);
+    lap("aws");
 
     // 2. ensemble and model server; 3. phantom pool (generated while training) ------------------
-    t = performance.now();
     report("2/7 training a small ensemble on phantoms (cached after the first run) and generating the pool…");
-    // A name no phantom, header or log could carry by chance; searched for in everything the run leaves.
-    const plantedName = `Zzplanted^Patient^Seed${options.seed}`;
-    const plantIndex = 1;
-    const corruptIndex = 0;
-    const poolDir = join(options.cacheDir, "pool");
-    const [ensemble, phantoms] = await Promise.all([
-      ensureEnsemble(options.cacheDir, options.ensemble, (f) => options.trainingProgress?.(f), options.threads ?? 1),
-      generatePhantomPool({
-        outDir: poolDir,
-        count: options.poolSize,
-        seed: options.seed,
-        sizes: options.phantomSizes,
-        gridSize: options.ensemble.gridSize,
-        plantName: plantedName,
-        plantIndex,
-      }),
-    ]);
+    const { ensemble, pool } = await prepareEnsembleAndPool(options);
     report(`      ensemble ${ensemble.cached ? "from cache" : "trained"}: ${ensemble.modelDir}`);
-    lap("train+pool", t);
-    t = performance.now();
-    const endpoint = roles.scoringEndpoint;
+    lap("train+pool");
+    const endpoint = aws.roles.scoringEndpoint;
     model = await startModelServer({
       modelDir: ensemble.modelDir,
-      s3Endpoint: awsEndpoint,
+      s3Endpoint: moto.endpoint,
       asyncOutput: endpoint.asyncOutput,
       successTopic: endpoint.successTopicArn,
       errorTopic: endpoint.errorTopicArn,
@@ -260,250 +226,45 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     report(
       `      model server on ${model.endpoint} (async output ${endpoint.asyncOutput}, topics: success + error, ${endpoint.environment.ICHAL_CONCURRENT_REQUESTS ?? "default"} requests at a time)`,
     );
+    const run = runContext(options, aws, cleanups, {
+      awsEndpoint: moto.endpoint,
+      writeLog: (line) => logLines.push(line),
+      modelServerEndpoint: model.endpoint,
+    });
 
-    // 4. event sources into the real handlers ----------------------------------------------------
-    const bindingOptions = { awsEndpoint, writeLog, modelServerEndpoint: model.endpoint };
-    const sqs = new SQSClient({ ...LOCAL_AWS, endpoint: awsEndpoint });
-    cleanups.push(async () => sqs.destroy());
-    const sources: SqsEventSource[] = [];
-    const invocationErrors: string[] = [];
-    for (const [kind, role] of [
-      ["ingest", roles.ingest],
-      ["recordScore", roles.recordScore],
-    ] as const) {
-      const handler = await bindHandler(kind, role.fn.environment, bindingOptions);
-      const queue = wiring.queues.find((q) => q.arn === role.mapping.queueArn);
-      if (!queue) throw new Error(`event source ${role.mapping.logicalId}: its queue is not in the template`);
-      const source = new SqsEventSource({
-        sqs,
-        queueUrl: queue.url,
-        queueArn: queue.arn,
-        batchSize: role.mapping.batchSize,
-        maximumBatchingWindowSeconds: role.mapping.maximumBatchingWindowSeconds,
-        reportBatchItemFailures: role.mapping.reportBatchItemFailures,
-        concurrency: Math.min(2, role.mapping.maximumConcurrency ?? 2),
-        fn: identity(role.fn),
-        handler,
-        retryDelaySeconds: 2,
-        onInvocationError: (error) => invocationErrors.push(`${kind}: ${(error as Error).name}: ${(error as Error).message}`),
-      });
-      source.start();
-      sources.push(source);
-      cleanups.push(() => source.stop());
-    }
+    // 3. uploads; 4. event sources into the real handlers until every upload settled -------------
+    const intake = await startIntake(run);
+    const uploads = await uploadPool(run, pool);
+    const deadLetters = await awaitSettled(run, uploads, intake);
+    await readUploadOutcomes(run, uploads);
+    lap("ingest+score");
 
-    // 3. upload ---------------------------------------------------------------------------------
-    const bucket = roles.studiesBucket;
-    const s3 = new S3Client({ ...LOCAL_AWS, endpoint: awsEndpoint, forcePathStyle: true });
-    cleanups.push(async () => s3.destroy());
-    report(
-      `3/7 uploading ${phantoms.length} phantom studies to s3://${bucket}/${roles.uploadsPrefix} ` +
-        `(${phantoms.filter((p) => p.negative).length} negative, 1 corrupt, 1 with a patient name)…`,
-    );
-    const uploads: UploadOutcome[] = [];
-    const batch = `run-${new Date()
-      .toISOString()
-      .replace(/[-:.TZ]/g, "")
-      .slice(0, 14)}`;
-    // The first good study is uploaded once more at the end, under another key: the same series twice.
-    const repeated = phantoms.find((p) => p.index !== corruptIndex && p.index !== plantIndex);
-    if (!repeated) throw new Error("the pool has no good study to upload twice");
-    for (const [phantom, again] of [...phantoms.map((p) => [p, false] as const), [repeated, true] as const]) {
-      const file = phantom.files.dicom;
-      if (!file) throw new Error(`phantom ${phantom.index} has no DICOM file`);
-      let body: Uint8Array = await readFile(join(poolDir, file));
-      const kind = again ? "repeat" : phantom.index === corruptIndex ? "corrupt" : phantom.index === plantIndex ? "identifier" : "study";
-      if (kind === "corrupt") body = body.subarray(0, Math.floor(body.length / 2)); // a transfer cut off halfway
-      const key = `${roles.uploadsPrefix}${batch}/study-${String(phantom.index).padStart(3, "0")}${again ? "-again" : ""}.zip`;
-      const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: "application/zip" }));
-      if (!put.VersionId) throw new Error("the studies bucket returned no versionId: it must be versioned");
-      uploads.push({
-        phantomIndex: phantom.index,
-        key,
-        studyId: studyIdOf({ bucket, key, versionId: put.VersionId }),
-        kind,
-        status: "uploaded",
-        rejectionCode: undefined,
-        rejectionReason: undefined,
-        stackIds: [],
-        deadLettered: false,
-        quarantineKey: undefined,
-        versionsLeft: 1,
-        quarantinedVersions: 0,
-        duplicates: [],
-      });
-    }
-
-    const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: awsEndpoint });
-    cleanups.push(async () => dynamo.destroy());
-    const records = new DynamoRecordStore(dynamo, roles.tableName);
-    report("4/7 ingest queue → ingest λ → model container (async) → SNS → score queue → record-score λ…");
-    const deadLetterQueues = wiring.queues.filter((q) => wiring.queues.some((o) => o.redrive?.deadLetterTargetArn === q.arn));
-    const settledStatuses = new Set(["scored", "rejected", "failed"]);
-    const deadline = Date.now() + (120 + 15 * uploads.length) * 1000;
-    let lastLine = "";
-    for (;;) {
-      for (const upload of uploads) {
-        if (settledStatuses.has(upload.status)) continue;
-        const record = await records.getStack(upload.studyId);
-        if (record) upload.status = record.status;
-      }
-      const settled = uploads.filter((u) => settledStatuses.has(u.status)).length;
-      const dead = await countMessages(
-        sqs,
-        deadLetterQueues.map((q) => q.url),
-      );
-      const line = `      settled ${settled}/${uploads.length} (scored ${uploads.filter((u) => u.status === "scored").length}, dead letters ${dead})`;
-      if (line !== lastLine) report(line);
-      lastLine = line;
-      if (settled === uploads.length) break;
-      if (dead > 0 && settled + dead >= uploads.length && !sources.some((s) => s.busy)) break;
-      if (Date.now() > deadline) {
-        throw new Error(
-          `uploads not settled in time: ${uploads.filter((u) => !settledStatuses.has(u.status)).length} left; ` +
-            `invocation errors: ${invocationErrors.slice(-3).join(" | ") || "none"}`,
-        );
-      }
-      await sleep(1000);
-    }
-    for (const source of sources) await source.stop();
-    const deadLetters: Record<string, number> = {};
-    for (const q of deadLetterQueues) deadLetters[q.name] = await countMessages(sqs, [q.url]);
-    for (const upload of uploads) {
-      const record = await records.getStack(upload.studyId);
-      upload.status = record?.status ?? "missing";
-      upload.rejectionCode = record?.rejection?.code;
-      upload.rejectionReason = record?.rejection?.reason;
-      upload.stackIds = record?.stackIds ?? [];
-      upload.deadLettered = !record || !settledStatuses.has(record.status);
-      upload.quarantineKey = record?.rejection?.quarantineKey;
-      upload.versionsLeft = (await versionsOfKey(s3, bucket, upload.key)).length;
-      upload.quarantinedVersions = upload.quarantineKey ? (await versionsOfKey(s3, bucket, upload.quarantineKey)).length : 0;
-      for (const stackId of upload.stackIds) {
-        const stack = await records.getStack(stackId);
-        if (stack?.status === "duplicate" && stack.duplicateOf) upload.duplicates.push({ stackId, duplicateOf: stack.duplicateOf });
-      }
-    }
-    lap("ingest+score", t);
-
-    // 5. weekly workflow, week 1 ---------------------------------------------------------------
-    t = performance.now();
-    const machine = wiring.stateMachine;
-    if (!machine) throw new Error("the synthesized stack has no AWS::StepFunctions::StateMachine (weekly workflow) yet");
-    const bindings = await workflowBindings(machine.definition, wiring, bindingOptions);
-    const timeModels = new DynamoTimeModelStore(dynamo, roles.tableName);
-    const modelBefore = await timeModels.latest();
-    const coefficientsBefore = coefficientsOf(modelBefore);
-    const now1 = new Date(options.firstRoundAt ?? Date.now()).toISOString();
-    const round1 = roundIdOf(now1, scheduleTimeZone);
-    report(`5/7 weekly workflow ${round1}: the synthesized state machine run locally (Tasks ${Object.keys(bindings).join(", ")})…`);
-    const week1 = await runWorkflow(machine.definition, bindings, { name: round1, now: now1, stateMachineArn: machine.arn });
-    if (week1.status !== "SUCCEEDED") throw new Error(`workflow ${round1} failed: ${week1.error}`);
-    const selection = resultAt(week1.output, WEEKLY_WORKFLOW_RESULT_PATHS.select) as {
-      roundId: string;
-      selected: { stackId: string }[];
-      budgetSeconds: number;
-      totalPredictedSeconds: number;
-      predictedInterval?: { lowSeconds: number; highSeconds: number; level: number };
-    };
-    const allRecords1 = await scanRecords(dynamo, roles.tableName);
-    const pool = allRecords1
-      .filter((r) => isStack(r) && (r.status === "pending" || (r.status === "selected" && r.selectedBy === round1)))
-      .map((r) => ({
-        stackId: String(r.stackId),
-        value: (r.scores as { stackUncertainty: number }).stackUncertainty,
-        seconds: (r.prediction as { predictedSeconds: number }).predictedSeconds,
-      }));
-    lap("week1", t);
-
-    // 6. outbox ----------------------------------------------------------------------------------
-    let emails = await sentEmails(awsEndpoint);
+    // 5. weekly workflow, week 1; 6. outbox -----------------------------------------------------
+    const week1 = await runFirstWeek(run);
+    lap("week1");
+    let emails = await sentEmails(run.awsEndpoint);
     await writeOutbox(outboxDir, emails);
     report(`6/7 ${emails.length} e-mail(s) sent through SES, written to ${outboxDir}`);
 
     // 7. annotators complete their stacks; next week's workflow refits -------------------------
-    t = performance.now();
-    const complete = roles.complete;
-    const completeHandler = await bindHandler("complete", complete.environment, bindingOptions);
-    // The subs the template gives the annotators (locally, placeholders for what Cognito assigns at creation).
-    const directory = AnnotatorDirectorySchema.parse(JSON.parse(complete.environment.ANNOTATOR_DIRECTORY ?? "[]"));
-    const subOf = (annotator: string) => {
-      const entry = directory.find((a) => a.email.toLowerCase() === annotator.toLowerCase());
-      if (!entry) throw new Error(`annotator ${annotator} is not in the complete function's ANNOTATOR_DIRECTORY`);
-      return entry.sub;
-    };
-    const api = (annotator: string, method: "GET" | "POST", path: string, body?: unknown) =>
-      invokeLambda(completeHandler, apiGatewayEvent(annotator, subOf(annotator), method, path, body), identity(complete)) as Promise<{
-        statusCode: number;
-        body: string;
-      }>;
-    const phantomByStudy = new Map(uploads.map((u) => [u.studyId, phantoms[u.phantomIndex] as PhantomEntry]));
-    const recordById = new Map(allRecords1.map((r) => [String(r.stackId), r]));
-    const work: { annotator: string; stackId: string }[] = [];
-    for (const annotator of options.annotators) {
-      const response = await api(annotator, "GET", COMPLETION_API_PATHS.worklist);
-      if (response.statusCode !== 200) throw new Error(`GET /worklist for an annotator answered ${response.statusCode}: ${response.body}`);
-      const worklist = JSON.parse(response.body) as { stacks: { stackId: string; status: string }[] };
-      for (const s of worklist.stacks) if (s.status === "selected") work.push({ annotator, stackId: s.stackId });
-    }
-    // Study ids hash the upload's S3 versionId, which the emulator draws at random: draw the simulated
-    // times in phantom order, so the same seed gives every stack the same time on every run.
-    const phantomIndexOf = (stackId: string) => uploads.find((u) => u.studyId === studyOfStack(stackId))?.phantomIndex ?? -1;
-    work.sort((a, b) => phantomIndexOf(a.stackId) - phantomIndexOf(b.stackId) || a.stackId.localeCompare(b.stackId));
-    const features = work.map(({ stackId }) => {
-      const phantom = phantomByStudy.get(studyOfStack(stackId));
-      if (!phantom) throw new Error(`stack ${stackId} does not come from an uploaded phantom`);
-      return { boundaryLength: phantom.true_boundary_length, components: phantom.true_components };
-    });
-    const speedOf = (annotator: string) => SIMULATED_SPEEDS[options.annotators.indexOf(annotator) % SIMULATED_SPEEDS.length] ?? 1;
-    const seconds = simulatedActiveSeconds(
-      features,
-      options.seed * 7919 + 17,
-      work.map((w) => speedOf(w.annotator)),
-    );
-    report(`7/7 ${work.length} selected stacks completed by ${options.annotators.length} simulated annotators through the completion API…`);
-    const completions: CompletionOutcome[] = [];
-    for (const [i, item] of work.entries()) {
-      const activeSeconds = seconds[i] as number;
-      const response = await api(item.annotator, "POST", COMPLETION_API_PATHS.completions, {
-        stackId: item.stackId,
-        activeSeconds,
-        annotator: item.annotator,
-        labelLocation: `s3://${bucket}/labels/${item.stackId}.nii.gz`,
-      });
-      completions.push({
-        stackId: item.stackId,
-        annotator: item.annotator,
-        activeSeconds,
-        predictedSeconds: (recordById.get(item.stackId)?.prediction as { predictedSeconds?: number } | undefined)?.predictedSeconds ?? 0,
-        boundaryLength: (recordById.get(item.stackId)?.scores as { boundaryLength?: number } | undefined)?.boundaryLength ?? 0,
-        components: (recordById.get(item.stackId)?.scores as { components?: number } | undefined)?.components ?? 0,
-        trueBoundaryLength: (features[i] as { boundaryLength: number }).boundaryLength,
-        trueComponents: (features[i] as { components: number }).components,
-        statusCode: response.statusCode,
-      });
-    }
-    const now2 = new Date(Date.parse(now1) + 7 * 86_400_000).toISOString();
-    const round2 = roundIdOf(now2, scheduleTimeZone);
-    report(`      next week's workflow ${round2}: ${WEEKLY_WORKFLOW_STATES.refit} fits α, β, γ on the completions…`);
-    const week2 = await runWorkflow(machine.definition, bindings, { name: round2, now: now2, stateMachineArn: machine.arn });
-    if (week2.status !== "SUCCEEDED") throw new Error(`workflow ${round2} failed: ${week2.error}`);
-    const refit2 = resultAt(week2.output, WEEKLY_WORKFLOW_RESULT_PATHS.refit) as RefitOutput;
-    const modelAfter = await timeModels.latest();
-    const coefficientsAfter = coefficientsOf(modelAfter);
-    const fit = compareFits(completions, modelBefore?.model ?? PRIOR_TIME_MODEL, modelAfter?.model ?? PRIOR_TIME_MODEL);
-    emails = await sentEmails(awsEndpoint);
+    const completions = await annotate(run, uploads, pool.phantoms, week1.records);
+    const week2 = await runSecondWeek(run, week1, completions);
+    emails = await sentEmails(run.awsEndpoint);
     await writeOutbox(outboxDir, emails);
-    lap("annotate+week2", t);
+    lap("annotate+week2");
 
-    const allRecords = await scanRecords(dynamo, roles.tableName);
-    const objectScan = await scanObjects(s3, plantedName, { bucket, prefix: STUDIES_BUCKET.quarantinePrefix });
+    const allRecords = await scanRecords(run.dynamo, run.roles.tableName);
+    const objectScan = await scanObjects(run.s3, pool.plantedName, {
+      bucket: run.roles.studiesBucket,
+      prefix: STUDIES_BUCKET.quarantinePrefix,
+    });
     await flushLogs();
     timings.total = Math.round((performance.now() - started) / 100) / 10;
+    const { selection } = week1;
     const result: LocalRunResult = {
       uploads,
-      pool,
-      executions: [week1, week2],
+      pool: week1.pool,
+      executions: [week1.execution, week2.execution],
       selection: {
         roundId: selection.roundId,
         selected: selection.selected.map((s) => s.stackId),
@@ -513,21 +274,21 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       },
       emails,
       completions,
-      coefficientsBefore,
-      coefficientsAfter,
+      coefficientsBefore: coefficientsOf(week1.modelBefore),
+      coefficientsAfter: coefficientsOf(week2.modelAfter),
       truth: TRUE_TIME_MODEL,
-      fit,
-      lastRound: refit2.lastRound ?? null,
-      refit: refit2,
-      simulatedSpeeds: Object.fromEntries(options.annotators.map((a) => [a, speedOf(a)])),
+      fit: compareFits(completions, week1.modelBefore?.model ?? PRIOR_TIME_MODEL, week2.modelAfter?.model ?? PRIOR_TIME_MODEL),
+      lastRound: week2.refit.lastRound ?? null,
+      refit: week2.refit,
+      simulatedSpeeds: Object.fromEntries(options.annotators.map((a) => [a, simulatedSpeedOf(options, a)])),
       records: allRecords,
       deadLetters,
-      plantedName,
+      plantedName: pool.plantedName,
       objectScan,
       outboxDir,
       logFile,
       outputDir,
-      createdResources,
+      createdResources: aws.createdResources,
       timings,
       modelCached: ensemble.cached,
     };
@@ -540,6 +301,389 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     killPythonJobs();
     await flushLogs().catch(() => undefined);
   }
+}
+
+/** The stack synthesized for the local institution, and what moto holds of it. */
+interface LocalAws {
+  readonly wiring: LocalWiring;
+  readonly roles: ReturnType<typeof identifyRoles>;
+  /** Rounds are ISO weeks in the schedule's time zone, as the Lambdas (SCHEDULE_TIMEZONE) name them. */
+  readonly scheduleTimeZone: string;
+  readonly createdResources: string[];
+}
+
+async function createLocalAws(options: LocalRunOptions, awsEndpoint: string): Promise<LocalAws> {
+  const { template, config } = synthesizeInstitutionTemplate({
+    institution: "local",
+    annotatorEmails: options.annotators,
+    senderAddress: "ich-al@example.org",
+    weeklyBudgetHours: options.budgetHours,
+    // Ingest sends K with every scoring request: the local ensemble's K (its manifest's top_k), not the paper's 200.
+    topK: options.ensemble.topK,
+    scoring: { modelArtifact: "s3://ich-al-local-models/ensemble/model.tar.gz" },
+  });
+  const wiring = deriveWiring(new LocalTemplate(template, awsEndpoint));
+  const createdResources = await createLocalResources(wiring, awsEndpoint);
+  return { wiring, roles: identifyRoles(wiring), scheduleTimeZone: config.schedule.timezone, createdResources };
+}
+
+/** The phantom pool with its two bad studies: one cut off halfway, one carrying a patient name. */
+interface PhantomPool {
+  readonly phantoms: PhantomEntry[];
+  readonly dir: string;
+  /** A name no phantom, header or log could carry by chance; searched for in everything the run leaves. */
+  readonly plantedName: string;
+  readonly plantIndex: number;
+  readonly corruptIndex: number;
+}
+
+async function prepareEnsembleAndPool(options: LocalRunOptions) {
+  const plantedName = `Zzplanted^Patient^Seed${options.seed}`;
+  const plantIndex = 1;
+  const dir = join(options.cacheDir, "pool");
+  const [ensemble, phantoms] = await Promise.all([
+    ensureEnsemble(options.cacheDir, options.ensemble, (f) => options.trainingProgress?.(f), options.threads ?? 1),
+    generatePhantomPool({
+      outDir: dir,
+      count: options.poolSize,
+      seed: options.seed,
+      sizes: options.phantomSizes,
+      gridSize: options.ensemble.gridSize,
+      plantName: plantedName,
+      plantIndex,
+    }),
+  ]);
+  const pool: PhantomPool = { phantoms, dir, plantedName, plantIndex, corruptIndex: 0 };
+  return { ensemble, pool };
+}
+
+/** What the stages share: the local AWS, its clients (closed by the run's cleanups) and the handlers' bindings. */
+interface RunContext extends LocalAws {
+  readonly options: LocalRunOptions;
+  readonly report: (line: string) => void;
+  readonly awsEndpoint: string;
+  readonly bindingOptions: BindingOptions;
+  readonly sqs: SQSClient;
+  readonly s3: S3Client;
+  readonly dynamo: DynamoDBClient;
+  readonly records: DynamoRecordStore;
+}
+
+function runContext(
+  options: LocalRunOptions,
+  aws: LocalAws,
+  cleanups: (() => Promise<void>)[],
+  bindingOptions: BindingOptions,
+): RunContext {
+  const endpoint = bindingOptions.awsEndpoint;
+  const sqs = new SQSClient({ ...LOCAL_AWS, endpoint });
+  const s3 = new S3Client({ ...LOCAL_AWS, endpoint, forcePathStyle: true });
+  const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint });
+  cleanups.push(
+    async () => sqs.destroy(),
+    async () => s3.destroy(),
+    async () => dynamo.destroy(),
+  );
+  return {
+    ...aws,
+    options,
+    report: options.report,
+    awsEndpoint: endpoint,
+    bindingOptions,
+    sqs,
+    s3,
+    dynamo,
+    records: new DynamoRecordStore(dynamo, aws.roles.tableName),
+  };
+}
+
+/** The ingest and score queues drained into the real handlers, as Lambda's event source mappings do. */
+interface Intake {
+  readonly sources: SqsEventSource[];
+  readonly invocationErrors: string[];
+}
+
+async function startIntake(run: RunContext): Promise<Intake> {
+  const sources: SqsEventSource[] = [];
+  const invocationErrors: string[] = [];
+  for (const [kind, role] of [
+    ["ingest", run.roles.ingest],
+    ["recordScore", run.roles.recordScore],
+  ] as const) {
+    const handler = await bindHandler(kind, role.fn.environment, run.bindingOptions);
+    const queue = run.wiring.queues.find((q) => q.arn === role.mapping.queueArn);
+    if (!queue) throw new Error(`event source ${role.mapping.logicalId}: its queue is not in the template`);
+    const source = new SqsEventSource({
+      sqs: run.sqs,
+      queueUrl: queue.url,
+      queueArn: queue.arn,
+      batchSize: role.mapping.batchSize,
+      maximumBatchingWindowSeconds: role.mapping.maximumBatchingWindowSeconds,
+      reportBatchItemFailures: role.mapping.reportBatchItemFailures,
+      concurrency: Math.min(2, role.mapping.maximumConcurrency ?? 2),
+      fn: identity(role.fn),
+      handler,
+      retryDelaySeconds: 2,
+      onInvocationError: (error) => invocationErrors.push(`${kind}: ${(error as Error).name}: ${(error as Error).message}`),
+    });
+    source.start();
+    sources.push(source);
+  }
+  return { sources, invocationErrors };
+}
+
+/** Uploads every phantom (the corrupt one cut off halfway), then the first good one again under another key. */
+async function uploadPool(run: RunContext, pool: PhantomPool): Promise<UploadOutcome[]> {
+  const { roles, report } = run;
+  const bucket = roles.studiesBucket;
+  report(
+    `3/7 uploading ${pool.phantoms.length} phantom studies to s3://${bucket}/${roles.uploadsPrefix} ` +
+      `(${pool.phantoms.filter((p) => p.negative).length} negative, 1 corrupt, 1 with a patient name, 1 uploaded twice)…`,
+  );
+  const uploads: UploadOutcome[] = [];
+  const batch = `run-${new Date()
+    .toISOString()
+    .replace(/[-:.TZ]/g, "")
+    .slice(0, 14)}`;
+  const repeated = pool.phantoms.find((p) => p.index !== pool.corruptIndex && p.index !== pool.plantIndex);
+  if (!repeated) throw new Error("the pool has no good study to upload twice");
+  for (const [phantom, again] of [...pool.phantoms.map((p) => [p, false] as const), [repeated, true] as const]) {
+    const file = phantom.files.dicom;
+    if (!file) throw new Error(`phantom ${phantom.index} has no DICOM file`);
+    let body: Uint8Array = await readFile(join(pool.dir, file));
+    const kind = again
+      ? "repeat"
+      : phantom.index === pool.corruptIndex
+        ? "corrupt"
+        : phantom.index === pool.plantIndex
+          ? "identifier"
+          : "study";
+    if (kind === "corrupt") body = body.subarray(0, Math.floor(body.length / 2)); // a transfer cut off halfway
+    const key = `${roles.uploadsPrefix}${batch}/study-${String(phantom.index).padStart(3, "0")}${again ? "-again" : ""}.zip`;
+    const put = await run.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: "application/zip" }));
+    if (!put.VersionId) throw new Error("the studies bucket returned no versionId: it must be versioned");
+    uploads.push({
+      phantomIndex: phantom.index,
+      key,
+      studyId: studyIdOf({ bucket, key, versionId: put.VersionId }),
+      kind,
+      status: "uploaded",
+      rejectionCode: undefined,
+      rejectionReason: undefined,
+      stackIds: [],
+      deadLettered: false,
+      quarantineKey: undefined,
+      versionsLeft: 1,
+      quarantinedVersions: 0,
+      duplicates: [],
+    });
+  }
+  return uploads;
+}
+
+const SETTLED_STATUSES = new Set(["scored", "rejected", "failed"]);
+
+/** Waits until every upload is settled (or dead-lettered), reporting progress; stops the event sources; the dead letters by queue. */
+async function awaitSettled(run: RunContext, uploads: UploadOutcome[], intake: Intake): Promise<Record<string, number>> {
+  run.report("4/7 ingest queue → ingest λ → model container (async) → SNS → score queue → record-score λ…");
+  const deadLetterQueues = run.wiring.queues.filter((q) => run.wiring.queues.some((o) => o.redrive?.deadLetterTargetArn === q.arn));
+  const deadline = Date.now() + (120 + 15 * uploads.length) * 1000;
+  let lastLine = "";
+  for (;;) {
+    for (const upload of uploads) {
+      if (SETTLED_STATUSES.has(upload.status)) continue;
+      const record = await run.records.getStack(upload.studyId);
+      if (record) upload.status = record.status;
+    }
+    const settled = uploads.filter((u) => SETTLED_STATUSES.has(u.status)).length;
+    const dead = await countMessages(
+      run.sqs,
+      deadLetterQueues.map((q) => q.url),
+    );
+    const line = `      settled ${settled}/${uploads.length} (scored ${uploads.filter((u) => u.status === "scored").length}, dead letters ${dead})`;
+    if (line !== lastLine) run.report(line);
+    lastLine = line;
+    if (settled === uploads.length) break;
+    if (dead > 0 && settled + dead >= uploads.length && !intake.sources.some((s) => s.busy)) break;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `uploads not settled in time: ${uploads.filter((u) => !SETTLED_STATUSES.has(u.status)).length} left; ` +
+          `invocation errors: ${intake.invocationErrors.slice(-3).join(" | ") || "none"}`,
+      );
+    }
+    await sleep(1000);
+  }
+  for (const source of intake.sources) await source.stop();
+  const deadLetters: Record<string, number> = {};
+  for (const q of deadLetterQueues) deadLetters[q.name] = await countMessages(run.sqs, [q.url]);
+  return deadLetters;
+}
+
+/** Fills in each upload's record: status, rejection and quarantine, its stacks and duplicates, versions left. */
+async function readUploadOutcomes(run: RunContext, uploads: UploadOutcome[]): Promise<void> {
+  const bucket = run.roles.studiesBucket;
+  for (const upload of uploads) {
+    const record = await run.records.getStack(upload.studyId);
+    upload.status = record?.status ?? "missing";
+    upload.rejectionCode = record?.rejection?.code;
+    upload.rejectionReason = record?.rejection?.reason;
+    upload.stackIds = record?.stackIds ?? [];
+    upload.deadLettered = !record || !SETTLED_STATUSES.has(record.status);
+    upload.quarantineKey = record?.rejection?.quarantineKey;
+    upload.versionsLeft = (await versionsOfKey(run.s3, bucket, upload.key)).length;
+    upload.quarantinedVersions = upload.quarantineKey ? (await versionsOfKey(run.s3, bucket, upload.quarantineKey)).length : 0;
+    for (const stackId of upload.stackIds) {
+      const stack = await run.records.getStack(stackId);
+      if (stack?.status === "duplicate" && stack.duplicateOf) upload.duplicates.push({ stackId, duplicateOf: stack.duplicateOf });
+    }
+  }
+}
+
+interface FirstWeek {
+  readonly definition: Record<string, unknown>;
+  readonly stateMachineArn: string;
+  readonly bindings: Record<string, TaskBinding>;
+  readonly timeModels: DynamoTimeModelStore;
+  readonly modelBefore: Awaited<ReturnType<DynamoTimeModelStore["latest"]>>;
+  readonly now: string;
+  readonly execution: WorkflowExecution;
+  readonly selection: {
+    roundId: string;
+    selected: { stackId: string }[];
+    budgetSeconds: number;
+    totalPredictedSeconds: number;
+    predictedInterval?: { lowSeconds: number; highSeconds: number; level: number };
+  };
+  /** The pending stacks the round selected from, with the V and T it used. */
+  readonly pool: LocalRunResult["pool"];
+  /** Every record right after the round. */
+  readonly records: Record<string, unknown>[];
+}
+
+/** The synthesized state machine run locally for the first week: refit (the prior), select, notify. */
+async function runFirstWeek(run: RunContext): Promise<FirstWeek> {
+  const machine = run.wiring.stateMachine;
+  if (!machine) throw new Error("the synthesized stack has no AWS::StepFunctions::StateMachine (weekly workflow) yet");
+  const bindings = await workflowBindings(machine.definition, run.wiring, run.bindingOptions);
+  const timeModels = new DynamoTimeModelStore(run.dynamo, run.roles.tableName);
+  const modelBefore = await timeModels.latest();
+  const now = new Date(run.options.firstRoundAt ?? Date.now()).toISOString();
+  const round = roundIdOf(now, run.scheduleTimeZone);
+  run.report(`5/7 weekly workflow ${round}: the synthesized state machine run locally (Tasks ${Object.keys(bindings).join(", ")})…`);
+  const execution = await runWorkflow(machine.definition, bindings, { name: round, now, stateMachineArn: machine.arn });
+  if (execution.status !== "SUCCEEDED") throw new Error(`workflow ${round} failed: ${execution.error}`);
+  const selection = resultAt(execution.output, WEEKLY_WORKFLOW_RESULT_PATHS.select) as FirstWeek["selection"];
+  const records = await scanRecords(run.dynamo, run.roles.tableName);
+  const pool = records
+    .filter((r) => isStack(r) && (r.status === "pending" || (r.status === "selected" && r.selectedBy === round)))
+    .map((r) => ({
+      stackId: String(r.stackId),
+      value: (r.scores as { stackUncertainty: number }).stackUncertainty,
+      seconds: (r.prediction as { predictedSeconds: number }).predictedSeconds,
+    }));
+  return {
+    definition: machine.definition,
+    stateMachineArn: machine.arn,
+    bindings,
+    timeModels,
+    modelBefore,
+    now,
+    execution,
+    selection,
+    pool,
+    records,
+  };
+}
+
+function simulatedSpeedOf(options: LocalRunOptions, annotator: string): number {
+  return SIMULATED_SPEEDS[options.annotators.indexOf(annotator) % SIMULATED_SPEEDS.length] ?? 1;
+}
+
+/**
+ * The simulated annotators read their worklists and complete every selected stack through the real completion API,
+ * each with an active time drawn from the true time law on the phantom's exact B and M and their own speed.
+ */
+async function annotate(
+  run: RunContext,
+  uploads: readonly UploadOutcome[],
+  phantoms: readonly PhantomEntry[],
+  recordsAfterSelection: readonly Record<string, unknown>[],
+): Promise<CompletionOutcome[]> {
+  const { options } = run;
+  const complete = run.roles.complete;
+  const completeHandler = await bindHandler("complete", complete.environment, run.bindingOptions);
+  // The subs the template gives the annotators (locally, placeholders for what Cognito assigns at creation).
+  const directory = AnnotatorDirectorySchema.parse(JSON.parse(complete.environment.ANNOTATOR_DIRECTORY ?? "[]"));
+  const subOf = (annotator: string) => {
+    const entry = directory.find((a) => a.email.toLowerCase() === annotator.toLowerCase());
+    if (!entry) throw new Error(`annotator ${annotator} is not in the complete function's ANNOTATOR_DIRECTORY`);
+    return entry.sub;
+  };
+  const api = (annotator: string, method: "GET" | "POST", path: string, body?: unknown) =>
+    invokeLambda(completeHandler, apiGatewayEvent(annotator, subOf(annotator), method, path, body), identity(complete)) as Promise<{
+      statusCode: number;
+      body: string;
+    }>;
+  const phantomByStudy = new Map(uploads.map((u) => [u.studyId, phantoms[u.phantomIndex] as PhantomEntry]));
+  const recordById = new Map(recordsAfterSelection.map((r) => [String(r.stackId), r]));
+  const work: { annotator: string; stackId: string }[] = [];
+  for (const annotator of options.annotators) {
+    const response = await api(annotator, "GET", COMPLETION_API_PATHS.worklist);
+    if (response.statusCode !== 200) throw new Error(`GET /worklist for an annotator answered ${response.statusCode}: ${response.body}`);
+    const worklist = JSON.parse(response.body) as { stacks: { stackId: string; status: string }[] };
+    for (const s of worklist.stacks) if (s.status === "selected") work.push({ annotator, stackId: s.stackId });
+  }
+  // Study ids hash the upload's S3 versionId, which the emulator draws at random: draw the simulated
+  // times in phantom order, so the same seed gives every stack the same time on every run.
+  const phantomIndexOf = (stackId: string) => uploads.find((u) => u.studyId === studyOfStack(stackId))?.phantomIndex ?? -1;
+  work.sort((a, b) => phantomIndexOf(a.stackId) - phantomIndexOf(b.stackId) || a.stackId.localeCompare(b.stackId));
+  const features = work.map(({ stackId }) => {
+    const phantom = phantomByStudy.get(studyOfStack(stackId));
+    if (!phantom) throw new Error(`stack ${stackId} does not come from an uploaded phantom`);
+    return { boundaryLength: phantom.true_boundary_length, components: phantom.true_components };
+  });
+  const seconds = simulatedActiveSeconds(
+    features,
+    options.seed * 7919 + 17,
+    work.map((w) => simulatedSpeedOf(options, w.annotator)),
+  );
+  run.report(
+    `7/7 ${work.length} selected stacks completed by ${options.annotators.length} simulated annotators through the completion API…`,
+  );
+  const completions: CompletionOutcome[] = [];
+  for (const [i, item] of work.entries()) {
+    const activeSeconds = seconds[i] as number;
+    const response = await api(item.annotator, "POST", COMPLETION_API_PATHS.completions, {
+      stackId: item.stackId,
+      activeSeconds,
+      annotator: item.annotator,
+      labelLocation: `s3://${run.roles.studiesBucket}/labels/${item.stackId}.nii.gz`,
+    });
+    const record = recordById.get(item.stackId);
+    completions.push({
+      stackId: item.stackId,
+      annotator: item.annotator,
+      activeSeconds,
+      predictedSeconds: (record?.prediction as { predictedSeconds?: number } | undefined)?.predictedSeconds ?? 0,
+      boundaryLength: (record?.scores as { boundaryLength?: number } | undefined)?.boundaryLength ?? 0,
+      components: (record?.scores as { components?: number } | undefined)?.components ?? 0,
+      trueBoundaryLength: (features[i] as { boundaryLength: number }).boundaryLength,
+      trueComponents: (features[i] as { components: number }).components,
+      statusCode: response.statusCode,
+    });
+  }
+  return completions;
+}
+
+/** Next week's workflow: the refit learns from the completions, then selects and notifies again. */
+async function runSecondWeek(run: RunContext, week1: FirstWeek, completions: readonly CompletionOutcome[]) {
+  const now = new Date(Date.parse(week1.now) + 7 * 86_400_000).toISOString();
+  const round = roundIdOf(now, run.scheduleTimeZone);
+  run.report(`      next week's workflow ${round}: ${WEEKLY_WORKFLOW_STATES.refit} fits α, β, γ on the ${completions.length} completions…`);
+  const execution = await runWorkflow(week1.definition, week1.bindings, { name: round, now, stateMachineArn: week1.stateMachineArn });
+  if (execution.status !== "SUCCEEDED") throw new Error(`workflow ${round} failed: ${execution.error}`);
+  const refit = resultAt(execution.output, WEEKLY_WORKFLOW_RESULT_PATHS.refit) as RefitOutput;
+  return { execution, refit, modelAfter: await week1.timeModels.latest() };
 }
 
 /**
