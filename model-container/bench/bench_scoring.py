@@ -744,45 +744,29 @@ def _write_json(path: str | None, payload: dict[str, Any]) -> None:
     os.replace(tmp, target)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    started = time.monotonic()
-    try:
-        import numpy as np
-        import torch
+def _resolve_device(args: argparse.Namespace) -> Any:
+    """The torch device the bench runs on, or None (after saying why) when it cannot run there."""
+    import torch
 
-        from ichal.model.ensemble import Ensemble, build_ensemble
-    except ImportError as error:
-        _log(f"bench_scoring: cannot import what the scoring path needs: {error}")
-        return 2
-    try:
-        import ichal.io
-        import ichal.phantoms  # noqa: F401
-    except ImportError as error:
-        _log(
-            f"bench_scoring: cannot import the readers/phantoms ({error}); they need pydicom and nibabel "
-            "(pure Python: put them on PYTHONPATH, e.g. from model-container/.venv's site-packages)"
-        )
-        return 2
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    want = args.device
-    if want == "auto":
-        want = "cuda" if torch.cuda.is_available() else "cpu"
+    want = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    want = "cpu" if want == "auto" else want
     device = torch.device(want)
     if device.type == "cuda" and not torch.cuda.is_available():
         _log(
             "bench_scoring: --device cuda but torch.cuda.is_available() is False "
             f"(torch {torch.__version__}); use --device cpu"
         )
-        return 2
+        return None
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
     if device.type not in ("cpu", "cuda"):
         _log(f"bench_scoring: unsupported device {device}")
-        return 2
-    cuda = device.type == "cuda"
+        return None
+    return device
+
+
+def _complete_args(args: argparse.Namespace, cuda: bool) -> bool:
+    """Fills the device-dependent defaults into ``args``; False (after saying why) when a value is out of range."""
     if args.stacks is None:
         args.stacks = 1 if (args.quick and cuda) else 2
     if args.pipeline_stacks is None:
@@ -791,19 +775,34 @@ def main(argv: list[str] | None = None) -> int:
         args.time_budget = 150.0 if args.quick else 480.0
     if args.container_stacks is None:
         args.container_stacks = (3 if args.quick else 6) if cuda else 0
-    if args.repeats < 1 or args.stacks < 1 or args.warmup < 0:
-        _log("bench_scoring: --repeats and --stacks must be >= 1, --warmup >= 0")
-        return 2
-    if args.container_frames < 20 or args.container_frames > FULL_FRAMES or args.container_stacks < 0:
-        _log(f"bench_scoring: --container-frames must be 20..{FULL_FRAMES} and --container-stacks >= 0")
-        return 2
-    if any(c < 1 for c in args.container_concurrency):
-        _log("bench_scoring: --container-concurrency values must be >= 1")
-        return 2
-    if args.container_only and args.container_stacks == 0:
-        _log("bench_scoring: --container-only needs --container-stacks N > 0")
-        return 2
+    problems = [
+        (
+            args.repeats < 1 or args.stacks < 1 or args.warmup < 0,
+            "--repeats and --stacks must be >= 1, --warmup >= 0",
+        ),
+        (
+            args.container_frames < 20 or args.container_frames > FULL_FRAMES or args.container_stacks < 0,
+            f"--container-frames must be 20..{FULL_FRAMES} and --container-stacks >= 0",
+        ),
+        (any(c < 1 for c in args.container_concurrency), "--container-concurrency values must be >= 1"),
+        (
+            args.container_only and args.container_stacks == 0,
+            "--container-only needs --container-stacks N > 0",
+        ),
+    ]
+    for failed, message in problems:
+        if failed:
+            _log(f"bench_scoring: {message}")
+            return False
+    return True
 
+
+def _device_meta(args: argparse.Namespace, device: Any) -> dict[str, Any]:
+    """Prepares the device (TF32 and cuDNN settings on a GPU) and describes it and the software."""
+    import numpy as np
+    import torch
+
+    cuda = device.type == "cuda"
     tf32_state: dict[str, Any] = {}
     if cuda:
         torch.cuda.set_device(device)
@@ -844,6 +843,13 @@ def main(argv: list[str] | None = None) -> int:
         + (f"; cudnn.benchmark={args.cudnn_benchmark}" if cuda else "")
     )
 
+    return meta
+
+
+def _load_model(args: argparse.Namespace, device: Any, meta: dict[str, Any]) -> Any:
+    """The ensemble on the device: trained weights from ``--model-dir``, else random ones (timing only)."""
+    from ichal.model.ensemble import Ensemble, build_ensemble
+
     t0 = time.perf_counter()
     if args.model_dir:
         ensemble = Ensemble.load(args.model_dir, map_location="cpu")
@@ -869,21 +875,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{n_params / 1e6:.1f} M parameters, crop {ensemble.crop}; {weights}"
     )
 
-    use_phantom = args.feature_probs == "phantom" or (args.feature_probs == "auto" and not args.model_dir)
-    t0 = time.perf_counter()
-    items = _make_items(args.stacks, args.seed, len(ensemble))
-    meta["phantoms"] = {
-        "stacks": args.stacks,
-        "frames": FULL_FRAMES,
-        "size": GRID,
-        "zip_mb": [round(len(i.zip_bytes) / 1e6, 2) for i in items],
-        "setup_s": time.perf_counter() - t0,
-    }
-    _log(
-        f"  phantoms: {args.stacks} synthetic stack(s) of {FULL_FRAMES} x {GRID}^2, DICOM zip in memory "
-        f"({', '.join(f'{len(i.zip_bytes) / 1e6:.1f} MB' for i in items)}), read back through read_stacks"
-    )
+    return ensemble
 
+
+def _notes(args: argparse.Namespace, cuda: bool, use_phantom: bool) -> list[str]:
+    """What every figure of the run means, printed and written with them."""
     notes = [
         (
             "Per-stack seconds are medians of the timed runs; total = read + preprocess + forward + features "
@@ -930,36 +926,57 @@ def main(argv: list[str] | None = None) -> int:
             "outside the accelerator lock; forward + features inside), in-memory S3; % = container "
             "stacks/s over forward-only stacks/s of the same scorer settings on the same stacks."
         )
-    for n in notes:
-        _log(f"  note: {n}")
+    return notes
 
-    configs = [] if args.container_only else _configs(args, device)
-    results: list[dict[str, Any]] = []
+
+def _run_container(
+    args: argparse.Namespace,
+    ensemble: Any,
+    device: Any,
+    items: list[Item],
+    use_phantom: bool,
+    meta: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """The real serving code (ScoringService + StackScorer) against forward-only: the figure the acceptance asks for."""
     container: list[dict[str, Any]] = []
-    payload = {"meta": meta, "notes": notes, "container": container, "results": results}
-    if args.container_stacks > 0:
-        # First: the figure the acceptance asks for (the real serving code against forward-only).
-        _log(
-            f"\ncontainer path: {args.container_stacks} request(s) of {args.container_frames} x {GRID}^2 "
-            f"through ScoringService + StackScorer, {' / '.join(map(str, args.container_concurrency))} at a time"
+    _log(
+        f"\ncontainer path: {args.container_stacks} request(s) of {args.container_frames} x {GRID}^2 "
+        f"through ScoringService + StackScorer, {' / '.join(map(str, args.container_concurrency))} at a time"
+    )
+    c0 = time.monotonic()
+    try:
+        container.extend(
+            _bench_container(
+                ensemble, device, _container_items(args, items, len(ensemble)), args, use_phantom
+            )
         )
-        c0 = time.monotonic()
-        try:
-            container.extend(
-                _bench_container(
-                    ensemble, device, _container_items(args, items, len(ensemble)), args, use_phantom
-                )
-            )
-        except Exception as error:  # noqa: BLE001 -- report it and go on with the configurations
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            container.append(
-                {"name": "container", "status": "failed", "error": f"{type(error).__name__}: {first}"}
-            )
-            _log(f"    FAILED: {container[-1]['error']}")
-            if args.verbose:
-                traceback.print_exc()
-        meta["container_wall_s"] = time.monotonic() - c0
-        _write_json(args.out, payload)
+    except Exception as error:  # noqa: BLE001 -- report it and go on with the configurations
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        container.append(
+            {"name": "container", "status": "failed", "error": f"{type(error).__name__}: {first}"}
+        )
+        _log(f"    FAILED: {container[-1]['error']}")
+        if args.verbose:
+            traceback.print_exc()
+    meta["container_wall_s"] = time.monotonic() - c0
+    return container
+
+
+def _run_configs(
+    args: argparse.Namespace,
+    configs: list[Config],
+    ensemble: Any,
+    device: Any,
+    items: list[Item],
+    use_phantom: bool,
+    started: float,
+    payload: dict[str, Any],
+) -> None:
+    """Each configuration in turn within the time budget, its result appended to ``payload["results"]`` and written."""
+    import torch
+
+    results: list[dict[str, Any]] = payload["results"]
+    cuda = device.type == "cuda"
     _log(
         f"\n{len(configs)} configuration(s), {args.repeats} timed run(s) each"
         + (f", time budget {args.time_budget:.0f} s" if args.time_budget else "")
@@ -1015,6 +1032,10 @@ def main(argv: list[str] | None = None) -> int:
         results.append(r)
         _write_json(args.out, payload)
 
+
+def _report(payload: dict[str, Any]) -> None:
+    """The results table, the container figures, the GPU-vs-CPU feature ratios and what did not run."""
+    results, container = payload["results"], payload["container"]
     if results:
         _log("\nResults (seconds per stack of 32 frames; stacks/s):")
         _log(_table(results))
@@ -1034,12 +1055,69 @@ def main(argv: list[str] | None = None) -> int:
         _log("\nConfigurations that did not run:")
         for r in failed:
             _log(f"  {r['name']}: {r['status']}: {r.get('error', '')}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    started = time.monotonic()
+    try:
+        import torch
+
+        import ichal.model.ensemble
+    except ImportError as error:
+        _log(f"bench_scoring: cannot import what the scoring path needs: {error}")
+        return 2
+    try:
+        import ichal.io
+        import ichal.phantoms  # noqa: F401
+    except ImportError as error:
+        _log(
+            f"bench_scoring: cannot import the readers/phantoms ({error}); they need pydicom and nibabel "
+            "(pure Python: put them on PYTHONPATH, e.g. from model-container/.venv's site-packages)"
+        )
+        return 2
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = _resolve_device(args)
+    if device is None or not _complete_args(args, device.type == "cuda"):
+        return 2
+    cuda = device.type == "cuda"
+    meta = _device_meta(args, device)
+    ensemble = _load_model(args, device, meta)
+
+    use_phantom = args.feature_probs == "phantom" or (args.feature_probs == "auto" and not args.model_dir)
+    t0 = time.perf_counter()
+    items = _make_items(args.stacks, args.seed, len(ensemble))
+    meta["phantoms"] = {
+        "stacks": args.stacks,
+        "frames": FULL_FRAMES,
+        "size": GRID,
+        "zip_mb": [round(len(i.zip_bytes) / 1e6, 2) for i in items],
+        "setup_s": time.perf_counter() - t0,
+    }
+    _log(
+        f"  phantoms: {args.stacks} synthetic stack(s) of {FULL_FRAMES} x {GRID}^2, DICOM zip in memory "
+        f"({', '.join(f'{len(i.zip_bytes) / 1e6:.1f} MB' for i in items)}), read back through read_stacks"
+    )
+
+    notes = _notes(args, cuda, use_phantom)
+    for n in notes:
+        _log(f"  note: {n}")
+
+    configs = [] if args.container_only else _configs(args, device)
+    payload: dict[str, Any] = {"meta": meta, "notes": notes, "container": [], "results": []}
+    if args.container_stacks > 0:
+        payload["container"] = _run_container(args, ensemble, device, items, use_phantom, meta)
+        _write_json(args.out, payload)
+    _run_configs(args, configs, ensemble, device, items, use_phantom, started, payload)
+    _report(payload)
     meta["wall_s"] = time.monotonic() - started
     _log(f"\nTotal wall time {meta['wall_s']:.0f} s.")
     _write_json(args.out, payload)
     if args.out:
         _log(f"JSON written to {args.out}")
-    return 0 if any(r["status"] == "ok" for r in results + container) else 1
+    return 0 if any(r["status"] == "ok" for r in payload["results"] + payload["container"]) else 1
 
 
 if __name__ == "__main__":
