@@ -20,7 +20,7 @@ import { PolicyStatement, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import type { IKey } from "aws-cdk-lib/aws-kms";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import type { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
-import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from "aws-cdk-lib/custom-resources";
+import { AwsCustomResource, AwsCustomResourcePolicy, Logging, PhysicalResourceId } from "aws-cdk-lib/custom-resources";
 import { Construct } from "constructs";
 import { z } from "zod";
 import { COMPLETION_API_PATHS, CompletionRequestSchema } from "../lambdas/contracts/completion-api.js";
@@ -140,6 +140,8 @@ export class CompletionApi extends Construct {
         parameters: { UserPoolId: this.userPool.userPoolId, Filter: `email = "${email}"`, AttributesToGet: ["sub"], Limit: 1 },
         physicalResourceId: PhysicalResourceId.of(`annotator-${key}`),
         outputPaths: [ANNOTATOR_SUB_PATH],
+        // The answer (the user's sub) stays out of the deploy-time Lambda's log.
+        logging: Logging.withDataHidden(),
       };
       const lookup = new AwsCustomResource(this, `AnnotatorSub${key}`, {
         onCreate: call,

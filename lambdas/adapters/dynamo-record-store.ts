@@ -165,26 +165,49 @@ export class DynamoRecordStore implements RecordStore {
     });
   }
 
-  async claimContent(contentSha256: string, stackId: string, claimedAt: string): Promise<string> {
-    const key = recordKeys.content(contentSha256);
+  async createStackWithContent(record: StackRecord & { contentSha256: string }, claimedAt: string): Promise<string> {
+    const valid = StackRecordSchema.parse(record);
+    const claimKey = recordKeys.content(record.contentSha256);
     try {
       await this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { ...key, contentSha256, stackId, claimedAt },
-          ConditionExpression: "attribute_not_exists(#pk) OR #stackId = :stackId",
-          ExpressionAttributeNames: { "#pk": RECORDS_TABLE.partitionKey, "#stackId": "stackId" },
-          ExpressionAttributeValues: { ":stackId": stackId },
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: { ...claimKey, contentSha256: record.contentSha256, stackId: valid.stackId, claimedAt },
+                ConditionExpression: "attribute_not_exists(#pk) OR #stackId = :stackId",
+                ExpressionAttributeNames: { "#pk": RECORDS_TABLE.partitionKey, "#stackId": "stackId" },
+                ExpressionAttributeValues: { ":stackId": valid.stackId },
+              },
+            },
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: {
+                  ...valid,
+                  ...recordKeys.stack(valid.stackId),
+                  ...recordKeys.statusIndex(valid.status, valid.receivedAt, valid.stackId),
+                },
+                ConditionExpression: "attribute_not_exists(#pk)",
+                ExpressionAttributeNames: { "#pk": RECORDS_TABLE.partitionKey },
+              },
+            },
+          ],
         }),
       );
-      return stackId;
+      return valid.stackId;
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      // Only failed conditions say something about the table; a conflict or throttle is retried by the caller's queue.
+      const codes = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []).map((r) => r.Code ?? "None") : [];
+      if (codes.length === 0 || codes.some((code) => code !== "None" && code !== "ConditionalCheckFailed")) throw error;
     }
-    const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }));
-    const holder = out.Item?.stackId;
-    if (typeof holder !== "string" || holder === "") throw new Error("content claim without a stackId");
-    return holder;
+    const claim = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: claimKey, ConsistentRead: true }));
+    const holder = claim.Item?.stackId;
+    if (typeof holder === "string" && holder !== "") return holder;
+    // No claim: the stack record exists from before content keys (its own condition failed). It stays as it is.
+    if (await this.getStack(valid.stackId)) return valid.stackId;
+    throw new Error("content claim transaction cancelled, but neither the claim nor the stack exists");
   }
 
   async claimInvocation(stackId: string, claim: InvokeClaim, now: string): Promise<boolean> {

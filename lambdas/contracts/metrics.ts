@@ -24,7 +24,8 @@ export const REFIT_METRICS = {
 } as const;
 
 /**
- * Intake (ingest and record-score), one EMF line per event. `StudiesRefused` and `StudiesFailed` carry the
+ * Intake (ingest and record-score), one EMF line per event, written once after the record changed (at most once:
+ * a crash in between loses the count; the records stay the truth). `StudiesRefused` and `StudiesFailed` carry the
  * dimension `Code` (the rejection code, e.g. `PHI_PRESENT`, or the failure's error code); the others none.
  */
 export const INTAKE_METRICS = {

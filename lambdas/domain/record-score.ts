@@ -20,10 +20,10 @@
  * up on it when invokeEndpointAsync failed on its last delivery, and a result means SageMaker had accepted
  * the request after all, so the result settles it (`failed → …`, guarded by the absence of `scoring`; a
  * re-drive that claimed it meanwhile wins, and its own result settles it). (2) Success: read and parse the result,
- * claim each stack's content key (the sha256 of its voxels; the first stack to claim it holds it for good, a
- * redelivery finds its own claim), then create each stack record with a conditional put (a redelivery's puts
- * change nothing) — `pending`, or `duplicate` pointing to the holder when another stack had the same voxels —
- * then the conditional `received → pending`. A crash between (2)'s puts and the transition is completed by the redelivery.
+ * then create each stack record with a conditional put, a stack with a content key (the sha256 of its voxels)
+ * in one transaction with the claim of that key (the first stack to claim it holds it for good) — `pending`,
+ * or `duplicate` pointing to the holder when another stack had the same voxels; a redelivery's puts change
+ * nothing — then the conditional `received → pending`. A crash between (2)'s puts and the transition is completed by the redelivery.
  * (3) Failure: read the container's `{status, code, reason}` at the failure location; a 4xx first copies
  * the upload's version to quarantine; then one conditional transition; after a 4xx's, the original
  * version is deleted. A result that breaks the scoring contract is recorded as `failed` (retrying cannot fix it).
@@ -157,50 +157,54 @@ function fieldsOf(error: z.ZodError): string {
 export const stackIdOf = (studyId: string, index: number) => `${studyId}-s${index}`;
 
 /**
- * The stack records of a scored study (pure): scores copied from the result, predicted labeling time from
- * `timeModel` (paper §3.2), source = the study's source plus the series UID. A stack whose content key is
- * held by another stack (`holders`: index → the stack recorded first with the same voxels) is recorded
- * `duplicate`, pointing to that stack, without scores or prediction: it never enters the pool.
+ * The pending stack records of a scored study (pure): scores copied from the result, predicted labeling
+ * time from `timeModel` (paper §3.2), source = the study's source plus the series UID, and the content key.
  */
-export function stackRecordsFor(
-  study: StackRecord,
-  result: ScoringResult,
-  timeModel: VersionedTimeModel,
-  now: string,
-  holders: ReadonlyMap<number, string> = new Map(),
-): StackRecord[] {
-  return result.stacks.map((stack) => {
-    const stackId = stackIdOf(study.stackId, stack.index);
-    const common = {
-      stackId,
-      kind: "stack" as const,
-      source: { ...study.source, seriesUid: stack.seriesUid },
-      receivedAt: study.receivedAt,
-      updatedAt: now,
-      ...(stack.contentSha256 ? { contentSha256: stack.contentSha256 } : {}),
-    };
-    const holder = holders.get(stack.index);
-    if (holder !== undefined && holder !== stackId) return { ...common, status: "duplicate", duplicateOf: holder };
-    return {
-      ...common,
-      status: "pending",
-      scores: scoresOf(stack, result.modelVersion),
-      prediction: predictionFor({ boundaryLength: stack.boundary_length, components: stack.components }, timeModel),
-    };
-  });
+export function stackRecordsFor(study: StackRecord, result: ScoringResult, timeModel: VersionedTimeModel, now: string): StackRecord[] {
+  return result.stacks.map((stack) => ({
+    stackId: stackIdOf(study.stackId, stack.index),
+    kind: "stack",
+    status: "pending",
+    source: { ...study.source, seriesUid: stack.seriesUid },
+    receivedAt: study.receivedAt,
+    updatedAt: now,
+    ...(stack.contentSha256 ? { contentSha256: stack.contentSha256 } : {}),
+    scores: scoresOf(stack, result.modelVersion),
+    prediction: predictionFor({ boundaryLength: stack.boundary_length, components: stack.components }, timeModel),
+  }));
+}
+
+/** A stack whose voxels `holder` was recorded with first (pure): `duplicate`, without scores or prediction, never pooled. */
+export function asDuplicate(stack: StackRecord, holder: string): StackRecord {
+  const { scores: _scores, prediction: _prediction, ...rest } = stack;
+  return { ...rest, status: "duplicate", duplicateOf: holder };
 }
 
 /**
- * Claims each stack's content key, in stack order (so two identical series of one study resolve to the
- * first): index → the stack that holds the key. A redelivery finds its own claims and gets the same answer.
+ * Records each stack, in stack order (so two identical series of one study resolve to the first): a stack with a
+ * content key is created together with its claim, or, when another stack holds the key, as its duplicate. A
+ * redelivery finds its own records and claims and changes nothing.
  */
-async function contentHolders(studyId: string, result: ScoringResult, deps: RecordScoreDeps): Promise<Map<number, string>> {
-  const holders = new Map<number, string>();
-  for (const stack of result.stacks) {
-    if (!stack.contentSha256) continue;
-    holders.set(stack.index, await deps.records.claimContent(stack.contentSha256, stackIdOf(studyId, stack.index), deps.now()));
+async function recordStacks(stacks: readonly StackRecord[], deps: RecordScoreDeps, now: string): Promise<StackRecord[]> {
+  const recorded: StackRecord[] = [];
+  for (const stack of stacks) {
+    const { contentSha256 } = stack;
+    if (!contentSha256) {
+      await deps.records.createStack(stack);
+      recorded.push(stack);
+      continue;
+    }
+    const holder = await deps.records.createStackWithContent({ ...stack, contentSha256 }, now);
+    if (holder === stack.stackId) {
+      recorded.push(stack);
+      continue;
+    }
+    const duplicate = asDuplicate(stack, holder);
+    await deps.records.createStack(duplicate);
+    deps.log.warn("duplicate stack", { stackId: stack.stackId, duplicateOf: holder });
+    recorded.push(duplicate);
   }
-  return holders;
+  return recorded;
 }
 
 function scoresOf(stack: ScoredStack, modelVersion: string): Scores {
@@ -278,23 +282,12 @@ async function recordResult(study: StackRecord, outputLocation: string, deps: Re
     return settle(study, "failed", { lastError }, "failed", deps, { code: lastError.code });
   }
   const timeModel = await modelInEffect(deps.timeModels, deps.config.timePrior);
-  const holders = await contentHolders(studyId, result, deps);
   const now = deps.now();
-  const stacks = stackRecordsFor(study, result, timeModel, now, holders);
-  const created = await Promise.all(stacks.map((stack) => deps.records.createStack(stack)));
-  for (const stack of stacks) {
-    if (stack.status === "duplicate") deps.log.warn("duplicate stack", { stackId: stack.stackId, duplicateOf: stack.duplicateOf });
-  }
-  deps.log.info("stacks recorded", {
-    studyId,
-    stacks: stacks.length,
-    created: created.filter(Boolean).length,
-    duplicates: stacks.filter((s) => s.status === "duplicate").length,
-    timeModelVersion: timeModel.version,
-  });
+  const stacks = await recordStacks(stackRecordsFor(study, result, timeModel, now), deps, now);
+  const duplicates = stacks.filter((s) => s.status === "duplicate").length;
+  deps.log.info("stacks recorded", { studyId, stacks: stacks.length, duplicates, timeModelVersion: timeModel.version });
   const outcome = await settle(study, "scored", { stackIds: stacks.map((s) => s.stackId) }, "scored", deps, {});
   if (outcome === "scored") {
-    const duplicates = stacks.filter((s) => s.status === "duplicate").length;
     deps.count?.(INTAKE_METRICS.studiesScored);
     deps.count?.(INTAKE_METRICS.stacksPooled, stacks.length - duplicates);
     deps.count?.(INTAKE_METRICS.stacksDuplicate, duplicates);
@@ -376,7 +369,8 @@ async function settle(
     return "duplicate";
   }
   if (to === "rejected" && fields.rejection) deps.count?.(INTAKE_METRICS.studiesRefused, 1, fields.rejection.code);
-  if (to === "failed" && fields.lastError) deps.count?.(INTAKE_METRICS.studiesFailed, 1, fields.lastError.code);
+  // A study ingest had recorded failed was counted then; its late failure result does not count it again.
+  if (to === "failed" && from !== "failed" && fields.lastError) deps.count?.(INTAKE_METRICS.studiesFailed, 1, fields.lastError.code);
   if (to === "scored") deps.log.info(`study ${outcome}`, { studyId: study.stackId, ...logFields });
   else deps.log.warn(`study ${outcome}`, { studyId: study.stackId, ...logFields });
   return outcome;

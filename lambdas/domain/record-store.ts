@@ -71,11 +71,13 @@ export interface RecordStore {
    */
   failInvocation(stackId: string, token: string, error: LastError, now: string): Promise<boolean>;
   /**
-   * Claims a stack's content key (sha256 of its voxels) for `stackId` unless another stack holds it.
-   * Returns the holder: `stackId` itself when this call (or an earlier one for the same stack) won,
-   * else the stack that was recorded first with the same voxels. Claims are never released.
+   * Creates the stack record and the claim of its content key (`record.contentSha256`, the sha256 of its
+   * voxels) atomically — both or neither — unless another stack holds that key. Returns the holder
+   * afterwards: `record.stackId` when this call created both or an earlier call for the same stack did (a
+   * redelivery: nothing changes), else the stack recorded first with the same voxels (nothing written).
+   * Claims are never released, so a holder's stack record always exists.
    */
-  claimContent(contentSha256: string, stackId: string, claimedAt: string): Promise<string>;
+  createStackWithContent(record: StackRecord & { contentSha256: string }, claimedAt: string): Promise<string>;
   /** Creates the round record unless one with this roundId exists. Returns false (and changes nothing) if it does. */
   createRound(round: SelectionRound): Promise<boolean>;
   getRound(roundId: string): Promise<SelectionRound | undefined>;

@@ -66,6 +66,13 @@ def test_nifti_and_npz_of_the_same_voxels_share_a_key_and_gzip_does_not_change_i
     assert len(keys) == 1
 
 
+def test_a_dicom_series_and_its_int16_nifti_export_share_a_key(phantom, tmp_path):
+    # Both hold whole HU values here (the DICOM phantom stores integers, slope 1), in the same orientation after reading.
+    dicom = key_of(dicom_bytes(phantom), "a.zip")
+    write_nifti(phantom, tmp_path / "a.nii.gz", dtype="int16")
+    assert key_of((tmp_path / "a.nii.gz").read_bytes(), "a.nii.gz") == dicom
+
+
 def test_one_changed_voxel_or_another_phantom_changes_the_key(phantom):
     first = key_of(dicom_bytes(phantom), "a.zip")
     changed = generate_stack(41, negative=False, size=48, frames=20)

@@ -360,6 +360,8 @@ async function prepareEnsembleAndPool(options: LocalRunOptions) {
 /** What the stages share: the local AWS, its clients (closed by the run's cleanups) and the handlers' bindings. */
 interface RunContext extends LocalAws {
   readonly options: LocalRunOptions;
+  /** What the run stops in its `finally`, last registered first. */
+  readonly cleanups: (() => Promise<void>)[];
   readonly report: (line: string) => void;
   readonly awsEndpoint: string;
   readonly bindingOptions: BindingOptions;
@@ -387,6 +389,7 @@ function runContext(
   return {
     ...aws,
     options,
+    cleanups,
     report: options.report,
     awsEndpoint: endpoint,
     bindingOptions,
@@ -428,6 +431,8 @@ async function startIntake(run: RunContext): Promise<Intake> {
     });
     source.start();
     sources.push(source);
+    // Stopped on every path: a run that fails before the uploads settle must not leave pollers behind.
+    run.cleanups.push(() => source.stop());
   }
   return { sources, invocationErrors };
 }

@@ -2,7 +2,7 @@
  * Intake metrics in the embedded metric format: the EMF line shape (checked field by field against the
  * CloudWatch EMF specification's structure), the `Code` dimension, and that ingest and record-score count
  * what happened to each study — received, refused by code, scored, stacks pooled and found duplicate —
- * exactly once however often a message is delivered.
+ * once however often a message is delivered.
  */
 import { describe, expect, it } from "vitest";
 import { CODE_DIMENSION, INTAKE_METRICS } from "../../lambdas/contracts/metrics.js";

@@ -61,20 +61,33 @@ describe("DynamoRecordStore on moto server (real SDK v3)", () => {
     expect(await store.repredict("missing", prediction(9, 900), at)).toBe(false);
   });
 
-  it("claims a content key once: the first stack holds it, a repeat by the holder is idempotent, and racing claims agree", async () => {
+  it("creates a stack with its content claim atomically: the first holds the key, a redelivery changes nothing, racers agree", async () => {
     const { store } = await freshStore();
     const at = "2026-11-20T10:00:00.000Z";
+    const withKey = (stackId: string, key: string) => ({ ...received(stackId, at), status: "pending" as const, contentSha256: key });
     const key = "ab".repeat(32);
-    expect(await store.claimContent(key, "first-s0", at)).toBe("first-s0");
-    expect(await store.claimContent(key, "first-s0", at)).toBe("first-s0");
-    expect(await store.claimContent(key, "second-s0", at)).toBe("first-s0");
-    // Eight stacks with the same new voxels at once: exactly one holds the key, and every caller is told which.
+    expect(await store.createStackWithContent(withKey("first-s0", key), at)).toBe("first-s0");
+    const stored = await store.getStack("first-s0");
+    expect(stored?.contentSha256).toBe(key);
+    expect(await store.createStackWithContent(withKey("first-s0", key), at)).toBe("first-s0");
+    expect(await store.getStack("first-s0")).toEqual(stored);
+    // Another stack with the same voxels: told the holder, and nothing of it is written.
+    expect(await store.createStackWithContent(withKey("second-s0", key), at)).toBe("first-s0");
+    expect(await store.getStack("second-s0")).toBeUndefined();
+    // Eight stacks with the same new voxels at once: exactly one holds the key and exists, and every caller is told which.
     const other = "cd".repeat(32);
-    const holders = await Promise.all(Array.from({ length: 8 }, (_, i) => store.claimContent(other, `racer-${i}-s0`, at)));
+    const holders = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => store.createStackWithContent(withKey(`racer-${i}-s0`, other), at)),
+    );
     expect(new Set(holders).size).toBe(1);
-    expect(holders[0]).toMatch(/^racer-\d-s0$/);
-    // The claim item is no stack: it is not in the by-status index.
-    for (const status of ["pending", "received", "duplicate"] as const) expect(await store.listByStatus(status)).toEqual([]);
+    const existing = await Promise.all(Array.from({ length: 8 }, (_, i) => store.getStack(`racer-${i}-s0`)));
+    expect(existing.filter(Boolean).map((r) => r?.stackId)).toEqual([holders[0]]);
+    // A stack recorded before content keys existed keeps its record; no claim is invented for it.
+    await store.createStack(received("legacy-s0", at));
+    expect(await store.createStackWithContent(withKey("legacy-s0", "ef".repeat(32)), at)).toBe("legacy-s0");
+    expect(await store.createStackWithContent(withKey("later-s0", "ef".repeat(32)), at)).toBe("later-s0");
+    // Claims are not stacks: only the created stacks are in the by-status index.
+    expect((await store.listByStatus("pending")).map((r) => r.stackId).sort()).toEqual(["first-s0", holders[0], "later-s0"].sort());
   });
 
   it("creates a stack once: a repeated create changes nothing", async () => {

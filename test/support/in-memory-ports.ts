@@ -52,11 +52,13 @@ export class InMemoryRecordStore implements RecordStore {
   /** Content key → the stack that claimed it first. */
   readonly contents = new Map<string, string>();
 
-  async claimContent(contentSha256: string, stackId: string): Promise<string> {
-    const holder = this.contents.get(contentSha256);
+  async createStackWithContent(record: StackRecord & { contentSha256: string }): Promise<string> {
+    const holder = this.contents.get(record.contentSha256);
     if (holder !== undefined) return holder;
-    this.contents.set(contentSha256, stackId);
-    return stackId;
+    if (this.items.has(record.stackId)) return record.stackId;
+    this.contents.set(record.contentSha256, record.stackId);
+    this.items.set(record.stackId, structuredClone(record));
+    return record.stackId;
   }
 
   async createRound(round: SelectionRound): Promise<boolean> {
