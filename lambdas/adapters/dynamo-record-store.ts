@@ -1,4 +1,4 @@
-import { ConditionalCheckFailedException, type DynamoDBClient, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import { type DynamoDBClient, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -30,6 +30,7 @@ import {
 } from "../contracts/records.js";
 import { RECORDS_TABLE, recordKeys } from "../contracts/records-table.js";
 import type { RecordStore, RoundFailureFields } from "../domain/record-store.js";
+import { conditionally } from "./conditional-write.js";
 
 /** Raised when the table holds something that is not a valid stack record. */
 export class CorruptRecordError extends Error {
@@ -58,25 +59,9 @@ export class DynamoRecordStore implements RecordStore {
   }
 
   async createStack(record: StackRecord): Promise<boolean> {
-    const valid = StackRecordSchema.parse(record);
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: {
-            ...valid,
-            ...recordKeys.stack(valid.stackId),
-            ...recordKeys.statusIndex(valid.status, valid.receivedAt, valid.stackId),
-          },
-          ConditionExpression: "attribute_not_exists(#pk)",
-          ExpressionAttributeNames: { "#pk": RECORDS_TABLE.partitionKey },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.conditionalPut(stackItem(StackRecordSchema.parse(record)), "attribute_not_exists(#pk)", {
+      "#pk": RECORDS_TABLE.partitionKey,
+    });
   }
 
   async getStack(stackId: string): Promise<StackRecord | undefined> {
@@ -127,22 +112,13 @@ export class DynamoRecordStore implements RecordStore {
       values[`:f${i}`] = value;
       sets.push(`#f${i} = :f${i}`);
     });
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: recordKeys.stack(stackId),
-          UpdateExpression: `SET ${sets.join(", ")}`,
-          ConditionExpression: guard.uninvoked ? "#status = :from AND attribute_not_exists(#scoring)" : "#status = :from",
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.conditionalUpdate({
+      Key: recordKeys.stack(stackId),
+      UpdateExpression: `SET ${sets.join(", ")}`,
+      ConditionExpression: guard.uninvoked ? "#status = :from AND attribute_not_exists(#scoring)" : "#status = :from",
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    });
   }
 
   async repredict(stackId: string, prediction: Prediction, now: string): Promise<boolean> {
@@ -184,11 +160,7 @@ export class DynamoRecordStore implements RecordStore {
             {
               Put: {
                 TableName: this.tableName,
-                Item: {
-                  ...valid,
-                  ...recordKeys.stack(valid.stackId),
-                  ...recordKeys.statusIndex(valid.status, valid.receivedAt, valid.stackId),
-                },
+                Item: stackItem(valid),
                 ConditionExpression: "attribute_not_exists(#pk)",
                 ExpressionAttributeNames: { "#pk": RECORDS_TABLE.partitionKey },
               },
@@ -457,8 +429,8 @@ export class DynamoRecordStore implements RecordStore {
   }
 
   async releaseNotification(roundId: string, annotator: string, token: string): Promise<boolean> {
-    try {
-      await this.doc.send(
+    return conditionally(() =>
+      this.doc.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: recordKeys.notification(roundId, annotator),
@@ -466,12 +438,8 @@ export class DynamoRecordStore implements RecordStore {
           ExpressionAttributeNames: { "#status": "status", "#token": "token" },
           ExpressionAttributeValues: { ":sending": "sending", ":token": token },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async getNotification(roundId: string, annotator: string): Promise<NotificationMark | undefined> {
@@ -493,8 +461,8 @@ export class DynamoRecordStore implements RecordStore {
     names: Record<string, string>,
     values?: Record<string, unknown>,
   ): Promise<boolean> {
-    try {
-      await this.doc.send(
+    return conditionally(() =>
+      this.doc.send(
         new PutCommand({
           TableName: this.tableName,
           Item: item,
@@ -502,24 +470,19 @@ export class DynamoRecordStore implements RecordStore {
           ExpressionAttributeNames: names,
           ...(values ? { ExpressionAttributeValues: values } : {}),
         }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   /** Runs a conditional UpdateItem; false when its condition did not hold. */
   private async conditionalUpdate(input: Omit<ConstructorParameters<typeof UpdateCommand>[0], "TableName">): Promise<boolean> {
-    try {
-      await this.doc.send(new UpdateCommand({ TableName: this.tableName, ...input }));
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return conditionally(() => this.doc.send(new UpdateCommand({ TableName: this.tableName, ...input })));
   }
+}
+
+/** A stack record as stored: its fields, its keys and its by-status index keys. */
+function stackItem(record: StackRecord): Record<string, unknown> {
+  return { ...record, ...recordKeys.stack(record.stackId), ...recordKeys.statusIndex(record.status, record.receivedAt, record.stackId) };
 }
 
 function parseStack(stackId: string, item: Record<string, unknown>): StackRecord {

@@ -1,11 +1,12 @@
 /** Labeling-time model versions in the records table (layout: contracts/records-table.ts, `TIMEMODEL` / `V#<000007>`). */
-import { ConditionalCheckFailedException, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import { TimeModelVersionSchema } from "../contracts/records.js";
 import { RECORDS_TABLE, recordKeys } from "../contracts/records-table.js";
 import { MIN_PRIOR_STRENGTH, timeModelFromPrior } from "../domain/labeling-time-model.js";
 import type { TimeModelRegistry, VersionedTimeModel } from "../domain/time-model-store.js";
+import { conditionally } from "./conditional-write.js";
 
 /** Raised when the newest TIMEMODEL item is not a valid TimeModelVersion. */
 export class CorruptTimeModelError extends Error {
@@ -98,19 +99,15 @@ export class DynamoTimeModelStore implements TimeModelRegistry {
   async put(entry: VersionedTimeModel, createdAt: string): Promise<boolean> {
     const parsed = TimeModelVersionSchema.safeParse({ ...entry.model, version: entry.version, createdAt });
     if (!parsed.success || entry.version < 1) throw new InvalidTimeModelError(entry.version, parsed.error);
-    try {
-      await this.doc.send(
+    return conditionally(() =>
+      this.doc.send(
         new PutCommand({
           TableName: this.tableName,
           Item: { ...parsed.data, ...recordKeys.timeModel(parsed.data.version) },
           ConditionExpression: "attribute_not_exists(#pk)",
           ExpressionAttributeNames: { "#pk": RECORDS_TABLE.partitionKey },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+      ),
+    );
   }
 }
