@@ -1,39 +1,14 @@
 /**
- * Ingest Lambda: S3 (uploads/) → SQS → here → one study record + one asynchronous scoring request.
+ * Ingest Lambda: S3 (uploads/) → SQS → here → one study record + one asynchronous scoring request per object
+ * version. What happens to one upload, and why it happens exactly once (idempotency key, invoke claim, the
+ * crash windows, quarantine of unscorable objects), is argued in domain/ingest.ts; this file only wires it.
  *
- * Event: an SQS batch (ReportBatchItemFailures) whose bodies are S3 event notifications, parsed with
- * zod at the edge (contracts/events.ts). S3's `s3:TestEvent` is acknowledged and ignored; only
- * `ObjectCreated:*` records under `uploads/` are ingested; keys are URL-decoded (`+` is a space).
- *
- * Idempotency: studyId = sha256(bucket, decoded key, versionId)[:32]; events without versionId are
- * refused (the bucket is versioned). Unscorable objects (empty, over MAX_OBJECT_BYTES, not zip / dcm /
- * nii / nii.gz / npz) are moved to quarantine — copied version-exactly to `quarantine/<code>/<studyId>/…`,
- * recorded `rejected` with that code and the copy's key, then that version deleted from `uploads/`
- * (EMPTY_OBJECT, OBJECT_TOO_LARGE, UNSUPPORTED_TYPE; OBJECT_NOT_FOUND, nothing to move; domain/quarantine.ts).
- * Scorable ones: conditional create → conditional invoke claim → scoring request JSON at
- * `scoring-requests/<studyId>.json` → invokeAsync → `scoring` recorded under the claim. The same
- * event delivered N times, in sequence or concurrently, yields one record and one invocation; a
- * crash between the create and the invoke is completed by the redelivery; concurrent duplicates that
- * meet a live invoke claim are handed back to SQS (never acknowledged before someone has invoked) and
- * are acknowledged as duplicates on redelivery. INVOKE_CLAIM_SECONDS must lie between the function
- * timeout and the queue's visibility timeout. The full argument, and the one remaining at-least-once
- * window (crash after invokeAsync returned, before `scoring` was written), is in domain/ingest.ts.
- *
- * Scoring parameters: every scoring request carries the institution config's K and heatmap thresholds
- * (SCORING_TOP_K, SCORING_THRESHOLDS), so the container uses those rather than its model manifest's, and
- * its allowed private creators (PRIVATE_CREATOR_ALLOW_LIST) when there are any.
- *
- * Failures: each message succeeds or fails alone (`batchItemFailures`). Transient ones (AWS errors,
- * endpoint throttling, another delivery mid-invocation) are retried by SQS; a failed invoke leaves
- * `lastError` on the record. On the last delivery (the message's ApproximateReceiveCount ≥
- * MAX_RECEIVE_COUNT, the queue's redrive limit) a failed invoke records the study `failed` with that
- * `lastError` and is still reported, so the message lands in the DLQ; a re-drive retries the study.
- * Malformed messages (not an S3 event, no versionId, bad key encoding,
- * foreign bucket) are logged with a reason code and also reported failed: they cannot succeed, so
- * they land in the DLQ after the queue's maxReceiveCount for an operator to inspect — never dropped,
- * never retried forever.
- *
- * Logs carry studyId, messageId and codes, never object keys (real keys may hold patient names).
+ * Event: an SQS batch (ReportBatchItemFailures) of S3 event notifications, parsed with zod at the edge
+ * (contracts/events.ts). Each message succeeds or fails alone: transient faults are retried by SQS; on the
+ * last delivery (ApproximateReceiveCount ≥ MAX_RECEIVE_COUNT) a failed invoke records the study `failed` and
+ * the message still fails into the DLQ, where malformed messages also end — never dropped, never retried
+ * forever. Every request carries the institution's K, thresholds and allowed private creators.
+ * Logs carry studyId, messageId and codes, never object keys; metrics per contracts/metrics.ts INTAKE_METRICS.
  * Environment: contracts/env.ts IngestEnvSchema, parsed at cold start (EnvironmentError).
  */
 import { randomUUID } from "node:crypto";
