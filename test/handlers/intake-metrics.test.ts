@@ -10,7 +10,7 @@ import type { StackRecord } from "../../lambdas/contracts/records.js";
 import { ingestMessage } from "../../lambdas/domain/ingest.js";
 import { recordScoreMessage } from "../../lambdas/domain/record-score.js";
 import { emfWriter, intakeCounter } from "../../lambdas/handlers/shared/metrics.js";
-import { CountingScoringEndpoint, InMemoryRecordStore, InMemoryStudyObjects } from "../support/in-memory-ports.js";
+import { CountingScoringEndpoint, InMemoryRecordStore, InMemoryStudyObjects, s3EventBody } from "../support/in-memory-ports.js";
 import { InMemoryTimeModels } from "../support/in-memory-time-models.js";
 
 const AT = "2026-11-26T12:00:00.000Z";
@@ -60,20 +60,6 @@ describe("EMF intake counter", () => {
   });
 });
 
-function s3Event(key: string, versionId: string): string {
-  return JSON.stringify({
-    Records: [
-      {
-        eventVersion: "2.1",
-        eventSource: "aws:s3",
-        eventName: "ObjectCreated:Put",
-        eventTime: AT,
-        s3: { bucket: { name: "studies" }, object: { key, versionId, size: 10 } },
-      },
-    ],
-  });
-}
-
 describe("ingest and record-score count each study once", () => {
   it("ingest: received, and refused by code (redeliveries add nothing)", async () => {
     const { count, totals } = emfLines();
@@ -92,8 +78,8 @@ describe("ingest and record-score count each study once", () => {
       count,
     };
     for (let i = 0; i < 3; i++) {
-      await ingestMessage(s3Event("uploads/a.zip", "v1"), deps);
-      await ingestMessage(s3Event("uploads/b.txt", "v1"), deps);
+      await ingestMessage(s3EventBody("studies", "uploads/a.zip", "v1"), deps);
+      await ingestMessage(s3EventBody("studies", "uploads/b.txt", "v1"), deps);
     }
     expect(Object.fromEntries(totals())).toEqual({ "StudiesReceived:": 1, "StudiesRefused:UNSUPPORTED_TYPE": 1 });
   });
