@@ -18,14 +18,16 @@ pass. Invalid values are answered 400 ``BAD_REQUEST`` with a reason naming the f
 Response::
 
     {"modelVersion": "...", "input": "...", "versionId": "...",
-     "stacks": [{"index", "seriesUid", "contentSha256", "frames", "stack_uncertainty", "top_k",
+     "stacks": [{"index", "seriesUid", "contentSha256", "geometry", "frames", "stack_uncertainty", "top_k",
                  "boundary_length", "components", "per_threshold", "stack_score", "frame_scores", "n_regions",
                  "regions", "overlays", "timings_s"}, ...]}
 
 One study may hold several axial series: each is a stack with its own entry. A study the readers
 refuse (``ichal.io.InputRejected``: wrong modality, PHI, corrupt, zip bomb, …) is answered 422 with
 its reason code and is never scored. Overlays (mean heatmap and JS divergence on the model grid,
-quantised to uint8, compressed) go to ``overlayPrefix`` for the annotators' page.
+quantised to uint8, compressed) go to ``overlayPrefix`` for the annotators' page. ``geometry`` is the
+stack's canonical grid (``CtStack.geometry``: ``shape`` [frames, rows, columns] and the NIfTI RAS+
+``affine`` of voxel (column, row, frame)): the grid an annotation mask must match.
 
 Concurrency: a request runs in three stages, and only the middle one holds the scorer's accelerator
 lock — (1) parse, read and decode the study, put each series on the model grid and window it (CPU);
@@ -92,6 +94,8 @@ class PreparedStack:
     preprocess_s: float
     content_sha256: str | None = None
     """``CtStack.content_sha256`` of the stack as read (the records' duplicate key)."""
+    geometry: dict[str, list] | None = None
+    """``CtStack.geometry()``: the grid an annotation mask must match."""
 
 
 class StackScorer:
@@ -144,7 +148,8 @@ class StackScorer:
         grid, _ = to_model_grid(stack.hu, stack.pixel_spacing, options.grid_size)
         frames = torch.from_numpy(window_channels(grid))
         content = stack.content_sha256()
-        return PreparedStack(frames, stack.frames, stack.series_uid, time.perf_counter() - t0, content)
+        elapsed = time.perf_counter() - t0
+        return PreparedStack(frames, stack.frames, stack.series_uid, elapsed, content, stack.geometry())
 
     def compute_stack(
         self, prepared: PreparedStack, options: ScoringOptions | None = None
@@ -185,6 +190,8 @@ class StackScorer:
         result["seriesUid"] = prepared.series_uid
         if prepared.content_sha256 is not None:
             result["contentSha256"] = prepared.content_sha256
+        if prepared.geometry is not None:
+            result["geometry"] = prepared.geometry
         result["timings_s"] = {**timings, **{f"features.{k}": v for k, v in features.timings_s.items()}}
         return result, features
 

@@ -21,7 +21,7 @@ from ichal.io import (
     read_stack,
     read_stacks,
 )
-from ichal.phantoms import dataset_bytes, frame_datasets, generate_stack, write_dicom_zip
+from ichal.phantoms import dataset_bytes, frame_datasets, generate_stack, nifti_affine, write_dicom_zip
 
 CT_SMALL = get_testdata_file("CT_small.dcm")
 THIRD_PARTY = InputLimits(min_frames=1, check_phi=False)
@@ -210,6 +210,8 @@ def test_flipped_and_transposed_orientations_are_canonicalised():
         read = read_stack(zip_of(_rewrite(stack, transform)))
         assert float(np.max(np.abs(read.hu - stack.hu))) <= 0.5 + 1e-4, transform.__name__
         np.testing.assert_allclose(read.positions, stack.positions, atol=1e-5)
+        # The canonical grid sits where the writer put the phantom, whatever the stored orientation.
+        np.testing.assert_allclose(read.affine, nifti_affine(stack), atol=1e-4, err_msg=transform.__name__)
 
 
 def test_gantry_tilt_within_the_limit_is_accepted_and_beyond_it_rejected():

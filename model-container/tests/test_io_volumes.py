@@ -79,6 +79,7 @@ def test_nifti_in_other_axis_orders_is_reoriented(stack, tmp_path):
         read = read_stack(path)
         np.testing.assert_array_equal(read.hu, stack.hu)
         np.testing.assert_allclose(read.pixel_spacing, stack.pixel_spacing, rtol=1e-6)
+        np.testing.assert_allclose(read.affine, affine, atol=1e-5)  # the grid is where it was
 
 
 def test_nifti_rejections(stack, tmp_path):

@@ -174,6 +174,30 @@ def test_command_line_writes_a_readable_pool_and_manifest(tmp_path):
         assert entry["mask_voxels"] == int(expected.mask.sum())
 
 
+def test_command_line_masks_lie_on_the_grid_the_container_reads(tmp_path):
+    import nibabel as nib
+
+    from ichal.io import read_stack
+    from ichal.phantoms.__main__ import main
+
+    args = ["--out", str(tmp_path), "--count", "2", "--seed", "3", "--size", "32", "--frames", "20"]
+    assert main(args + ["--format", "dicom", "--masks", "--negative-fraction", "0"]) == 0
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    for entry in manifest["stacks"]:
+        expected = generate_stack(entry["seed"], negative=entry["negative"], size=32, frames=20)
+        image = nib.load(tmp_path / entry["files"]["mask"])
+        read = read_stack(tmp_path / entry["files"]["dicom"])
+        np.testing.assert_allclose(image.affine, read.geometry()["affine"], atol=1e-4)
+        data = np.asarray(image.dataobj).transpose(2, 1, 0)  # (column, row, frame) → [frame, row, column]
+        assert image.get_data_dtype() == np.uint8 and list(data.shape) == read.geometry()["shape"]
+        np.testing.assert_array_equal(data > 0, expected.mask)
+        np.testing.assert_array_equal(data[expected.mask], expected.labels[expected.mask] + 1)
+        assert (
+            int(data.max()) <= 1 + len(HEMORRHAGE_TYPES)
+            and str(image.header["descrip"].item(), "ascii") == ""
+        )
+
+
 def test_rejects_bad_arguments():
     with pytest.raises(ValueError):
         generate_stack(-1)

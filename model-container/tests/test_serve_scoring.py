@@ -16,7 +16,7 @@ import pytest
 
 from ichal.features.morphology import labeling_features
 from ichal.model.ensemble import build_ensemble
-from ichal.phantoms import generate_stack, write_dicom_zip
+from ichal.phantoms import generate_stack, nifti_affine, write_dicom_zip
 from ichal.scoring import StackScorer
 from ichal.serve.s3_location import S3Location
 from ichal.serve.server import ScoringService, make_server
@@ -95,6 +95,11 @@ def test_scores_a_dicom_study_from_s3_with_its_version_and_writes_overlays(endpo
     assert [p["threshold"] for p in stack["per_threshold"]] == [0.3, 0.5, 0.7]
     assert len(stack["frame_scores"]) == 24
     assert len(stack["contentSha256"]) == 64 and int(stack["contentSha256"], 16) >= 0
+    # The mask grid: [frames, rows, columns] and the RAS affine the phantom was written at.
+    assert stack["geometry"]["shape"] == [24, 64, 64]
+    np.testing.assert_allclose(
+        stack["geometry"]["affine"], nifti_affine(generate_stack(5, size=64, frames=24)), atol=1e-4
+    )
     assert {"preprocess", "forward", "features"} <= set(stack["timings_s"])
     overlay = S3Location.parse(stack["overlays"])
     with np.load(io.BytesIO(s3.get_object(Bucket=overlay.bucket, Key=overlay.key)["Body"].read())) as arrays:

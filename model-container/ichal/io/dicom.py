@@ -298,14 +298,25 @@ def _series_stack(images: list[_Image], limits: InputLimits, source: str) -> CtS
     for index, image_index in enumerate(order):
         hu[index] = _decode(images[int(image_index)])
     pixel_spacing = (float(spacing[0, 0]), float(spacing[0, 1]))
+    # LPS affine of voxel (column, row, frame) as stored; it follows each reorientation below.
+    lps = np.eye(4)
+    lps[:3, 0] = row_dir * pixel_spacing[1]
+    lps[:3, 1] = col_dir * pixel_spacing[0]
+    lps[:3, 2] = (positions[order[-1]] - positions[order[0]]) / (n - 1) if n > 1 else normal
+    lps[:3, 3] = positions[order[0]]
     if abs(row_dir[1]) > abs(row_dir[0]):
         hu = hu.transpose(0, 2, 1)
         row_dir, col_dir = col_dir, row_dir
         pixel_spacing = (pixel_spacing[1], pixel_spacing[0])
+        lps[:, [0, 1]] = lps[:, [1, 0]]
     if row_dir[0] < 0:
         hu = hu[:, :, ::-1]
+        lps[:3, 3] += (hu.shape[2] - 1) * lps[:3, 0]
+        lps[:3, 0] = -lps[:3, 0]
     if col_dir[1] < 0:
         hu = hu[:, ::-1, :]
+        lps[:3, 3] += (hu.shape[1] - 1) * lps[:3, 1]
+        lps[:3, 1] = -lps[:3, 1]
     return CtStack(
         hu=np.ascontiguousarray(hu),
         pixel_spacing=pixel_spacing,
@@ -313,6 +324,7 @@ def _series_stack(images: list[_Image], limits: InputLimits, source: str) -> CtS
         source=source,
         series_uid=images[0].series_uid,
         positions=tuple(float(p) for p in along),
+        affine=np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps,
     )
 
 

@@ -26,6 +26,8 @@ class CtStack:
     * ``source``: a description of where the stack came from (kind and caller-given location).
     * ``series_uid``: the DICOM SeriesInstanceUID, None for NIfTI and npz.
     * ``positions``: each frame's position along the slice normal in mm, ascending, when known.
+    * ``affine``: 4×4 NIfTI (RAS+) affine of the canonical grid: voxel (column, row, frame) → mm.
+      None when the source has no position (npz); ``grid_affine()`` then places the grid at the origin.
     """
 
     hu: np.ndarray
@@ -34,6 +36,7 @@ class CtStack:
     source: str
     series_uid: str | None = None
     positions: tuple[float, ...] | None = None
+    affine: np.ndarray | None = None
 
     @property
     def frames(self) -> int:
@@ -42,6 +45,24 @@ class CtStack:
     @property
     def shape(self) -> tuple[int, int, int]:
         return (int(self.hu.shape[0]), int(self.hu.shape[1]), int(self.hu.shape[2]))
+
+    def grid_affine(self) -> np.ndarray:
+        """``affine``, or for a source without positions the canonical axes at its spacings from (0, 0, 0).
+
+        Annotation masks are NIfTI images on this grid (data axes column, row, frame): the mask of
+        frame ``f`` is ``data[:, :, f].T``, rows × columns as the frame is shown.
+        """
+        if self.affine is not None:
+            return np.array(self.affine, dtype=np.float64)
+        row_mm, col_mm = self.pixel_spacing
+        return np.diag([-col_mm, -row_mm, self.slice_spacing or 1.0, 1.0])
+
+    def geometry(self) -> dict[str, list]:
+        """The grid a mask must match: ``shape`` [frames, rows, columns] and ``affine`` (``grid_affine``, rows of 4)."""
+        return {
+            "shape": list(self.shape),
+            "affine": [[float(v) for v in row] for row in self.grid_affine()],
+        }
 
     def content_sha256(self) -> str:
         """The stack's content key: sha256 of its shape and its HU voxels (little-endian float32, canonical order).

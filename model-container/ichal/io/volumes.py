@@ -28,7 +28,13 @@ import nibabel as nib
 import numpy as np
 from nibabel.filebasedimages import ImageFileError
 from nibabel.fileholders import FileHolder
-from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
+from nibabel.orientations import (
+    apply_orientation,
+    axcodes2ornt,
+    inv_ornt_aff,
+    io_orientation,
+    ornt_transform,
+)
 
 from ichal.io.archive import check_ratio, check_sizes
 from ichal.io.errors import (
@@ -139,11 +145,18 @@ def _reorient(voxels: np.ndarray, affine: np.ndarray, limits: InputLimits, sourc
     # RAS+ affine: L = −x, P = −y, S = +z in RAS terms; target voxel axes (i, j, k) → (L, P, S).
     transform = ornt_transform(ornt, axcodes2ornt(("L", "P", "S")))
     data = apply_orientation(voxels, transform)
+    canonical_affine = affine @ inv_ornt_aff(transform, voxels.shape)
     source_axis = [int(np.flatnonzero(ornt[:, 0] == target)[0]) for target in (0, 1, 2)]
     col_mm, row_mm, slice_mm = (float(zooms[a]) for a in source_axis)
     hu = np.ascontiguousarray(data.transpose(2, 1, 0), dtype=np.float32)
     _check_frames(hu, limits)
-    return CtStack(hu=hu, pixel_spacing=(row_mm, col_mm), slice_spacing=slice_mm, source=source)
+    return CtStack(
+        hu=hu,
+        pixel_spacing=(row_mm, col_mm),
+        slice_spacing=slice_mm,
+        source=source,
+        affine=canonical_affine,
+    )
 
 
 def read_npz_bytes(data: bytes, limits: InputLimits, source: str) -> CtStack:

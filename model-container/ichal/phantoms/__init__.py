@@ -18,6 +18,7 @@ from ichal.phantoms.writers import (
     frame_datasets,
     nifti_affine,
     write_dicom_zip,
+    write_mask_nifti,
     write_nifti,
     write_npz,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "nifti_affine",
     "pool_seeds",
     "write_dicom_zip",
+    "write_mask_nifti",
     "write_nifti",
     "write_npz",
 ]

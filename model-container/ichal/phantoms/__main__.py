@@ -4,6 +4,7 @@
                              [--size 512 | --sizes 96 128 160] [--frames N]
                              [--format dicom|nifti|npz ...] [--labeled]
                              [--patient-name NAME [--patient-name-index I]] [--true-features-grid N]
+                             [--masks]
 
 Stack ``i`` is ``generate_pool(count, seed, …)``'s ``i``-th and is written as
 ``phantom-<i>.zip`` (DICOM, one CT file per frame, shuffled), ``phantom-<i>.nii.gz`` and/or
@@ -20,7 +21,9 @@ and never repeats the name. ``--true-features-grid N`` adds the labeling-time fe
 *exact* mask to each manifest entry: ``true_boundary_length`` B and ``true_components`` M, measured
 as the scoring container measures them on its heatmap (``ichal.features.morphology``), on the mask
 mapped onto the N² model grid (``ichal.preprocessing``) — the ground truth a simulated annotator's
-time can be drawn from.
+time can be drawn from. ``--masks`` writes each stack's exact label map as the annotation mask a
+simulated annotator uploads, ``phantom-<i>-mask.nii.gz`` (``write_mask_nifti``: NIfTI-1 uint8 on the
+grid the scoring container reports for the stack; 0 background, 2 + i for ``HEMORRHAGE_TYPES[i]``).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import sys
 from pathlib import Path
 
 from ichal.phantoms.generator import HEMORRHAGE_TYPES, LESION_CONTRASTS, generate_pool, pool_seeds
-from ichal.phantoms.writers import write_dicom_zip, write_nifti, write_npz
+from ichal.phantoms.writers import write_dicom_zip, write_mask_nifti, write_nifti, write_npz
 
 FORMATS = ("dicom", "nifti", "npz")
 
@@ -62,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         choices=LESION_CONTRASTS,
         default="drawn",
         help="drawn (default: about 1 lesion in 5 faint), or every lesion acute / faint with the same shapes",
+    )
+    parser.add_argument(
+        "--masks", action="store_true", help="write each exact label map as phantom-<i>-mask.nii.gz"
     )
     parser.add_argument(
         "--true-features-grid",
@@ -126,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         if "npz" in formats:
             files["npz"] = f"{stem}.npz"
             write_npz(stack, args.out / files["npz"], include_mask=args.labeled)
+        if args.masks:
+            files["mask"] = f"{stem}-mask.nii.gz"
+            write_mask_nifti(stack, args.out / files["mask"])
         truth = {}
         if args.true_features_grid is not None:
             boundary_length, components = true_labeling_features(stack, args.true_features_grid)

@@ -19,6 +19,10 @@ NIfTI (``write_nifti``): a 3-D image in RAS+ with voxel (i, j, k) = (column, row
 ``diag(−col_spacing, −row_spacing, slice_spacing)`` translated to the first voxel's centre (LPS → RAS
 flips x and y), qform and sform codes 1 (scanner), units mm; int16 HU (rounded) or float32.
 
+Annotation mask (``write_mask_nifti``): the exact mask as the annotators' label map — NIfTI-1 uint8 on
+the same grid and affine as ``write_nifti``, 0 for background and 2 + i for ``HEMORRHAGE_TYPES[i]``
+(1 is hemorrhage of no given type; lambdas/contracts/masks.ts), no header text.
+
 npz (``write_npz``): ``hu`` float32 [F, H, W], ``pixel_spacing`` (row, col) mm, ``slice_spacing``,
 ``positions`` and, unless ``include_mask`` is False, ``mask`` (bool) and ``labels`` (uint8).
 """
@@ -225,3 +229,14 @@ def write_npz(
         arrays["mask"] = stack.mask
         arrays["labels"] = stack.labels
     (np.savez_compressed if compressed else np.savez)(path, **arrays)
+
+
+def write_mask_nifti(stack: PhantomStack, path: str | os.PathLike[str]) -> None:
+    """Writes the stack's exact label map as an annotation mask (see the module docstring)."""
+    labels = np.where(stack.labels > 0, stack.labels + 1, 0).astype(np.uint8)
+    affine = nifti_affine(stack)
+    image = nib.Nifti1Image(np.ascontiguousarray(labels.transpose(2, 1, 0)), affine)
+    image.header.set_xyzt_units("mm", "sec")
+    image.set_qform(affine, code=1)
+    image.set_sform(affine, code=1)
+    nib.save(image, os.fspath(path))
