@@ -23,7 +23,7 @@ import type { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { AwsCustomResource, AwsCustomResourcePolicy, Logging, PhysicalResourceId } from "aws-cdk-lib/custom-resources";
 import { Construct } from "constructs";
 import { z } from "zod";
-import { COMPLETION_API_PATHS, CompletionRequestSchema } from "../lambdas/contracts/completion-api.js";
+import { COMPLETION_API_PATHS, CompletionRequestSchema, MaskUploadRequestSchema } from "../lambdas/contracts/completion-api.js";
 import { encryptedLogGroup } from "./encrypted-log-group.js";
 import { ManagedPolicyRole } from "./managed-policy-role.js";
 
@@ -52,7 +52,7 @@ export interface CompletionApiProps {
 
 /**
  * The annotators' API (lambdas/contracts/completion-api.ts): a regional REST API (HTTPS only) with
- * `POST /completions`, `GET /worklist` and `GET /overlays/{stackId}`, all proxied to the complete Lambda
+ * `POST /completions`, `GET /worklist`, `GET /overlays/{stackId}` and `POST /stacks/{stackId}/mask-uploads`, all proxied to the complete Lambda
  * and all behind a Cognito user-pool authorizer — there is no anonymous method. No CORS: the worklist
  * page reaches the API on its own origin (infra/worklist-site.ts forwards `/api/*` to the stage). The body
  * of POST /completions is validated against the JSON Schema generated from CompletionRequestSchema before the Lambda runs.
@@ -254,6 +254,18 @@ export class CompletionApi extends Construct {
       requestValidator: validator,
       requestParameters: { "method.request.path.stackId": true },
     });
+    const maskUploadModel = new Model(this, "MaskUploadRequest", {
+      restApi: this.api,
+      contentType: "application/json",
+      description: "MaskUploadRequestSchema (lambdas/contracts/completion-api.ts)",
+      schema: apiJsonSchema(MaskUploadRequestSchema),
+    });
+    this.api.root.resourceForPath(COMPLETION_API_PATHS.maskUploads).addMethod("POST", integration, {
+      ...auth,
+      requestValidator: validator,
+      requestParameters: { "method.request.path.stackId": true },
+      requestModels: { "application/json": maskUploadModel },
+    });
 
     const perUser =
       "responses are per annotator (the worklist of the signed-in user) and POST is never cached; a stage cache would have to key on the Authorization header and would hold patient-study identifiers in yet another store";
@@ -279,7 +291,10 @@ export const annotatorKey = (email: string): string => createHash("sha256").upda
 const ANNOTATOR_SUB_PATH = "Users.0.Attributes.0.Value";
 
 /** CompletionRequestSchema as the draft-04 JSON Schema API Gateway validates with (one schema, two uses). */
-export const completionRequestJsonSchema = (): JsonSchema => {
-  const { $schema: _, ...schema } = z.toJSONSchema(CompletionRequestSchema, { target: "draft-4" }) as Record<string, unknown>;
-  return { schema: JsonSchemaVersion.DRAFT4, ...schema } as JsonSchema;
-};
+export const completionRequestJsonSchema = (): JsonSchema => apiJsonSchema(CompletionRequestSchema);
+
+/** A request body schema as API Gateway validates it (JSON Schema draft 4; zod refinements stay with the handler). */
+function apiJsonSchema(schema: z.ZodType): JsonSchema {
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { target: "draft-4" }) as Record<string, unknown>;
+  return { schema: JsonSchemaVersion.DRAFT4, ...rest } as JsonSchema;
+}

@@ -6,6 +6,7 @@ import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import type { Construct } from "constructs";
 import { CompleteEnvSchema, NotifyEnvSchema, RefitEnvSchema, RoundFailureEnvSchema, SelectEnvSchema } from "../lambdas/contracts/env.js";
 import type { InstitutionConfig } from "../lambdas/contracts/institution-config.js";
+import { LABEL_UPLOADS_PREFIX, LABELS_PREFIX } from "../lambdas/contracts/masks.js";
 import { metricsNamespace, REFIT_METRICS } from "../lambdas/contracts/metrics.js";
 import { OVERLAYS_PREFIX } from "../lambdas/domain/ingest.js";
 import { Alarms } from "./alarms.js";
@@ -190,12 +191,33 @@ export class InstitutionStack extends Stack {
           actions: ["s3:GetObject"],
           resources: [this.studies.bucket.arnForObjects(`${OVERLAYS_PREFIX}*`)],
         }),
+        // Presigned PUTs act as this role: uploads only under label-uploads/, read back for the check.
+        new PolicyStatement({
+          sid: "MaskUploads",
+          actions: ["s3:PutObject", "s3:GetObject"],
+          resources: [this.studies.bucket.arnForObjects(`${LABEL_UPLOADS_PREFIX}*`)],
+        }),
+        new PolicyStatement({
+          sid: "WriteMasks",
+          actions: ["s3:PutObject"],
+          resources: [this.studies.bucket.arnForObjects(`${LABELS_PREFIX}*`)],
+        }),
       ],
     });
-    Validations.of(this.complete.role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${resourceFindingId(this.studies.bucket)}/${OVERLAYS_PREFIX}*]`,
-      reason: `overlay thumbnails under ${OVERLAYS_PREFIX} of the studies bucket, one folder per study written by the scoring container; read-only and the narrowest prefix`,
-    });
+    Validations.of(this.complete.role).acknowledge(
+      {
+        id: `AwsSolutions-IAM5[Resource::${resourceFindingId(this.studies.bucket)}/${OVERLAYS_PREFIX}*]`,
+        reason: `overlay thumbnails under ${OVERLAYS_PREFIX} of the studies bucket, one folder per study written by the scoring container; read-only and the narrowest prefix`,
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::${resourceFindingId(this.studies.bucket)}/${LABEL_UPLOADS_PREFIX}*]`,
+        reason: `mask uploads under ${LABEL_UPLOADS_PREFIX}, one folder per stack with a fresh UUID per upload: the API presigns PUTs there (the key is chosen per request) and reads the upload back to check it`,
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::${resourceFindingId(this.studies.bucket)}/${LABELS_PREFIX}*]`,
+        reason: `accepted masks under ${LABELS_PREFIX}, one folder per stack, written by the API after the check (never read or deleted by it)`,
+      },
+    );
     this.completionApi = new CompletionApi(this, "CompletionApi", {
       institution,
       handler: this.complete.function,
@@ -207,7 +229,7 @@ export class InstitutionStack extends Stack {
       api: this.completionApi.api,
       userPool: this.completionApi.userPool,
       encryptionKey,
-      labelPrefix: `s3://${this.studies.bucket.bucketName}/labels/`,
+      uploadOrigin: `https://${this.studies.bucket.bucketRegionalDomainName}`,
     });
 
     this.sender = new SenderIdentity(this, "Sender", { senderAddress: config.senderAddress, recipientAddresses: config.annotatorEmails });

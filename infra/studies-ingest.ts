@@ -9,6 +9,7 @@ import {
   type BucketNotificationDestinationConfig,
   BucketNotificationDestinationType,
   EventType,
+  HttpMethods,
   type IBucket,
   type IBucketNotificationDestination,
   ObjectOwnership,
@@ -17,6 +18,7 @@ import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from "aws-cdk-lib/cx-api";
 import { Construct, type IConstruct } from "constructs";
 import { DEFAULT_RETENTION, type RetentionConfig, RetentionConfigSchema } from "../lambdas/contracts/institution-config.js";
+import { LABEL_UPLOAD_RETENTION_DAYS, LABEL_UPLOADS_PREFIX } from "../lambdas/contracts/masks.js";
 import { STUDIES_BUCKET } from "../lambdas/contracts/studies-bucket.js";
 import { OVERLAYS_PREFIX, SCORING_REQUESTS_PREFIX } from "../lambdas/domain/ingest.js";
 import { allowCloudWatchLogsToUseKey } from "./encrypted-log-group.js";
@@ -44,6 +46,8 @@ export interface StudiesIngestProps {
   readonly retention?: RetentionConfig;
   /** Who may assume the quarantine operator role (then only with sts:AssumeRole allowed by their own policy). Default: this account. */
   readonly quarantineOperators?: IPrincipal;
+  /** Origins whose pages may PUT presigned mask uploads (the bucket's CORS rule). Default: DEFAULT_UPLOAD_ORIGIN. */
+  readonly uploadOrigins?: string[];
 }
 
 /**
@@ -148,6 +152,14 @@ export class StudiesIngest extends Construct {
       { id: "NIST.800.53.R5-S3BucketReplicationEnabled", reason: noReplication },
     );
     addRetentionRules(this.bucket, this.retention);
+    // The worklist page PUTs masks straight to the bucket with presigned URLs (the URL is the
+    // authorisation: it signs key, type and length); CORS lets the page's origin make that request.
+    this.bucket.addCorsRule({
+      allowedMethods: [HttpMethods.PUT],
+      allowedOrigins: props.uploadOrigins ?? [DEFAULT_UPLOAD_ORIGIN],
+      allowedHeaders: ["content-type"],
+      maxAge: 3600,
+    });
     this.quarantineOperatorRole = quarantineOperator(this, this.bucket, props.encryptionKey, props.quarantineOperators);
 
     this.deadLetterQueue = new Queue(this, "DeadLetterQueue", {
@@ -205,6 +217,9 @@ export class StudiesIngest extends Construct {
  * `labels/` and any prefix not named here keep every version. Noncurrent versions of quarantined copies
  * and scoring artefacts go a day after they stop being current (they are copies, or rewritten per study).
  */
+/** Pages served by CloudFront without a custom domain (the worklist site's default host). */
+export const DEFAULT_UPLOAD_ORIGIN = "https://*.cloudfront.net";
+
 const addRetentionRules = (bucket: Bucket, retention: RetentionConfig): void => {
   const days = Duration.days;
   bucket.addLifecycleRule({
@@ -224,6 +239,12 @@ const addRetentionRules = (bucket: Bucket, retention: RetentionConfig): void => 
       noncurrentVersionExpiration: days(retention.noncurrentDays),
     });
   }
+  bucket.addLifecycleRule({
+    id: "LabelUploadsExpire",
+    prefix: LABEL_UPLOADS_PREFIX,
+    expiration: days(LABEL_UPLOAD_RETENTION_DAYS),
+    noncurrentVersionExpiration: days(1),
+  });
   for (const [id, prefix] of [
     ["ScoringRequestsRetention", SCORING_REQUESTS_PREFIX],
     ["ScoringResultsRetention", SCORING_OUTPUT_PREFIXES.results],

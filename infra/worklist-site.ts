@@ -53,13 +53,15 @@ export const API_PATH_PREFIX = "/api";
 /**
  * The page's Content-Security-Policy: everything from the page's own origin (the API included), no
  * inline script or style, no framing; `signInOrigin` (the Cognito hosted UI) may also be fetched, for
- * the code-for-token exchange of the PKCE sign-in. Without it, the local server's policy
+ * the code-for-token exchange of the PKCE sign-in, and `uploadOrigin` (the studies bucket) takes the
+ * page's presigned mask uploads (PUT). Without them, the local server's policy
  * (scripts/lib/worklist-server.ts CONTENT_SECURITY_POLICY, whose token endpoint is on the page's own
  * origin; test/infra/worklist-site.test.ts holds them equal).
  */
-export function worklistContentSecurityPolicy(signInOrigin?: string): string {
+export function worklistContentSecurityPolicy(signInOrigin?: string, uploadOrigin?: string): string {
+  const extra = [signInOrigin, uploadOrigin].filter((origin) => origin !== undefined).map((origin) => ` ${origin}`);
   return (
-    `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'${signInOrigin ? ` ${signInOrigin}` : ""}; ` +
+    `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'${extra.join("")}; ` +
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
   );
 }
@@ -86,8 +88,6 @@ export interface WorklistPageConfig {
   readonly apiBase: string;
   /** Sign-in against the Cognito hosted UI: authorization code grant with PKCE (the page's own type). */
   readonly auth: OAuthConfig;
-  /** The label location the page proposes is `<labelPrefix><stackId>.nii.gz`. */
-  readonly labelPrefix: string;
   /** Seconds without input after which active time stops counting. */
   readonly idleSeconds: number;
 }
@@ -109,8 +109,8 @@ export interface WorklistSiteProps {
   readonly userPool: UserPool;
   /** Customer-managed key of the page-deployment Lambda's log group. */
   readonly encryptionKey: IKey;
-  /** The label location the page proposes is `<labelPrefix><stackId>.nii.gz`. Default: `labels/`. */
-  readonly labelPrefix?: string;
+  /** Where the page PUTs mask uploads (presigned): the studies bucket's origin, `https://<regional domain>`. */
+  readonly uploadOrigin: string;
   /** Seconds without input after which active time stops counting. Default: 120. */
   readonly idleSeconds?: number;
   /** How long a sign-in lasts: the ID token's validity, 5 min–1 day. Default: one hour. */
@@ -247,7 +247,10 @@ export class WorklistSite extends Construct {
     this.responseHeadersPolicy = new ResponseHeadersPolicy(this, "SecurityHeaders", {
       comment: "Worklist page: CSP, HSTS, nosniff, no referrer, no framing",
       securityHeadersBehavior: {
-        contentSecurityPolicy: { contentSecurityPolicy: worklistContentSecurityPolicy(this.signInOrigin), override: true },
+        contentSecurityPolicy: {
+          contentSecurityPolicy: worklistContentSecurityPolicy(this.signInOrigin, props.uploadOrigin),
+          override: true,
+        },
         strictTransportSecurity: { accessControlMaxAge: Duration.days(365), includeSubdomains: true, override: true },
         contentTypeOptions: { override: true },
         referrerPolicy: { referrerPolicy: HeadersReferrerPolicy.NO_REFERRER, override: true },
@@ -353,7 +356,6 @@ export class WorklistSite extends Construct {
         redirectUri: this.url,
         scope: "openid email",
       },
-      labelPrefix: props.labelPrefix ?? "labels/",
       idleSeconds,
     };
     this.deploymentLogGroup = encryptedLogGroup(this, "DeploymentLogs", {

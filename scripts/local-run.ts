@@ -111,6 +111,11 @@ function printSummary(r: LocalRunResult, budgetHours: number, identifierHits: Re
   );
   out(`e-mails            ${r.emails.length} (one per annotator per round) → ${relative(PROJECT_ROOT, r.outboxDir)}/`);
   out(`completed          ${r.completions.length} stacks: predicted ${h(predicted)} h (at selection) vs simulated ${h(simulated)} h`);
+  const withMask = r.completions.filter((c) => !c.noHemorrhage);
+  out(
+    `masks              ${withMask.length} exact label maps uploaded (presigned PUT), checked and kept under labels/ ` +
+      `(${withMask.reduce((n, c) => n + c.trueMaskVoxels, 0)} labeled voxels); ${r.completions.length - withMask.length} finished "no hemorrhage"`,
+  );
   out(`time model before  v${r.coefficientsBefore.version} ${r.coefficientsBefore.source}: ${coefficient(r.coefficientsBefore)}`);
   const refit = r.refit;
   out(

@@ -8,6 +8,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
+import { type MaskRefusal, MaskRefusalSchema } from "../contracts/masks.js";
 import {
   type Completion,
   CompletionSchema,
@@ -71,23 +72,13 @@ export class DynamoRecordStore implements RecordStore {
 
   async listByStatus(status: StackStatus): Promise<StackRecord[]> {
     const { name, partitionKey } = RECORDS_TABLE.statusIndex;
-    const records: StackRecord[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: name,
-          KeyConditionExpression: "#gpk = :gpk",
-          ExpressionAttributeNames: { "#gpk": partitionKey },
-          ExpressionAttributeValues: { ":gpk": `STATUS#${status}` },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) records.push(parseStack(String(item.stackId), item));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return records;
+    const items = await this.queryAll({
+      IndexName: name,
+      KeyConditionExpression: "#gpk = :gpk",
+      ExpressionAttributeNames: { "#gpk": partitionKey },
+      ExpressionAttributeValues: { ":gpk": `STATUS#${status}` },
+    });
+    return items.map((item) => parseStack(String(item.stackId), item));
   }
 
   async transition(
@@ -411,6 +402,26 @@ export class DynamoRecordStore implements RecordStore {
     });
   }
 
+  async recordMaskRefusal(stackId: string, uploadId: string, refusal: MaskRefusal): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...MaskRefusalSchema.parse(refusal), ...recordKeys.maskRefusal(stackId, uploadId) },
+      }),
+    );
+  }
+
+  async listMaskRefusals(stackId: string): Promise<MaskRefusal[]> {
+    const { pk, sk } = recordKeys.maskRefusal(stackId, "");
+    const items = await this.queryAll({
+      KeyConditionExpression: "#pk = :pk AND begins_with(#sk, :sk)",
+      ExpressionAttributeNames: { "#pk": RECORDS_TABLE.partitionKey, "#sk": RECORDS_TABLE.sortKey },
+      ExpressionAttributeValues: { ":pk": pk, ":sk": sk },
+      ConsistentRead: true,
+    });
+    return items.map((item) => MaskRefusalSchema.parse(item)).sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  }
+
   async claimNotification(mark: NotificationMark): Promise<boolean> {
     const valid = NotificationMarkSchema.parse(mark);
     return this.conditionalPut({ ...valid, ...recordKeys.notification(valid.roundId, valid.annotator) }, "attribute_not_exists(#pk)", {
@@ -452,6 +463,18 @@ export class DynamoRecordStore implements RecordStore {
     const parsed = NotificationMarkSchema.safeParse(record);
     if (!parsed.success) throw new CorruptRecordError(`notification ${roundId}/${annotator}`, parsed.error);
     return parsed.data;
+  }
+
+  /** Every item a Query matches, page by page. */
+  private async queryAll(input: Omit<ConstructorParameters<typeof QueryCommand>[0], "TableName" | "ExclusiveStartKey">) {
+    const items: Record<string, unknown>[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(new QueryCommand({ TableName: this.tableName, ...input, ExclusiveStartKey: startKey }));
+      items.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return items;
   }
 
   /** Runs a conditional PutItem; false when its condition did not hold. */

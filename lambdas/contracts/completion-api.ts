@@ -3,9 +3,16 @@
  * annotators, no anonymous calls). The complete-handler serves it; the local runner adapts local HTTP
  * requests into the same API Gateway proxy events.
  *
+ *   POST /stacks/{stackId}/mask-uploads
+ *                       body MaskUploadRequest → 200 MaskUploadResponse: a presigned PUT URL for one
+ *                       mask upload of the caller's selected stack (key, content type and exact length
+ *                       signed; valid MASK_UPLOAD_URL_SECONDS) · 403 not assigned · 404 · 409 not selected
  *   POST /completions   body CompletionRequest  → 200 CompletionResponse (also for an identical replay)
  *                       400 bad body · 403 stack not assigned to the caller · 404 unknown stack
  *                       409 stack not selected, or already completed with different values
+ *                       422 MASK_REFUSED: the uploaded mask failed validation (`maskCode`, and the
+ *                       reason in `message`); nothing was completed, the refusal is recorded, and the
+ *                       annotator can upload a corrected mask and finish again
  *   GET  /worklist      → 200 the caller's stacks in the latest round
  *   GET  /overlays/{stackId}
  *                       → 200 OverlayResponse: key-frame thumbnails (PNG data URLs) of the mean heatmap
@@ -19,9 +26,37 @@
  * Errors are JSON `{ code, message }`.
  */
 import { z } from "zod";
+import { MAX_MASK_BYTES, MaskRefusalCodeSchema } from "./masks.js";
 import { CompletionSchema } from "./records.js";
 
-export const COMPLETION_API_PATHS = { completions: "/completions", worklist: "/worklist", overlays: "/overlays/{stackId}" } as const;
+export const COMPLETION_API_PATHS = {
+  completions: "/completions",
+  worklist: "/worklist",
+  overlays: "/overlays/{stackId}",
+  maskUploads: "/stacks/{stackId}/mask-uploads",
+} as const;
+
+/** Body of POST /stacks/{stackId}/mask-uploads: the mask about to be PUT. */
+export const MaskUploadRequestSchema = z
+  .object({
+    /** Exact size of the object to PUT (the URL signs it). */
+    bytes: z.number().int().min(1).max(MAX_MASK_BYTES),
+    /** `.nii.gz` (true) or `.nii`. */
+    gzip: z.boolean(),
+  })
+  .strict();
+export type MaskUploadRequest = z.infer<typeof MaskUploadRequestSchema>;
+
+/** 200 to POST /stacks/{stackId}/mask-uploads. PUT the mask to `url` with exactly `headers`, then post the completion with `uploadKey`. */
+export const MaskUploadResponseSchema = z.object({
+  stackId: z.string().min(1),
+  uploadKey: z.string().min(1),
+  url: z.url(),
+  method: z.literal("PUT"),
+  headers: z.record(z.string(), z.string()),
+  expiresAt: z.iso.datetime({ offset: true }),
+});
+export type MaskUploadResponse = z.infer<typeof MaskUploadResponseSchema>;
 
 export const CompletionRequestSchema = z
   .object({
@@ -33,10 +68,18 @@ export const CompletionRequestSchema = z
     activeSeconds: z.number().finite().min(1).max(86_400),
     /** Optional; when present it must equal the authenticated annotator. */
     annotator: z.email().optional(),
-    /** Where the finished label lives (e.g. s3://…/labels/<stackId>.nii.gz). */
-    labelLocation: z.string().min(1).max(1024),
+    /** The `uploadKey` of a mask PUT for this stack (POST /stacks/{stackId}/mask-uploads). */
+    maskUploadKey: z.string().min(1).max(1024).optional(),
+    /** Finish a negative stack: no mask upload; the API stores an all-background mask. */
+    noHemorrhage: z.literal(true).optional(),
+    /** `external`: the mask was made in a desktop tool (the page did not see the work); default `page`. */
+    source: z.enum(["page", "external"]).optional(),
   })
-  .strict();
+  .strict()
+  .refine((r) => (r.maskUploadKey === undefined) !== (r.noHemorrhage === undefined), {
+    message: "exactly one of maskUploadKey and noHemorrhage",
+    path: ["maskUploadKey"],
+  });
 export type CompletionRequest = z.infer<typeof CompletionRequestSchema>;
 
 /**
@@ -63,10 +106,16 @@ export const ApiErrorCodeSchema = z.enum([
   "NOT_FOUND",
   "NOT_SELECTED",
   "CONFLICT",
+  "MASK_REFUSED",
   "INTERNAL",
 ]);
 export type ApiErrorCode = z.infer<typeof ApiErrorCodeSchema>;
-export const ApiErrorBodySchema = z.object({ code: ApiErrorCodeSchema, message: z.string() });
+export const ApiErrorBodySchema = z.object({
+  code: ApiErrorCodeSchema,
+  message: z.string(),
+  /** With MASK_REFUSED: why (contracts/masks.ts MASK_REFUSAL_CODES). */
+  maskCode: MaskRefusalCodeSchema.optional(),
+});
 export type ApiErrorBody = z.infer<typeof ApiErrorBodySchema>;
 
 /** HTTP status of each error code (the handler answers with it and `{ code, message }`). */
@@ -78,6 +127,7 @@ export const API_ERROR_STATUS: Record<ApiErrorCode, number> = {
   NOT_FOUND: 404,
   NOT_SELECTED: 409,
   CONFLICT: 409,
+  MASK_REFUSED: 422,
   INTERNAL: 500,
 };
 

@@ -194,8 +194,8 @@ export const CompleteEnvSchema = z.object({
   ANNOTATOR_DIRECTORY: jsonText.pipe(AnnotatorDirectorySchema),
   /** Longest active time a completion may report, in seconds; longer (or under 1 s) is refused with 400. */
   MAX_ACTIVE_SECONDS: maxActiveSeconds,
-  /** The studies bucket, read for `overlays/` (GET /overlays/{stackId}); unset: that route answers 404. */
-  STUDIES_BUCKET: z.string().min(1).optional(),
+  /** The studies bucket: `overlays/` read (GET /overlays/{stackId}), `label-uploads/` presigned and read, `labels/` written. */
+  STUDIES_BUCKET: z.string().min(1),
   /** The schedule's IANA time zone (the institution config's `schedule.timezone`): rounds are ISO weeks read there. */
   SCHEDULE_TIMEZONE: scheduleTimeZone,
   /** Local use only: send every AWS call to this endpoint (e.g. moto server); unset in AWS. */

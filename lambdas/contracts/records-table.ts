@@ -8,6 +8,7 @@
  *   ROUND#<roundId>        NOTIFY#<annotator e-mail>  —   (one per annotator per round: NotificationMark)
  *   TIMEMODEL              V#<000007> —
  *   CONTENT#<sha256>       CONTENT   —                    (which stack first had these voxels: ContentClaim)
+ *   STACK#<stackId>        MASKREFUSAL#<uploadId>  —      (one per refused mask upload: contracts/masks.ts MaskRefusal)
  *
  * The `by-status` GSI lists stacks in one status (e.g. all `pending` stacks for the weekly
  * selection) oldest first. Notification marks live in the round's partition but carry no gsi1 keys,
@@ -24,6 +25,7 @@ export const recordKeys = {
   stack: (stackId: string) => ({ pk: `STACK#${stackId}`, sk: "RECORD" }),
   round: (roundId: string) => ({ pk: `ROUND#${roundId}`, sk: "ROUND" }),
   notification: (roundId: string, annotator: string) => ({ pk: `ROUND#${roundId}`, sk: `NOTIFY#${annotator}` }),
+  maskRefusal: (stackId: string, uploadId: string) => ({ pk: `STACK#${stackId}`, sk: `MASKREFUSAL#${uploadId}` }),
   content: (contentSha256: string) => ({ pk: `CONTENT#${contentSha256}`, sk: "CONTENT" }),
   timeModel: (version: number) => ({ pk: "TIMEMODEL", sk: `V#${String(version).padStart(6, "0")}` }),
   statusIndex: (status: string, receivedAt: string, stackId: string) => ({

@@ -3,6 +3,7 @@
  * labeling-time model version. Shared by handlers (parse at the edge) and infra (key names).
  */
 import { z } from "zod";
+import { StackGeometrySchema } from "./masks.js";
 
 const finiteNonNegative = z.number().finite().nonnegative();
 const isoTimestamp = z.iso.datetime({ offset: true });
@@ -101,10 +102,35 @@ export const LastErrorSchema = z.object({
 });
 export type LastError = z.infer<typeof LastErrorSchema>;
 
+/** The accepted mask of a completion (contracts/masks.ts: layout, labels, grid). */
+export const CompletedMaskSchema = z.object({
+  /** The normalised mask, `labels/<stackId>/<uploadId>.nii.gz` in the studies bucket. */
+  key: z.string().min(1),
+  /** The upload it was made from (`label-uploads/…`); absent for a "no hemorrhage" finish, whose mask the API wrote. */
+  uploadKey: z.string().min(1).optional(),
+  /** Voxels labeled hemorrhage (value > 0); 0 for a negative stack. */
+  labeledVoxels: z.number().int().nonnegative(),
+  /** Label values present, ascending. */
+  values: z.array(z.number().int().nonnegative()),
+  /** The upload stored the voxels in another axis order or direction (a desktop tool's export, most likely). */
+  reoriented: z.boolean(),
+});
+export type CompletedMask = z.infer<typeof CompletedMaskSchema>;
+
 export const CompletionSchema = z.object({
   activeSeconds: z.number().finite().positive(),
   annotator: z.string().min(1),
-  labelLocation: z.string().min(1),
+  /**
+   * `page`: labeled in the worklist page, which measured the time; `external`: a mask made in a desktop
+   * tool and dropped on the stack — the page did not see the work, so the refit leaves it out.
+   * Absent on completions recorded before masks were validated (counted as `page`).
+   */
+  source: z.enum(["page", "external"]).optional(),
+  /** The annotator finished with "no hemorrhage" (the mask is all background). */
+  noHemorrhage: z.boolean().optional(),
+  mask: CompletedMaskSchema.optional(),
+  /** Completions recorded before masks were validated named an unchecked location instead. */
+  labelLocation: z.string().min(1).optional(),
   completedAt: isoTimestamp,
 });
 export type Completion = z.infer<typeof CompletionSchema>;
@@ -145,6 +171,8 @@ export const StackRecordSchema = z.object({
     .optional(),
   /** On a `duplicate` stack: the stack that was recorded first with the same voxels (the one that can be selected). */
   duplicateOf: z.string().min(1).optional(),
+  /** On a stack: its canonical grid as the container reported it, which every mask must lie on (contracts/masks.ts). */
+  geometry: StackGeometrySchema.optional(),
 });
 export type StackRecord = z.infer<typeof StackRecordSchema>;
 

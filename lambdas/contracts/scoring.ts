@@ -7,6 +7,7 @@
  * and M = `components` (§3.2, the labeling-time features), K = `top_k`.
  */
 import { z } from "zod";
+import { StackGeometrySchema } from "./masks.js";
 
 const finiteNonNegative = z.number().finite().nonnegative();
 const probability = z.number().min(0).max(1);
@@ -96,6 +97,8 @@ export const ScoredStackSchema = z.object({
     .string()
     .regex(/^[0-9a-f]{64}$/, "64 lower-case hex digits")
     .optional(),
+  /** The stack's canonical grid, which annotation masks must lie on (contracts/masks.ts); absent from older containers. */
+  geometry: StackGeometrySchema.optional(),
   frames: z.number().int().positive(),
   /** V: mean Jensen–Shannon divergence of the K most uncertain patches, in [0, ln 2] (paper §3.1). */
   stack_uncertainty: finiteNonNegative,

@@ -4,9 +4,10 @@
  *
  *   stack                                   caller                     outcome
  *   missing (or a study record)             —                          NOT_FOUND
- *   selected, assignedTo = caller           —                          completed: selected → labeled (conditional)
+ *   selected, assignedTo = caller, mask refused (domain/masks.ts)      MASK_REFUSED, refusal recorded, nothing else
+ *   selected, assignedTo = caller           —                          completed: mask stored, selected → labeled (conditional)
  *   selected / labeled, assigned elsewhere  —                          NOT_ASSIGNED, nothing written
- *   labeled, same annotator/seconds/label   —                          replay: the stored completion, nothing written
+ *   labeled, same annotator/seconds/mask    —                          replay: the stored completion, nothing written
  *   labeled by the caller, other values     —                          CONFLICT
  *   any other status (pending, …)           —                          NOT_SELECTED
  *
@@ -21,20 +22,24 @@ import type {
   OverlayResponse,
   WorklistResponse,
 } from "../contracts/completion-api.js";
+import type { MaskRefusalCode } from "../contracts/masks.js";
 import type { Completion, SelectionRound, StackRecord } from "../contracts/records.js";
 import { normalizeAnnotator, shareOf } from "./assignment.js";
 import { OVERLAYS_PREFIX } from "./ingest.js";
 import { isoWeekOf, roundIdOfWeek, shiftIsoWeek } from "./iso-week.js";
 import { DEFAULT_MAX_ACTIVE_SECONDS, MIN_ACTIVE_SECONDS } from "./labeling-time-model.js";
+import { acceptMask, type MaskObjects } from "./masks.js";
 import { overlayThumbnails } from "./overlay-thumbnails.js";
 import type { RecordStore } from "./record-store.js";
 
 export type CompletionOutcome =
   | { readonly kind: "completed" | "replayed"; readonly response: CompletionResponse }
-  | { readonly kind: "refused"; readonly code: ApiErrorCode; readonly message: string };
+  | { readonly kind: "refused"; readonly code: ApiErrorCode; readonly message: string; readonly maskCode?: MaskRefusalCode };
 
 export interface CompletionDeps {
   readonly records: RecordStore;
+  /** The studies bucket's mask objects: uploads read, accepted masks stored. */
+  readonly masks: MaskObjects;
   /** The current time (ISO): `completedAt`. */
   readonly clock: () => string;
   /** Longest credible active time in seconds (default 8 h): a longer one is refused, never stored. */
@@ -55,10 +60,17 @@ export async function completeStack(request: CompletionRequest, caller: string, 
   const stack = await deps.records.getStack(request.stackId);
   if (!stack || stack.kind === "study") return refused("NOT_FOUND", `no stack ${JSON.stringify(request.stackId)}`);
   if (stack.status === "selected" && stack.assignedTo === annotator) {
+    const acceptance = await acceptMask(stack, request, annotator, deps);
+    if (acceptance.kind === "refused") return acceptance;
+    if (acceptance.kind === "maskRefused") {
+      return { kind: "refused", code: "MASK_REFUSED", message: acceptance.message, maskCode: acceptance.maskCode };
+    }
     const completion: Completion = {
       activeSeconds: request.activeSeconds,
       annotator,
-      labelLocation: request.labelLocation,
+      source: request.source ?? "page",
+      ...(request.noHemorrhage ? { noHemorrhage: true } : {}),
+      mask: acceptance.mask,
       completedAt: new Date(Date.parse(deps.clock())).toISOString(),
     };
     if (await deps.records.completeStack(stack.stackId, completion, completion.completedAt)) {
@@ -81,7 +93,8 @@ function classify(stack: StackRecord, request: CompletionRequest, annotator: str
     if (
       stored.annotator === annotator &&
       stored.activeSeconds === request.activeSeconds &&
-      stored.labelLocation === request.labelLocation
+      stored.mask?.uploadKey === request.maskUploadKey &&
+      (stored.noHemorrhage ?? false) === (request.noHemorrhage ?? false)
     ) {
       return { kind: "replayed", response: { stackId: stack.stackId, status: "labeled", completion: stored } };
     }

@@ -169,6 +169,7 @@ export function stackRecordsFor(study: StackRecord, result: ScoringResult, timeM
     receivedAt: study.receivedAt,
     updatedAt: now,
     ...(stack.contentSha256 ? { contentSha256: stack.contentSha256 } : {}),
+    ...(stack.geometry ? { geometry: stack.geometry } : {}),
     scores: scoresOf(stack, result.modelVersion),
     prediction: predictionFor({ boundaryLength: stack.boundary_length, components: stack.components }, timeModel),
   }));

@@ -2,6 +2,8 @@
  * Port for the records table. The DynamoDB adapter implements it for AWS and the local emulator;
  * unit-test fakes implement the same interface so they cannot drift.
  */
+
+import type { MaskRefusal } from "../contracts/masks.js";
 import type {
   Completion,
   InvokeClaim,
@@ -117,6 +119,13 @@ export interface RecordStore {
    * `completion.annotator`. Returns false (and changes nothing) otherwise.
    */
   completeStack(stackId: string, completion: Completion, now: string): Promise<boolean>;
+  /**
+   * Keeps a refused mask upload's reason (one item per upload, beside the stack's record; a repeat for
+   * the same upload replaces it). Never changes the stack.
+   */
+  recordMaskRefusal(stackId: string, uploadId: string, refusal: MaskRefusal): Promise<void>;
+  /** The refusals kept for a stack, oldest first. */
+  listMaskRefusals(stackId: string): Promise<MaskRefusal[]>;
   /** Creates the annotator's notification mark for the round unless one exists. False if it does. */
   claimNotification(mark: NotificationMark): Promise<boolean>;
   /** `sending → sent` with the SES MessageId, only while `token` holds the claim. */

@@ -3,7 +3,9 @@
  * log t on log(1+B), log(1+M) with annotator speed factors), first state of the weekly workflow so that
  * the selection that follows budgets with the newest T. One bad record never stops the round:
  *
- *  1. Observations: every `labeled` stack with scores (B, M) and a completion (t, annotator).
+ *  1. Observations: every `labeled` stack with scores (B, M) and a completion (t, annotator) whose time
+ *     the page measured; `external` completions (a desktop tool's mask: the page did not see the work)
+ *     are left out and counted.
  *  2. Fit: the posterior after all of them (out-of-range times and outliers excluded and listed). A new
  *     version is stored only when what is fitted changed (completions fitted, exclusions, prior), and
  *     only if it is plausible (finite, predictions within [1 s, 24 h] over the observed B and M);
@@ -54,14 +56,22 @@ export interface CompletedStack {
   readonly observation: TimingObservation;
 }
 
-/** Pure: the labeled stacks that can be fitted on (scores and completion present); the rest are `skipped`. */
-export function completedStacks(labeled: readonly StackRecord[]): { completed: CompletedStack[]; skipped: string[] } {
+/**
+ * Pure: the labeled stacks that can be fitted on (scores and a page-timed completion present); those
+ * completed with an external mask are `external`, the rest `skipped`.
+ */
+export function completedStacks(labeled: readonly StackRecord[]): { completed: CompletedStack[]; skipped: string[]; external: string[] } {
   const completed: CompletedStack[] = [];
   const skipped: string[] = [];
+  const external: string[] = [];
   const seen = new Set<string>();
   for (const record of labeled) {
     if (record.status !== "labeled" || record.kind === "study" || !record.scores || !record.completion || seen.has(record.stackId)) {
       skipped.push(record.stackId);
+      continue;
+    }
+    if (record.completion.source === "external") {
+      external.push(record.stackId);
       continue;
     }
     seen.add(record.stackId);
@@ -81,7 +91,7 @@ export function completedStacks(labeled: readonly StackRecord[]): { completed: C
   }
   // Completion order does not change the posterior; a fixed order makes exclusions and output stable.
   completed.sort((a, b) => (a.stackId < b.stackId ? -1 : a.stackId > b.stackId ? 1 : 0));
-  return { completed, skipped };
+  return { completed, skipped, external };
 }
 
 /** What the refit settles from the institution's configuration. */
@@ -292,8 +302,9 @@ export async function runRefit(now: string, deps: RefitDeps): Promise<RefitOutpu
   const settings = deps.settings ?? DEFAULT_REFIT_SETTINGS;
   const at = new Date(Date.parse(now)).toISOString();
 
-  const { completed, skipped } = completedStacks(await deps.records.listByStatus("labeled"));
+  const { completed, skipped, external } = completedStacks(await deps.records.listByStatus("labeled"));
   if (skipped.length > 0) log("labeled records skipped (no scores or completion)", { skipped: skipped.length });
+  if (external.length > 0) log("external completions left out of the fit (time not measured by the page)", { external: external.length });
   const inEffect = await modelInEffect(deps.timeModels, settings.prior);
   const plan = planRefit(
     completed.map((c) => c.observation),

@@ -9,21 +9,26 @@
  *   GET  /overlays/{stackId}
  *                      → 200 key-frame thumbnails (PNG data URLs) of one of the caller's stacks ·
  *                      403 NOT_ASSIGNED · 404 NOT_FOUND (no such stack, or no overlays stored)
+ *   POST /stacks/{stackId}/mask-uploads
+ *                      body MaskUploadRequest → 200 a presigned PUT for one mask upload (domain/masks.ts)
+ *   POST /completions with a mask that fails its checks → 422 MASK_REFUSED with `maskCode`
  *
  * The event is parsed at the edge (contracts/completion-api.ts ApiGatewayProxyEventSchema); the caller
  * is the token's immutable `sub` claim mapped through the annotator directory (ANNOTATOR_DIRECTORY) to the
  * annotator's configured e-mail — 401 without a `sub`, 403 NOT_ANNOTATOR for a `sub` not in it; the
  * mutable `email` claim is never read. The outcomes and the single conditional write are in
- * domain/completion.ts. Errors are JSON `{ code, message }`; an unexpected fault is logged by name and
+ * domain/completion.ts and domain/masks.ts. Errors are JSON `{ code, message }`; an unexpected fault is logged by name and
  * answered 500 INTERNAL without detail. Logs carry stack ids and codes, never addresses or label paths.
- * Environment: contracts/env.ts CompleteEnvSchema, parsed at cold start (EnvironmentError); without
- * STUDIES_BUCKET the overlay route answers 404 (no overlays).
+ * Environment: contracts/env.ts CompleteEnvSchema, parsed at cold start (EnvironmentError).
  */
+
+import { randomUUID } from "node:crypto";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import middy, { type MiddlewareObj } from "@middy/core";
 import { z } from "zod";
 import { DynamoRecordStore } from "../adapters/dynamo-record-store.js";
+import { maskObjectsClient, S3MaskObjects } from "../adapters/s3-mask-objects.js";
 import { S3OverlayObjects } from "../adapters/s3-overlay-objects.js";
 import {
   API_ERROR_STATUS,
@@ -34,9 +39,12 @@ import {
   annotatorsBySub,
   COMPLETION_API_PATHS,
   CompletionRequestSchema,
+  MaskUploadRequestSchema,
 } from "../contracts/completion-api.js";
 import { CompleteEnvSchema, parseEnvironment } from "../contracts/env.js";
+import type { MaskRefusalCode } from "../contracts/masks.js";
 import { completeStack, type OverlayObjects, overlaysOf, worklistOf } from "../domain/completion.js";
+import { type MaskObjects, startMaskUpload } from "../domain/masks.js";
 import type { RecordStore } from "../domain/record-store.js";
 import { jsonLogger, type Logger } from "./shared/logger.js";
 
@@ -60,14 +68,28 @@ export interface CompleteHandlerDeps {
   readonly log: Logger;
   /** The studies bucket's overlay objects; without it GET /overlays/{stackId} answers 404. */
   readonly overlays?: OverlayObjects;
+  /** The studies bucket's mask uploads and accepted masks. */
+  readonly masks: MaskObjects;
+  /** A fresh UUID per mask upload. */
+  readonly newId?: () => string;
 }
 
 function respond(statusCode: number, body: unknown): ApiGatewayProxyResult {
   return { statusCode, headers: { "content-type": "application/json", "cache-control": "no-store" }, body: JSON.stringify(body) };
 }
 
-function refuse(code: ApiErrorCode, message: string): ApiGatewayProxyResult {
-  return respond(API_ERROR_STATUS[code], { code, message });
+function refuse(code: ApiErrorCode, message: string, maskCode?: MaskRefusalCode): ApiGatewayProxyResult {
+  return respond(API_ERROR_STATUS[code], { code, message, ...(maskCode ? { maskCode } : {}) });
+}
+
+/** "field: problem; …" for a body that failed its schema. */
+function schemaMessage(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const keys = "keys" in issue && Array.isArray(issue.keys) ? ` (${issue.keys.join(", ")})` : "";
+      return `${issue.path.join(".") || "(body)"}: ${issue.message}${keys}`;
+    })
+    .join("; ");
 }
 
 /** Replaces `request.event` with the parsed proxy event, or throws InvalidApiEventError. */
@@ -126,23 +148,20 @@ async function route(event: ApiGatewayProxyEvent, deps: CompleteHandlerDeps): Pr
     const body = parseBody(event);
     if (!body.ok) return refuse("BAD_REQUEST", body.message);
     const request = CompletionRequestSchema.safeParse(body.value);
-    if (!request.success) {
-      const message = request.error.issues
-        .map((issue) => {
-          const keys = "keys" in issue && Array.isArray(issue.keys) ? ` (${issue.keys.join(", ")})` : "";
-          return `${issue.path.join(".") || "(body)"}: ${issue.message}${keys}`;
-        })
-        .join("; ");
-      return refuse("BAD_REQUEST", message);
-    }
+    if (!request.success) return refuse("BAD_REQUEST", schemaMessage(request.error));
     const outcome = await completeStack(request.data, caller, {
       records: deps.records,
+      masks: deps.masks,
       clock: deps.clock,
       ...(deps.maxActiveSeconds !== undefined ? { maxActiveSeconds: deps.maxActiveSeconds } : {}),
     });
     if (outcome.kind === "refused") {
-      deps.log.info("completion refused", { stackId: request.data.stackId, code: outcome.code });
-      return refuse(outcome.code, outcome.message);
+      deps.log.info("completion refused", {
+        stackId: request.data.stackId,
+        code: outcome.code,
+        ...(outcome.maskCode ? { maskCode: outcome.maskCode } : {}),
+      });
+      return refuse(outcome.code, outcome.message, outcome.maskCode);
     }
     deps.log.info(outcome.kind === "completed" ? "stack completed" : "identical completion replayed", { stackId: request.data.stackId });
     return respond(200, outcome.response);
@@ -158,6 +177,26 @@ async function route(event: ApiGatewayProxyEvent, deps: CompleteHandlerDeps): Pr
       deps.log.info("overlays refused", { stackId, code: outcome.code });
       return refuse(outcome.code, outcome.message);
     }
+    return respond(200, outcome.response);
+  }
+  if (event.httpMethod === "POST" && resource === COMPLETION_API_PATHS.maskUploads) {
+    const stackId = event.pathParameters?.stackId;
+    if (!stackId) return refuse("BAD_REQUEST", "stackId: required in the path");
+    const body = parseBody(event);
+    if (!body.ok) return refuse("BAD_REQUEST", body.message);
+    const request = MaskUploadRequestSchema.safeParse(body.value);
+    if (!request.success) return refuse("BAD_REQUEST", schemaMessage(request.error));
+    const outcome = await startMaskUpload(stackId, caller, request.data, {
+      records: deps.records,
+      masks: deps.masks,
+      clock: deps.clock,
+      newId: deps.newId ?? randomUUID,
+    });
+    if (outcome.kind === "refused") {
+      deps.log.info("mask upload refused", { stackId, code: outcome.code });
+      return refuse(outcome.code, outcome.message);
+    }
+    deps.log.info("mask upload issued", { stackId });
     return respond(200, outcome.response);
   }
   return refuse("NOT_FOUND", `no route ${event.httpMethod} ${resource}`);
@@ -181,14 +220,8 @@ export function completeDepsFromEnvironment(env: Record<string, string | undefin
     timeZone: config.SCHEDULE_TIMEZONE,
     maxActiveSeconds: config.MAX_ACTIVE_SECONDS,
     log: jsonLogger({ lambda: "complete" }),
-    ...(config.STUDIES_BUCKET
-      ? {
-          overlays: new S3OverlayObjects(
-            new S3Client({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) }),
-            config.STUDIES_BUCKET,
-          ),
-        }
-      : {}),
+    overlays: new S3OverlayObjects(new S3Client({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) }), config.STUDIES_BUCKET),
+    masks: new S3MaskObjects(maskObjectsClient({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) }), config.STUDIES_BUCKET),
   };
 }
 

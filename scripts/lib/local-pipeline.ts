@@ -27,7 +27,7 @@ import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
 import { DynamoTimeModelStore } from "../../lambdas/adapters/dynamo-time-model-store.js";
-import { AnnotatorDirectorySchema, COMPLETION_API_PATHS } from "../../lambdas/contracts/completion-api.js";
+import { AnnotatorDirectorySchema, COMPLETION_API_PATHS, MaskUploadResponseSchema } from "../../lambdas/contracts/completion-api.js";
 import { STUDIES_BUCKET } from "../../lambdas/contracts/studies-bucket.js";
 import { WEEKLY_WORKFLOW_RESULT_PATHS, WEEKLY_WORKFLOW_STATES } from "../../lambdas/contracts/weekly-workflow.js";
 import { studyIdOf } from "../../lambdas/domain/ingest.js";
@@ -103,6 +103,10 @@ export interface CompletionOutcome {
   /** B, M of the phantom's exact mask (what the simulated time was drawn from). */
   trueBoundaryLength: number;
   trueComponents: number;
+  /** Voxels of the phantom's exact mask (what the uploaded label map holds); 0 for a negative phantom. */
+  trueMaskVoxels: number;
+  /** Finished with "no hemorrhage" (a negative phantom) rather than a mask upload. */
+  noHemorrhage: boolean;
   statusCode: number;
 }
 
@@ -247,7 +251,7 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     report(`6/7 ${emails.length} e-mail(s) sent through SES, written to ${outboxDir}`);
 
     // 7. annotators complete their stacks; next week's workflow refits -------------------------
-    const completions = await annotate(run, uploads, pool.phantoms, week1.records);
+    const completions = await annotate(run, uploads, pool, week1.records);
     const week2 = await runSecondWeek(run, week1, completions);
     emails = await sentEmails(run.awsEndpoint);
     await writeOutbox(outboxDir, emails);
@@ -611,9 +615,10 @@ function simulatedSpeedOf(options: LocalRunOptions, annotator: string): number {
 async function annotate(
   run: RunContext,
   uploads: readonly UploadOutcome[],
-  phantoms: readonly PhantomEntry[],
+  pool: { readonly phantoms: readonly PhantomEntry[]; readonly dir: string },
   recordsAfterSelection: readonly Record<string, unknown>[],
 ): Promise<CompletionOutcome[]> {
+  const { phantoms, dir } = pool;
   const { options } = run;
   const complete = run.roles.complete;
   const completeHandler = await bindHandler("complete", complete.environment, run.bindingOptions);
@@ -624,11 +629,12 @@ async function annotate(
     if (!entry) throw new Error(`annotator ${annotator} is not in the complete function's ANNOTATOR_DIRECTORY`);
     return entry.sub;
   };
-  const api = (annotator: string, method: "GET" | "POST", path: string, body?: unknown) =>
-    invokeLambda(completeHandler, apiGatewayEvent(annotator, subOf(annotator), method, path, body), identity(complete)) as Promise<{
-      statusCode: number;
-      body: string;
-    }>;
+  const api = (annotator: string, method: "GET" | "POST", resource: string, body?: unknown, pathParameters?: Record<string, string>) =>
+    invokeLambda(
+      completeHandler,
+      apiGatewayEvent(annotator, subOf(annotator), method, resource, body, pathParameters ?? null),
+      identity(complete),
+    ) as Promise<{ statusCode: number; body: string }>;
   const phantomByStudy = new Map(uploads.map((u) => [u.studyId, phantoms[u.phantomIndex] as PhantomEntry]));
   const recordById = new Map(recordsAfterSelection.map((r) => [String(r.stackId), r]));
   const work: { annotator: string; stackId: string }[] = [];
@@ -658,11 +664,17 @@ async function annotate(
   const completions: CompletionOutcome[] = [];
   for (const [i, item] of work.entries()) {
     const activeSeconds = seconds[i] as number;
+    const phantom = phantomByStudy.get(studyOfStack(item.stackId)) as PhantomEntry;
+    // A negative phantom finishes with "no hemorrhage"; the others upload their exact label map as the
+    // viewer would (presigned PUT, then the completion naming the upload).
+    const finish = phantom.negative
+      ? { noHemorrhage: true as const }
+      : { maskUploadKey: await uploadMask(api, item, join(dir, phantom.files.mask ?? "")), source: "page" as const };
     const response = await api(item.annotator, "POST", COMPLETION_API_PATHS.completions, {
       stackId: item.stackId,
       activeSeconds,
       annotator: item.annotator,
-      labelLocation: `s3://${run.roles.studiesBucket}/labels/${item.stackId}.nii.gz`,
+      ...finish,
     });
     const record = recordById.get(item.stackId);
     completions.push({
@@ -674,10 +686,37 @@ async function annotate(
       components: (record?.scores as { components?: number } | undefined)?.components ?? 0,
       trueBoundaryLength: (features[i] as { boundaryLength: number }).boundaryLength,
       trueComponents: (features[i] as { components: number }).components,
+      trueMaskVoxels: phantom.mask_voxels,
+      noHemorrhage: phantom.negative,
       statusCode: response.statusCode,
     });
   }
   return completions;
+}
+
+type AnnotatorApi = (
+  annotator: string,
+  method: "GET" | "POST",
+  resource: string,
+  body?: unknown,
+  pathParameters?: Record<string, string>,
+) => Promise<{ statusCode: number; body: string }>;
+
+/** A simulated annotator's mask upload: a presigned PUT from the API, the file PUT to the emulator; the upload key. */
+async function uploadMask(api: AnnotatorApi, item: { annotator: string; stackId: string }, path: string): Promise<string> {
+  const bytes = await readFile(path);
+  const issued = await api(
+    item.annotator,
+    "POST",
+    COMPLETION_API_PATHS.maskUploads,
+    { bytes: bytes.byteLength, gzip: true },
+    { stackId: item.stackId },
+  );
+  if (issued.statusCode !== 200) throw new Error(`POST mask-uploads for ${item.stackId} answered ${issued.statusCode}: ${issued.body}`);
+  const upload = MaskUploadResponseSchema.parse(JSON.parse(issued.body));
+  const put = await fetch(upload.url, { method: upload.method, headers: upload.headers, body: bytes });
+  if (!put.ok) throw new Error(`the mask PUT for ${item.stackId} answered HTTP ${put.status}`);
+  return upload.uploadKey;
 }
 
 /** Next week's workflow: the refit learns from the completions, then selects and notifies again. */
@@ -788,23 +827,31 @@ function identity(fn: LocalFunction): FunctionIdentity {
 }
 
 /** An API Gateway REST proxy event (payload 1.0) as the Cognito user-pool authorizer passes it. */
-function apiGatewayEvent(email: string, sub: string, method: string, path: string, body?: unknown) {
+function apiGatewayEvent(
+  email: string,
+  sub: string,
+  method: string,
+  resource: string,
+  body?: unknown,
+  pathParameters: Record<string, string> | null = null,
+) {
   const requestId = randomUUID();
+  const path = resource.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(pathParameters?.[name] ?? ""));
   return {
-    resource: path,
+    resource,
     path,
     httpMethod: method,
     headers: { "content-type": "application/json", host: "local.execute-api" },
     multiValueHeaders: {},
     queryStringParameters: null,
     multiValueQueryStringParameters: null,
-    pathParameters: null,
+    pathParameters,
     stageVariables: null,
     body: body === undefined ? null : JSON.stringify(body),
     isBase64Encoded: false,
     requestContext: {
       requestId,
-      resourcePath: path,
+      resourcePath: resource,
       httpMethod: method,
       path: `/local${path}`,
       stage: "local",

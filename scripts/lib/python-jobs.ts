@@ -144,7 +144,8 @@ export interface PhantomEntry {
   index: number;
   seed: number;
   negative: boolean;
-  files: { dicom?: string };
+  /** `mask`: the exact label map as an annotator's NIfTI mask on the stack's grid (`--masks`). */
+  files: { dicom?: string; mask?: string };
   frames: number;
   shape: number[];
   mask_voxels: number;
@@ -157,7 +158,8 @@ export interface PhantomEntry {
 
 /**
  * Writes `count` phantom DICOM studies of mixed sizes (about 30 % negative) into `outDir` with the
- * ground-truth B and M of each mask on the model's grid; `plantName` is written as PatientName into
+ * ground-truth B and M of each mask on the model's grid and each exact label map as the NIfTI mask a
+ * simulated annotator uploads; `plantName` is written as PatientName into
  * the study `plantIndex` (never into the manifest). A pool already in `outDir` with the same
  * parameters is reused.
  */
@@ -173,7 +175,8 @@ export async function generatePhantomPool(options: {
 }): Promise<PhantomEntry[]> {
   const manifestPath = join(options.outDir, "manifest.json");
   const { threads: _threads, outDir: _outDir, ...parameters } = options;
-  const key = JSON.stringify(parameters);
+  // The format of what is written is part of the key: a pool from before masks were written is made again.
+  const key = JSON.stringify({ ...parameters, masks: true });
   const keyPath = join(options.outDir, "parameters.json");
   if (existsSync(manifestPath) && existsSync(keyPath) && (await readFile(keyPath, "utf8")) === key) {
     return (JSON.parse(await readFile(manifestPath, "utf8")) as { stacks: PhantomEntry[] }).stacks;
@@ -181,7 +184,7 @@ export async function generatePhantomPool(options: {
   await rm(options.outDir, { recursive: true, force: true });
   await runIchal(
     ["phantoms", "--out", options.outDir, "--count", String(options.count), "--seed", String(options.seed), "--format", "dicom"]
-      .concat(["--sizes", ...options.sizes.map(String), "--true-features-grid", String(options.gridSize)])
+      .concat(["--sizes", ...options.sizes.map(String), "--true-features-grid", String(options.gridSize), "--masks"])
       .concat(["--patient-name", options.plantName, "--patient-name-index", String(options.plantIndex)]),
     { threads: options.threads ?? 1 },
   );

@@ -4,12 +4,17 @@
  * of the complete handler). It serves
  *
  *   GET  /, /index.html, /worklist.css, /app.js   the page (app.js bundled from web/worklist/src by esbuild)
- *   GET  /config.json                             the page's PageConfig (apiBase `api`, auth = this server, label prefix, idle seconds)
+ *   GET  /config.json                             the page's PageConfig (apiBase `api`, auth = this server, idle seconds)
  *   GET  /oauth2/authorize, POST /oauth2/authorize, POST /oauth2/token, GET /logout
  *                                                 the Cognito hosted UI's authorization code + PKCE flow, with a
  *                                                 local sign-in form (pick one of the configured annotators) —
  *                                                 local-oauth.ts
  *   ANY  /api/<resource>                          an API Gateway proxy event (payload 1.0) for the REAL handler
+ *   PUT  /storage/<bucket>/<key>?<presigned query> a mask upload, passed to the S3 emulator (`storageEndpoint`)
+ *                                                 unchanged: the stand-in for the browser's PUT to S3 (in AWS the
+ *                                                 page PUTs to the bucket, allowed by its CORS rule and the page's
+ *                                                 CSP); presigned URLs the handler answers are rewritten to this
+ *                                                 origin, so the page's CSP stays `connect-src 'self'` locally
  *
  * Auth adapter: the page sends the token as `Authorization` (raw, or `Bearer …`), as it sends the Cognito
  * ID token in AWS. A known token becomes `requestContext.authorizer.claims` = { sub (the annotator's
@@ -30,6 +35,7 @@ import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { AnnotatorDirectory } from "../../lambdas/contracts/completion-api.js";
+import { MAX_MASK_BYTES } from "../../lambdas/contracts/masks.js";
 import { buildWorklistAssets } from "../../web/worklist/build.js";
 import { type AuthorizeRequest, LOCAL_CLIENT_ID, LocalAuthorizationServer, OAuthError } from "./local-oauth.js";
 
@@ -47,8 +53,11 @@ export interface WorklistServerOptions {
    * that a signed-in annotator's token carries the `sub` the handler knows them by (and their `email`).
    */
   readonly annotators: AnnotatorDirectory;
-  /** Default label location prefix shown on the page (`<prefix><stackId>.nii.gz`). Default `s3://labels/`. */
-  readonly labelPrefix?: string;
+  /**
+   * The S3 emulator the handler presigns mask uploads for (AWS_ENDPOINT_URL): its presigned URLs are
+   * answered as this server's `/storage/…`, which passes the PUT on. Unset: URLs pass unchanged.
+   */
+  readonly storageEndpoint?: string;
   /** Seconds without input after which active time stops counting. Default 120. */
   readonly idleSeconds?: number;
   /** Port on 127.0.0.1; default 0 (a free one). */
@@ -68,7 +77,11 @@ const RESOURCES: readonly { readonly resource: string; readonly pattern: RegExp;
   { resource: "/completions", pattern: /^\/completions$/, params: [] },
   { resource: "/worklist", pattern: /^\/worklist$/, params: [] },
   { resource: "/overlays/{stackId}", pattern: /^\/overlays\/([^/]+)$/, params: ["stackId"] },
+  { resource: "/stacks/{stackId}/mask-uploads", pattern: /^\/stacks\/([^/]+)\/mask-uploads$/, params: ["stackId"] },
 ];
+
+/** Largest mask upload passed to the emulator (contracts/masks.ts MAX_MASK_BYTES). */
+const MAX_STORAGE_BYTES = MAX_MASK_BYTES;
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -101,7 +114,6 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
         redirectUri: base,
         scope: "openid email",
       },
-      labelPrefix: options.labelPrefix ?? "s3://labels/",
       idleSeconds: options.idleSeconds ?? 120,
     });
   const mint = (email: string) => {
@@ -253,16 +265,40 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
       // What API Gateway answers when the Lambda invocation itself fails.
       return json(res, 502, { message: "Internal server error" });
     }
-    const out = result.body ?? "";
+    let out = result.body ?? "";
+    const storage = options.storageEndpoint?.replace(/\/$/, "");
+    if (storage && resource === "/stacks/{stackId}/mask-uploads" && result.statusCode === 200) {
+      const upload = JSON.parse(out) as { url: string };
+      if (upload.url.startsWith(`${storage}/`)) upload.url = `${base}storage/${upload.url.slice(storage.length + 1)}`;
+      out = JSON.stringify(upload);
+    }
     const responseHeaders = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
     const { "content-type": type = "application/json", ...rest } = responseHeaders;
     send(res, result.statusCode, type, result.isBase64Encoded ? Buffer.from(out, "base64") : out, rest);
+  }
+
+  /** PUT /storage/<path>?<query> → the emulator's /<path>?<query>, headers that S3 reads passed on. */
+  async function storage(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const endpoint = options.storageEndpoint?.replace(/\/$/, "");
+    if (!endpoint || req.method !== "PUT") return json(res, 405, { message: "Method Not Allowed" });
+    const declared = Number(req.headers["content-length"] ?? Number.NaN);
+    if (!(declared >= 0 && declared <= MAX_STORAGE_BYTES)) return json(res, 413, { message: "Request Entity Too Large" });
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    const upstream = await fetch(`${endpoint}/${url.pathname.slice("/storage/".length)}${url.search}`, {
+      method: "PUT",
+      headers: { "content-type": req.headers["content-type"] ?? "application/octet-stream" },
+      body,
+    });
+    send(res, upstream.status, upstream.headers.get("content-type") ?? "application/xml", Buffer.from(await upstream.arrayBuffer()));
   }
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const route = async () => {
       if (url.pathname.startsWith("/api/")) return api(req, res, url);
+      if (url.pathname.startsWith("/storage/")) return storage(req, res, url);
       if (await oauth(req, res, url)) return;
       if (req.method !== "GET" && req.method !== "HEAD") return json(res, 405, { message: "Method Not Allowed" });
       if (url.pathname === "/config.json") return send(res, 200, "application/json", config());
@@ -310,7 +346,12 @@ async function main(): Promise<void> {
   // The handler module builds its Lambda handler from process.env when imported, as in Lambda.
   const { createCompleteHandler, completeDepsFromEnvironment } = await import("../../lambdas/handlers/complete-handler.js");
   const handler = createCompleteHandler(completeDepsFromEnvironment(process.env));
-  const server = await startWorklistServer({ handler: handler as unknown as ProxyHandler, annotators, port });
+  const server = await startWorklistServer({
+    handler: handler as unknown as ProxyHandler,
+    annotators,
+    port,
+    ...(process.env.AWS_ENDPOINT_URL ? { storageEndpoint: process.env.AWS_ENDPOINT_URL } : {}),
+  });
   console.log(`worklist page: ${server.url} (local sign-in stands in for Cognito's hosted UI)`);
 }
 

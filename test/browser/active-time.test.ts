@@ -92,14 +92,15 @@ describe("CompletionOutbox", () => {
   it("keeps the first body per stack until removed, per annotator, surviving a new instance", () => {
     const store = new MapStore();
     const a = new CompletionOutbox(store, "Amy@example.org");
-    a.add({ stackId: "s1", activeSeconds: 42, labelLocation: "l1" });
-    expect(a.add({ stackId: "s1", activeSeconds: 99, labelLocation: "l2" })).toEqual({
-      stackId: "s1",
-      activeSeconds: 42,
-      labelLocation: "l1",
-    });
-    expect(new CompletionOutbox(store, "amy@example.org").list()).toEqual([{ stackId: "s1", activeSeconds: 42, labelLocation: "l1" }]);
+    const first = { stackId: "s1", activeSeconds: 42, maskUploadKey: "label-uploads/s1/a.nii.gz", source: "external" } as const;
+    a.add(first);
+    expect(a.add({ stackId: "s1", activeSeconds: 99, noHemorrhage: true })).toEqual(first);
+    expect(new CompletionOutbox(store, "amy@example.org").list()).toEqual([first]);
     expect(new CompletionOutbox(store, "zed@example.org").list()).toEqual([]);
+    // An entry of the old form (a free-text label location) is not a completion any more: dropped.
+    store.setItem("ich-al.worklist.outbox.bob@example.org", JSON.stringify([{ stackId: "s9", activeSeconds: 5, labelLocation: "x" }]));
+    expect(new CompletionOutbox(store, "bob@example.org").list()).toEqual([]);
+    store.removeItem("ich-al.worklist.outbox.bob@example.org");
     a.remove("s1");
     expect(a.list()).toEqual([]);
     expect(store.map.size).toBe(0);
@@ -111,10 +112,11 @@ describe("CompletionOutbox", () => {
     expect(new CompletionOutbox(store, "amy@example.org").list()).toEqual([]);
   });
 
-  it("verdicts: 200 acknowledged; 400/403/404/409 refused; no answer, 401 and 5xx retried", () => {
+  it("verdicts: 200 acknowledged; 400/403/404/409/422 refused; no answer, 401 and 5xx retried", () => {
     expect(verdictOf(200, {})).toEqual({ kind: "acknowledged" });
     expect(verdictOf(403, { code: "NOT_ASSIGNED", message: "m" })).toEqual({ kind: "refused", code: "NOT_ASSIGNED", message: "m" });
     expect(verdictOf(409, { code: "CONFLICT", message: "m" }).kind).toBe("refused");
+    expect(verdictOf(422, { code: "MASK_REFUSED", message: "m" })).toEqual({ kind: "refused", code: "MASK_REFUSED", message: "m" });
     expect(verdictOf(400, undefined)).toEqual({ kind: "refused", code: "HTTP_400", message: "HTTP 400" });
     expect(verdictOf(undefined, undefined).kind).toBe("retry");
     expect(verdictOf(401, { message: "Unauthorized" }).kind).toBe("retry");

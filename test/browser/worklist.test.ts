@@ -23,6 +23,7 @@ vi.hoisted(() => {
     TABLE_NAME: "ich-al-records",
     ANNOTATOR_DIRECTORY: JSON.stringify([{ sub: "hoisted-sub", email: "amy@example.org" }]),
     SCHEDULE_TIMEZONE: "UTC",
+    STUDIES_BUCKET: "studies",
     AWS_REGION: "us-east-1",
     AWS_ACCESS_KEY_ID: "local",
     AWS_SECRET_ACCESS_KEY: "local",
@@ -30,15 +31,17 @@ vi.hoisted(() => {
 });
 
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
 import { DynamoTimeModelStore } from "../../lambdas/adapters/dynamo-time-model-store.js";
 import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
+import { maskObjectsClient, S3MaskObjects } from "../../lambdas/adapters/s3-mask-objects.js";
 import { S3OverlayObjects } from "../../lambdas/adapters/s3-overlay-objects.js";
 import { OverlayResponseSchema, WorklistResponseSchema } from "../../lambdas/contracts/completion-api.js";
 import type { AnnotatorShare } from "../../lambdas/contracts/records.js";
 import { overlayKeyOf } from "../../lambdas/domain/completion.js";
+import { checkMask, encodeMask } from "../../lambdas/domain/nifti-mask.js";
 import { notifyAnnotators } from "../../lambdas/domain/notify.js";
 import { runRefit } from "../../lambdas/domain/refit.js";
 import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
@@ -48,7 +51,16 @@ import { LOCAL_AWS, type MotoServer, startMotoServer } from "../../scripts/lib/m
 import { type ProxyHandler, startWorklistServer, type WorklistServer } from "../../scripts/lib/worklist-server.js";
 import { findChromium } from "../support/chromium.js";
 import { RecordingMailer } from "../support/in-memory-ports.js";
-import { AMY, ANNOTATOR_DIRECTORY, ANNOTATORS_BY_SUB, pendingStack, ZED } from "../support/round-fixtures.js";
+import {
+  AMY,
+  ANNOTATOR_DIRECTORY,
+  ANNOTATORS_BY_SUB,
+  FIXTURE_GEOMETRY,
+  fixtureLabels,
+  fixtureMaskBytes,
+  pendingStack,
+  ZED,
+} from "../support/round-fixtures.js";
 
 const CHROMIUM = await findChromium();
 const CHROMIUM_ARGS = [
@@ -100,11 +112,12 @@ beforeAll(async () => {
     timeZone: "UTC",
     log: jsonLogger({ lambda: "complete" }, () => {}),
     overlays: new S3OverlayObjects(s3, BUCKET),
+    masks: new S3MaskObjects(maskObjectsClient({ ...LOCAL_AWS, endpoint: moto.endpoint, forcePathStyle: true }), BUCKET),
   });
   server = await startWorklistServer({
     handler: handler as unknown as ProxyHandler,
     annotators: ANNOTATOR_DIRECTORY,
-    labelPrefix: "s3://studies/labels/",
+    storageEndpoint: moto.endpoint,
   });
   if ("executablePath" in CHROMIUM) {
     browser = await chromium.launch({ executablePath: CHROMIUM.executablePath, args: CHROMIUM_ARGS, headless: true });
@@ -153,6 +166,13 @@ beforeEach(async () => {
   expect(zed.stackIds.length).toBeGreaterThanOrEqual(1);
 });
 
+/** Ticks the card's "No hemorrhage" box (finish without a mask). */
+const noHemorrhage = (c: ReturnType<typeof card>) => c.getByLabel(/No hemorrhage/).check();
+
+/** Chooses `bytes` as the card's mask file (a .nii.gz from a desktop tool). */
+const attachMask = (c: ReturnType<typeof card>, bytes: Uint8Array) =>
+  c.locator("input[type=file]").setInputFiles({ name: "mask.nii.gz", mimeType: "application/gzip", buffer: Buffer.from(bytes) });
+
 const api = (path: string, token: string | undefined, init: RequestInit = {}) =>
   fetch(new URL(`api${path}`, server.url), {
     ...init,
@@ -182,7 +202,7 @@ describe("local API Gateway stand-in (no browser)", () => {
       api("/completions", token, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ stackId, activeSeconds: 61, labelLocation: "s3://studies/labels/x.nii.gz" }),
+        body: JSON.stringify({ stackId, activeSeconds: 61, noHemorrhage: true }),
       });
     expect((await post(zed.stackIds[0] as string)).status).toBe(403);
     expect((await store.getStack(zed.stackIds[0] as string))?.completion).toBeUndefined();
@@ -368,11 +388,12 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     await wiggle(page);
     await page.clock.runFor(60_000); // paused: nothing
     expect(await c.locator(".clock").textContent()).toBe("03:00");
+    await noHemorrhage(c);
     await c.getByRole("button", { name: "Finish" }).click();
     await expect.poll(() => c.locator(".message").textContent()).toContain("Recorded: 3 min");
     const stored = await store.getStack(id);
     expect(stored?.status).toBe("labeled");
-    expect(stored?.completion).toMatchObject({ activeSeconds: 180, annotator: AMY, labelLocation: `s3://studies/labels/${id}.nii.gz` });
+    expect(stored?.completion).toMatchObject({ activeSeconds: 180, annotator: AMY, noHemorrhage: true, source: "page" });
     expect(await c.locator(".outcome").textContent()).toMatch(/Predicted .* · actual 3 min/);
     expect(await c.locator(".outcome").isVisible()).toBe(true);
     expect(await c.locator(".controls").isVisible()).toBe(false); // a labeled stack has nothing left to press
@@ -394,6 +415,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     });
     await c.getByRole("button", { name: "Start" }).click();
     await page.clock.runFor(42_000);
+    await noHemorrhage(c);
     // The server receives and stores the first POST, but its answer never reaches the page.
     let release = () => {};
     const held = new Promise<void>((done) => {
@@ -413,9 +435,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     expect(await c.locator(".message").textContent()).toContain("Already sending");
     release();
     await expect.poll(() => c.locator(".message").textContent()).toMatch(/Not sent yet — network failure/);
-    expect(JSON.parse((await outboxOf(page)) ?? "[]")).toEqual([
-      { stackId: id, activeSeconds: 42, labelLocation: `s3://studies/labels/${id}.nii.gz` },
-    ]);
+    expect(JSON.parse((await outboxOf(page)) ?? "[]")).toEqual([{ stackId: id, activeSeconds: 42, noHemorrhage: true }]);
     expect((await store.getStack(id))?.completion?.activeSeconds).toBe(42);
     await c.getByRole("button", { name: "Retry now" }).click();
     await expect.poll(() => c.locator(".message").textContent()).toContain("Recorded: 42 s");
@@ -436,6 +456,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     await page.route("**/api/completions", (route) => route.abort("internetdisconnected"));
     await c.getByRole("button", { name: "Start" }).click();
     await page.clock.runFor(25_000);
+    await noHemorrhage(c);
     await c.getByRole("button", { name: "Finish" }).click();
     await expect.poll(() => c.locator(".badge").textContent()).toBe("Not sent yet");
     expect((await store.getStack(id))?.status).toBe("selected");
@@ -460,6 +481,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     const c = card(page, foreign);
     await c.getByRole("button", { name: "Start" }).click();
     await page.clock.runFor(10_000);
+    await noHemorrhage(c);
     await c.getByRole("button", { name: "Finish" }).click();
     await expect.poll(() => c.locator(".message").textContent()).toContain("not assigned to you");
     expect(await c.locator(".message").getAttribute("data-tone")).toBe("error");
@@ -469,13 +491,52 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     await closePage(page);
   });
 
+  it("a desktop tool's mask: uploaded through the presigned URL, a wrong frame count refused beside Finish with nothing recorded, the fixed mask accepted and kept", async () => {
+    const page = await openPage();
+    const id = amy.stackIds[0] as string;
+    const c = card(page, id);
+    const puts: string[] = [];
+    page.on("request", (r) => {
+      if (r.method() === "PUT") puts.push(new URL(r.url()).pathname);
+    });
+    await c.getByRole("button", { name: "Start" }).click();
+    await page.clock.runFor(40_000);
+    const [frames, rows, columns] = FIXTURE_GEOMETRY.shape;
+    const short = encodeMask(new Uint8Array((frames - 1) * rows * columns), { ...FIXTURE_GEOMETRY, shape: [frames - 1, rows, columns] });
+    await attachMask(c, short);
+    await c.getByRole("button", { name: "Finish" }).click();
+    await expect.poll(() => c.locator(".message").textContent()).toContain("the mask was refused");
+    const message = (await c.locator(".message").textContent()) ?? "";
+    expect(message).toMatch(/MASK_REFUSED: .*8×6×3 voxels.*frames/);
+    expect(await c.locator(".message").getAttribute("data-tone")).toBe("error");
+    expect((await store.getStack(id))?.status).toBe("selected");
+    expect((await store.listMaskRefusals(id)).map((r) => r.code)).toEqual(["GEOMETRY_MISMATCH"]);
+    expect(await outboxOf(page)).toBeNull();
+    // Fixed and finished again: the kept active time goes with it.
+    await attachMask(c, fixtureMaskBytes());
+    await c.getByRole("button", { name: "Finish" }).click();
+    await expect.poll(() => c.locator(".message").textContent()).toContain("Recorded: 40 s");
+    const stored = await store.getStack(id);
+    expect(stored?.completion).toMatchObject({ activeSeconds: 40, source: "external", mask: { labeledVoxels: 6, values: [0, 3] } });
+    const kept = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: stored?.completion?.mask?.key }));
+    const check = checkMask((await kept.Body?.transformToByteArray()) ?? new Uint8Array(0), FIXTURE_GEOMETRY);
+    expect(check.ok && Buffer.from(check.labels).equals(Buffer.from(fixtureLabels()))).toBe(true);
+    // Both uploads went through this origin's storage stand-in, one key each.
+    expect(puts).toHaveLength(2);
+    for (const path of puts) expect(path).toMatch(new RegExp(`^/storage/${BUCKET}/label-uploads/${id}/[0-9a-f-]{36}\\.nii\\.gz$`));
+    await closePage(page);
+  });
+
   it("is keyboard operable: Tab reaches the controls in order, shortcuts start, pause and finish", async () => {
     const page = await openPage();
     const id = amy.stackIds[0] as string;
     await page.keyboard.press("j"); // focus the first stack
     expect(await focusedAttribute(page, 'getAttribute("data-stack-id")')).toBe(id);
     await page.keyboard.press("Tab");
-    expect(await focusedAttribute(page, "id")).toMatch(/^label-/);
+    expect(await focusedAttribute(page, "id")).toMatch(/^mask-/);
+    await page.keyboard.press("Tab");
+    expect(await focusedAttribute(page, "id")).toMatch(/^negative-/);
+    await page.keyboard.press("Space"); // "No hemorrhage"
     await page.keyboard.press("Tab");
     expect(await focusedAttribute(page, "textContent")).toBe("Start");
     await page.keyboard.press("Enter");
@@ -535,6 +596,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
       await page.clock.runFor(55_000);
       await wiggle(page);
     }
+    await attachMask(card(page, done), fixtureMaskBytes());
     await card(page, done).getByRole("button", { name: "Finish" }).click();
     await expect.poll(() => card(page, done).locator(".badge").textContent()).toBe("Done");
     await card(page, open).getByRole("button", { name: "Start" }).click();

@@ -1,9 +1,18 @@
 import { describe, expect, it } from "vitest";
 import type { CompletionRequest } from "../../lambdas/contracts/completion-api.js";
+import { maskUploadKey, storedMaskKey } from "../../lambdas/contracts/masks.js";
 import type { StackRecord } from "../../lambdas/contracts/records.js";
 import { completeStack, worklistOf } from "../../lambdas/domain/completion.js";
-import { InMemoryRecordStore } from "../support/in-memory-ports.js";
-import { pendingStack } from "../support/round-fixtures.js";
+import { checkMask, encodeMask } from "../../lambdas/domain/nifti-mask.js";
+import { InMemoryMaskObjects, InMemoryRecordStore } from "../support/in-memory-ports.js";
+import {
+  FIXTURE_GEOMETRY,
+  fixtureLabels,
+  fixtureMaskBytes,
+  fixtureUploadKey,
+  PLANTED_KEY,
+  pendingStack,
+} from "../support/round-fixtures.js";
 
 const ROUND = "select-2026-W48";
 const AMY = "amy@x.org";
@@ -17,8 +26,19 @@ function selected(i: number, assignedTo?: string): StackRecord {
 const request = (stackId: string, extra: Partial<CompletionRequest> = {}): CompletionRequest => ({
   stackId,
   activeSeconds: 420,
-  labelLocation: `s3://labels/${stackId}.nii.gz`,
+  maskUploadKey: fixtureUploadKey(stackId),
   ...extra,
+});
+
+const uploaded = (...stackIds: string[]) => InMemoryMaskObjects.holdingUploads(...stackIds);
+
+/** The mask a completion of fixture upload `n` of `stackId` records. */
+const acceptedMask = (stackId: string, n = 1) => ({
+  key: storedMaskKey(stackId, `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`),
+  uploadKey: fixtureUploadKey(stackId, n),
+  labeledVoxels: 6,
+  values: [0, 3],
+  reoriented: false,
 });
 
 async function store(...stacks: StackRecord[]) {
@@ -31,7 +51,7 @@ describe("completeStack outcomes", () => {
   const labeled = (i: number, annotator: string, activeSeconds = 420): StackRecord => ({
     ...selected(i, annotator),
     status: "labeled",
-    completion: { activeSeconds, annotator, labelLocation: `s3://labels/stack-${String(i).padStart(3, "0")}.nii.gz`, completedAt: AT },
+    completion: { activeSeconds, annotator, source: "page", mask: acceptedMask(`stack-${String(i).padStart(3, "0")}`), completedAt: AT },
   });
   const cases: { name: string; stack?: StackRecord; req: CompletionRequest; caller: string; kind: string; code?: string }[] = [
     { name: "assigned to the caller → completed", stack: selected(1, AMY), req: request("stack-001"), caller: AMY, kind: "completed" },
@@ -105,7 +125,7 @@ describe("completeStack outcomes", () => {
   it.each(cases)("$name", async ({ stack, req, caller, kind, code }) => {
     const records = stack ? await store(stack) : await store();
     const before = stack ? await records.getStack(stack.stackId) : undefined;
-    const outcome = await completeStack(req, caller, { records, clock: () => AT });
+    const outcome = await completeStack(req, caller, { records, masks: uploaded(req.stackId), clock: () => AT });
     expect(outcome.kind).toBe(kind);
     if (outcome.kind === "refused") {
       expect(outcome.code).toBe(code);
@@ -114,7 +134,7 @@ describe("completeStack outcomes", () => {
       expect(outcome.response).toEqual({
         stackId: req.stackId,
         status: "labeled",
-        completion: { activeSeconds: 420, annotator: AMY, labelLocation: req.labelLocation, completedAt: AT },
+        completion: { activeSeconds: 420, annotator: AMY, source: "page", mask: acceptedMask(req.stackId), completedAt: AT },
       });
       expect(await records.getStack(req.stackId)).toMatchObject({ status: "labeled", completion: outcome.response.completion });
     }
@@ -130,9 +150,10 @@ describe("completeStack outcomes", () => {
       return ok;
     };
     let tick = 0;
+    const masks = uploaded("stack-001");
     const outcomes = await Promise.all(
       Array.from({ length: 5 }, () =>
-        completeStack(request("stack-001"), AMY, { records, clock: () => `2026-11-27T10:00:0${tick++}.000Z` }),
+        completeStack(request("stack-001"), AMY, { records, masks, clock: () => `2026-11-27T10:00:0${tick++}.000Z` }),
       ),
     );
     expect(writes).toBe(1);
@@ -143,6 +164,98 @@ describe("completeStack outcomes", () => {
   });
 });
 
+describe("completeStack checks and keeps the mask", () => {
+  it("stores the accepted mask normalised under labels/: it decodes to the uploaded labels", async () => {
+    const records = await store(selected(1, AMY));
+    const masks = uploaded("stack-001");
+    const outcome = await completeStack(request("stack-001"), AMY, { records, masks, clock: () => AT });
+    expect(outcome.kind).toBe("completed");
+    const stored = masks.objects.get(acceptedMask("stack-001").key);
+    const decoded = stored && checkMask(stored, FIXTURE_GEOMETRY);
+    expect(decoded?.ok && Buffer.from(decoded.labels).equals(Buffer.from(fixtureLabels()))).toBe(true);
+  });
+
+  it("refuses a mask with the wrong frame count: MASK_REFUSED with the reason, recorded, nothing completed; a fixed mask then completes", async () => {
+    const records = await store(selected(1, AMY));
+    const masks = new InMemoryMaskObjects();
+    const short = { ...FIXTURE_GEOMETRY, shape: [3, 6, 8] as [number, number, number] };
+    masks.objects.set(fixtureUploadKey("stack-001"), encodeMask(new Uint8Array(3 * 6 * 8), short));
+    const before = await records.getStack("stack-001");
+    const outcome = await completeStack(request("stack-001"), AMY, { records, masks, clock: () => AT });
+    expect(outcome).toMatchObject({ kind: "refused", code: "MASK_REFUSED", maskCode: "GEOMETRY_MISMATCH" });
+    expect(outcome.kind === "refused" && outcome.message).toMatch(/8×6×3 voxels.*8×6×4/);
+    expect(await records.getStack("stack-001")).toEqual(before);
+    expect([...masks.objects.keys()].filter((k) => k.startsWith("labels/"))).toEqual([]);
+    expect(await records.listMaskRefusals("stack-001")).toEqual([
+      {
+        code: "GEOMETRY_MISMATCH",
+        reason: expect.stringMatching(/frames/),
+        uploadKey: fixtureUploadKey("stack-001"),
+        annotator: AMY,
+        at: AT,
+      },
+    ]);
+    masks.objects.set(fixtureUploadKey("stack-001", 2), fixtureMaskBytes());
+    const again = await completeStack(request("stack-001", { maskUploadKey: fixtureUploadKey("stack-001", 2) }), AMY, {
+      records,
+      masks,
+      clock: () => AT,
+    });
+    expect(again.kind).toBe("completed");
+    expect(again.kind === "completed" && again.response.completion.mask).toEqual(acceptedMask("stack-001", 2));
+  });
+
+  it.each([
+    ["no object at the key", "NOT_UPLOADED", (m: InMemoryMaskObjects) => m.objects.clear()],
+    ["not a NIfTI", "NOT_NIFTI", (m: InMemoryMaskObjects) => m.objects.set(fixtureUploadKey("stack-001"), new Uint8Array(500).fill(7))],
+  ] as const)("%s → MASK_REFUSED %s", async (_name, maskCode, spoil) => {
+    const records = await store(selected(1, AMY));
+    const masks = uploaded("stack-001");
+    spoil(masks);
+    const outcome = await completeStack(request("stack-001"), AMY, { records, masks, clock: () => AT });
+    expect(outcome).toMatchObject({ kind: "refused", code: "MASK_REFUSED", maskCode });
+    expect((await records.getStack("stack-001"))?.status).toBe("selected");
+    expect((await records.listMaskRefusals("stack-001")).map((r) => r.code)).toEqual([maskCode]);
+  });
+
+  it("an upload key of another stack, or not an upload key, is a bad request (nothing recorded)", async () => {
+    const records = await store(selected(1, AMY), selected(2, AMY));
+    const masks = uploaded("stack-001", "stack-002");
+    for (const key of [fixtureUploadKey("stack-002"), "labels/stack-001/x.nii.gz", maskUploadKey("stack-001", "not-a-uuid", true)]) {
+      const outcome = await completeStack(request("stack-001", { maskUploadKey: key }), AMY, { records, masks, clock: () => AT });
+      expect(outcome).toMatchObject({ kind: "refused", code: "BAD_REQUEST" });
+    }
+    expect(await records.listMaskRefusals("stack-001")).toEqual([]);
+  });
+
+  it("a stack scored without a grid cannot take a mask (NO_GEOMETRY)", async () => {
+    const { geometry: _geometry, ...withoutGrid } = selected(1, AMY);
+    const records = await store(withoutGrid);
+    const outcome = await completeStack(request("stack-001"), AMY, { records, masks: uploaded("stack-001"), clock: () => AT });
+    expect(outcome).toMatchObject({ kind: "refused", code: "MASK_REFUSED", maskCode: "NO_GEOMETRY" });
+  });
+
+  it("'no hemorrhage' stores an all-background mask on the stack's grid; external completions are flagged", async () => {
+    const records = await store(selected(1, AMY), selected(2, AMY));
+    const masks = uploaded("stack-002");
+    const negative = await completeStack({ stackId: "stack-001", activeSeconds: 60, noHemorrhage: true }, AMY, {
+      records,
+      masks,
+      clock: () => AT,
+    });
+    expect(negative.kind === "completed" && negative.response.completion).toMatchObject({
+      noHemorrhage: true,
+      source: "page",
+      mask: { key: storedMaskKey("stack-001", "no-hemorrhage"), labeledVoxels: 0, values: [0] },
+    });
+    const stored = masks.objects.get(storedMaskKey("stack-001", "no-hemorrhage"));
+    const decoded = stored && checkMask(stored, FIXTURE_GEOMETRY);
+    expect(decoded?.ok && decoded.labeledVoxels === 0 && decoded.labels.length === 4 * 6 * 8).toBe(true);
+    const external = await completeStack(request("stack-002", { source: "external" }), AMY, { records, masks, clock: () => AT });
+    expect(external.kind === "completed" && external.response.completion.source).toBe("external");
+  });
+});
+
 describe("worklistOf", () => {
   it("finds the caller's stacks in the latest round that assigned them any, with completions", async () => {
     const records = await store(
@@ -150,7 +263,7 @@ describe("worklistOf", () => {
       {
         ...selected(2, AMY),
         status: "labeled",
-        completion: { activeSeconds: 30, annotator: AMY, labelLocation: "s3://l/2", completedAt: AT },
+        completion: { activeSeconds: 30, annotator: AMY, source: "page", mask: acceptedMask("stack-002"), completedAt: AT },
       },
       selected(3, ZED),
     );
@@ -188,7 +301,7 @@ describe("worklistOf", () => {
       ["stack-001", "selected", undefined],
       ["stack-002", "labeled", 30],
     ]);
-    expect(JSON.stringify(list)).not.toContain("uploads/");
+    expect(JSON.stringify(list)).not.toContain(PLANTED_KEY);
     expect((await worklistOf("nobody@x.org", "2026-12-08T09:00:00.000Z", records, "UTC")).roundId).toBeNull();
     expect((await worklistOf(AMY, "2027-06-01T09:00:00.000Z", records, "UTC")).roundId).toBeNull();
   });

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { Prediction, SelectionRound, StackRecord } from "../../lambdas/contracts/records.js";
+import type { Completion, Prediction, SelectionRound, StackRecord } from "../../lambdas/contracts/records.js";
 import {
   DEFAULT_TIME_PRIOR,
   fitTimeModel,
@@ -94,6 +94,15 @@ describe("completedStacks", () => {
     expect(completed[0]?.observation).toEqual({ ...features(1), seconds: trueSeconds(features(1)), annotator: "a@x.org", id: ok.stackId });
     expect(completed[0]?.timeModelVersion).toBe(0);
     expect(skipped).toEqual([noCompletion.stackId, noScores.stackId, study.stackId, ok.stackId]);
+  });
+
+  it("leaves out completions made with an external tool's mask (the page did not time them)", () => {
+    const page = { ...labeledStack(1), completion: { ...(labeledStack(1).completion as Completion), source: "page" as const } };
+    const external = { ...labeledStack(2), completion: { ...(labeledStack(2).completion as Completion), source: "external" as const } };
+    const { completed, skipped, external: left } = completedStacks([page, external, labeledStack(3)]);
+    expect(completed.map((c) => c.stackId)).toEqual([page.stackId, "done-003"]);
+    expect(left).toEqual([external.stackId]);
+    expect(skipped).toEqual([]);
   });
 });
 

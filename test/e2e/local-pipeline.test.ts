@@ -161,6 +161,20 @@ describe("the local pipeline end to end", () => {
     expect(run.completions.length).toBe(run.selection.selected.length);
     expect(run.completions.length).toBeGreaterThan(0);
     expect(run.completions.every((c) => c.statusCode === 200)).toBe(true);
+    // Each positive phantom's exact label map went through the presigned upload and the checks: the mask
+    // kept under labels/ holds exactly the phantom's voxels (numpy's count in the manifest); negatives
+    // finished with "no hemorrhage".
+    for (const c of run.completions) {
+      const record = run.records.find((r) => r.stackId === c.stackId && r.sk === "RECORD") as
+        | { completion?: { noHemorrhage?: boolean; source?: string; mask?: { key: string; labeledVoxels: number } } }
+        | undefined;
+      const completion = record?.completion;
+      expect(completion?.mask?.key, c.stackId).toMatch(new RegExp(`^labels/${c.stackId}/`));
+      expect(completion?.mask?.labeledVoxels, c.stackId).toBe(c.noHemorrhage ? 0 : c.trueMaskVoxels);
+      expect(completion?.noHemorrhage ?? false).toBe(c.noHemorrhage);
+      expect(completion?.source).toBe("page");
+    }
+    expect(run.completions.some((c) => !c.noHemorrhage && c.trueMaskVoxels > 0)).toBe(true);
     const { coefficientsBefore: before, coefficientsAfter: after, fit, refit } = run;
     expect(before).toMatchObject({ source: "prior", version: 0 });
     // Every completion moves the posterior (no threshold): version 1 after the first round.

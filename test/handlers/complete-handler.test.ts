@@ -1,12 +1,28 @@
 import { describe, expect, it } from "vitest";
 
-import { ApiErrorBodySchema, CompletionResponseSchema, WorklistResponseSchema } from "../../lambdas/contracts/completion-api.js";
+import {
+  ApiErrorBodySchema,
+  CompletionResponseSchema,
+  MaskUploadResponseSchema,
+  WorklistResponseSchema,
+} from "../../lambdas/contracts/completion-api.js";
 import { EnvironmentError } from "../../lambdas/contracts/env.js";
+import { storedMaskKey } from "../../lambdas/contracts/masks.js";
 import type { StackRecord } from "../../lambdas/contracts/records.js";
 import { completeDepsFromEnvironment, createCompleteHandler } from "../../lambdas/handlers/complete-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import { InMemoryRecordStore, lambdaContext } from "../support/in-memory-ports.js";
-import { AMY, ANNOTATOR_DIRECTORY, ANNOTATORS_BY_SUB, apiEvent, PLANTED_KEY, pendingStack, subOf, ZED } from "../support/round-fixtures.js";
+import { InMemoryMaskObjects, InMemoryRecordStore, lambdaContext } from "../support/in-memory-ports.js";
+import {
+  AMY,
+  ANNOTATOR_DIRECTORY,
+  ANNOTATORS_BY_SUB,
+  apiEvent,
+  fixtureUploadKey,
+  PLANTED_KEY,
+  pendingStack,
+  subOf,
+  ZED,
+} from "../support/round-fixtures.js";
 
 const AT = "2026-11-27T10:00:00.000Z";
 
@@ -16,21 +32,24 @@ async function setup() {
   await records.createStack(stack);
   await records.createStack({ ...pendingStack(2, 600), status: "selected", selectedBy: "select-2026-W48", assignedTo: ZED });
   const lines: string[] = [];
+  const masks = InMemoryMaskObjects.holdingUploads("stack-001", "stack-002", "stack-003");
   const handler = createCompleteHandler({
     records,
     annotators: ANNOTATORS_BY_SUB,
     clock: () => AT,
     timeZone: "UTC",
     log: jsonLogger({ lambda: "complete" }, (l) => lines.push(l)),
+    masks,
+    newId: () => "00000000-0000-4000-8000-00000000abcd",
   });
   const call = async (event: unknown) => {
     const res = await handler(event, lambdaContext);
     return { ...res, json: JSON.parse(res.body) as unknown };
   };
-  return { records, call, lines };
+  return { records, call, lines, masks };
 }
 
-const body = { stackId: "stack-001", activeSeconds: 420, labelLocation: "s3://labels/stack-001.nii.gz" };
+const body = { stackId: "stack-001", activeSeconds: 420, maskUploadKey: fixtureUploadKey("stack-001") };
 
 describe("complete handler (POST /completions)", () => {
   it("completes the caller's stack; an identical replay gets the same 200 and no second write", async () => {
@@ -41,14 +60,26 @@ describe("complete handler (POST /completions)", () => {
     expect(CompletionResponseSchema.parse(first.json)).toEqual({
       stackId: "stack-001",
       status: "labeled",
-      completion: { activeSeconds: 420, annotator: AMY, labelLocation: body.labelLocation, completedAt: AT },
+      completion: {
+        activeSeconds: 420,
+        annotator: AMY,
+        source: "page",
+        mask: {
+          key: storedMaskKey("stack-001", "00000000-0000-4000-8000-000000000001"),
+          uploadKey: body.maskUploadKey,
+          labeledVoxels: 6,
+          values: [0, 3],
+          reoriented: false,
+        },
+        completedAt: AT,
+      },
     });
     const stored = await records.getStack("stack-001");
     const replay = await call(apiEvent("POST", "/completions", body, AMY, true));
     expect(replay.statusCode).toBe(200);
     expect(replay.body).toBe(first.body);
     expect(await records.getStack("stack-001")).toEqual(stored);
-    expect(lines.join("\n")).not.toMatch(/amy@|s3:\/\/labels|uploads\//);
+    expect(lines.join("\n")).not.toMatch(/amy@|labels\/|uploads\//);
   });
 
   it.each([
@@ -93,7 +124,10 @@ describe("complete handler (POST /completions)", () => {
   it.each([
     ["missing body", null, "body: required"],
     ["not JSON", "{", "body: not valid JSON"],
-    ["missing stackId", { activeSeconds: 1, labelLocation: "x" }, "stackId"],
+    ["missing stackId", { activeSeconds: 1, maskUploadKey: "x" }, "stackId"],
+    ["neither a mask nor noHemorrhage", { stackId: "stack-001", activeSeconds: 1 }, "maskUploadKey: exactly one"],
+    ["both a mask and noHemorrhage", { ...body, noHemorrhage: true }, "maskUploadKey: exactly one"],
+    ["the old free-text label location", { stackId: "stack-001", activeSeconds: 1, labelLocation: "s3://x" }, "labelLocation"],
     ["negative seconds", { ...body, activeSeconds: -1 }, "activeSeconds"],
     ["over a day", { ...body, activeSeconds: 90_000 }, "activeSeconds"],
     ["bad annotator", { ...body, annotator: "not-an-email" }, "annotator"],
@@ -132,6 +166,49 @@ describe("complete handler (POST /completions)", () => {
   });
 });
 
+describe("complete handler: masks", () => {
+  it("POST /stacks/{stackId}/mask-uploads presigns one upload key of the caller's selected stack, type and size signed", async () => {
+    const { call, masks } = await setup();
+    const res = await call(
+      apiEvent("POST", "/stacks/{stackId}/mask-uploads", { bytes: 1234, gzip: true }, AMY, false, { stackId: "stack-001" }),
+    );
+    expect(res.statusCode).toBe(200);
+    const upload = MaskUploadResponseSchema.parse(res.json);
+    expect(upload).toMatchObject({
+      stackId: "stack-001",
+      uploadKey: "label-uploads/stack-001/00000000-0000-4000-8000-00000000abcd.nii.gz",
+      method: "PUT",
+      headers: { "content-type": "application/gzip" },
+      expiresAt: "2026-11-27T10:15:00.000Z",
+    });
+    expect(masks.presigned).toEqual([{ key: upload.uploadKey, contentType: "application/gzip", bytes: 1234, expiresInSeconds: 900 }]);
+  });
+
+  it.each([
+    ["someone else's stack", { stackId: "stack-002" }, { bytes: 10, gzip: true }, 403, "NOT_ASSIGNED"],
+    ["an unknown stack", { stackId: "nope" }, { bytes: 10, gzip: true }, 404, "NOT_FOUND"],
+    ["zero bytes", { stackId: "stack-001" }, { bytes: 0, gzip: true }, 400, "BAD_REQUEST"],
+    ["over the size limit", { stackId: "stack-001" }, { bytes: 64 * 1024 * 1024 + 1, gzip: true }, 400, "BAD_REQUEST"],
+    ["an unknown field", { stackId: "stack-001" }, { bytes: 10, gzip: true, key: "labels/x" }, 400, "BAD_REQUEST"],
+  ])("mask upload for %s → %s", async (_name, path, payload, status, code) => {
+    const { call, masks } = await setup();
+    const res = await call(apiEvent("POST", "/stacks/{stackId}/mask-uploads", payload, AMY, false, path));
+    expect(res.statusCode).toBe(status);
+    expect(ApiErrorBodySchema.parse(res.json).code).toBe(code);
+    expect(masks.presigned).toEqual([]);
+  });
+
+  it("a refused mask answers 422 MASK_REFUSED with its code and reason; the stack stays selected", async () => {
+    const { call, records, masks, lines } = await setup();
+    masks.objects.set(fixtureUploadKey("stack-001"), new TextEncoder().encode("not a mask"));
+    const res = await call(apiEvent("POST", "/completions", body));
+    expect(res.statusCode).toBe(422);
+    expect(ApiErrorBodySchema.parse(res.json)).toMatchObject({ code: "MASK_REFUSED", maskCode: "NOT_NIFTI" });
+    expect((await records.getStack("stack-001"))?.status).toBe("selected");
+    expect(lines.join("\n")).toContain('"maskCode":"NOT_NIFTI"');
+  });
+});
+
 describe("complete handler (GET /worklist)", () => {
   it("answers the caller's worklist (empty when no round assigned them anything)", async () => {
     const { call } = await setup();
@@ -143,13 +220,23 @@ describe("complete handler (GET /worklist)", () => {
 
   it("parses the environment at cold start", () => {
     const directory = JSON.stringify(ANNOTATOR_DIRECTORY);
-    const deps = completeDepsFromEnvironment({ TABLE_NAME: "t", SCHEDULE_TIMEZONE: "Europe/Vienna", ANNOTATOR_DIRECTORY: directory });
+    const deps = completeDepsFromEnvironment({
+      TABLE_NAME: "t",
+      SCHEDULE_TIMEZONE: "Europe/Vienna",
+      ANNOTATOR_DIRECTORY: directory,
+      STUDIES_BUCKET: "studies",
+    });
     expect(deps.records).toBeDefined();
     expect(deps.timeZone).toBe("Europe/Vienna");
     expect(deps.annotators.get(subOf(ZED))).toBe(ZED);
     expect(() => completeDepsFromEnvironment({})).toThrow(EnvironmentError);
-    expect(() => completeDepsFromEnvironment({ TABLE_NAME: "t", ANNOTATOR_DIRECTORY: directory })).toThrow(/SCHEDULE_TIMEZONE/);
-    const env = { TABLE_NAME: "t", SCHEDULE_TIMEZONE: "UTC" };
+    expect(() => completeDepsFromEnvironment({ TABLE_NAME: "t", ANNOTATOR_DIRECTORY: directory, STUDIES_BUCKET: "s" })).toThrow(
+      /SCHEDULE_TIMEZONE/,
+    );
+    expect(() => completeDepsFromEnvironment({ TABLE_NAME: "t", ANNOTATOR_DIRECTORY: directory, SCHEDULE_TIMEZONE: "UTC" })).toThrow(
+      /STUDIES_BUCKET/,
+    );
+    const env = { TABLE_NAME: "t", SCHEDULE_TIMEZONE: "UTC", STUDIES_BUCKET: "studies" };
     expect(() => completeDepsFromEnvironment(env)).toThrow(/ANNOTATOR_DIRECTORY/);
     for (const bad of [
       "not json",
@@ -170,7 +257,7 @@ describe("complete handler (GET /worklist)", () => {
 });
 
 describe("complete handler: activeSeconds outside [1 s, maxActiveSeconds]", () => {
-  const raw = (seconds: string) => `{"stackId":"stack-001","activeSeconds":${seconds},"labelLocation":"s3://labels/stack-001.nii.gz"}`;
+  const raw = (seconds: string) => `{"stackId":"stack-001","activeSeconds":${seconds},"maskUploadKey":"${fixtureUploadKey("stack-001")}"}`;
 
   it.each([
     ["1 ms", "0.001"],
@@ -209,6 +296,7 @@ describe("complete handler: activeSeconds outside [1 s, maxActiveSeconds]", () =
       timeZone: "UTC",
       maxActiveSeconds: 3600,
       log: jsonLogger({}, () => {}),
+      masks: InMemoryMaskObjects.holdingUploads("stack-001"),
     });
     const over = await handler(apiEvent("POST", "/completions", raw("3601")), lambdaContext);
     expect(over.statusCode).toBe(400);
@@ -218,7 +306,12 @@ describe("complete handler: activeSeconds outside [1 s, maxActiveSeconds]", () =
   });
 
   it("parses MAX_ACTIVE_SECONDS at cold start (default 8 h) and names it when malformed or out of range", () => {
-    const env = { TABLE_NAME: "t", SCHEDULE_TIMEZONE: "UTC", ANNOTATOR_DIRECTORY: JSON.stringify(ANNOTATOR_DIRECTORY) };
+    const env = {
+      TABLE_NAME: "t",
+      SCHEDULE_TIMEZONE: "UTC",
+      STUDIES_BUCKET: "studies",
+      ANNOTATOR_DIRECTORY: JSON.stringify(ANNOTATOR_DIRECTORY),
+    };
     expect(completeDepsFromEnvironment({ ...env, MAX_ACTIVE_SECONDS: "14400" }).maxActiveSeconds).toBe(14_400);
     expect(completeDepsFromEnvironment(env).maxActiveSeconds).toBe(8 * 3600);
     for (const bad of ["eight hours", "", "30", "90000"]) {

@@ -98,6 +98,8 @@ const EXPECTED_ACKNOWLEDGEMENTS = [
     iam5(`${STUDIES_ARN}/${p}*`, "ScoringEndpoint/ExecutionRole"),
   ),
   iam5(`${STUDIES_ARN}/overlays/*`, "Complete/Role"),
+  iam5(`${STUDIES_ARN}/label-uploads/*`, "Complete/Role"),
+  iam5(`${STUDIES_ARN}/labels/*`, "Complete/Role"),
   // ecr:GetAuthorizationToken, cloudwatch:PutMetricData (namespace-conditioned), ec2:Describe*: no resource-level permissions.
   iam5("*", "ScoringEndpoint/ExecutionRole"),
   // Network interfaces SageMaker creates in the sealed subnets (ids made at deploy; ec2:Subnet-conditioned).

@@ -1,7 +1,7 @@
 import { Match } from "aws-cdk-lib/assertions";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { CompletionRequestSchema } from "../../lambdas/contracts/completion-api.js";
+import { CompletionRequestSchema, MaskUploadRequestSchema } from "../../lambdas/contracts/completion-api.js";
 import { arn, buildStack, logicalId, ref } from "./stack-fixture.js";
 
 const annotators = ["radiologist@example.org", "second.reader@example.org"];
@@ -9,9 +9,9 @@ const { stack, t } = buildStack({ annotatorEmails: annotators });
 const api = stack.completionApi;
 
 describe("completion API", () => {
-  it("has POST /completions, GET /worklist and GET /overlays/{stackId}, all Cognito-authorized and proxied to the complete Lambda; no anonymous method", () => {
+  it("has POST /completions, GET /worklist, GET /overlays/{stackId} and POST /stacks/{stackId}/mask-uploads, all Cognito-authorized and proxied to the complete Lambda; no anonymous method", () => {
     const methods = Object.values(t.findResources("AWS::ApiGateway::Method"));
-    expect(methods.map((m) => m.Properties.HttpMethod).sort()).toEqual(["GET", "GET", "POST"]);
+    expect(methods.map((m) => m.Properties.HttpMethod).sort()).toEqual(["GET", "GET", "POST", "POST"]);
     for (const method of methods) {
       expect(method.Properties).toMatchObject({
         AuthorizationType: "COGNITO_USER_POOLS",
@@ -24,6 +24,12 @@ describe("completion API", () => {
     t.hasResourceProperties("AWS::ApiGateway::Resource", { PathPart: "completions" });
     t.hasResourceProperties("AWS::ApiGateway::Resource", { PathPart: "worklist" });
     t.hasResourceProperties("AWS::ApiGateway::Resource", { PathPart: "{stackId}" });
+    t.hasResourceProperties("AWS::ApiGateway::Resource", { PathPart: "mask-uploads" });
+    t.hasResourceProperties("AWS::ApiGateway::Method", {
+      HttpMethod: "POST",
+      RequestParameters: { "method.request.path.stackId": true },
+      RequestModels: { "application/json": Match.anyValue() },
+    });
     t.hasResourceProperties("AWS::ApiGateway::Method", {
       HttpMethod: "GET",
       RequestParameters: { "method.request.path.stackId": true },
@@ -31,12 +37,14 @@ describe("completion API", () => {
     });
   });
 
-  it("validates the POST body against the JSON Schema of CompletionRequestSchema", () => {
-    const { $schema: _, ...expected } = z.toJSONSchema(CompletionRequestSchema, { target: "draft-4" }) as Record<string, unknown>;
-    t.hasResourceProperties("AWS::ApiGateway::Model", {
-      ContentType: "application/json",
-      Schema: { $schema: "http://json-schema.org/draft-04/schema#", ...expected, additionalProperties: false },
-    });
+  it("validates the POST bodies against the JSON Schemas of CompletionRequestSchema and MaskUploadRequestSchema", () => {
+    for (const schema of [CompletionRequestSchema, MaskUploadRequestSchema]) {
+      const { $schema: _, ...expected } = z.toJSONSchema(schema, { target: "draft-4" }) as Record<string, unknown>;
+      t.hasResourceProperties("AWS::ApiGateway::Model", {
+        ContentType: "application/json",
+        Schema: { $schema: "http://json-schema.org/draft-04/schema#", ...expected, additionalProperties: false },
+      });
+    }
     t.hasResourceProperties("AWS::ApiGateway::RequestValidator", { ValidateRequestBody: true, ValidateRequestParameters: true });
     t.hasResourceProperties("AWS::ApiGateway::Method", {
       HttpMethod: "POST",

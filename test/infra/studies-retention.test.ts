@@ -66,6 +66,16 @@ describe("studies bucket lifecycle", () => {
     }
   });
 
+  it("expires mask uploads (label-uploads/, accepted or refused) after 7 days; accepted masks live on, normalised, under labels/", () => {
+    expect(rules()).toContainEqual({
+      Id: "LabelUploadsExpire",
+      Prefix: "label-uploads/",
+      ExpirationInDays: 7,
+      NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+      Status: "Enabled",
+    });
+  });
+
   it("takes its periods from the institution config's retention", () => {
     const custom = buildStack({ retention: { quarantineDays: 7, uploadsDays: 90, noncurrentDays: 2, scoringArtifactsDays: 21 } });
     const customRules = custom.t.toJSON().Resources[logicalId(custom.stack.studies.bucket)].Properties.LifecycleConfiguration.Rules;
@@ -87,6 +97,31 @@ describe("studies bucket lifecycle", () => {
     expect(() => new StudiesIngest(scope, "B", { encryptionKey, retention: { ...retention, uploadsDays: 10 } })).toThrow(
       /uploadsDays: at least 18 days/,
     );
+  });
+});
+
+describe("mask uploads from the worklist page", () => {
+  it("lets pages on CloudFront PUT (presigned) with a content type, nothing else", () => {
+    expect(t.toJSON().Resources[logicalId(bucket)].Properties.CorsConfiguration).toEqual({
+      CorsRules: [
+        { AllowedMethods: ["PUT"], AllowedOrigins: ["https://*.cloudfront.net"], AllowedHeaders: ["content-type"], MaxAge: 3600 },
+      ],
+    });
+  });
+
+  it("the complete Lambda may PUT and read label-uploads/ (presigning acts as it) and PUT labels/, nothing more in the bucket", () => {
+    const statements = roleStatements(t, stack.complete.role.policy).filter((s) =>
+      JSON.stringify(s.Resource ?? "").includes(logicalId(bucket)),
+    );
+    const grants = statements.map((s) => [asList(s.Action).sort(), asList(s.Resource).map((r) => joinIntrinsics(r))]);
+    expect(grants).toEqual(
+      expect.arrayContaining([
+        [["s3:GetObject", "s3:PutObject"], [joinIntrinsics(objects("label-uploads/"))]],
+        [["s3:PutObject"], [joinIntrinsics(objects("labels/"))]],
+        [["s3:GetObject"], [joinIntrinsics(objects("overlays/"))]],
+      ]),
+    );
+    expect(grants).toHaveLength(3);
   });
 });
 

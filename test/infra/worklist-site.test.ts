@@ -125,14 +125,16 @@ describe("worklist site: CloudFront distribution", () => {
     expect(rewrite("/apiworklist")).toBe("/apiworklist");
   });
 
-  it("adds the page's CSP (the local server's, plus the hosted UI for the token exchange), HSTS, nosniff, no-referrer and frame DENY", () => {
+  it("adds the page's CSP (the local server's, plus the hosted UI for the token exchange and the studies bucket for uploads), HSTS, nosniff, no-referrer and frame DENY", () => {
     expect(WORKLIST_CONTENT_SECURITY_POLICY).toBe(CONTENT_SECURITY_POLICY);
     const hostedUi = `https://\${${logicalId(site.userPoolDomain)}}.auth.\${AWS::Region}.amazoncognito.com`;
     expect(CONTENT_SECURITY_POLICY).toContain("connect-src 'self';");
     const [before, after] = CONTENT_SECURITY_POLICY.split("connect-src 'self'") as [string, string];
     const policy = Object.values(t.findResources("AWS::CloudFront::ResponseHeadersPolicy"))[0]?.Properties.ResponseHeadersPolicyConfig
       .SecurityHeadersConfig.ContentSecurityPolicy.ContentSecurityPolicy;
-    expect(renderJoin(policy)).toBe(`${before}connect-src 'self' ${hostedUi}${after}`);
+    // … and the studies bucket, which takes the page's presigned mask uploads.
+    const studies = `https://\${${logicalId(stack.studies.bucket)}.RegionalDomainName}`;
+    expect(renderJoin(policy)).toBe(`${before}connect-src 'self' ${hostedUi} ${studies}${after}`);
     t.hasResourceProperties("AWS::CloudFront::ResponseHeadersPolicy", {
       ResponseHeadersPolicyConfig: Match.objectLike({
         SecurityHeadersConfig: {
@@ -229,7 +231,6 @@ describe("worklist site: sign-in and page deployment", () => {
         redirectUri: `https://\${${distributionId}.DomainName}/`,
         scope: "openid email",
       },
-      labelPrefix: `s3://\${${logicalId(stack.studies.bucket)}}/labels/`,
       idleSeconds: 120,
     });
     // The page reads exactly these fields (web/worklist/src/api.ts PageConfig, whose defaults name them all).
@@ -272,6 +273,7 @@ describe("WorklistSite props", () => {
       api,
       userPool: new UserPool(s, "Pool"),
       encryptionKey: new Key(s, "Key"),
+      uploadOrigin: "https://studies.s3.eu-central-1.amazonaws.com",
       ...props,
     });
     return { construct, t: Template.fromStack(s) };

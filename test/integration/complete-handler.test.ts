@@ -2,24 +2,49 @@
  * The completion API handler against moto server (real SDK v3 DynamoDB client and adapter): a round
  * selected and shared out by the real select and notify code, then API Gateway proxy events as the
  * Cognito authorizer delivers them. Exactly one completion under concurrent identical posts; no write
- * for someone else's stack; the worklist shows the caller's stacks.
+ * for someone else's stack; the worklist shows the caller's stacks; a mask PUT through the presigned URL
+ * (real presigner, moto's S3) is checked and kept under labels/, a bad one refused and recorded.
+ * (moto does not verify signatures: that the URL signs type and length is checked on the URL itself.)
  */
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
 import { beforeEach, describe, expect, it } from "vitest";
 
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
 import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
-import { type CompletionResponse, WorklistResponseSchema } from "../../lambdas/contracts/completion-api.js";
+import { maskObjectsClient, S3MaskObjects } from "../../lambdas/adapters/s3-mask-objects.js";
+import { type CompletionResponse, MaskUploadResponseSchema, WorklistResponseSchema } from "../../lambdas/contracts/completion-api.js";
 import type { AnnotatorShare } from "../../lambdas/contracts/records.js";
+import { checkMask, encodeMask } from "../../lambdas/domain/nifti-mask.js";
 import { notifyAnnotators } from "../../lambdas/domain/notify.js";
 import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
 import { createCompleteHandler } from "../../lambdas/handlers/complete-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { LOCAL_AWS } from "../../scripts/lib/moto-server.js";
 import { lambdaContext, RecordingMailer } from "../support/in-memory-ports.js";
 import { useLocalAws } from "../support/local-aws.js";
-import { AMY, ANNOTATORS_BY_SUB, apiEvent, pendingStack, ZED } from "../support/round-fixtures.js";
+import {
+  AMY,
+  ANNOTATORS_BY_SUB,
+  apiEvent,
+  FIXTURE_GEOMETRY,
+  fixtureLabels,
+  fixtureMaskBytes,
+  fixtureUploadKey,
+  PLANTED_KEY,
+  pendingStack,
+  ZED,
+} from "../support/round-fixtures.js";
 
 const aws = useLocalAws();
 const TABLE = "ich-al-records";
+const BUCKET = "studies";
 const NOW = "2026-11-26T06:00:00.000Z";
 const ROUND = "select-2026-W48";
 
@@ -28,6 +53,7 @@ let updates: number;
 let call: (event: unknown) => Promise<{ statusCode: number; body: string; json: Record<string, unknown> }>;
 let amy: AnnotatorShare;
 let zed: AnnotatorShare;
+let s3: S3Client;
 
 beforeEach(async () => {
   const dynamo = aws.dynamo();
@@ -57,12 +83,22 @@ beforeEach(async () => {
   zed = shares.find((s) => s.annotator === ZED) as AnnotatorShare;
   expect(amy.stackIds.length).toBeGreaterThan(0);
   expect(zed.stackIds.length).toBeGreaterThan(0);
+  s3 = aws.s3();
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await s3.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: "Enabled" } }));
+  // Every stack's fixture upload 1 is a good mask (the presigned path has its own test below).
+  const mask = fixtureMaskBytes();
+  for (let i = 0; i < 10; i++) {
+    const stackId = pendingStack(i, 0).stackId;
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: fixtureUploadKey(stackId), Body: mask }));
+  }
   const handler = createCompleteHandler({
     records: store,
     annotators: ANNOTATORS_BY_SUB,
     clock: () => new Date().toISOString(),
     timeZone: "UTC",
     log: jsonLogger({}, () => {}),
+    masks: new S3MaskObjects(maskObjectsClient({ ...LOCAL_AWS, endpoint: aws.endpoint, forcePathStyle: true }), BUCKET),
   });
   call = async (event) => {
     const res = await handler(event, lambdaContext);
@@ -71,8 +107,59 @@ beforeEach(async () => {
   updates = 0;
 });
 
-const post = (stackId: string, activeSeconds = 512, email: string | null = AMY) =>
-  apiEvent("POST", "/completions", { stackId, activeSeconds, labelLocation: `s3://labels/${stackId}.nii.gz` }, email);
+const post = (stackId: string, activeSeconds = 512, email: string | null = AMY, maskUploadKey = fixtureUploadKey(stackId)) =>
+  apiEvent("POST", "/completions", { stackId, activeSeconds, maskUploadKey }, email);
+
+async function objectBytes(key: string): Promise<Uint8Array> {
+  const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  return (await out.Body?.transformToByteArray()) ?? new Uint8Array(0);
+}
+
+describe("complete handler on moto: masks", () => {
+  it("a mask PUT through the presigned URL is checked and kept normalised under labels/; the URL signs type and length", async () => {
+    const stackId = amy.stackIds[0] as string;
+    const mask = fixtureMaskBytes();
+    const issued = await call(
+      apiEvent("POST", "/stacks/{stackId}/mask-uploads", { bytes: mask.byteLength, gzip: true }, AMY, false, { stackId }),
+    );
+    expect(issued.statusCode).toBe(200);
+    const upload = MaskUploadResponseSchema.parse(issued.json);
+    const url = new URL(upload.url);
+    expect(url.searchParams.get("X-Amz-SignedHeaders")?.split(";")).toEqual(
+      expect.arrayContaining(["content-length", "content-type", "host"]),
+    );
+    expect(url.searchParams.get("X-Amz-Expires")).toBe("900");
+    expect([...url.searchParams.keys()].filter((k) => k.toLowerCase().startsWith("x-amz-checksum"))).toEqual([]);
+    const put = await fetch(upload.url, { method: "PUT", headers: upload.headers, body: mask });
+    expect(put.status).toBe(200);
+    const res = await call(post(stackId, 300, AMY, upload.uploadKey));
+    expect(res.statusCode).toBe(200);
+    const completion = (res.json as unknown as CompletionResponse).completion;
+    expect(completion.mask).toMatchObject({ uploadKey: upload.uploadKey, labeledVoxels: 6, values: [0, 3] });
+    const stored = checkMask(await objectBytes(completion.mask?.key ?? ""), FIXTURE_GEOMETRY);
+    expect(stored.ok && Buffer.from(stored.labels).equals(Buffer.from(fixtureLabels()))).toBe(true);
+    expect(completion.mask?.key).toMatch(/^labels\/stack-\d{3}\/[0-9a-f-]{36}\.nii\.gz$/);
+    expect((await objectBytes(upload.uploadKey)).byteLength).toBe(mask.byteLength);
+  });
+
+  it("a refused mask: 422 with the reason, a MASKREFUSAL item beside the stack, the stack still selected", async () => {
+    const stackId = amy.stackIds[0] as string;
+    const short = encodeMask(new Uint8Array(3 * 6 * 8), { ...FIXTURE_GEOMETRY, shape: [3, 6, 8] });
+    const key = fixtureUploadKey(stackId, 2);
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: short }));
+    const res = await call(post(stackId, 300, AMY, key));
+    expect([res.statusCode, res.json.code, res.json.maskCode]).toEqual([422, "MASK_REFUSED", "GEOMETRY_MISMATCH"]);
+    expect(res.json.message).toMatch(/frames/);
+    expect((await store.getStack(stackId))?.status).toBe("selected");
+    expect(await store.listMaskRefusals(stackId)).toEqual([
+      { code: "GEOMETRY_MISMATCH", reason: res.json.message, uploadKey: key, annotator: AMY, at: expect.any(String) },
+    ]);
+    // The refusal item never shows up as a stack.
+    expect((await store.listByStatus("selected")).map((r) => r.stackId)).toContain(stackId);
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: "labels/" }));
+    expect(listed.KeyCount ?? 0).toBe(0);
+  });
+});
 
 describe("complete handler on moto", () => {
   it("10 concurrent identical completions: exactly one write, ten identical 200s", async () => {
@@ -125,7 +212,7 @@ describe("complete handler on moto", () => {
     });
     expect(list.predictedSeconds).toBeCloseTo(amy.predictedSeconds, 6);
     expect(list.budgetSeconds).toBe(7200);
-    expect(res.body).not.toContain("uploads/");
+    expect(res.body).not.toContain(PLANTED_KEY);
   });
 });
 
@@ -135,7 +222,7 @@ describe("complete handler on moto: activeSeconds outside [1 s, 8 h]", () => {
     apiEvent(
       "POST",
       "/completions",
-      `{"stackId":${JSON.stringify(stackId)},"activeSeconds":${seconds},"labelLocation":"s3://labels/${stackId}.nii.gz"}`,
+      `{"stackId":${JSON.stringify(stackId)},"activeSeconds":${seconds},"maskUploadKey":${JSON.stringify(fixtureUploadKey(stackId))}}`,
     );
 
   it.each(["0.001", "1e-100", "5e-324", "28801"])(

@@ -1,4 +1,6 @@
 /** Fakes implementing the ports (records, objects, scoring, mail) (so they cannot drift from the real adapters), for handler tests. */
+
+import type { MaskRefusal } from "../../lambdas/contracts/masks.js";
 import type {
   Completion,
   InvokeClaim,
@@ -15,8 +17,10 @@ import type {
 import type { ScoringRequest, ScoringResult } from "../../lambdas/contracts/scoring.js";
 import type { ObjectHead, ObjectVersion, StudyObjects } from "../../lambdas/domain/ingest.js";
 import type { Mailer, OutgoingMail } from "../../lambdas/domain/mailer.js";
+import type { MaskObjects } from "../../lambdas/domain/masks.js";
 import type { RecordStore, RoundFailureFields } from "../../lambdas/domain/record-store.js";
 import type { AsyncInvocation, ScoringEndpoint } from "../../lambdas/domain/scoring-endpoint.js";
+import { fixtureMaskBytes, fixtureUploadKey } from "./round-fixtures.js";
 
 /** Counts invokeAsync calls; `failNext(n)` makes the next n calls throw a throttling error. */
 export class CountingScoringEndpoint implements ScoringEndpoint {
@@ -194,6 +198,19 @@ export class InMemoryRecordStore implements RecordStore {
     return true;
   }
 
+  readonly maskRefusals = new Map<string, MaskRefusal>();
+
+  async recordMaskRefusal(stackId: string, uploadId: string, refusal: MaskRefusal): Promise<void> {
+    this.maskRefusals.set(`${stackId}/${uploadId}`, structuredClone(refusal));
+  }
+
+  async listMaskRefusals(stackId: string): Promise<MaskRefusal[]> {
+    return [...this.maskRefusals.entries()]
+      .filter(([key]) => key.startsWith(`${stackId}/`))
+      .map(([, refusal]) => structuredClone(refusal))
+      .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  }
+
   async claimNotification(mark: NotificationMark): Promise<boolean> {
     const key = `${mark.roundId}/${mark.annotator}`;
     if (this.notifications.has(key)) return false;
@@ -335,5 +352,34 @@ export class RecordingMailer implements Mailer {
     const messageId = `message-${this.sent.length + 1}`;
     this.sent.push({ ...mail, messageId });
     return { messageId };
+  }
+}
+
+/** Mask objects in memory; `presignPut` answers a `memory://` URL that names what it signed. */
+export class InMemoryMaskObjects implements MaskObjects {
+  readonly objects = new Map<string, Uint8Array>();
+
+  /** Holding a good fixture upload (upload 1: fixtureMaskBytes) of each stack. */
+  static holdingUploads(...stackIds: string[]): InMemoryMaskObjects {
+    const masks = new InMemoryMaskObjects();
+    for (const stackId of stackIds) masks.objects.set(fixtureUploadKey(stackId), fixtureMaskBytes());
+    return masks;
+  }
+  readonly presigned: { key: string; contentType: string; bytes: number; expiresInSeconds: number }[] = [];
+
+  async presignPut(key: string, contentType: string, bytes: number, expiresInSeconds: number): Promise<string> {
+    this.presigned.push({ key, contentType, bytes, expiresInSeconds });
+    return `https://memory.invalid/${key}?bytes=${bytes}`;
+  }
+
+  async get(key: string, maxBytes: number): ReturnType<MaskObjects["get"]> {
+    const body = this.objects.get(key);
+    if (!body) return { kind: "missing" };
+    if (body.byteLength > maxBytes) return { kind: "tooLarge", bytes: body.byteLength };
+    return { kind: "object", body: body.slice() };
+  }
+
+  async put(key: string, body: Uint8Array): Promise<void> {
+    this.objects.set(key, body.slice());
   }
 }

@@ -1,11 +1,39 @@
 /** Stack fixtures and a small independent MIME reader for the round / notify / complete tests. */
 import { createHash } from "node:crypto";
 import { type AnnotatorDirectory, annotatorsBySub } from "../../lambdas/contracts/completion-api.js";
+import { maskUploadKey, type StackGeometry } from "../../lambdas/contracts/masks.js";
 import type { StackRecord } from "../../lambdas/contracts/records.js";
+import { encodeMask } from "../../lambdas/domain/nifti-mask.js";
 
 /** Identifiers planted in the fixtures' source fields: they must never reach an e-mail, log or response. */
 export const PLANTED_KEY = "uploads/DOE^JOHN 1957-03-02 MRN0042.zip";
 export const PLANTED_SERIES = "1.2.840.99999.4242";
+
+/** The grid of every fixture stack: 4 frames of 6 × 8 pixels (0.5 mm, 5 mm slices). */
+export const FIXTURE_GEOMETRY: StackGeometry = {
+  shape: [4, 6, 8],
+  affine: [
+    [-0.5, 0, 0, 20],
+    [0, -0.5, 0, 10],
+    [0, 0, 5, -30],
+    [0, 0, 0, 1],
+  ],
+};
+
+/** A label map on FIXTURE_GEOMETRY: a 2 × 3 patch of subdural (3) on frame 2, the rest background. */
+export function fixtureLabels(): Uint8Array {
+  const [, rows, columns] = FIXTURE_GEOMETRY.shape;
+  const labels = new Uint8Array(FIXTURE_GEOMETRY.shape[0] * rows * columns);
+  for (let r = 2; r < 4; r++) for (let c = 3; c < 6; c++) labels[(2 * rows + r) * columns + c] = 3;
+  return labels;
+}
+
+/** fixtureLabels() as the .nii.gz an annotator uploads. */
+export const fixtureMaskBytes = (): Uint8Array => encodeMask(fixtureLabels(), FIXTURE_GEOMETRY);
+
+/** The upload key of fixture upload `n` of a stack (a UUID-shaped id). */
+export const fixtureUploadKey = (stackId: string, n = 1) =>
+  maskUploadKey(stackId, `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`, true);
 
 export function pendingStack(i: number, seconds: number, value = 0.1 + (i % 7) / 50): StackRecord {
   const at = `2026-11-${String(1 + (i % 20)).padStart(2, "0")}T10:00:00.000Z`;
@@ -18,6 +46,7 @@ export function pendingStack(i: number, seconds: number, value = 0.1 + (i % 7) /
     updatedAt: at,
     scores: { stackUncertainty: value, topK: 8, boundaryLength: 10, components: 2, stackScore: (i % 10) / 10, modelVersion: "m1" },
     prediction: { predictedSeconds: seconds, medianSeconds: seconds, low: seconds / 2, high: seconds * 2, level: 0.9, timeModelVersion: 0 },
+    geometry: FIXTURE_GEOMETRY,
   };
 }
 
@@ -36,16 +65,24 @@ export const ANNOTATOR_DIRECTORY: AnnotatorDirectory = [AMY, ZED].map((email) =>
 export const ANNOTATORS_BY_SUB = annotatorsBySub(ANNOTATOR_DIRECTORY);
 
 /** An API Gateway REST proxy event (payload 1.0) as the Cognito user-pool authorizer passes it. */
-export function apiEvent(method: string, resource: string, body: unknown, email: string | null = AMY, base64 = false) {
+export function apiEvent(
+  method: string,
+  resource: string,
+  body: unknown,
+  email: string | null = AMY,
+  base64 = false,
+  pathParameters: Record<string, string> | null = null,
+) {
   const text = body === undefined ? null : typeof body === "string" ? body : JSON.stringify(body);
+  const path = resource.replace(/\{(\w+)\}/g, (_, name: string) => pathParameters?.[name] ?? `{${name}}`);
   return {
     resource,
-    path: resource,
+    path,
     httpMethod: method,
     headers: { "content-type": "application/json" },
     multiValueHeaders: {},
     queryStringParameters: null,
-    pathParameters: null,
+    pathParameters,
     stageVariables: null,
     requestContext: {
       resourcePath: resource,

@@ -3,12 +3,19 @@
  * token sent as `Authorization` (a Cognito ID token in AWS, a local token from scripts/lib/worklist-server.ts
  * on localhost). Network failures are reported as `status: undefined`, never thrown.
  */
-import type { CompletionRequest, OverlayResponse, WorklistResponse } from "../../../lambdas/contracts/completion-api.js";
+import type {
+  CompletionRequest,
+  MaskUploadRequest,
+  MaskUploadResponse,
+  OverlayResponse,
+  WorklistResponse,
+} from "../../../lambdas/contracts/completion-api.js";
 import type { OAuthConfig } from "./auth.js";
 
 export type {
   CompletionRequest,
   CompletionResponse,
+  MaskUploadResponse,
   OverlayResponse,
   WorklistResponse,
 } from "../../../lambdas/contracts/completion-api.js";
@@ -22,8 +29,6 @@ export interface PageConfig {
    * local server's stand-in. Relative URLs are resolved against the page; an empty redirectUri is the page.
    */
   readonly auth: OAuthConfig;
-  /** Default label location is `<labelPrefix><stackId>.nii.gz`. */
-  readonly labelPrefix: string;
   /** Seconds without input after which active time stops counting (default 120). */
   readonly idleSeconds: number;
 }
@@ -38,7 +43,6 @@ export const DEFAULT_CONFIG: PageConfig = {
     redirectUri: "",
     scope: "openid email",
   },
-  labelPrefix: "labels/",
   idleSeconds: 120,
 };
 
@@ -86,5 +90,27 @@ export class WorklistApi {
 
   complete(request: CompletionRequest): Promise<ApiAnswer<unknown>> {
     return this.call("POST", "/completions", request);
+  }
+
+  /**
+   * Uploads a mask file for `stackId`: a presigned PUT from the API, then the file itself to storage.
+   * Answers the upload key, or why not (`step` says which request failed).
+   */
+  async uploadMask(
+    stackId: string,
+    file: Blob,
+    gzip: boolean,
+  ): Promise<{ uploadKey: string } | { step: "presign" | "put"; answer: ApiAnswer<unknown> }> {
+    const request: MaskUploadRequest = { bytes: file.size, gzip };
+    const issued = await this.call<MaskUploadResponse>("POST", `/stacks/${encodeURIComponent(stackId)}/mask-uploads`, request);
+    if (issued.status !== 200 || !issued.body || !("uploadKey" in issued.body)) return { step: "presign", answer: issued };
+    const upload = issued.body;
+    try {
+      const put = await fetch(upload.url, { method: upload.method, headers: upload.headers, body: file, credentials: "omit" });
+      if (!put.ok) return { step: "put", answer: { status: put.status, body: { message: `storage answered HTTP ${put.status}` } } };
+    } catch {
+      return { step: "put", answer: { status: undefined, body: undefined } };
+    }
+    return { uploadKey: upload.uploadKey };
   }
 }

@@ -45,7 +45,9 @@ interface Card {
   readonly pause: HTMLButtonElement;
   readonly finish: HTMLButtonElement;
   readonly retry: HTMLButtonElement;
-  readonly label: HTMLInputElement;
+  /** The mask file (NIfTI from a desktop tool) and the "no hemorrhage" choice. */
+  readonly mask: HTMLInputElement;
+  readonly negative: HTMLInputElement;
   readonly controls: HTMLElement;
   readonly message: HTMLElement;
   readonly outcome: HTMLElement;
@@ -289,19 +291,14 @@ function renderCard(stack: Stack): HTMLElement {
     "Finish",
   );
   const retry = h("button", { type: "button", "data-action": "retry", hidden: true }, "Retry now");
-  const label = h("input", {
-    type: "text",
-    id: `label-${safe}`,
-    name: "labelLocation",
-    value: `${config.labelPrefix}${id}.nii.gz`,
-    spellcheck: "false",
-    autocomplete: "off",
-  });
+  const mask = h("input", { type: "file", id: `mask-${safe}`, name: "mask", accept: ".nii,.nii.gz,.gz" });
+  const negative = h("input", { type: "checkbox", id: `negative-${safe}`, name: "noHemorrhage" });
   const controls = h(
     "div",
     { class: "controls" },
-    h("label", { for: `label-${safe}` }, "Label location"),
-    label,
+    h("label", { for: `mask-${safe}` }, "Mask (NIfTI from 3D Slicer or ITK-SNAP)"),
+    mask,
+    h("label", { class: "check" }, negative, " No hemorrhage (finish without a mask)"),
     h("div", { class: "buttons" }, start, pause, finish, retry),
   );
   const message = h("p", { class: "message", role: "status", "aria-live": "polite" });
@@ -329,7 +326,7 @@ function renderCard(stack: Stack): HTMLElement {
   pause.addEventListener("click", () => pauseStack(id));
   finish.addEventListener("click", () => void finishStack(id));
   retry.addEventListener("click", () => void retryStack(id));
-  cards.set(id, { root, badge, clock, start, pause, finish, retry, label, controls, message, outcome, thumbs });
+  cards.set(id, { root, badge, clock, start, pause, finish, retry, mask, negative, controls, message, outcome, thumbs });
   return root;
 }
 
@@ -364,7 +361,8 @@ function updateCard(stackId: string): void {
   card.start.disabled = done || held || state.open;
   card.pause.disabled = done || held || !state.open;
   card.finish.disabled = done || held;
-  card.label.disabled = done || held;
+  card.mask.disabled = done || held;
+  card.negative.disabled = done || held;
   card.retry.hidden = done || !held || sending.has(stackId);
   if (done && stack.completion) {
     const c = stack.completion;
@@ -472,17 +470,48 @@ async function finishStack(stackId: string): Promise<void> {
       updateCard(stackId);
       return say(stackId, "Start the stack first: no active time has been measured yet.", "error");
     }
-    const labelLocation = card.label.value.trim();
-    if (!labelLocation) {
+    const file = card.mask.files?.[0];
+    if (card.negative.checked) {
+      pending = outbox.add({ stackId, activeSeconds, noHemorrhage: true });
+    } else if (!file) {
       updateCard(stackId);
-      card.label.focus();
-      return say(stackId, "Enter where the finished label is stored.", "error");
+      card.mask.focus();
+      return say(stackId, "Choose the mask file (NIfTI), or tick “No hemorrhage”.", "error");
+    } else {
+      const uploadKey = await uploadMask(stackId, file);
+      if (!uploadKey) return;
+      // A mask made in a desktop tool: the page did not see the work, so the refit leaves its time out.
+      pending = outbox.add({ stackId, activeSeconds, maskUploadKey: uploadKey, source: "external" });
     }
-    pending = outbox.add({ stackId, activeSeconds, labelLocation });
     saveMeters();
   }
   card.root.focus();
   await send(pending);
+}
+
+/** Uploads the chosen mask; the upload key, or undefined after saying why it failed. */
+async function uploadMask(stackId: string, file: File): Promise<string | undefined> {
+  if (!api) return undefined;
+  sending.add(stackId);
+  say(stackId, `Uploading the mask (${Math.ceil(file.size / 1024)} KiB)…`);
+  updateCard(stackId);
+  const gzip = file.name.toLowerCase().endsWith(".gz");
+  const outcome = await api.uploadMask(stackId, file, gzip);
+  sending.delete(stackId);
+  updateCard(stackId);
+  if ("uploadKey" in outcome) return outcome.uploadKey;
+  const body = outcome.answer.body as { code?: string; message?: string } | undefined;
+  const why =
+    outcome.answer.status === undefined
+      ? "no answer (network failure)"
+      : `${body?.code ?? `HTTP ${outcome.answer.status}`}: ${body?.message ?? ""}`;
+  say(
+    stackId,
+    `The mask was not uploaded (${outcome.step === "put" ? "storage" : "API"} — ${why}). Nothing was recorded; finish again.`,
+    "error",
+  );
+  if (outcome.answer.status === 401) showSignIn("Your session has ended. Sign in again, then finish the stack again.");
+  return undefined;
 }
 
 async function retryStack(stackId: string): Promise<void> {
@@ -518,6 +547,7 @@ async function send(pending: PendingCompletion): Promise<void> {
         "Not recorded: this stack was already completed with different values (another tab or device?). The stored completion is shown.",
       NOT_SELECTED: "Not recorded: this stack is no longer selected for labeling.",
       NOT_FOUND: "Not recorded: the server does not know this stack.",
+      MASK_REFUSED: "Not recorded: the mask was refused. Fix it (or export it again on the stack's grid) and finish again.",
     };
     say(id, `${text[verdict.code] ?? "Not recorded."} (${verdict.code}: ${verdict.message})`, "error");
     if (verdict.code === "CONFLICT") await refreshStack(id);

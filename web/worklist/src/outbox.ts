@@ -2,7 +2,7 @@
  * Completions not yet acknowledged by the server, kept in the browser (localStorage) per annotator, so
  * a network failure, a closed tab or a reload loses nothing. An entry is written before the first POST
  * and removed only when the server answers: 200 (stored, or an identical replay) or a refusal that no
- * retry can change (400, 403, 404, 409). Every retry sends the entry's body unchanged, so the server's
+ * retry can change (400, 403, 404, 409, and 422 for a refused mask). Every retry sends the entry's body unchanged, so the server's
  * idempotency on identical replays makes a doubled completion impossible.
  */
 
@@ -13,11 +13,10 @@ export interface KeyValueStore {
   removeItem(key: string): void;
 }
 
-export interface PendingCompletion {
-  readonly stackId: string;
-  readonly activeSeconds: number;
-  readonly labelLocation: string;
-}
+/** A completion as POSTed (contracts/completion-api.ts CompletionRequest): a mask already uploaded, or "no hemorrhage". */
+export type PendingCompletion =
+  | { readonly stackId: string; readonly activeSeconds: number; readonly maskUploadKey: string; readonly source: "page" | "external" }
+  | { readonly stackId: string; readonly activeSeconds: number; readonly noHemorrhage: true };
 
 export class CompletionOutbox {
   private readonly key: string;
@@ -60,7 +59,8 @@ export class CompletionOutbox {
 function isPending(value: unknown): value is PendingCompletion {
   if (typeof value !== "object" || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v.stackId === "string" && typeof v.activeSeconds === "number" && typeof v.labelLocation === "string";
+  if (typeof v.stackId !== "string" || typeof v.activeSeconds !== "number") return false;
+  return (typeof v.maskUploadKey === "string" && (v.source === "page" || v.source === "external")) || v.noHemorrhage === true;
 }
 
 /** What to do with a kept completion after a POST attempt. */
@@ -76,6 +76,6 @@ export function verdictOf(status: number | undefined, body: { code?: unknown; me
   const code = typeof body?.code === "string" ? body.code : `HTTP_${status}`;
   const message = typeof body?.message === "string" ? body.message : `HTTP ${status}`;
   if (status === 401) return { kind: "retry", reason: "signed out: sign in again to send it" };
-  if (status === 400 || status === 403 || status === 404 || status === 409) return { kind: "refused", code, message };
+  if ([400, 403, 404, 409, 422].includes(status)) return { kind: "refused", code, message };
   return { kind: "retry", reason: `server error (${message})` };
 }
