@@ -42,7 +42,6 @@ reports how long a request queued for the lock.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import itertools
 import math
@@ -61,7 +60,7 @@ from botocore.exceptions import ClientError
 from .features.stack_features import stack_features
 from .io import DEFAULT_LIMITS, InputLimits, InputRejected, read_stacks
 from .io.stack import CtStack
-from .model.ensemble import Ensemble, read_manifest
+from .model.ensemble import Ensemble, read_manifest, weights_digest
 from .preprocessing import to_model_grid, window_channels
 from .request_error import RequestError
 from .serve.s3_location import S3Location
@@ -136,8 +135,7 @@ class StackScorer:
             detection_threshold=float(manifest.get("detection_threshold", 0.5)),
             grid_size=int(manifest.get("grid_size", 512)),
         )
-        digest = hashlib.sha256("".join(w["sha256"] for w in manifest["weights"]).encode()).hexdigest()[:12]
-        version = f"{manifest['architecture']}-w{manifest['width']}-x{manifest['ensemble_size']}-{digest}"
+        version = f"{manifest['architecture']}-w{manifest['width']}-x{manifest['ensemble_size']}-{weights_digest(manifest)}"
         return cls(ensemble, options, version, s3=s3, device=device)
 
     # ---- one stack ---------------------------------------------------------------------------

@@ -213,6 +213,11 @@ class Ensemble(nn.Module):
         return cls(models, crop=manifest["crop"], stride=manifest["stride"], seeds=manifest["seeds"])
 
 
+def weights_digest(manifest: Mapping[str, Any]) -> str:
+    """12 hex digits naming a saved ensemble's weights (sha256 over the members' sha256, in order)."""
+    return hashlib.sha256("".join(w["sha256"] for w in manifest["weights"]).encode()).hexdigest()[:12]
+
+
 def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and validate ``manifest.json`` of a saved ensemble."""
     path = Path(directory) / MANIFEST_NAME

@@ -2,11 +2,16 @@
 
 SageMaker runs the image with the argument ``train`` and provides:
   /opt/ml/input/config/hyperparameters.json   every value a string
-  /opt/ml/input/data/<channel>/               one folder per input channel; we read ``train``
+  /opt/ml/input/data/<channel>/               one folder per input channel: ``train``, and
+                                              optionally ``model`` (the model in service, for a warm start)
   /opt/ml/model/                              written here, uploaded as model.tar.gz afterwards
   /opt/ml/output/failure                      one line explaining a failed job
-Training data: labeled stacks as ``.npz`` files (keys ``hu``, ``mask``, ``pixel_spacing``), e.g.
-written by ``python -m ichal phantoms --labeled``.
+Training data (``train``): annotated stacks, one folder each with the uploaded study and its accepted
+mask (``ichal.train.annotations``: what the annotation path saves), and/or labeled ``.npz`` files
+(keys ``hu``, ``mask``, ``pixel_spacing``, e.g. from ``python -m ichal phantoms --labeled``).
+Warm start (``model``): a saved ensemble (``manifest.json`` and weights, or the ``model.tar.gz`` a
+previous job left); its members are trained further instead of fresh ones, and the new manifest names
+it (``training.warm_start``).
 """
 
 from __future__ import annotations
@@ -14,15 +19,40 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tarfile
+import tempfile
 import traceback
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
+from ..model.ensemble import Ensemble, read_manifest, weights_digest
 from ..preprocessing import MODEL_SIZE, WINDOWS
+from .annotations import load_annotated_channel
 from .hyperparameters import Hyperparameters
 from .trainer import load_training_stacks, train_ensemble
 
 PREFIX = Path("/opt/ml")
+
+
+def _warm_start(folder: Path, scratch: Path) -> tuple[Ensemble | None, dict[str, Any] | None]:
+    """The ensemble in ``folder`` (or in its ``model.tar.gz``) and what the manifest says of it; (None, None) if none."""
+    if not folder.is_dir():
+        return None, None
+    archive = folder / "model.tar.gz"
+    if not (folder / "manifest.json").is_file() and archive.is_file():
+        with tarfile.open(archive) as tar:
+            tar.extractall(scratch, filter="data")
+        folder = scratch
+    if not (folder / "manifest.json").is_file():
+        return None, None
+    manifest = read_manifest(folder)
+    return Ensemble.load(folder, map_location="cpu"), {
+        "architecture": manifest["architecture"],
+        "width": manifest["width"],
+        "ensemble_size": manifest["ensemble_size"],
+        "weights_digest": weights_digest(manifest),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--train-dir", type=Path, default=PREFIX / "input/data/train")
     parser.add_argument("--model-dir", type=Path, default=PREFIX / "model")
+    parser.add_argument(
+        "--warm-start-dir",
+        type=Path,
+        default=PREFIX / "input/data/model",
+        help="the model to continue training (used when it holds a model)",
+    )
     parser.add_argument("--hyperparameters", type=Path, default=PREFIX / "input/config/hyperparameters.json")
     parser.add_argument("--failure-file", type=Path, default=PREFIX / "output/failure")
     parser.add_argument(
@@ -47,10 +83,14 @@ def main(argv: list[str] | None = None) -> int:
             values[key] = value
         hp = Hyperparameters.from_mapping(values)
         paths = sorted(args.train_dir.glob("*.npz"))
-        if not paths:
-            raise ValueError(f"no labeled .npz stacks in {args.train_dir}")
-        stacks = load_training_stacks(paths, hp.grid_size)
-        ensemble, logs = train_ensemble(stacks, hp, device=args.device)
+        stacks = load_training_stacks(paths, hp.grid_size) + load_annotated_channel(
+            args.train_dir, hp.grid_size
+        )
+        if not stacks:
+            raise ValueError(f"no annotated stacks or labeled .npz files in {args.train_dir}")
+        with tempfile.TemporaryDirectory() as scratch:
+            initial, warm_start = _warm_start(args.warm_start_dir, Path(scratch))
+            ensemble, logs = train_ensemble(stacks, hp, device=args.device, initial=initial)
         ensemble.save(
             args.model_dir,
             manifest_extra={
@@ -62,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 "detection_threshold": hp.detection_threshold,
                 "hyperparameters": hp.to_json(),
                 "training": {
+                    "warm_start": warm_start,
                     "stacks": len(stacks),
                     "positive_stacks": sum(int(s.mask.any()) for s in stacks),
                     "models": logs,

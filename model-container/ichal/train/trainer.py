@@ -124,13 +124,28 @@ def train_ensemble(
     *,
     device: str | torch.device | None = None,
     progress: Progress = _stderr,
+    initial: Ensemble | None = None,
 ) -> tuple[Ensemble, list[dict[str, float]]]:
-    """Trains ``hp.ensemble_size`` PatchFCNs; returns the ensemble (on CPU) and a per-model log."""
+    """Trains ``hp.ensemble_size`` PatchFCNs; returns the ensemble (on CPU) and a per-model log.
+
+    ``initial`` (warm start): its members are trained on instead of fresh ones (same member seeds for
+    the crop samplers); it must match ``hp`` in architecture, width, size, crop and stride.
+    """
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     seeds = [hp.seed + i for i in range(hp.ensemble_size)]
-    ensemble = build_ensemble(
-        hp.ensemble_size, seeds=seeds, width=hp.width, arch=hp.arch, crop=hp.crop, stride=hp.stride
-    )
+    if initial is None:
+        ensemble = build_ensemble(
+            hp.ensemble_size, seeds=seeds, width=hp.width, arch=hp.arch, crop=hp.crop, stride=hp.stride
+        )
+    else:
+        found = (initial.arch, float(initial.width), len(initial), initial.crop, initial.stride)
+        wanted = (hp.arch, float(hp.width), hp.ensemble_size, hp.crop, hp.stride)
+        if found != wanted:
+            raise ValueError(
+                f"warm start: the current model is (arch, width, size, crop, stride) = {found}, "
+                f"the hyperparameters ask for {wanted}"
+            )
+        ensemble = initial
     positives = sum(int(s.mask.any()) for s in stacks)
     progress(
         f"training {hp.ensemble_size} × {hp.arch} (width {hp.width}) on {len(stacks)} stacks ({positives} with hemorrhage), "

@@ -1,0 +1,170 @@
+"""Training on what the annotation path saves (ichal.train.annotations) and warm starts (sagemaker_entry).
+
+A channel of phantom studies (DICOM zips, as uploaded) with their exact label maps written as the
+annotators' normalised masks (``write_mask_nifti``, on the grid the container reports); the truth is
+the phantom's own mask mapped to the model grid the way the npz training path maps it.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ichal.model.ensemble import Ensemble, read_manifest, weights_digest
+from ichal.phantoms import generate_stack, write_dicom_zip, write_mask_nifti, write_npz
+from ichal.train.annotations import load_annotated_channel
+from ichal.train.sagemaker_entry import main as train_main
+from ichal.train.trainer import to_training_stack
+
+GRID = 64
+TINY = ["ensemble_size=2", "width=0.125", "iterations=2", "batch_size=2", "crop=32", "stride=16"]
+TINY += [f"grid_size={GRID}", "log_every=1", "amp=false"]
+SETS = [part for setting in TINY for part in ("--set", setting)]
+
+
+def annotated(channel: Path, stack_id: str, phantom, *, mask_of=None) -> None:
+    folder = channel / stack_id
+    folder.mkdir(parents=True)
+    write_dicom_zip(phantom, folder / "study.zip")
+    write_mask_nifti(mask_of or phantom, folder / "mask.nii.gz")
+    (folder / "stack.json").write_text(json.dumps({"stackId": stack_id, "seriesIndex": 0}))
+
+
+@pytest.fixture(scope="module")
+def phantoms():
+    return [generate_stack(seed, negative=seed == 2, size=48, frames=20) for seed in range(3)]
+
+
+def test_channel_stacks_carry_the_annotated_masks_on_the_model_grid(tmp_path, phantoms):
+    for i, phantom in enumerate(phantoms):
+        annotated(tmp_path, f"study-{i}-s0", phantom)
+    (tmp_path / "stray.txt").write_text("not a stack")
+    stacks = load_annotated_channel(tmp_path, GRID)
+    assert [s.name for s in stacks] == ["study-0-s0", "study-1-s0", "study-2-s0"]
+    for stack, phantom in zip(stacks, phantoms):
+        truth = to_training_stack(phantom.hu, phantom.mask, phantom.pixel_spacing, GRID)
+        np.testing.assert_array_equal(stack.mask, truth.mask)
+        assert np.max(np.abs(stack.hu.astype(int) - truth.hu.astype(int))) <= 1  # DICOM rounds HU
+    assert stacks[0].mask.any() and not stacks[2].mask.any()
+
+
+def test_a_mask_that_is_not_the_study_grid_is_refused_naming_the_stack(tmp_path, phantoms):
+    other = generate_stack(7, size=48, frames=22)
+    annotated(tmp_path, "study-x-s0", phantoms[0], mask_of=other)
+    with pytest.raises(ValueError, match=r"study-x-s0: the mask is 48×48×22 voxels"):
+        load_annotated_channel(tmp_path, GRID)
+
+
+def test_train_reads_annotated_stacks_and_npz_and_warm_starts_from_the_model_channel(tmp_path, phantoms):
+    channel = tmp_path / "train"
+    annotated(channel, "study-0-s0", phantoms[0])
+    annotated(channel, "study-2-s0", phantoms[2])
+    write_npz(phantoms[1], channel / "extra.npz", include_mask=True)
+    first = tmp_path / "v1"
+    assert (
+        train_main(
+            [
+                "--train-dir",
+                str(channel),
+                "--model-dir",
+                str(first),
+                "--device",
+                "cpu",
+                "--warm-start-dir",
+                str(tmp_path / "none"),
+                *SETS,
+            ]
+        )
+        == 0
+    )
+    manifest = read_manifest(first)
+    assert manifest["training"]["stacks"] == 3 and manifest["training"]["positive_stacks"] == 2
+    assert manifest["training"]["warm_start"] is None
+
+    # The model channel as SageMaker delivers a previous job's output: model.tar.gz. With a learning
+    # rate of 0 and no weight decay the warm-started members come back unchanged …
+    model_channel = tmp_path / "model"
+    model_channel.mkdir()
+    with tarfile.open(model_channel / "model.tar.gz", "w:gz") as tar:
+        for path in first.iterdir():
+            tar.add(path, arcname=path.name)
+    second = tmp_path / "v2"
+    frozen = [*SETS, "--set", "learning_rate=0", "--set", "weight_decay=0"]
+    assert (
+        train_main(
+            [
+                "--train-dir",
+                str(channel),
+                "--model-dir",
+                str(second),
+                "--device",
+                "cpu",
+                "--warm-start-dir",
+                str(model_channel),
+                *frozen,
+            ]
+        )
+        == 0
+    )
+    before, after = Ensemble.load(first), Ensemble.load(second)
+    for a, b in zip(before.models, after.models):
+        for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+            if torch.is_floating_point(x) and "running" not in name:
+                torch.testing.assert_close(x, y, msg=name)
+    warm = read_manifest(second)["training"]["warm_start"]
+    assert warm["weights_digest"] == weights_digest(read_manifest(first))
+    assert warm["ensemble_size"] == 2
+    # … while fresh members from the same seeds at the same settings differ from the trained ones.
+    fresh = tmp_path / "fresh"
+    assert (
+        train_main(
+            [
+                "--train-dir",
+                str(channel),
+                "--model-dir",
+                str(fresh),
+                "--device",
+                "cpu",
+                "--warm-start-dir",
+                str(tmp_path / "none"),
+                *frozen,
+            ]
+        )
+        == 0
+    )
+    differs = any(
+        not torch.equal(x, y)
+        for a, b in zip(before.models, Ensemble.load(fresh).models)
+        for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items())
+        if torch.is_floating_point(x) and "running" not in name
+    )
+    assert differs
+
+
+def test_a_warm_start_of_another_shape_fails_the_job_with_the_reason(tmp_path, phantoms):
+    channel = tmp_path / "train"
+    annotated(channel, "study-0-s0", phantoms[0])
+    first = tmp_path / "v1"
+    args = ["--train-dir", str(channel), "--device", "cpu", *SETS]
+    assert train_main([*args, "--model-dir", str(first), "--warm-start-dir", str(tmp_path / "none")]) == 0
+    failure = tmp_path / "failure"
+    code = train_main(
+        [
+            *args,
+            "--set",
+            "ensemble_size=3",
+            "--model-dir",
+            str(tmp_path / "v2"),
+            "--warm-start-dir",
+            str(first),
+            "--failure-file",
+            str(failure),
+        ]
+    )
+    assert code != 0
+    assert "warm start" in failure.read_text() and "'drn_d_38', 0.125, 3" in failure.read_text()
