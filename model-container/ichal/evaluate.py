@@ -19,6 +19,11 @@ Phantom results are properties of the simulation, not clinical results.
 
     python -m ichal evaluate --model-dir DIR [--count 40] [--seed 12345] [--size 128]
                              [--paired-contrast 16] [--figure pairs.png]
+    python -m ichal evaluate --model-dir DIR --annotated-dir CHANNEL
+
+``--annotated-dir``: instead of generated phantoms, the annotated stacks of a training channel
+(``ichal.train.annotations``: uploaded study + accepted mask), e.g. the learning loop's fixed
+validation split; the same AP metrics, for judging a new model against the one in service.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from .phantoms import generate_pool, generate_stack, pool_seeds
 from .phantoms.generator import PhantomStack
 from .preprocessing import mask_to_model_grid, plan_model_grid, to_model_grid
 from .scoring import StackScorer
+from .train.annotations import annotated_folders, read_annotated_stack
 
 SMALL_ML = 2.0
 LARGE_ML = 10.0
@@ -89,6 +95,22 @@ def evaluate(scorer: StackScorer, phantoms: Iterable[PhantomStack], *, progress=
         "model_version": scorer.model_version,
         "note": "synthetic phantoms: not clinical results",
     }
+
+
+def evaluate_annotated(scorer: StackScorer, folders: Iterable[Path], *, progress=None) -> dict[str, Any]:
+    """Pixel, region, frame and stack AP of ``scorer`` on annotated stacks (their accepted masks as truth)."""
+    evaluator = DetectionEvaluator(detection_threshold=scorer.options.detection_threshold)
+    names = []
+    for i, folder in enumerate(folders):
+        annotated = read_annotated_stack(folder)
+        _, features = scorer.score_stack(annotated.stack)
+        shape = annotated.stack.hu.shape[1:]
+        transform = plan_model_grid(shape, annotated.stack.pixel_spacing, scorer.options.grid_size)
+        evaluator.add(features.mean_heatmap, mask_to_model_grid(annotated.mask, transform))
+        names.append(annotated.stack_id)
+        if progress:
+            progress(f"evaluated {i + 1} annotated stacks")
+    return {"metrics": evaluator.result(), "stack_ids": names, "model_version": scorer.model_version}
 
 
 def _rank_correlation(per_stack: list[dict[str, Any]]) -> dict[str, Any]:
@@ -199,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="ichal evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument(
+        "--annotated-dir", type=Path, default=None, help="evaluate on these annotated stacks instead"
+    )
     parser.add_argument("--count", type=int, default=40)
     parser.add_argument(
         "--seed", type=int, default=12345, help="pool seed (use one the training pool did not)"
@@ -217,11 +242,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.figure and not args.paired_contrast:
         parser.error("--figure draws paired-contrast examples: give --paired-contrast N too")
     scorer = StackScorer.from_model_dir(args.model_dir, device=args.device)
-    pool = generate_pool(args.count, args.seed, negative_fraction=args.negative_fraction, size=args.size)
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    if args.annotated_dir is not None:
+        folders = annotated_folders(args.annotated_dir)
+        if not folders:
+            parser.error(f"no annotated stacks in {args.annotated_dir}")
+        print(json.dumps(evaluate_annotated(scorer, folders, progress=progress), indent=2))
+        return 0
+    pool = generate_pool(args.count, args.seed, negative_fraction=args.negative_fraction, size=args.size)
     report = evaluate(scorer, pool, progress=progress)
     if not args.per_stack:
         report.pop("stacks")

@@ -168,3 +168,37 @@ def test_a_warm_start_of_another_shape_fails_the_job_with_the_reason(tmp_path, p
     )
     assert code != 0
     assert "warm start" in failure.read_text() and "'drn_d_38', 0.125, 3" in failure.read_text()
+
+
+def test_evaluation_on_annotated_stacks_matches_the_phantom_path(tmp_path, phantoms, capsys):
+    from ichal.evaluate import evaluate, evaluate_annotated
+    from ichal.evaluate import main as evaluate_main
+    from ichal.model.ensemble import build_ensemble
+    from ichal.scoring import StackScorer
+    from ichal.train.annotations import annotated_folders
+
+    model = tmp_path / "model"
+    build_ensemble(2, width=0.125, crop=32, stride=16, seeds=(3, 4)).save(
+        model,
+        manifest_extra={
+            "grid_size": GRID,
+            "top_k": 20,
+            "thresholds": [0.3, 0.5, 0.7],
+            "detection_threshold": 0.5,
+        },
+    )
+    channel = tmp_path / "validation"
+    for i, phantom in enumerate(phantoms):
+        annotated(channel, f"study-{i}-s0", phantom)
+    scorer = StackScorer.from_model_dir(model, device="cpu")
+    on_channel = evaluate_annotated(scorer, annotated_folders(channel))
+    # The phantom path scores the generator's own HU and masks, without DICOM, upload or mask files.
+    direct = evaluate(scorer, phantoms)["metrics"]
+    assert on_channel["stack_ids"] == ["study-0-s0", "study-1-s0", "study-2-s0"]
+    for key in ("n_stacks", "n_frames", "n_pixels", "n_gt_regions"):
+        assert on_channel["metrics"][key] == direct[key], key
+    for key in ("pixel_ap", "frame_ap", "stack_ap"):
+        assert on_channel["metrics"][key] == pytest.approx(direct[key], abs=0.02), key
+    assert evaluate_main(["--model-dir", str(model), "--annotated-dir", str(channel), "--device", "cpu"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["metrics"]["n_stacks"] == 3 and printed["model_version"] == scorer.model_version

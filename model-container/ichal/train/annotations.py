@@ -16,12 +16,13 @@ Label values > 0 are hemorrhage.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
-from ..io import read_stacks
+from ..io import CtStack, read_stacks
 from .trainer import TrainingStack, to_training_stack
 
 STACK_FILE = "stack.json"
@@ -32,8 +33,25 @@ def is_annotated_stack(path: Path) -> bool:
     return path.is_dir() and (path / STACK_FILE).is_file()
 
 
+@dataclass(frozen=True)
+class AnnotatedStack:
+    stack_id: str
+    stack: CtStack
+    mask: np.ndarray
+    """bool [frames, rows, columns]: the accepted mask on the stack's canonical grid (labels > 0)."""
+
+
 def load_annotated_stack(folder: Path, grid_size: int) -> TrainingStack:
     """One ``<channel>/<stackId>/`` folder → a training stack on the model grid."""
+    annotated = read_annotated_stack(folder)
+    stack = annotated.stack
+    return to_training_stack(
+        stack.hu, annotated.mask, stack.pixel_spacing, grid_size, name=annotated.stack_id
+    )
+
+
+def read_annotated_stack(folder: Path) -> AnnotatedStack:
+    """One ``<channel>/<stackId>/`` folder → the study's stack and its mask, checked to share a grid."""
     meta = json.loads((folder / STACK_FILE).read_text())
     stack_id = str(meta.get("stackId") or folder.name)
     index = int(meta.get("seriesIndex", 0))
@@ -57,10 +75,14 @@ def load_annotated_stack(folder: Path, grid_size: int) -> TrainingStack:
     tolerance = 0.01 * float(np.min(np.linalg.norm(expected[:3, :3], axis=0)))
     if not np.allclose(image.affine, expected, atol=tolerance):
         raise ValueError(f"{stack_id}: the mask's affine is not the study's grid")
-    mask = np.asarray(image.dataobj).transpose(2, 1, 0) > 0
-    return to_training_stack(stack.hu, mask, stack.pixel_spacing, grid_size, name=stack_id)
+    return AnnotatedStack(stack_id, stack, np.asarray(image.dataobj).transpose(2, 1, 0) > 0)
+
+
+def annotated_folders(channel: Path) -> list[Path]:
+    """The annotated stack folders of a channel, in name order."""
+    return [p for p in sorted(channel.iterdir()) if is_annotated_stack(p)]
 
 
 def load_annotated_channel(channel: Path, grid_size: int) -> list[TrainingStack]:
     """Every annotated stack folder in ``channel``, in name order."""
-    return [load_annotated_stack(p, grid_size) for p in sorted(channel.iterdir()) if is_annotated_stack(p)]
+    return [load_annotated_stack(p, grid_size) for p in annotated_folders(channel)]
