@@ -181,7 +181,11 @@ export class InstitutionStack extends Stack {
       },
       invocation: { kind: "synchronous", caller: "API Gateway (Lambda proxy; a failure is the caller's 5xx)" },
       encryptionKey,
-      timeout: Duration.seconds(15),
+      // A mask is inflated, checked and re-encoded in memory (lambdas/domain/nifti-mask.ts): a 300-frame
+      // 512² float64 export inflates to ~630 MB; 2 GB also buys more than one vCPU for the check.
+      // 29 s is API Gateway's integration limit.
+      timeout: Duration.seconds(29),
+      memorySize: 2048,
       reservedConcurrency: 5,
       statements: [
         ...recordsReadWrite(table),
@@ -196,6 +200,13 @@ export class InstitutionStack extends Stack {
           sid: "MaskUploads",
           actions: ["s3:PutObject", "s3:GetObject"],
           resources: [this.studies.bucket.arnForObjects(`${LABEL_UPLOADS_PREFIX}*`)],
+        }),
+        // Without it S3 answers 403, not 404, for an upload that was never made (NOT_UPLOADED).
+        new PolicyStatement({
+          sid: "ListMaskUploads",
+          actions: ["s3:ListBucket"],
+          resources: [this.studies.bucket.bucketArn],
+          conditions: { StringLike: { "s3:prefix": [`${LABEL_UPLOADS_PREFIX}*`] } },
         }),
         new PolicyStatement({
           sid: "WriteMasks",

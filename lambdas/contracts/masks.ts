@@ -16,7 +16,9 @@
  *   labels/<stackId>/<uploadId>.nii.gz            each accepted mask, normalised: the stack's grid in
  *                                                 canonical order, uint8, sform = the stack's affine, no
  *                                                 header text or extension. The stack's completion names
- *                                                 the one it was completed with (`completion.maskKey`).
+ *                                                 the one it was completed with (`completion.mask.key`),
+ *                                                 which is authoritative: a finish that lost a race to
+ *                                                 another (409) may have left its mask beside it.
  */
 import { z } from "zod";
 
@@ -36,7 +38,11 @@ export const StackGeometrySchema = z.object({
 });
 export type StackGeometry = z.infer<typeof StackGeometrySchema>;
 
-/** Largest mask object accepted (bytes as uploaded): a 64 × 512² uint8 mask is 16 MiB uncompressed. */
+/**
+ * Largest mask object accepted (bytes as uploaded): a 64 × 512² uint8 mask is 16 MiB uncompressed. The
+ * inflated image is bounded by the stack's grid (8 bytes per voxel at most); the complete Lambda's
+ * memory is sized for a 300-frame 512² float64 mask (infra/institution-stack.ts).
+ */
 export const MAX_MASK_BYTES = 64 * 1024 * 1024;
 /** How long a presigned PUT URL stays valid. */
 export const MASK_UPLOAD_URL_SECONDS = 15 * 60;
@@ -81,7 +87,7 @@ export const MASK_REFUSAL_CODES = [
 export const MaskRefusalCodeSchema = z.enum(MASK_REFUSAL_CODES);
 export type MaskRefusalCode = z.infer<typeof MaskRefusalCodeSchema>;
 
-/** One refused mask, kept on the stack record (the last MAX_MASK_REFUSALS_KEPT). */
+/** One refused mask upload, kept beside the stack record (one item per upload key). */
 export const MaskRefusalSchema = z.object({
   code: MaskRefusalCodeSchema,
   reason: z.string().min(1),
@@ -91,4 +97,3 @@ export const MaskRefusalSchema = z.object({
   at: z.iso.datetime({ offset: true }),
 });
 export type MaskRefusal = z.infer<typeof MaskRefusalSchema>;
-export const MAX_MASK_REFUSALS_KEPT = 10;

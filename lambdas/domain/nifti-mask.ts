@@ -61,9 +61,16 @@ export function checkMask(bytes: Uint8Array, geometry: StackGeometry): MaskCheck
   if (raw.byteLength > 132 && String.fromCharCode(...raw.subarray(128, 132)) === "DICM") {
     return refuse("NOT_NIFTI", "DICOM-SEG masks are not accepted yet: export the segmentation as NIfTI (.nii.gz)");
   }
-  const buffer = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer;
+  // The inflated bytes are used in place (no copy): a 300-frame float64 mask is already ~600 MB.
+  const whole = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength;
+  const buffer = (whole ? raw.buffer : raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)) as ArrayBuffer;
   if (!nifti.isNIFTI(buffer)) return refuse("NOT_NIFTI", "not a NIfTI-1 or NIfTI-2 image (single .nii or .nii.gz file)");
-  const header = nifti.readHeader(buffer);
+  let header: nifti.NIFTI1 | nifti.NIFTI2;
+  try {
+    header = nifti.readHeader(buffer);
+  } catch {
+    return refuse("NOT_NIFTI", "the NIfTI header is damaged (truncated, or an extension of impossible size)");
+  }
   const text = headerText(header);
   if (text) return refuse("HEADER_TEXT", `${text} holds data; a mask carries no header text or extension (clear it and export again)`);
 
@@ -83,14 +90,15 @@ export function checkMask(bytes: Uint8Array, geometry: StackGeometry): MaskCheck
   if (scaled) {
     return refuse("NOT_A_LABEL_MAP", `the mask is scaled (scl_slope ${slope}, scl_inter ${header.scl_inter}); store label values directly`);
   }
-  const axes = matchAxes(header.affine, [dims[1] ?? 0, dims[2] ?? 0, dims[3] ?? 0], geometry);
+  const axes = matchAxes(affineOf(header, buffer), [dims[1] ?? 0, dims[2] ?? 0, dims[3] ?? 0], geometry);
   if (typeof axes === "string") return refuse("GEOMETRY_MISMATCH", axes);
 
-  const image = nifti.readImage(header, buffer);
-  if (image.byteLength < voxels * datatype.bytes) {
-    return refuse("NOT_NIFTI", `the image data is truncated: ${image.byteLength} of ${voxels * datatype.bytes} bytes`);
+  const offset = Math.ceil(header.vox_offset);
+  const size = voxels * datatype.bytes;
+  if (!(offset >= 348 && offset + size <= buffer.byteLength)) {
+    return refuse("NOT_NIFTI", `the image data is truncated: ${Math.max(0, buffer.byteLength - offset)} of ${size} bytes`);
   }
-  const read = voxelReader(new DataView(image), header.datatypeCode, header.littleEndian);
+  const read = voxelReader(new DataView(buffer, offset, size), header.datatypeCode, header.littleEndian);
   const labels = new Uint8Array(voxels);
   const sizes = [columns, rows, frames];
   // Canonical strides of axes column, row, frame.
@@ -121,6 +129,19 @@ export function checkMask(bytes: Uint8Array, geometry: StackGeometry): MaskCheck
   }
   const reoriented = axes.some((m, a) => m.axis !== a || m.flip);
   return { ok: true, labels, labeledVoxels: labeled, values: [...present].sort((x, y) => x - y), reoriented };
+}
+
+/**
+ * The voxel-to-RAS affine as nibabel reads it (the scoring container's convention): the sform when
+ * `sform_code` > 0, else the qform (nifti-reader-js prefers the qform when its code is the higher one).
+ */
+function affineOf(header: nifti.NIFTI1 | nifti.NIFTI2, buffer: ArrayBuffer): number[][] {
+  if (header instanceof nifti.NIFTI1 && header.sform_code > 0) {
+    const view = new DataView(buffer, 280, 48); // srow_x, srow_y, srow_z: 12 float32
+    const rows = [0, 1, 2].map((r) => [0, 1, 2, 3].map((c) => view.getFloat32(4 * (4 * r + c), header.littleEndian)));
+    return [...rows, [0, 0, 0, 1]];
+  }
+  return header.affine;
 }
 
 /** The first header field that holds data a mask must not carry, or undefined. */

@@ -281,6 +281,10 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
   async function storage(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const endpoint = options.storageEndpoint?.replace(/\/$/, "");
     if (!endpoint || req.method !== "PUT") return json(res, 405, { message: "Method Not Allowed" });
+    // Only what the API presigns: one object under a bucket's label-uploads/, with a signature.
+    if (!/^\/storage\/[^/]+\/label-uploads\/[^/]+\/[^/]+$/.test(url.pathname) || !url.searchParams.has("X-Amz-Signature")) {
+      return json(res, 403, { message: "only presigned mask uploads pass here" });
+    }
     const declared = Number(req.headers["content-length"] ?? Number.NaN);
     if (!(declared >= 0 && declared <= MAX_STORAGE_BYTES)) return json(res, 413, { message: "Request Entity Too Large" });
     const chunks: Buffer[] = [];

@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StackGeometry } from "../../lambdas/contracts/masks.js";
 import { checkMask, encodeMask } from "../../lambdas/domain/nifti-mask.js";
@@ -56,6 +56,17 @@ flipped = affine.copy()
 flipped[:3, 0] = -affine[:3, 0]; flipped[:3, 2] = -affine[:3, 2]
 flipped[:3, 3] = affine[:3, 3] + affine[:3, 0] * (cols - 1) + affine[:3, 2] * (frames - 1)
 save("flipped.nii.gz", np.ascontiguousarray(data[::-1, :, ::-1]), flipped)
+# A 3-cycle of the axes (row, frame, column) with the row axis reversed: no axis stays in place.
+cycled = np.ascontiguousarray(data.transpose(1, 2, 0)[::-1])
+cycled_affine = affine[:, [1, 2, 0, 3]].copy()
+cycled_affine[:3, 0] = -cycled_affine[:3, 0]
+cycled_affine[:3, 3] = affine[:3, 3] + affine[:3, 1] * (rows - 1)
+save("cycled.nii.gz", cycled, cycled_affine)
+# sform right, qform (with the higher code) shifted: nibabel, and so the check, go by the sform.
+image = nib.Nifti1Image(data, affine)
+shifted_q = affine.copy(); shifted_q[0, 3] += 3.0
+image.set_sform(affine, code=1); image.set_qform(shifted_q, code=2)
+nib.save(image, f"{out}/qform-differs.nii.gz")
 save("short.nii.gz", data[:, :, : frames - 1], affine)
 shifted = affine.copy(); shifted[0, 3] += 2.0
 save("shifted.nii.gz", data, shifted)
@@ -88,6 +99,8 @@ describe("checkMask accepts a label map on the stack's grid", () => {
     ["float.nii.gz", false],
     ["permuted.nii.gz", true],
     ["flipped.nii.gz", true],
+    ["cycled.nii.gz", true],
+    ["qform-differs.nii.gz", false],
   ])("%s: the canonical labels are nibabel's array", (name, reoriented) => {
     const check = checkMask(file(name), GEOMETRY);
     expect(check.ok, JSON.stringify(check)).toBe(true);
@@ -127,6 +140,16 @@ describe("checkMask refuses, naming what is wrong", () => {
     const dicom = new Uint8Array(400);
     dicom.set([0x44, 0x49, 0x43, 0x4d], 128);
     expect(checkMask(dicom, GEOMETRY)).toMatchObject({ ok: false, code: "NOT_NIFTI", reason: expect.stringMatching(/DICOM-SEG/) });
+  });
+
+  it("refuses a header nifti-reader-js cannot parse (an extension of impossible size) instead of failing", () => {
+    const raw = new Uint8Array(gunzipSync(file("exact.nii.gz")));
+    const view = new DataView(raw.buffer, raw.byteOffset);
+    raw[348] = 1; // extension present …
+    view.setFloat32(108, 400, true); // … before the voxels at 400 …
+    view.setInt32(352, 17, true); // … of 17 bytes (must be a multiple of 16)
+    expect(checkMask(raw, GEOMETRY)).toMatchObject({ ok: false, code: "NOT_NIFTI", reason: expect.stringMatching(/header is damaged/) });
+    expect(checkMask(raw.slice(0, 350), GEOMETRY)).toMatchObject({ ok: false, code: "NOT_NIFTI" });
   });
 
   it("stops a gzip bomb at what the stack's grid needs", () => {

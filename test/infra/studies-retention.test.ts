@@ -109,19 +109,22 @@ describe("mask uploads from the worklist page", () => {
     });
   });
 
-  it("the complete Lambda may PUT and read label-uploads/ (presigning acts as it) and PUT labels/, nothing more in the bucket", () => {
+  it("the complete Lambda may PUT, read and list label-uploads/ (presigning acts as it) and PUT labels/, nothing more in the bucket", () => {
     const statements = roleStatements(t, stack.complete.role.policy).filter((s) =>
       JSON.stringify(s.Resource ?? "").includes(logicalId(bucket)),
     );
-    const grants = statements.map((s) => [asList(s.Action).sort(), asList(s.Resource).map((r) => joinIntrinsics(r))]);
+    const grants = statements.map((s) => [asList(s.Action).sort(), asList(s.Resource).map((r) => JSON.stringify(r))]);
     expect(grants).toEqual(
       expect.arrayContaining([
-        [["s3:GetObject", "s3:PutObject"], [joinIntrinsics(objects("label-uploads/"))]],
-        [["s3:PutObject"], [joinIntrinsics(objects("labels/"))]],
-        [["s3:GetObject"], [joinIntrinsics(objects("overlays/"))]],
+        [["s3:GetObject", "s3:PutObject"], [JSON.stringify(objects("label-uploads/"))]],
+        [["s3:PutObject"], [JSON.stringify(objects("labels/"))]],
+        [["s3:GetObject"], [JSON.stringify(objects("overlays/"))]],
       ]),
     );
-    expect(grants).toHaveLength(3);
+    // Listing (so that a missing upload is a 404, not a 403) only under label-uploads/.
+    const list = statements.find((s) => asList(s.Action).includes("s3:ListBucket"));
+    expect(list).toMatchObject({ Resource: arn(bucket), Condition: { StringLike: { "s3:prefix": ["label-uploads/*"] } } });
+    expect(grants).toHaveLength(4);
   });
 });
 
