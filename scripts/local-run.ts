@@ -109,6 +109,11 @@ function printSummary(r: LocalRunResult, budgetHours: number, identifierHits: Re
       `${r.selection.predictedInterval ? ` (80 % interval ${h(r.selection.predictedInterval.lowSeconds)}–${h(r.selection.predictedInterval.highSeconds)} h)` : ""}` +
       ` of ${budgetHours} h budget (exact knapsack on V, T)`,
   );
+  if (r.selection.modelVersion) {
+    out(
+      `model in service   ${r.selection.modelVersion}: every stack of the pool scored by it; ${r.selection.waitingForRescore ?? 0} wait to be scored again`,
+    );
+  }
   out(`e-mails            ${r.emails.length} (one per annotator per round) → ${relative(PROJECT_ROOT, r.outboxDir)}/`);
   out(`completed          ${r.completions.length} stacks: predicted ${h(predicted)} h (at selection) vs simulated ${h(simulated)} h`);
   const withMask = r.completions.filter((c) => !c.noHemorrhage);

@@ -8,13 +8,16 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
-import { type MaskRefusal, MaskRefusalSchema } from "../contracts/masks.js";
+import type { z } from "zod";
+import { type MaskRefusal, MaskRefusalSchema, StackGeometrySchema } from "../contracts/masks.js";
 import {
   type Completion,
   CompletionSchema,
   type InvokeClaim,
   type LastError,
   LastErrorSchema,
+  type ModelInService,
+  ModelInServiceSchema,
   type NotificationMark,
   NotificationMarkSchema,
   type Prediction,
@@ -22,6 +25,7 @@ import {
   type RoundAssignment,
   RoundAssignmentSchema,
   type RoundStatus,
+  ScoresSchema,
   type ScoringInvocation,
   type SelectionRound,
   SelectionRoundSchema,
@@ -33,10 +37,10 @@ import { RECORDS_TABLE, recordKeys } from "../contracts/records-table.js";
 import type { RecordStore, RoundFailureFields } from "../domain/record-store.js";
 import { conditionally } from "./conditional-write.js";
 
-/** Raised when the table holds something that is not a valid stack record. */
+/** Raised when the table holds a record that does not match its schema (a stack, round, mark or model record). */
 export class CorruptRecordError extends Error {
-  constructor(stackId: string, cause: unknown) {
-    super(`record for stack ${JSON.stringify(stackId)} does not match StackRecordSchema`, { cause });
+  constructor(what: string, cause: unknown) {
+    super(`the record of ${JSON.stringify(what)} does not match its schema`, { cause });
     this.name = "CorruptRecordError";
   }
 }
@@ -244,6 +248,59 @@ export class DynamoRecordStore implements RecordStore {
     });
   }
 
+  async getModelInService(): Promise<ModelInService | undefined> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: recordKeys.modelInService(), ConsistentRead: true }));
+    return out.Item ? parseItem(ModelInServiceSchema, "model in service", out.Item) : undefined;
+  }
+
+  async claimModelInService(model: ModelInService): Promise<ModelInService> {
+    const valid = ModelInServiceSchema.parse(model);
+    if (
+      await this.conditionalPut({ ...valid, ...recordKeys.modelInService() }, "attribute_not_exists(#pk)", {
+        "#pk": RECORDS_TABLE.partitionKey,
+      })
+    ) {
+      return valid;
+    }
+    const holder = await this.getModelInService();
+    if (!holder) throw new Error("the model-in-service claim failed, yet no model is in service");
+    return holder;
+  }
+
+  async promoteModel(next: ModelInService, expectedSequence: number): Promise<boolean> {
+    return this.conditionalPut(
+      { ...ModelInServiceSchema.parse(next), ...recordKeys.modelInService() },
+      "#sequence = :expected",
+      { "#sequence": "sequence" },
+      { ":expected": expectedSequence },
+    );
+  }
+
+  async rescoreStack(stackId: string, fields: Pick<StackRecord, "scores" | "prediction" | "geometry">, now: string): Promise<boolean> {
+    const scores = ScoresSchema.parse(fields.scores);
+    return this.conditionalUpdate({
+      Key: recordKeys.stack(stackId),
+      UpdateExpression: `SET #scores = :scores, #prediction = :prediction, #updatedAt = :now${fields.geometry ? ", #geometry = :geometry" : ""}`,
+      ConditionExpression: "#status = :pending AND (attribute_not_exists(#scores) OR #scores.#modelVersion <> :modelVersion)",
+      ExpressionAttributeNames: {
+        "#scores": "scores",
+        "#prediction": "prediction",
+        "#updatedAt": "updatedAt",
+        "#status": "status",
+        "#modelVersion": "modelVersion",
+        ...(fields.geometry ? { "#geometry": "geometry" } : {}),
+      },
+      ExpressionAttributeValues: {
+        ":scores": scores,
+        ":prediction": PredictionSchema.parse(fields.prediction),
+        ":now": now,
+        ":pending": "pending",
+        ":modelVersion": scores.modelVersion,
+        ...(fields.geometry ? { ":geometry": StackGeometrySchema.parse(fields.geometry) } : {}),
+      },
+    });
+  }
+
   async createRound(round: SelectionRound): Promise<boolean> {
     const valid = SelectionRoundSchema.parse(round);
     return this.conditionalPut({ ...valid, ...recordKeys.round(valid.roundId) }, "attribute_not_exists(#pk)", {
@@ -253,12 +310,7 @@ export class DynamoRecordStore implements RecordStore {
 
   async getRound(roundId: string): Promise<SelectionRound | undefined> {
     const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: recordKeys.round(roundId), ConsistentRead: true }));
-    if (!out.Item) return undefined;
-    const record: Record<string, unknown> = { ...out.Item };
-    for (const key of KEY_ATTRIBUTES) delete record[key];
-    const parsed = SelectionRoundSchema.safeParse(record);
-    if (!parsed.success) throw new CorruptRecordError(`round ${roundId}`, parsed.error);
-    return parsed.data;
+    return out.Item ? parseItem(SelectionRoundSchema, `round ${roundId}`, out.Item) : undefined;
   }
 
   async completeRound(round: SelectionRound): Promise<boolean> {
@@ -457,12 +509,7 @@ export class DynamoRecordStore implements RecordStore {
     const out = await this.doc.send(
       new GetCommand({ TableName: this.tableName, Key: recordKeys.notification(roundId, annotator), ConsistentRead: true }),
     );
-    if (!out.Item) return undefined;
-    const record: Record<string, unknown> = { ...out.Item };
-    for (const key of KEY_ATTRIBUTES) delete record[key];
-    const parsed = NotificationMarkSchema.safeParse(record);
-    if (!parsed.success) throw new CorruptRecordError(`notification ${roundId}/${annotator}`, parsed.error);
-    return parsed.data;
+    return out.Item ? parseItem(NotificationMarkSchema, `notification ${roundId}/${annotator}`, out.Item) : undefined;
   }
 
   /** Every item a Query matches, page by page. */
@@ -509,9 +556,14 @@ function stackItem(record: StackRecord): Record<string, unknown> {
 }
 
 function parseStack(stackId: string, item: Record<string, unknown>): StackRecord {
+  return parseItem(StackRecordSchema, stackId, item);
+}
+
+/** A stored item without its key attributes, parsed; CorruptRecordError naming `what` when it does not parse. */
+function parseItem<T>(schema: z.ZodType<T>, what: string, item: Record<string, unknown>): T {
   const record: Record<string, unknown> = { ...item };
   for (const key of KEY_ATTRIBUTES) delete record[key];
-  const parsed = StackRecordSchema.safeParse(record);
-  if (!parsed.success) throw new CorruptRecordError(stackId, parsed.error);
+  const parsed = schema.safeParse(record);
+  if (!parsed.success) throw new CorruptRecordError(what, parsed.error);
   return parsed.data;
 }

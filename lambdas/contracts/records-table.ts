@@ -8,6 +8,7 @@
  *   ROUND#<roundId>        NOTIFY#<annotator e-mail>  —   (one per annotator per round: NotificationMark)
  *   TIMEMODEL              V#<000007> —
  *   CONTENT#<sha256>       CONTENT   —                    (which stack first had these voxels: ContentClaim)
+ *   MODEL                  IN_SERVICE —                   (the ensemble rounds select on: ModelInService)
  *   STACK#<stackId>        MASKREFUSAL#<uploadId>  —      (one per refused mask upload: contracts/masks.ts MaskRefusal)
  *
  * The `by-status` GSI lists stacks in one status (e.g. all `pending` stacks for the weekly
@@ -26,6 +27,7 @@ export const recordKeys = {
   round: (roundId: string) => ({ pk: `ROUND#${roundId}`, sk: "ROUND" }),
   notification: (roundId: string, annotator: string) => ({ pk: `ROUND#${roundId}`, sk: `NOTIFY#${annotator}` }),
   maskRefusal: (stackId: string, uploadId: string) => ({ pk: `STACK#${stackId}`, sk: `MASKREFUSAL#${uploadId}` }),
+  modelInService: () => ({ pk: "MODEL", sk: "IN_SERVICE" }),
   content: (contentSha256: string) => ({ pk: `CONTENT#${contentSha256}`, sk: "CONTENT" }),
   timeModel: (version: number) => ({ pk: "TIMEMODEL", sk: `V#${String(version).padStart(6, "0")}` }),
   statusIndex: (status: string, receivedAt: string, stackId: string) => ({

@@ -176,6 +176,21 @@ export const StackRecordSchema = z.object({
 });
 export type StackRecord = z.infer<typeof StackRecordSchema>;
 
+/**
+ * The ensemble whose scores rounds select on (one record per table). The first scoring result claims it
+ * (`first-score`); a promotion replaces it, conditionally on the sequence it read (`promotion`). Stacks
+ * scored by another model wait in the pool until they are scored again by this one.
+ */
+export const ModelInServiceSchema = z.object({
+  /** The container's `modelVersion` (architecture, width, size and weights digest). */
+  modelVersion: z.string().min(1),
+  /** 1 for the first model, +1 per promotion. */
+  sequence: z.number().int().positive(),
+  since: isoTimestamp,
+  source: z.enum(["first-score", "promotion"]),
+});
+export type ModelInService = z.infer<typeof ModelInServiceSchema>;
+
 export const ROUND_STATUSES = ["selecting", "completed", "failed"] as const;
 export const RoundStatusSchema = z.enum(ROUND_STATUSES);
 export type RoundStatus = z.infer<typeof RoundStatusSchema>;
@@ -229,6 +244,10 @@ export const SelectionRoundSchema = z.object({
    * time-model version that predicted its stacks, domain/labeling-time-model.ts predictTotalSeconds).
    */
   predictedInterval: z.object({ lowSeconds: finiteNonNegative, highSeconds: finiteNonNegative, level: z.number().gt(0).lt(1) }).optional(),
+  /** The model in service when the round was planned: every stack of the pool was scored by it. */
+  modelVersion: z.string().min(1).optional(),
+  /** Pending stacks left out because another model scored them (they wait to be scored again). */
+  waitingForRescore: z.number().int().nonnegative().optional(),
   /** How the round's stacks are shared among the annotators; written once by the notify Lambda. */
   assignment: RoundAssignmentSchema.optional(),
 });

@@ -284,6 +284,16 @@ async function recordResult(study: StackRecord, outputLocation: string, deps: Re
   }
   const timeModel = await modelInEffect(deps.timeModels, deps.config.timePrior);
   const now = deps.now();
+  // The first model that scores anything is in service until a promotion replaces it (ModelInService).
+  const inService = await deps.records.claimModelInService({
+    modelVersion: result.modelVersion,
+    sequence: 1,
+    since: now,
+    source: "first-score",
+  });
+  if (inService.modelVersion !== result.modelVersion) {
+    deps.log.warn("scored by a model that is not in service; its stacks wait to be scored again", { studyId });
+  }
   const stacks = await recordStacks(stackRecordsFor(study, result, timeModel, now), deps, now);
   const duplicates = stacks.filter((s) => s.status === "duplicate").length;
   deps.log.info("stacks recorded", { studyId, stacks: stacks.length, duplicates, timeModelVersion: timeModel.version });

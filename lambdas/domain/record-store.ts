@@ -8,6 +8,7 @@ import type {
   Completion,
   InvokeClaim,
   LastError,
+  ModelInService,
   NotificationMark,
   Prediction,
   RoundAssignment,
@@ -80,6 +81,17 @@ export interface RecordStore {
    * Claims are never released, so a holder's stack record always exists.
    */
   createStackWithContent(record: StackRecord & { contentSha256: string }, claimedAt: string): Promise<string>;
+  /** The model in service, if any model has scored yet. */
+  getModelInService(): Promise<ModelInService | undefined>;
+  /** Records `model` as in service unless a model is; returns the model in service afterwards. */
+  claimModelInService(model: ModelInService): Promise<ModelInService>;
+  /** Replaces the model in service with `next`, only if its sequence is still `expectedSequence`. */
+  promoteModel(next: ModelInService, expectedSequence: number): Promise<boolean>;
+  /**
+   * Replaces a `pending` stack's scores and prediction (and grid) with those of another model, only
+   * while it is `pending` and its scores are not already that model's. False (nothing written) otherwise.
+   */
+  rescoreStack(stackId: string, fields: Pick<StackRecord, "scores" | "prediction" | "geometry">, now: string): Promise<boolean>;
   /** Creates the round record unless one with this roundId exists. Returns false (and changes nothing) if it does. */
   createRound(round: SelectionRound): Promise<boolean>;
   getRound(roundId: string): Promise<SelectionRound | undefined>;

@@ -5,7 +5,9 @@
  * Exactly once per ISO week. The round id is `select-<ISO week of now>`, the week read in the
  * schedule's time zone (`settings.timeZone`; `now` is the execution's scheduled time, passed in;
  * nothing here reads a clock). The protocol:
- *  1. Plan: load the pool (`pending` stacks with scores and a prediction) and solve the knapsack.
+ *  1. Plan: load the pool (`pending` stacks with scores and a prediction, scored by the model in
+ *     service: ModelInService; stacks another model scored wait to be scored again and are counted in
+ *     `waitingForRescore`, so V from two models is never compared) and solve the knapsack.
  *  2. Claim: create the round record conditionally (attribute_not_exists) in status `selecting`,
  *     holding the plan. If the round already exists, this run plans nothing new (see below).
  *  3. Mark: move each planned stack `pending → selected` with `selectedBy = roundId`, conditionally on
@@ -65,6 +67,9 @@ export interface SelectOutput {
   readonly poolSize: number;
   /** The 80 % interval of totalPredictedSeconds, when the round recorded one. */
   readonly predictedInterval?: SelectionRound["predictedInterval"];
+  /** The model every stack of the pool was scored by, and how many pending stacks wait for it. */
+  readonly modelVersion?: string;
+  readonly waitingForRescore?: number;
 }
 
 export interface RoundPlan {
@@ -74,18 +79,28 @@ export interface RoundPlan {
   readonly pool: ReadonlyMap<string, StackRecord>;
   /** Pending records left out because they lack scores or a prediction (or are not stacks). */
   readonly skipped: string[];
+  /** Pending stacks left out because another model than `modelVersion` scored them. */
+  readonly waiting: string[];
 }
 
-/** Pure: the round for `now` from the pending records. */
-export function planRound(pending: readonly StackRecord[], now: string, settings: RoundSettings): RoundPlan {
+/**
+ * Pure: the round for `now` from the pending records. With `modelVersion` (the model in service) only
+ * stacks it scored are in the pool; the others are `waiting`.
+ */
+export function planRound(pending: readonly StackRecord[], now: string, settings: RoundSettings, modelVersion?: string): RoundPlan {
   const roundId = roundIdOf(now, settings.timeZone);
   const pool = new Map<string, StackRecord>();
   const skipped: string[] = [];
+  const waiting: string[] = [];
   const items: BudgetItem[] = [];
   let timeModelVersion = 0;
   for (const record of pending) {
     if (record.status !== "pending" || record.kind === "study" || !record.scores || !record.prediction || pool.has(record.stackId)) {
       skipped.push(record.stackId);
+      continue;
+    }
+    if (modelVersion !== undefined && record.scores.modelVersion !== modelVersion) {
+      waiting.push(record.stackId);
       continue;
     }
     pool.set(record.stackId, record);
@@ -106,8 +121,9 @@ export function planRound(pending: readonly StackRecord[], now: string, settings
     timeModelVersion,
     createdAt: new Date(Date.parse(now)).toISOString(),
     status: "selecting",
+    ...(modelVersion !== undefined ? { modelVersion, waitingForRescore: waiting.length } : {}),
   };
-  return { round, pool, skipped };
+  return { round, pool, skipped, waiting };
 }
 
 /** Pure: the completed round for the stacks actually marked (sorted like the plan). */
@@ -133,6 +149,7 @@ export function selectOutput(round: SelectionRound, stacks: readonly StackRecord
     budgetSeconds: round.budgetSeconds,
     poolSize: round.poolSize,
     ...(round.predictedInterval ? { predictedInterval: round.predictedInterval } : {}),
+    ...(round.modelVersion !== undefined ? { modelVersion: round.modelVersion, waitingForRescore: round.waitingForRescore ?? 0 } : {}),
   };
 }
 
@@ -154,12 +171,19 @@ export async function runSelectionRound(now: string, deps: SelectionRoundDeps): 
 
   let round = await records.getRound(roundId);
   let pool: ReadonlyMap<string, StackRecord> = new Map();
+  const plan = async () => {
+    const inService = (await records.getModelInService())?.modelVersion;
+    const planned = planRound(await records.listByStatus("pending"), now, settings, inService);
+    if (planned.skipped.length > 0) log("pending records skipped (no scores or prediction)", { roundId, skipped: planned.skipped.length });
+    if (planned.waiting.length > 0)
+      log("pending stacks wait to be scored by the model in service", { roundId, waiting: planned.waiting.length });
+    return planned;
+  };
   if (!round) {
-    const plan = planRound(await records.listByStatus("pending"), now, settings);
-    if (plan.skipped.length > 0) log("pending records skipped (no scores or prediction)", { roundId, skipped: plan.skipped.length });
-    if (await records.createRound(plan.round)) {
-      round = plan.round;
-      pool = plan.pool;
+    const planned = await plan();
+    if (await records.createRound(planned.round)) {
+      round = planned.round;
+      pool = planned.pool;
       log("round claimed", { roundId, planned: round.selected.length, poolSize: round.poolSize, optimal: round.optimal });
     } else {
       round = await records.getRound(roundId);
@@ -168,10 +192,10 @@ export async function runSelectionRound(now: string, deps: SelectionRoundDeps): 
   if (round?.status === "failed") {
     const restored = await restoreRoundStacks(records, round, now);
     if (restored > 0) log("stacks still marked by the failed round put back in the pool", { roundId, restored });
-    const plan = planRound(await records.listByStatus("pending"), now, settings);
-    if (await records.reclaimRound(plan.round)) {
-      round = plan.round;
-      pool = plan.pool;
+    const planned = await plan();
+    if (await records.reclaimRound(planned.round)) {
+      round = planned.round;
+      pool = planned.pool;
       log("failed round re-claimed", { roundId, planned: round.selected.length, poolSize: round.poolSize, optimal: round.optimal });
     } else {
       round = await records.getRound(roundId);

@@ -61,6 +61,38 @@ describe("planRound (pure)", () => {
   });
 });
 
+describe("one model per round", () => {
+  const scoredBy = (stack: StackRecord, modelVersion: string): StackRecord => ({
+    ...stack,
+    scores: { ...(stack.scores as NonNullable<StackRecord["scores"]>), modelVersion },
+  });
+
+  it("plans only over stacks the model in service scored; the others wait and are counted", () => {
+    const current = [scoredBy(pendingStack(1, 0.2, 600), "m2"), scoredBy(pendingStack(2, 0.3, 600), "m2")];
+    // Higher V under the old model: never compared with the new model's V.
+    const old = [pendingStack(3, 0.9, 600), pendingStack(4, 0.8, 600)];
+    const plan = planRound([...old, ...current], NOW, SETTINGS, "m2");
+    expect(plan.round.selected).toEqual(["stack-001", "stack-002"]);
+    expect(plan.waiting).toEqual(["stack-003", "stack-004"]);
+    expect(plan.round).toMatchObject({ poolSize: 2, modelVersion: "m2", waitingForRescore: 2 });
+    expect(SelectionRoundSchema.safeParse(plan.round).success).toBe(true);
+    // Without a model in service (nothing scored yet) nothing is filtered.
+    expect(planRound([...old, ...current], NOW, SETTINGS).round.poolSize).toBe(4);
+  });
+
+  it("runSelectionRound reads the model in service and reports who waits", async () => {
+    const records = new InMemoryRecordStore();
+    for (const s of [scoredBy(pendingStack(1, 0.2, 600), "m2"), pendingStack(2, 0.9, 600)]) await records.createStack(s);
+    await records.claimModelInService({ modelVersion: "m2", sequence: 2, since: NOW, source: "promotion" });
+    const out = await runSelectionRound(NOW, { records, settings: SETTINGS });
+    expect(out.selected.map((s) => s.stackId)).toEqual(["stack-001"]);
+    expect(out).toMatchObject({ poolSize: 1, modelVersion: "m2", waitingForRescore: 1 });
+    expect((await records.getStack("stack-002"))?.status).toBe("pending");
+    // A repeat answers the stored round, with the same counts.
+    expect(await runSelectionRound(NOW, { records, settings: SETTINGS })).toMatchObject({ repeated: true, waitingForRescore: 1 });
+  });
+});
+
 describe("the round's week is read in the schedule's time zone", () => {
   it("names the round after the ISO week of now there (Sunday 23:30 UTC is Monday 00:30 in Vienna)", async () => {
     const sunday = "2026-11-29T23:30:00.000Z";

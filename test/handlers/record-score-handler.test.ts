@@ -209,6 +209,22 @@ describe("record-score handler (fakes)", () => {
     });
   });
 
+  it("the first scoring result puts its model in service; a result of another model does not replace it", async () => {
+    expect(await t.records.getModelInService()).toBeUndefined();
+    t.outputs.objects.set(`s3://studies/async-out/${STUDY}.out`, JSON.stringify(result(1)));
+    expect(await t.invoke([notification("Completed")])).toEqual([]);
+    const first = await t.records.getModelInService();
+    expect(first).toMatchObject({ modelVersion: result(1).modelVersion, sequence: 1, source: "first-score" });
+    const OTHER = "aaaaaaaaaaaaaaaabbbbbbbbbbbbbbbb";
+    await t.records.createStack({ ...study(OTHER), source: { bucket: "studies", key: "uploads/other.zip", versionId: "v7" } });
+    t.outputs.objects.set(`s3://studies/async-out/${OTHER}.out`, JSON.stringify({ ...result(1), modelVersion: "another-model" }));
+    expect(await t.invoke([notification("Completed", OTHER)])).toEqual([]);
+    expect(await t.records.getModelInService()).toEqual(first);
+    // Its stack is recorded (with its model's scores) and waits; the log says so without identifiers.
+    expect(t.records.items.get(`${OTHER}-s0`)).toMatchObject({ status: "pending", scores: { modelVersion: "another-model" } });
+    expect(t.lines.some((line) => line.includes("not in service"))).toBe(true);
+  });
+
   it("uses the newest stored time model", async () => {
     const model = { ...PRIOR_TIME_MODEL, alpha: 0, beta: 0, gamma: Math.log(100), source: "fit" as const, n: 30, r2: 0.5 };
     t.timeModels.current = { version: 3, model };

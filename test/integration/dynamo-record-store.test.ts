@@ -61,6 +61,57 @@ describe("DynamoRecordStore on moto server (real SDK v3)", () => {
     expect(await store.repredict("missing", prediction(9, 900), at)).toBe(false);
   });
 
+  it("keeps one model in service: the first claim holds, racers agree, a promotion needs the sequence it read", async () => {
+    const { store } = await freshStore();
+    const at = "2026-11-20T10:00:00.000Z";
+    expect(await store.getModelInService()).toBeUndefined();
+    const claims = await Promise.all(
+      ["a", "b", "c", "d"].map((v) => store.claimModelInService({ modelVersion: `m-${v}`, sequence: 1, since: at, source: "first-score" })),
+    );
+    expect(new Set(claims.map((c) => c.modelVersion)).size).toBe(1);
+    expect(await store.getModelInService()).toEqual(claims[0]);
+    const next = { modelVersion: "m-next", sequence: 2, since: at, source: "promotion" as const };
+    expect(await store.promoteModel(next, 1)).toBe(true);
+    // A second promotion that read sequence 1 lost: the first stays.
+    expect(await store.promoteModel({ ...next, modelVersion: "m-other" }, 1)).toBe(false);
+    expect(await store.getModelInService()).toEqual(next);
+    expect(await store.claimModelInService({ modelVersion: "m-late", sequence: 1, since: at, source: "first-score" })).toEqual(next);
+  });
+
+  it("re-scores a pending stack once per model, never a stack that left the pool", async () => {
+    const { store } = await freshStore();
+    const at = "2026-11-20T10:00:00.000Z";
+    const scores = (modelVersion: string, v: number) => ({
+      stackUncertainty: v,
+      topK: 8,
+      boundaryLength: 10,
+      components: 2,
+      stackScore: 0.5,
+      modelVersion,
+    });
+    const prediction = { predictedSeconds: 300, medianSeconds: 280, low: 150, high: 600, level: 0.8, timeModelVersion: 1 };
+    await store.createStack({ ...received("p", at), status: "pending", scores: scores("m1", 0.1), prediction });
+    await store.createStack({ ...received("s", at), status: "selected", scores: scores("m1", 0.1), prediction });
+    const geometry = {
+      shape: [2, 3, 4] as [number, number, number],
+      affine: [
+        [-1, 0, 0, 0],
+        [0, -1, 0, 0],
+        [0, 0, 5, 0],
+        [0, 0, 0, 1],
+      ],
+    };
+    expect(await store.rescoreStack("p", { scores: scores("m2", 0.7), prediction, geometry }, at)).toBe(true);
+    expect(await store.rescoreStack("p", { scores: scores("m2", 0.9), prediction }, at)).toBe(false);
+    expect(await store.getStack("p")).toMatchObject({ status: "pending", scores: { modelVersion: "m2", stackUncertainty: 0.7 }, geometry });
+    expect(await store.rescoreStack("s", { scores: scores("m2", 0.7), prediction }, at)).toBe(false);
+    expect((await store.getStack("s"))?.scores?.modelVersion).toBe("m1");
+    expect(await store.rescoreStack("missing", { scores: scores("m2", 0.7), prediction }, at)).toBe(false);
+    // The model record and stacks share the table: the pool lists stacks only.
+    await store.claimModelInService({ modelVersion: "m2", sequence: 1, since: at, source: "first-score" });
+    expect((await store.listByStatus("pending")).map((r) => r.stackId)).toEqual(["p"]);
+  });
+
   it("creates a stack with its content claim atomically: the first holds the key, a redelivery changes nothing, racers agree", async () => {
     const { store } = await freshStore();
     const at = "2026-11-20T10:00:00.000Z";

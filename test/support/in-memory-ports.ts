@@ -5,6 +5,7 @@ import type {
   Completion,
   InvokeClaim,
   LastError,
+  ModelInService,
   NotificationMark,
   Prediction,
   RoundAssignment,
@@ -195,6 +196,31 @@ export class InMemoryRecordStore implements RecordStore {
     const record = this.items.get(stackId);
     if (record?.status !== "selected" || record.assignedTo !== completion.annotator) return false;
     this.items.set(stackId, { ...record, status: "labeled", completion: structuredClone(completion), updatedAt: now });
+    return true;
+  }
+
+  modelInService: ModelInService | undefined;
+
+  async getModelInService(): Promise<ModelInService | undefined> {
+    return structuredClone(this.modelInService);
+  }
+
+  async claimModelInService(model: ModelInService): Promise<ModelInService> {
+    this.modelInService ??= structuredClone(model);
+    return structuredClone(this.modelInService);
+  }
+
+  async promoteModel(next: ModelInService, expectedSequence: number): Promise<boolean> {
+    if (this.modelInService?.sequence !== expectedSequence) return false;
+    this.modelInService = structuredClone(next);
+    return true;
+  }
+
+  async rescoreStack(stackId: string, fields: Pick<StackRecord, "scores" | "prediction" | "geometry">, now: string): Promise<boolean> {
+    const record = this.items.get(stackId);
+    if (record?.status !== "pending" || record.scores?.modelVersion === fields.scores?.modelVersion) return false;
+    const { scores, prediction, geometry } = structuredClone(fields);
+    this.items.set(stackId, { ...record, scores, prediction, ...(geometry ? { geometry } : {}), updatedAt: now });
     return true;
   }
 
