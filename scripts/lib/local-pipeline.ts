@@ -147,6 +147,9 @@ export interface LocalRunResult {
     budgetSeconds: number;
     totalPredictedSeconds: number;
     predictedInterval?: { lowSeconds: number; highSeconds: number; level: number };
+    /** The model in service the round selected under, and the pending stacks another model scored. */
+    modelVersion?: string;
+    waitingForRescore?: number;
   };
   emails: SentEmail[];
   completions: CompletionOutcome[];
@@ -275,6 +278,7 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
         budgetSeconds: selection.budgetSeconds,
         totalPredictedSeconds: selection.totalPredictedSeconds,
         ...(selection.predictedInterval ? { predictedInterval: selection.predictedInterval } : {}),
+        ...(selection.modelVersion ? { modelVersion: selection.modelVersion, waitingForRescore: selection.waitingForRescore ?? 0 } : {}),
       },
       emails,
       completions,
@@ -562,6 +566,8 @@ interface FirstWeek {
     budgetSeconds: number;
     totalPredictedSeconds: number;
     predictedInterval?: { lowSeconds: number; highSeconds: number; level: number };
+    modelVersion?: string;
+    waitingForRescore?: number;
   };
   /** The pending stacks the round selected from, with the V and T it used. */
   readonly pool: LocalRunResult["pool"];

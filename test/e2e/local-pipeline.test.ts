@@ -153,6 +153,13 @@ describe("the local pipeline end to end", () => {
     expect(run.emails.every((m) => m.to.length === 1 && ANNOTATORS.includes(m.to[0] as string))).toBe(true);
   });
 
+  it("selects under one model: the one that scored the pool is in service, no stack waits", () => {
+    expect(run.selection.modelVersion).toMatch(/^drn_d_38-/);
+    expect(run.selection.waitingForRescore).toBe(0);
+    const model = run.records.find((r) => r.pk === "MODEL" && r.sk === "IN_SERVICE");
+    expect(model).toMatchObject({ modelVersion: run.selection.modelVersion, sequence: 1, source: "first-score" });
+  });
+
   it("names the rounds after the fixed dates' ISO weeks", () => {
     expect(run.executions.map((e) => e.name)).toEqual(["select-2026-W49", "select-2026-W50"]);
   });
