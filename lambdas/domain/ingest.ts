@@ -39,7 +39,7 @@ import { createHash } from "node:crypto";
 import { S3EventNotificationSchema, type S3EventRecord, S3TestEventSchema } from "../contracts/events.js";
 import { INTAKE_METRICS, type IntakeCounter } from "../contracts/metrics.js";
 import type { LastError, StackRecord, StackSource } from "../contracts/records.js";
-import { ScoringRequestSchema } from "../contracts/scoring.js";
+import { type ScoringRequest, ScoringRequestSchema } from "../contracts/scoring.js";
 import { STUDIES_BUCKET } from "../contracts/studies-bucket.js";
 import { copyToQuarantine, finishQuarantine, type ObjectVersion, type QuarantineObjects } from "./quarantine.js";
 import type { RecordStore } from "./record-store.js";
@@ -131,6 +131,22 @@ export interface IngestConfig {
    * `deidentification.allowedPrivateCreators`); sent when non-empty (absent, the container allows none).
    */
   allowedPrivateCreators?: readonly string[];
+}
+
+/** The scoring request of one study version (also what a re-score sends: domain/rescore.ts). */
+export function scoringRequestFor(
+  studyId: string,
+  object: ObjectVersion,
+  config: Pick<IngestConfig, "studiesBucket" | "topK" | "thresholds" | "allowedPrivateCreators">,
+): ScoringRequest {
+  return ScoringRequestSchema.parse({
+    input: `s3://${object.bucket}/${object.key}`,
+    versionId: object.versionId,
+    overlayPrefix: `s3://${config.studiesBucket}/${OVERLAYS_PREFIX}${studyId}/`,
+    topK: config.topK,
+    thresholds: [...config.thresholds],
+    ...(config.allowedPrivateCreators?.length ? { allowedPrivateCreators: [...config.allowedPrivateCreators] } : {}),
+  });
 }
 
 /** What SQS says about one delivery of a message. */
@@ -338,14 +354,7 @@ async function invokeOnce(studyId: string, object: ObjectVersion, deps: IngestDe
   const requestLocation = `s3://${config.studiesBucket}/${requestKey}`;
   let accepted = false;
   try {
-    const request = ScoringRequestSchema.parse({
-      input: `s3://${object.bucket}/${object.key}`,
-      versionId: object.versionId,
-      overlayPrefix: `s3://${config.studiesBucket}/${OVERLAYS_PREFIX}${studyId}/`,
-      topK: config.topK,
-      thresholds: [...config.thresholds],
-      ...(config.allowedPrivateCreators?.length ? { allowedPrivateCreators: [...config.allowedPrivateCreators] } : {}),
-    });
+    const request = scoringRequestFor(studyId, object, config);
     await deps.objects.putJson(config.studiesBucket, requestKey, request);
     const invocation = await deps.scoring.invokeAsync(requestLocation);
     accepted = true;

@@ -44,6 +44,7 @@ import type { TimePrior } from "./labeling-time-model.js";
 import { copyToQuarantine, finishQuarantine, type QuarantineObjects } from "./quarantine.js";
 import type { RecordStore } from "./record-store.js";
 import { predictionFor } from "./refit.js";
+import { studyOfRescoreKey } from "./rescore.js";
 import { modelInEffect, type TimeModelStore, type VersionedTimeModel } from "./time-model-store.js";
 
 /** Base of the record-score core's errors. */
@@ -95,12 +96,13 @@ export interface RecordScoreDeps {
   count?: IntakeCounter;
 }
 
-export type RecordScoreOutcome = "scored" | "rejected" | "failed" | "duplicate";
+export type RecordScoreOutcome = "scored" | "rejected" | "failed" | "duplicate" | "rescored" | "stale";
 
-/** A parsed notification: which study, and what happened to its scoring. */
-export type ScoringNotification =
+/** A parsed notification: which study, and what happened to its scoring (`rescore`: a re-score request, domain/rescore.ts). */
+export type ScoringNotification = { rescore?: boolean } & (
   | { kind: "completed"; studyId: string; inferenceId: string; outputLocation: string }
-  | { kind: "failed"; studyId: string; inferenceId: string; failureLocation: string | undefined; failureReason: string | undefined };
+  | { kind: "failed"; studyId: string; inferenceId: string; failureLocation: string | undefined; failureReason: string | undefined }
+);
 
 /** Splits `s3://bucket/key`; undefined for anything else. */
 export function parseS3Uri(uri: string): { bucket: string; key: string } | undefined {
@@ -121,8 +123,10 @@ export function parseScoringNotification(body: string, studiesBucket: string): S
   if (!parsed.success) throw new MalformedNotificationError("NOT_ASYNC_INFERENCE_EVENT", fieldsOf(parsed.error), { cause: parsed.error });
   const event = parsed.data;
   const request = parseS3Uri(event.requestParameters.inputLocation);
+  const rescoreOf = request ? studyOfRescoreKey(request.key) : undefined;
   const name = request?.key.startsWith(SCORING_REQUESTS_PREFIX) ? request.key.slice(SCORING_REQUESTS_PREFIX.length) : "";
-  const studyId = name.endsWith(".json") ? name.slice(0, -".json".length) : "";
+  const studyId = rescoreOf ?? (name.endsWith(".json") ? name.slice(0, -".json".length) : "");
+  const rescore = rescoreOf !== undefined ? { rescore: true } : {};
   if (!request || !STUDY_ID.test(studyId)) {
     throw new MalformedNotificationError("UNKNOWN_REQUEST_LOCATION", "inputLocation is not a scoring request written by ingest");
   }
@@ -130,9 +134,10 @@ export function parseScoringNotification(body: string, studiesBucket: string): S
   if (event.invocationStatus === "Completed") {
     const outputLocation = event.responseParameters?.outputLocation;
     if (!outputLocation) throw new MalformedNotificationError("NOT_ASYNC_INFERENCE_EVENT", "completed invocation without outputLocation");
-    return { kind: "completed", studyId, inferenceId: event.inferenceId, outputLocation };
+    return { kind: "completed", studyId, inferenceId: event.inferenceId, outputLocation, ...rescore };
   }
   return {
+    ...rescore,
     kind: "failed",
     studyId,
     inferenceId: event.inferenceId,
@@ -240,6 +245,7 @@ export async function recordScoreMessage(body: string, deps: RecordScoreDeps): P
   const { studyId } = notification;
   const study = await deps.records.getStack(studyId);
   if (!study) throw new MalformedNotificationError("UNKNOWN_STUDY", `no record for study ${studyId}`);
+  if (notification.rescore) return recordRescore(study, notification, deps);
   // A `failed` study without `scoring` is one whose last ingest delivery saw invokeEndpointAsync fail; if
   // SageMaker had accepted the request after all, this is its result, and it settles the study.
   const lateForFailedInvocation = study.status === "failed" && study.scoring === undefined;
@@ -304,6 +310,49 @@ async function recordResult(study: StackRecord, outputLocation: string, deps: Re
     deps.count?.(INTAKE_METRICS.stacksDuplicate, duplicates);
   }
   return outcome;
+}
+
+/**
+ * A re-score's answer (domain/rescore.ts): each series' scores and T replace the stack's, only while
+ * it is `pending` and only for the model in service (a result of a model promoted away since is
+ * `stale`). A failure changes nothing: the stacks keep waiting and the next re-score request retries.
+ */
+async function recordRescore(study: StackRecord, notification: ScoringNotification, deps: RecordScoreDeps): Promise<RecordScoreOutcome> {
+  const studyId = study.stackId;
+  if (notification.kind === "failed") {
+    deps.log.warn("re-score failed; the study's stacks keep waiting", { studyId, inferenceId: notification.inferenceId });
+    return "failed";
+  }
+  const text = await readLocation(notification.outputLocation, deps);
+  if (text === undefined) throw new ScoringOutputMissingError(`study ${studyId}: the endpoint's output object is missing`);
+  const parsed = ScoringResultSchema.safeParse(parseJsonOrUndefined(text));
+  if (!parsed.success) {
+    deps.log.warn("re-score result breaks the scoring contract; the study's stacks keep waiting", { studyId });
+    return "failed";
+  }
+  const result = parsed.data;
+  const inService = await deps.records.getModelInService();
+  if (inService?.modelVersion !== result.modelVersion) {
+    deps.log.info("re-score result of a model not in service; dropped", { studyId });
+    return "stale";
+  }
+  const timeModel = await modelInEffect(deps.timeModels, deps.config.timePrior);
+  const now = deps.now();
+  let rescored = 0;
+  for (const stack of stackRecordsFor(study, result, timeModel, now)) {
+    const { scores, prediction, geometry } = stack;
+    if (await deps.records.rescoreStack(stack.stackId, { scores, prediction, ...(geometry ? { geometry } : {}) }, now)) rescored++;
+  }
+  deps.log.info("stacks re-scored", { studyId, rescored, series: result.stacks.length, timeModelVersion: timeModel.version });
+  return "rescored";
+}
+
+function parseJsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 async function recordFailure(

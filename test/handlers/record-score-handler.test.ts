@@ -10,6 +10,7 @@ import type { StackRecord } from "../../lambdas/contracts/records.js";
 import type { ScoringResult } from "../../lambdas/contracts/scoring.js";
 import { PRIOR_TIME_MODEL, predictLabelingSeconds, type TimePrior, timeModelFromPrior } from "../../lambdas/domain/labeling-time-model.js";
 import type { ScoringOutputs } from "../../lambdas/domain/record-score.js";
+import { rescoreRequestKey } from "../../lambdas/domain/rescore.js";
 import type { TimeModelStore, VersionedTimeModel } from "../../lambdas/domain/time-model-store.js";
 import { createRecordScoreHandler, handler, recordScoreDepsFromEnvironment } from "../../lambdas/handlers/record-score-handler.js";
 import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
@@ -223,6 +224,63 @@ describe("record-score handler (fakes)", () => {
     // Its stack is recorded (with its model's scores) and waits; the log says so without identifiers.
     expect(t.records.items.get(`${OTHER}-s0`)).toMatchObject({ status: "pending", scores: { modelVersion: "another-model" } });
     expect(t.lines.some((line) => line.includes("not in service"))).toBe(true);
+  });
+
+  describe("a re-score after a promotion", () => {
+    const M2 = "drn_d_38-w1.0-x4-new";
+    const rescoreNotification = (status: "Completed" | "Failed" = "Completed") =>
+      notification(status, STUDY, {
+        requestParameters: { endpointName: "scoring", inputLocation: `s3://studies/${rescoreRequestKey(STUDY, M2)}` },
+        responseParameters:
+          status === "Completed"
+            ? { contentType: "application/json", outputLocation: `s3://studies/async-out/rescore-${STUDY}.out` }
+            : { contentType: "application/json", failureLocation: `s3://studies/async-failures/rescore-${STUDY}.out` },
+      });
+    const rescored = (): ScoringResult => {
+      const r = { ...result(3), modelVersion: M2 };
+      r.stacks = r.stacks.map((stack) => ({ ...stack, stack_uncertainty: 0.6 }));
+      return r;
+    };
+
+    beforeEach(async () => {
+      t.outputs.objects.set(`s3://studies/async-out/${STUDY}.out`, JSON.stringify(result(3)));
+      expect(await t.invoke([notification("Completed")])).toEqual([]);
+      // Stack 1 was selected meanwhile; stack 0 and 2 wait in the pool. Then M2 is promoted.
+      await t.records.transition(`${STUDY}-s1`, "pending", "selected", { selectedBy: "select-2026-W48" }, "2026-11-26T12:00:02.000Z");
+      const first = (await t.records.getModelInService()) as NonNullable<Awaited<ReturnType<typeof t.records.getModelInService>>>;
+      expect(
+        await t.records.promoteModel(
+          { modelVersion: M2, sequence: 2, since: "2026-11-27T00:00:00.000Z", source: "promotion" },
+          first.sequence,
+        ),
+      ).toBe(true);
+    });
+
+    it("writes the new model's V, B, M and T on the stacks still pending, once however often it is told; never on a selected one", async () => {
+      t.outputs.objects.set(`s3://studies/async-out/rescore-${STUDY}.out`, JSON.stringify(rescored()));
+      for (let i = 0; i < 3; i++) expect(await t.invoke([rescoreNotification()])).toEqual([]);
+      for (const index of [0, 2]) {
+        expect(t.records.items.get(`${STUDY}-s${index}`)).toMatchObject({
+          status: "pending",
+          scores: { modelVersion: M2, stackUncertainty: 0.6 },
+        });
+      }
+      expect(t.records.items.get(`${STUDY}-s1`)).toMatchObject({ status: "selected", scores: { modelVersion: result(1).modelVersion } });
+      // The study record is not touched (it stays scored) and no stack is created twice.
+      expect(t.records.items.get(STUDY)?.status).toBe("scored");
+      expect(t.records.items.size).toBe(4);
+      const logged = t.lines.filter((line) => line.includes("stacks re-scored")).map((line) => JSON.parse(line).rescored);
+      expect(logged).toEqual([2, 0, 0]);
+    });
+
+    it("drops a result of a model that is not in service, and a failure leaves the stacks waiting", async () => {
+      t.outputs.objects.set(`s3://studies/async-out/rescore-${STUDY}.out`, JSON.stringify({ ...rescored(), modelVersion: "yet-another" }));
+      expect(await t.invoke([rescoreNotification()])).toEqual([]);
+      expect(await t.invoke([rescoreNotification("Failed")])).toEqual([]);
+      expect(t.records.items.get(`${STUDY}-s0`)?.scores?.modelVersion).toBe(result(1).modelVersion);
+      expect(t.lines.some((line) => line.includes("not in service; dropped"))).toBe(true);
+      expect(t.lines.some((line) => line.includes("re-score failed"))).toBe(true);
+    });
   });
 
   it("uses the newest stored time model", async () => {
