@@ -121,6 +121,25 @@ function printSummary(r: LocalRunResult, budgetHours: number, identifierHits: Re
     `masks              ${withMask.length} exact label maps uploaded (presigned PUT), checked and kept under labels/ ` +
       `(${withMask.reduce((n, c) => n + c.trueMaskVoxels, 0)} labeled voxels); ${r.completions.length - withMask.length} finished "no hemorrhage"`,
   );
+  const ap = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : "n/a");
+  out(`model versions     validation split: ${r.learning.validationStacks} labeled stacks held out by stack id (synthetic phantoms)`);
+  for (const v of r.learning.versions) {
+    out(
+      `                   - ${v.modelVersion}: trained on ${v.trainingStacks ? `${v.trainingStacks} labeled stacks (warm start)` : "phantoms (offline)"}; ` +
+        `validation pixel AP ${ap(v.validation.pixelAp)}, stack AP ${ap(v.validation.stackAp)}; ${v.trainingStacks ? (v.promoted ? "promoted" : `rejected (${v.reasons.join("; ")})`) : "in service before"}`,
+    );
+  }
+  if (r.learning.rescore) {
+    const { stacks, studies, seconds } = r.learning.rescore;
+    out(
+      `re-scored          ${stacks} pending stacks of ${studies} studies in ${seconds.toFixed(0)} s (${stacks ? (seconds / stacks).toFixed(1) : "0"} s per stack on this CPU)`,
+    );
+  }
+  const second = r.secondRound;
+  out(
+    `round 2 (${second.roundId})  ${second.selected} stacks, predicted ${h(second.predictedSeconds)} h` +
+      `${second.modelVersion ? ` under ${second.modelVersion}; ${second.waitingForRescore ?? 0} stacks waited for re-scoring` : ""}`,
+  );
   out(`time model before  v${r.coefficientsBefore.version} ${r.coefficientsBefore.source}: ${coefficient(r.coefficientsBefore)}`);
   const refit = r.refit;
   out(

@@ -17,7 +17,7 @@ import type { StackRecord, StackSource } from "../contracts/records.js";
 export type Split = "train" | "validation";
 
 /** Default share of labeled stacks held out for validation. */
-export const DEFAULT_VALIDATION_SHARE = 0.15;
+export const DEFAULT_VALIDATION_SHARE = 0.2;
 
 export interface LabeledStack {
   readonly stackId: string;
@@ -98,18 +98,19 @@ export interface ValidationMetrics {
 /**
  * A candidate replaces the model in service unless it is worse by more than `tolerance` on pixel or
  * stack AP, measured on the same validation stacks. With no model in service (or no validation
- * stacks yet) the candidate is promoted; metrics that are not finite, or measured on other stacks,
- * are never promoted on.
+ * stacks yet) the candidate is promoted; a candidate whose pixel or stack AP is not finite (a
+ * validation split without hemorrhage), or that was measured on other stacks, is not. A metric the
+ * current model has no finite value for is not compared.
  */
 export function promotionDecision(
   candidate: ValidationMetrics,
   current: ValidationMetrics | undefined,
   tolerance: number,
 ): { promote: boolean; reasons: string[] } {
-  const finite = (m: ValidationMetrics) => [m.pixelAp, m.stackAp, m.frameAp].every(Number.isFinite);
+  if (candidate.stackIds.length === 0) return { promote: true, reasons: ["no validation stacks yet"] };
+  const finite = (m: ValidationMetrics) => [m.pixelAp, m.stackAp].every(Number.isFinite);
   if (!finite(candidate)) return { promote: false, reasons: ["the candidate's validation metrics are not finite"] };
   if (!current) return { promote: true, reasons: ["no model in service to compare with"] };
-  if (candidate.stackIds.length === 0) return { promote: true, reasons: ["no validation stacks yet"] };
   const same = candidate.stackIds.length === current.stackIds.length && candidate.stackIds.every((id, i) => id === current.stackIds[i]);
   if (!same) return { promote: false, reasons: ["the two models were measured on different validation stacks"] };
   const reasons: string[] = [];

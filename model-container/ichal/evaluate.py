@@ -113,6 +113,17 @@ def evaluate_annotated(scorer: StackScorer, folders: Iterable[Path], *, progress
     return {"metrics": evaluator.result(), "stack_ids": names, "model_version": scorer.model_version}
 
 
+def _json_ready(value: Any) -> Any:
+    """NaN and infinities (an AP over no positives) as null, so that the report is strict JSON."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    return value
+
+
 def _rank_correlation(per_stack: list[dict[str, Any]]) -> dict[str, Any]:
     positive = [row for row in per_stack if row["group"] != "negative"]
     out: dict[str, Any] = {"n": len(positive)}
@@ -224,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--annotated-dir", type=Path, default=None, help="evaluate on these annotated stacks instead"
     )
+    parser.add_argument("--out", type=Path, default=None, help="also write the report (JSON) here")
     parser.add_argument("--count", type=int, default=40)
     parser.add_argument(
         "--seed", type=int, default=12345, help="pool seed (use one the training pool did not)"
@@ -247,10 +259,14 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=sys.stderr, flush=True)
 
     if args.annotated_dir is not None:
-        folders = annotated_folders(args.annotated_dir)
-        if not folders:
-            parser.error(f"no annotated stacks in {args.annotated_dir}")
-        print(json.dumps(evaluate_annotated(scorer, folders, progress=progress), indent=2))
+        # No stacks is a valid answer (metrics null): a first round may hold nothing out yet.
+        report = _json_ready(
+            evaluate_annotated(scorer, annotated_folders(args.annotated_dir), progress=progress)
+        )
+        text = json.dumps(report, indent=2, allow_nan=False)
+        if args.out is not None:
+            args.out.write_text(text)
+        print(text)
         return 0
     pool = generate_pool(args.count, args.seed, negative_fraction=args.negative_fraction, size=args.size)
     report = evaluate(scorer, pool, progress=progress)

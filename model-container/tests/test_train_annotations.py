@@ -199,6 +199,16 @@ def test_evaluation_on_annotated_stacks_matches_the_phantom_path(tmp_path, phant
         assert on_channel["metrics"][key] == direct[key], key
     for key in ("pixel_ap", "frame_ap", "stack_ap"):
         assert on_channel["metrics"][key] == pytest.approx(direct[key], abs=0.02), key
-    assert evaluate_main(["--model-dir", str(model), "--annotated-dir", str(channel), "--device", "cpu"]) == 0
+    out = tmp_path / "metrics.json"
+    args = ["--model-dir", str(model), "--annotated-dir", str(channel), "--device", "cpu", "--out", str(out)]
+    assert evaluate_main(args) == 0
     printed = json.loads(capsys.readouterr().out)
+    assert json.loads(out.read_text()) == printed
+    # Nothing held out yet: metrics null (strict JSON), the model still named.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert evaluate_main(["--model-dir", str(model), "--annotated-dir", str(empty), "--device", "cpu"]) == 0
+    nothing = json.loads(capsys.readouterr().out)
+    assert nothing["metrics"]["pixel_ap"] is None and nothing["metrics"]["n_stacks"] == 0
+    assert nothing["model_version"] == scorer.model_version
     assert printed["metrics"]["n_stacks"] == 3 and printed["model_version"] == scorer.model_version

@@ -19,7 +19,8 @@
  * Every handler is the real one from lambdas/handlers; this module only adapts event sources.
  */
 import { randomUUID } from "node:crypto";
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -32,10 +33,13 @@ import { STUDIES_BUCKET } from "../../lambdas/contracts/studies-bucket.js";
 import { WEEKLY_WORKFLOW_RESULT_PATHS, WEEKLY_WORKFLOW_STATES } from "../../lambdas/contracts/weekly-workflow.js";
 import { studyIdOf } from "../../lambdas/domain/ingest.js";
 import { roundIdOf } from "../../lambdas/domain/iso-week.js";
+import { DEFAULT_VALIDATION_SHARE } from "../../lambdas/domain/labeled-set.js";
 import { PRIOR_TIME_MODEL, predictLabelingSeconds, type TimeModel } from "../../lambdas/domain/labeling-time-model.js";
 import type { RefitOutput } from "../../lambdas/domain/refit.js";
+import type { SelectOutput } from "../../lambdas/domain/selection-round.js";
 import { type BindingOptions, bindHandler, type HandlerKind, setLambdaRuntimeEnvironment } from "./lambda-bindings.js";
 import { type FunctionIdentity, invokeLambda } from "./lambda-runtime.js";
+import { type LearningOutcome, learnFromMasks } from "./local-learning.js";
 import { createLocalResources, deriveWiring, type LocalFunction, type LocalWiring } from "./local-wiring.js";
 import { type ModelServer, startModelServer } from "./model-server.js";
 import { LOCAL_AWS, type MotoServer, PROJECT_ROOT, startMotoServer } from "./moto-server.js";
@@ -153,6 +157,10 @@ export interface LocalRunResult {
   };
   emails: SentEmail[];
   completions: CompletionOutcome[];
+  /** The learning step between the rounds: the model versions with their validation AP, and the re-score. */
+  learning: LearningOutcome;
+  /** The second round: what it selected, under which model, and how many stacks still waited. */
+  secondRound: RoundSummary;
   coefficientsBefore: Coefficients;
   coefficientsAfter: Coefficients;
   truth: typeof TRUE_TIME_MODEL;
@@ -207,19 +215,19 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
   let model: ModelServer | undefined;
   try {
     // 1. local AWS from the synthesized template ----------------------------------------------
-    report("1/7 starting moto server and creating the stack's resources from the synthesized template…");
+    report("1/8 starting moto server and creating the stack's resources from the synthesized template…");
     moto = await startMotoServer({ s3EventVersionIds: true });
     const aws = await createLocalAws(options, moto.endpoint);
     for (const line of aws.createdResources) report(`      ${line}`);
     lap("aws");
 
     // 2. ensemble and model server; 3. phantom pool (generated while training) ------------------
-    report("2/7 training a small ensemble on phantoms (cached after the first run) and generating the pool…");
+    report("2/8 training a small ensemble on phantoms (cached after the first run) and generating the pool…");
     const { ensemble, pool } = await prepareEnsembleAndPool(options);
     report(`      ensemble ${ensemble.cached ? "from cache" : "trained"}: ${ensemble.modelDir}`);
     lap("train+pool");
     const endpoint = aws.roles.scoringEndpoint;
-    model = await startModelServer({
+    const modelServerOptions = {
       modelDir: ensemble.modelDir,
       s3Endpoint: moto.endpoint,
       asyncOutput: endpoint.asyncOutput,
@@ -229,7 +237,8 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       device: "cpu",
       cpuThreads: options.threads ?? 1,
       timeoutMs: 120_000,
-    });
+    };
+    model = await startModelServer(modelServerOptions);
     report(
       `      model server on ${model.endpoint} (async output ${endpoint.asyncOutput}, topics: success + error, ${endpoint.environment.ICHAL_CONCURRENT_REQUESTS ?? "default"} requests at a time)`,
     );
@@ -251,10 +260,25 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     lap("week1");
     let emails = await sentEmails(run.awsEndpoint);
     await writeOutbox(outboxDir, emails);
-    report(`6/7 ${emails.length} e-mail(s) sent through SES, written to ${outboxDir}`);
+    report(`6/8 ${emails.length} e-mail(s) sent through SES, written to ${outboxDir}`);
 
     // 7. annotators complete their stacks; next week's workflow refits -------------------------
     const completions = await annotate(run, uploads, pool, week1.records);
+    lap("annotate");
+
+    // 8. the loop closes: retrain on the masks, evaluate, promote, re-score the pool ------------
+    const serverOptions = modelServerOptions;
+    // The re-scores' answers come back through SNS → score queue → record-score: poll again meanwhile.
+    const rescoreIntake = await startIntake(run);
+    const learning = await learn(run, options, ensemble.modelDir, async (modelDir) => {
+      await model?.stop();
+      model = undefined;
+      model = await startModelServer({ ...serverOptions, modelDir });
+      return model;
+    });
+    for (const source of rescoreIntake.sources) await source.stop();
+    if (rescoreIntake.invocationErrors.length > 0) throw new Error(`re-scoring: ${rescoreIntake.invocationErrors.slice(-3).join(" | ")}`);
+    lap("learn");
     const week2 = await runSecondWeek(run, week1, completions);
     emails = await sentEmails(run.awsEndpoint);
     await writeOutbox(outboxDir, emails);
@@ -282,6 +306,8 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       },
       emails,
       completions,
+      learning,
+      secondRound: roundSummary(resultAt(week2.execution.output, WEEKLY_WORKFLOW_RESULT_PATHS.select) as SelectOutput),
       coefficientsBefore: coefficientsOf(week1.modelBefore),
       coefficientsAfter: coefficientsOf(week2.modelAfter),
       truth: TRUE_TIME_MODEL,
@@ -450,7 +476,7 @@ async function uploadPool(run: RunContext, pool: PhantomPool): Promise<UploadOut
   const { roles, report } = run;
   const bucket = roles.studiesBucket;
   report(
-    `3/7 uploading ${pool.phantoms.length} phantom studies to s3://${bucket}/${roles.uploadsPrefix} ` +
+    `3/8 uploading ${pool.phantoms.length} phantom studies to s3://${bucket}/${roles.uploadsPrefix} ` +
       `(${pool.phantoms.filter((p) => p.negative).length} negative, 1 corrupt, 1 with a patient name, 1 uploaded twice)…`,
   );
   const uploads: UploadOutcome[] = [];
@@ -498,7 +524,7 @@ const SETTLED_STATUSES = new Set(["scored", "rejected", "failed"]);
 
 /** Waits until every upload is settled (or dead-lettered), reporting progress; stops the event sources; the dead letters by queue. */
 async function awaitSettled(run: RunContext, uploads: UploadOutcome[], intake: Intake): Promise<Record<string, number>> {
-  run.report("4/7 ingest queue → ingest λ → model container (async) → SNS → score queue → record-score λ…");
+  run.report("4/8 ingest queue → ingest λ → model container (async) → SNS → score queue → record-score λ…");
   const deadLetterQueues = run.wiring.queues.filter((q) => run.wiring.queues.some((o) => o.redrive?.deadLetterTargetArn === q.arn));
   const deadline = Date.now() + (120 + 15 * uploads.length) * 1000;
   let lastLine = "";
@@ -584,7 +610,7 @@ async function runFirstWeek(run: RunContext): Promise<FirstWeek> {
   const modelBefore = await timeModels.latest();
   const now = new Date(run.options.firstRoundAt ?? Date.now()).toISOString();
   const round = roundIdOf(now, run.scheduleTimeZone);
-  run.report(`5/7 weekly workflow ${round}: the synthesized state machine run locally (Tasks ${Object.keys(bindings).join(", ")})…`);
+  run.report(`5/8 weekly workflow ${round}: the synthesized state machine run locally (Tasks ${Object.keys(bindings).join(", ")})…`);
   const execution = await runWorkflow(machine.definition, bindings, { name: round, now, stateMachineArn: machine.arn });
   if (execution.status !== "SUCCEEDED") throw new Error(`workflow ${round} failed: ${execution.error}`);
   const selection = resultAt(execution.output, WEEKLY_WORKFLOW_RESULT_PATHS.select) as FirstWeek["selection"];
@@ -665,7 +691,7 @@ async function annotate(
     work.map((w) => simulatedSpeedOf(options, w.annotator)),
   );
   run.report(
-    `7/7 ${work.length} selected stacks completed by ${options.annotators.length} simulated annotators through the completion API…`,
+    `7/8 ${work.length} selected stacks completed by ${options.annotators.length} simulated annotators through the completion API…`,
   );
   const completions: CompletionOutcome[] = [];
   for (const [i, item] of work.entries()) {
@@ -723,6 +749,72 @@ async function uploadMask(api: AnnotatorApi, item: { annotator: string; stackId:
   const put = await fetch(upload.url, { method: upload.method, headers: upload.headers, body: bytes });
   if (!put.ok) throw new Error(`the mask PUT for ${item.stackId} answered HTTP ${put.status}`);
   return upload.uploadKey;
+}
+
+export interface RoundSummary {
+  readonly roundId: string;
+  readonly selected: number;
+  readonly predictedSeconds: number;
+  readonly modelVersion?: string;
+  readonly waitingForRescore?: number;
+}
+
+function roundSummary(selection: SelectOutput): RoundSummary {
+  return {
+    roundId: selection.roundId,
+    selected: selection.selected.length,
+    predictedSeconds: selection.totalPredictedSeconds,
+    ...(selection.modelVersion ? { modelVersion: selection.modelVersion, waitingForRescore: selection.waitingForRescore ?? 0 } : {}),
+  };
+}
+
+/** Fine-tuning steps per member when the loop retrains locally (warm start; the first model took 500). */
+const LOCAL_FINE_TUNING_STEPS = 120;
+
+/** The learning step (scripts/lib/local-learning.ts) in a temporary /opt/ml-like folder, removed afterwards. */
+async function learn(
+  run: RunContext,
+  options: LocalRunOptions,
+  currentModelDir: string,
+  restartModelServer: (modelDir: string) => Promise<ModelServer>,
+): Promise<LearningOutcome> {
+  const workDir = await mkdtemp(join(tmpdir(), "ich-al-learning-"));
+  try {
+    run.report("8/8 the loop closes: retraining on the accepted masks (warm start), validation, promotion, re-scoring…");
+    return await learnFromMasks({
+      s3: run.s3,
+      records: run.records,
+      items: await scanRecords(run.dynamo, run.roles.tableName),
+      workDir,
+      currentModelDir,
+      ensemble: options.ensemble,
+      iterations: LOCAL_FINE_TUNING_STEPS,
+      validationShare: DEFAULT_VALIDATION_SHARE,
+      tolerance: PROMOTION_TOLERANCE,
+      threads: options.threads ?? 1,
+      ingestEnvironment: run.roles.ingest.fn.environment,
+      report: run.report,
+      restartModelServer,
+      awaitRescored: () => awaitRescored(run),
+    });
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** Default tolerance of the promotion rule (pixel and stack AP) in the local run. */
+const PROMOTION_TOLERANCE = 0.05;
+
+/** Waits until no pending stack is scored by another model than the one in service (5 minutes at most). */
+async function awaitRescored(run: RunContext): Promise<void> {
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    const inService = (await run.records.getModelInService())?.modelVersion;
+    const waiting = (await run.records.listByStatus("pending")).filter((r) => r.kind !== "study" && r.scores?.modelVersion !== inService);
+    if (waiting.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`${waiting.length} pending stacks were not re-scored within 5 minutes`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
 }
 
 /** Next week's workflow: the refit learns from the completions, then selects and notifies again. */

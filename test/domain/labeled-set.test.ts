@@ -112,6 +112,8 @@ describe("promotionDecision", () => {
     ["stack AP worse beyond the tolerance", m(0.6, 0.8), m(0.5, 0.9), false],
     ["other validation stacks", m(0.9, 0.9, ["s1", "s2"]), m(0.5, 0.5), false],
     ["metrics not finite", m(Number.NaN, 0.9), m(0.5, 0.9), false],
+    ["no validation stacks yet", m(Number.NaN, Number.NaN, []), m(Number.NaN, Number.NaN, []), true],
+    ["the current model's AP is undefined", m(0.4, 0.7), m(Number.NaN, 0.7), true],
   ])("%s → promote %s", (_name, candidate, current, promote) => {
     const decision = promotionDecision(candidate, current, 0.02);
     expect(decision.promote).toBe(promote);

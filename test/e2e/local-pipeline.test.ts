@@ -10,6 +10,8 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_VALIDATION_SHARE, splitOf } from "../../lambdas/domain/labeled-set.js";
+import type { ModelVersionReport } from "../../scripts/lib/local-learning.js";
 import { identifierOccurrences, type LocalRunResult, runLocalPipeline } from "../../scripts/lib/local-pipeline.js";
 import { PROJECT_ROOT } from "../../scripts/lib/moto-server.js";
 import { LOCAL_ENSEMBLE } from "../../scripts/lib/python-jobs.js";
@@ -158,6 +160,32 @@ describe("the local pipeline end to end", () => {
     expect(run.selection.waitingForRescore).toBe(0);
     const model = run.records.find((r) => r.pk === "MODEL" && r.sk === "IN_SERVICE");
     expect(model).toMatchObject({ modelVersion: run.selection.modelVersion, sequence: 1, source: "first-score" });
+  });
+
+  it("closes the loop: retrains on the accepted masks, judges the candidate on the fixed validation split, and round 2 selects only under the model in service", () => {
+    const { learning, secondRound } = run;
+    const [first, candidate] = learning.versions as [ModelVersionReport, ModelVersionReport];
+    expect(learning.versions).toHaveLength(2);
+    // The split is the stack id's alone: the candidate trained on exactly the labeled stacks outside it.
+    const labeled = run.records.filter((r) => r.sk === "RECORD" && r.status === "labeled").map((r) => String(r.stackId));
+    const held = labeled.filter((id) => splitOf(id, DEFAULT_VALIDATION_SHARE) === "validation");
+    expect(learning.validationStacks).toBe(held.length);
+    expect(candidate.trainingStacks).toBe(labeled.length - held.length);
+    expect(candidate.validation.stackIds).toEqual([...held].sort());
+    expect(candidate.reasons.length).toBeGreaterThan(0);
+    const model = run.records.find((r) => r.pk === "MODEL" && r.sk === "IN_SERVICE");
+    const pending = run.records.filter((r) => r.sk === "RECORD" && r.status === "pending" && r.kind !== "study");
+    if (candidate.promoted) {
+      expect(model).toMatchObject({ modelVersion: candidate.modelVersion, sequence: 2, source: "promotion" });
+      // Every stack still in the pool was re-scored by it before round 2 selected.
+      expect(learning.rescore?.stacks).toBeGreaterThan(0);
+      for (const r of pending) expect((r.scores as { modelVersion: string }).modelVersion).toBe(candidate.modelVersion);
+    } else {
+      expect(model).toMatchObject({ modelVersion: first.modelVersion, sequence: 1 });
+      expect(learning.rescore).toBeUndefined();
+    }
+    expect(secondRound).toMatchObject({ modelVersion: (model as { modelVersion: string }).modelVersion, waitingForRescore: 0 });
+    expect(secondRound.roundId).toBe(run.executions[1]?.name);
   });
 
   it("names the rounds after the fixed dates' ISO weeks", () => {
