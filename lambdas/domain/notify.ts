@@ -111,6 +111,7 @@ export async function notifyAnnotators(roundId: string, deps: NotifyDeps): Promi
         predictedSeconds: record.prediction?.predictedSeconds ?? 0,
         stackScore: record.scores?.stackScore ?? 0,
         stackUncertainty: record.scores?.stackUncertainty ?? 0,
+        ...(record.geometry ? { frames: record.geometry.shape[0] } : {}),
       });
     }
     worklists.set(share.annotator, list);

@@ -2,13 +2,15 @@
  * The weekly worklist e-mail, built as plain data: one message per annotator per round,
  * multipart/alternative with a text and an HTML part (both UTF-8, base64), sent raw through SES.
  *
- * Content is limited to what an annotator needs and what cannot identify a patient: stack ids,
- * predicted minutes (T), stack score, stack uncertainty (V), a link per stack to the worklist page,
- * the annotator's predicted hours and the round's predicted hours against the weekly budget Q.
+ * Content is limited to what an annotator needs and what cannot identify a patient: each stack as
+ * "Stack 3 of 11 · 7 min · 32 frames" in the worklist page's order (the stack id only as a secondary
+ * detail), one link to the worklist, the annotator's predicted hours, the round's predicted hours
+ * against the weekly budget Q, and the week the next round is selected in.
  * Never object keys, series UIDs or any other field of the stack record. Every interpolated value
  * is HTML-escaped in the HTML part.
  */
 import { DomainError } from "./errors.js";
+import { formatIsoWeek, shiftIsoWeek } from "./iso-week.js";
 
 /** A header value would break the message (CR/LF in an address). */
 export class InvalidMailHeaderError extends DomainError {}
@@ -18,11 +20,13 @@ export interface WorklistStack {
   readonly predictedSeconds: number;
   readonly stackScore: number;
   readonly stackUncertainty: number;
+  /** Frames of the stack, when its grid is known. */
+  readonly frames?: number;
 }
 
 export interface WorklistEmailInput {
   readonly roundId: string;
-  /** The annotator's stacks (any order; shown sorted by stack id). */
+  /** The annotator's stacks (any order; shown sorted by stack id, as the worklist page lists them). */
   readonly stacks: readonly WorklistStack[];
   /** ΣT of the whole round. */
   readonly roundPredictedSeconds: number;
@@ -51,7 +55,13 @@ export function escapeHtml(value: string): string {
 }
 
 const hours = (seconds: number) => (seconds / 3600).toFixed(1);
-const minutes = (seconds: number) => (seconds / 60).toFixed(1);
+const minutes = (seconds: number) => Math.max(1, Math.round(seconds / 60));
+
+/** The week after the round's ISO week, e.g. select-2026-W52 → 2026-W53 or 2027-W01. */
+function nextWeekOf(roundId: string): string | undefined {
+  const match = /^select-(\d{4})-W(\d{2})$/.exec(roundId);
+  return match ? formatIsoWeek(shiftIsoWeek({ year: Number(match[1]), week: Number(match[2]) }, 1)) : undefined;
+}
 
 /** Pure: subject, text and HTML of one annotator's e-mail for one round. */
 export function worklistEmail(input: WorklistEmailInput): WorklistEmail {
@@ -59,7 +69,10 @@ export function worklistEmail(input: WorklistEmailInput): WorklistEmail {
   const stacks = [...input.stacks].sort((a, b) => (a.stackId < b.stackId ? -1 : a.stackId > b.stackId ? 1 : 0));
   let mine = 0;
   for (const s of stacks) mine += s.predictedSeconds;
-  const roundLine = `The whole round: ${hours(input.roundPredictedSeconds)} h predicted of the ${hours(input.budgetSeconds)} h weekly budget.`;
+  const next = nextWeekOf(input.roundId);
+  const roundLine =
+    `The whole round: ${hours(input.roundPredictedSeconds)} h predicted of the ${hours(input.budgetSeconds)} h weekly budget.` +
+    (next ? ` The next round is selected in week ${next}.` : "");
   const pageLink = worklistLink(input.worklistUrl, input.roundId);
   const footer = "Research use only: predictions and scores come from a research model, not a diagnosis.";
 
@@ -78,12 +91,11 @@ export function worklistEmail(input: WorklistEmailInput): WorklistEmail {
 
   const subject = `Labeling ${week}: ${stacks.length} ${stacks.length === 1 ? "stack" : "stacks"}, ${hours(mine)} h predicted`;
   const lead = `Your worklist for round ${input.roundId}: ${stacks.length} ${stacks.length === 1 ? "stack" : "stacks"}, ${hours(mine)} h predicted.`;
-  const rows = stacks.map((s) => ({
-    stackId: s.stackId,
-    minutes: minutes(s.predictedSeconds),
-    score: s.stackScore.toFixed(2),
-    uncertainty: s.stackUncertainty.toFixed(4),
-    link: worklistLink(input.worklistUrl, input.roundId, s.stackId),
+  const rows = stacks.map((s, i) => ({
+    label: [`Stack ${i + 1} of ${stacks.length}`, `${minutes(s.predictedSeconds)} min`, ...(s.frames ? [`${s.frames} frames`] : [])].join(
+      " · ",
+    ),
+    detail: `id ${s.stackId}, stack score ${s.stackScore.toFixed(2)}, uncertainty ${s.stackUncertainty.toFixed(4)}`,
   }));
   const text = [
     "Hello,",
@@ -91,29 +103,19 @@ export function worklistEmail(input: WorklistEmailInput): WorklistEmail {
     lead,
     roundLine,
     "",
-    ...rows.flatMap((r) => [
-      `- ${r.stackId}: ${r.minutes} min predicted, stack score ${r.score}, uncertainty ${r.uncertainty}`,
-      `  ${r.link}`,
-    ]),
+    `Open your worklist: ${pageLink}`,
     "",
-    `Your worklist: ${pageLink}`,
+    ...rows.map((r) => `- ${r.label}   (${r.detail})`),
     "",
     footer,
     "",
   ].join("\n");
-  const tableRows = rows.map(
-    (r) =>
-      `<tr><td><a href="${escapeHtml(r.link)}">${escapeHtml(r.stackId)}</a></td><td align="right">${r.minutes}</td>` +
-      `<td align="right">${r.score}</td><td align="right">${r.uncertainty}</td></tr>`,
-  );
+  const items = rows.map((r) => `<li>${escapeHtml(r.label)} <small style="color:#666">(${escapeHtml(r.detail)})</small></li>`);
   const html = page(subject, [
     "<p>Hello,</p>",
     `<p>${escapeHtml(lead)}<br>${escapeHtml(roundLine)}</p>`,
-    '<table border="1" cellpadding="4" cellspacing="0">',
-    "<thead><tr><th>Stack</th><th>Predicted minutes</th><th>Stack score</th><th>Uncertainty</th></tr></thead>",
-    `<tbody>${tableRows.join("")}</tbody>`,
-    "</table>",
-    `<p><a href="${escapeHtml(pageLink)}">Open your worklist</a></p>`,
+    `<p><a href="${escapeHtml(pageLink)}" style="font-weight:bold">Open your worklist</a></p>`,
+    `<ol style="list-style:none;padding-left:0">${items.join("")}</ol>`,
     `<p><small>${escapeHtml(footer)}</small></p>`,
   ]);
   return { subject, text, html };

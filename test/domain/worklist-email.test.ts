@@ -10,22 +10,27 @@ const BASE = {
 };
 
 describe("worklist e-mail", () => {
-  it("lists each stack with minutes, score, uncertainty and a link; totals vs budget", () => {
+  it("lists each stack in the worklist's order as 'Stack i of n · minutes · frames', the id only as a detail; one link; totals vs budget; the next round", () => {
     const email = worklistEmail({
       ...BASE,
       stacks: [
-        { stackId: "stack-b", predictedSeconds: 1800, stackScore: 0.875, stackUncertainty: 0.12345 },
-        { stackId: "stack-a", predictedSeconds: 600, stackScore: 0.1, stackUncertainty: 0.2 },
+        { stackId: "stack-b", predictedSeconds: 1800, stackScore: 0.875, stackUncertainty: 0.12345, frames: 32 },
+        { stackId: "stack-a", predictedSeconds: 20, stackScore: 0.1, stackUncertainty: 0.2 },
       ],
     });
-    expect(email.subject).toBe("Labeling 2026-W48: 2 stacks, 0.7 h predicted");
-    expect(email.text).toContain("- stack-a: 10.0 min predicted, stack score 0.10, uncertainty 0.2000");
-    expect(email.text).toContain("- stack-b: 30.0 min predicted, stack score 0.88, uncertainty 0.1235");
-    expect(email.text.indexOf("stack-a")).toBeLessThan(email.text.indexOf("stack-b"));
-    expect(email.text).toContain("https://label.example.org/worklist?round=select-2026-W48#stack-a");
-    expect(email.text).toContain("The whole round: 5.0 h predicted of the 40.0 h weekly budget.");
-    expect(email.html).toContain('<a href="https://label.example.org/worklist?round=select-2026-W48#stack-b">stack-b</a>');
-    expect(email.html).toContain('<td align="right">30.0</td>');
+    expect(email.subject).toBe("Labeling 2026-W48: 2 stacks, 0.5 h predicted");
+    expect(email.text).toContain("- Stack 1 of 2 · 1 min   (id stack-a, stack score 0.10, uncertainty 0.2000)");
+    expect(email.text).toContain("- Stack 2 of 2 · 30 min · 32 frames   (id stack-b, stack score 0.88, uncertainty 0.1235)");
+    expect(email.text).toContain(
+      "The whole round: 5.0 h predicted of the 40.0 h weekly budget. The next round is selected in week 2026-W49.",
+    );
+    // One link, to the worklist (no per-stack links to copy around).
+    expect(email.text.match(/https:\/\//g)).toHaveLength(1);
+    expect(email.text).toContain("Open your worklist: https://label.example.org/worklist?round=select-2026-W48");
+    expect(email.html.match(/<a /g)).toHaveLength(1);
+    expect(email.html).toContain("<li>Stack 2 of 2 · 30 min · 32 frames <small");
+    // The year turns over by ISO weeks: 2026 has 53.
+    expect(worklistEmail({ ...BASE, roundId: "select-2026-W53", stacks: [] }).text).toContain("selected in week 2027-W01");
   });
 
   it("an annotator with no stacks gets a short nothing-for-you e-mail", () => {

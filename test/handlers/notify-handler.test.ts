@@ -49,7 +49,11 @@ describe("notify handler", () => {
       for (const id of share.stackIds) expect((await records.getStack(id))?.assignedTo).toBe(share.annotator);
       const mail = mailer.sent.find((m) => m.to === share.annotator);
       const text = parseMime(mail?.raw ?? "").parts[0]?.body ?? "";
-      for (const id of share.stackIds) expect(text).toContain(`https://label.example.org/worklist?round=${ROUND}#${id}`);
+      expect(text).toContain(`Open your worklist: https://label.example.org/worklist?round=${ROUND}`);
+      share.stackIds.forEach((id, i) => {
+        expect(text).toContain(`Stack ${i + 1} of ${share.stackIds.length} · `);
+        expect(text).toContain(`(id ${id},`);
+      });
       expect((await records.getNotification(ROUND, share.annotator))?.status).toBe("sent");
     }
     for (const m of mailer.sent) {

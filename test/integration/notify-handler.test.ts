@@ -85,9 +85,10 @@ describe("notify handler on moto (DynamoDB + SESv2 raw)", () => {
       expect(message.source).toBe(SENDER);
       const mime = parseMime(message.raw_data);
       expect(mime.parts.map((p) => p.headers.get("content-type"))).toEqual(["text/plain; charset=UTF-8", "text/html; charset=UTF-8"]);
+      expect(mime.parts[0]?.body).toContain(`worklist?round=${ROUND}`);
       for (const id of share.stackIds) {
-        expect(mime.parts[0]?.body).toContain(`worklist?round=${ROUND}#${id}`);
-        expect(mime.parts[1]?.body).toContain(`>${id}</a>`);
+        expect(mime.parts[0]?.body).toContain(`(id ${id},`);
+        expect(mime.parts[1]?.body).toContain(`(id ${id},`);
         expect((await store.getStack(id))?.assignedTo).toBe(share.annotator);
       }
       const mark = await store.getNotification(ROUND, share.annotator);
