@@ -9,7 +9,8 @@
  * The HTTP tests of the local API Gateway stand-in need no browser. The browser tests are skipped,
  * with the reason printed, only where no Chromium can be found at all.
  *
- * WORKLIST_SCREENSHOT=docs/worklist.png npx vitest run --project browser   also writes the README screenshot.
+ * WORKLIST_SCREENSHOT=docs/worklist.png npx vitest run --project browser   also writes the README screenshot
+ * (EMAIL_SCREENSHOT=docs/email.png the weekly e-mail's).
  */
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -58,6 +59,7 @@ import {
   FIXTURE_GEOMETRY,
   fixtureLabels,
   fixtureMaskBytes,
+  parseMime,
   pendingStack,
   ZED,
 } from "../support/round-fixtures.js";
@@ -89,6 +91,8 @@ let overlayDir: string;
 let roundId: string;
 let amy: AnnotatorShare;
 let zed: AnnotatorShare;
+/** The round's e-mails, as SES would have received them. */
+let mailer: RecordingMailer;
 
 beforeAll(async () => {
   moto = await startMotoServer();
@@ -152,9 +156,10 @@ beforeEach(async () => {
   });
   roundId = round.roundId;
   let n = 0;
+  mailer = new RecordingMailer();
   await notifyAnnotators(roundId, {
     records: store,
-    mailer: new RecordingMailer(),
+    mailer,
     settings: { sender: "ich-al@example.org", annotators: [AMY, ZED], budgetSeconds: 3 * 3600, worklistUrl: server.url },
     clock: () => now,
     newToken: () => `t${n++}`,
@@ -585,6 +590,28 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     await page.getByText("does not belong to a sign-in started in this tab").waitFor();
     expect(tokenCalls).toEqual([]);
     expect(page.url()).toBe(server.url);
+    await context.close();
+  });
+
+  it("screenshot of the weekly e-mail's HTML part as a mail client shows it; its one link opens this page", async () => {
+    if (!browser) throw new Error("Chromium was found but did not start");
+    const raw = mailer.sent.find((m) => m.to === AMY)?.raw ?? "";
+    const [text, html] = parseMime(raw).parts.map((p) => p.body) as [string, string];
+    expect(text).toContain(`Stack 1 of ${amy.stackIds.length} · `);
+    const context = await browser.newContext({ viewport: { width: 760, height: 600 }, javaScriptEnabled: false });
+    const page = await context.newPage();
+    await page.setContent(html);
+    const links = await page.locator("a").all();
+    expect(links).toHaveLength(1);
+    const href = (await links[0]?.getAttribute("href")) ?? "";
+    expect(new URL(href).searchParams.get("round")).toBe(roundId);
+    expect(href.startsWith(server.url)).toBe(true);
+    expect(await page.locator("li").count()).toBe(amy.stackIds.length);
+    const scratch = process.env.EMAIL_SCREENSHOT ? undefined : mkdtempSync(join(tmpdir(), "email-"));
+    const out = scratch ? join(scratch, "email.png") : resolve(process.env.EMAIL_SCREENSHOT as string);
+    await page.screenshot({ path: out, fullPage: true });
+    expect(readFileSync(out).subarray(1, 4).toString()).toBe("PNG");
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
     await context.close();
   });
 
