@@ -342,11 +342,17 @@ export class InstitutionStack extends Stack {
         notify: this.notify.function,
         complete: this.complete.function,
         "round-failure": this.roundFailure.function,
+        rescore: this.scoring.rescore.function,
       },
     });
 
     const output = (name: string, value: string, description: string) => new CfnOutput(this, name, { value, description });
     output("StudiesBucketName", this.studies.bucket.bucketName, "Upload de-identified studies under uploads/");
+    output(
+      "RescoreFunctionName",
+      this.scoring.rescore.function.functionName,
+      "After a new model is in service: aws lambda invoke --function-name <this> out.json re-scores the pool",
+    );
     output(
       "QuarantineOperatorRoleArn",
       this.studies.quarantineOperatorRole.roleArn,

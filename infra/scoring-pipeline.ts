@@ -7,10 +7,11 @@ import type { IBucket } from "aws-cdk-lib/aws-s3";
 import { Subscription, SubscriptionProtocol, type Topic } from "aws-cdk-lib/aws-sns";
 import { type IQueue, Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import { formatThresholds, IngestEnvSchema, RecordScoreEnvSchema } from "../lambdas/contracts/env.js";
+import { formatThresholds, IngestEnvSchema, RecordScoreEnvSchema, RescoreEnvSchema } from "../lambdas/contracts/env.js";
 import { STUDIES_BUCKET } from "../lambdas/contracts/studies-bucket.js";
 import { SCORING_REQUESTS_PREFIX } from "../lambdas/domain/ingest.js";
 import type { TimePrior } from "../lambdas/domain/labeling-time-model.js";
+import { RESCORE_REQUESTS_PREFIX } from "../lambdas/domain/rescore.js";
 import { kmsUse, LambdaFunction } from "./lambda-function.js";
 import { resourceFindingId } from "./nag-ids.js";
 import { recordsReadWrite } from "./records-access.js";
@@ -72,6 +73,8 @@ export class ScoringPipeline extends Construct {
   readonly ingest: LambdaFunction<typeof IngestEnvSchema>;
   /** The record-score Lambda. */
   readonly recordScore: LambdaFunction<typeof RecordScoreEnvSchema>;
+  /** Requests a re-score of the pool after a promotion (invoked, never scheduled). */
+  readonly rescore: LambdaFunction<typeof RescoreEnvSchema>;
   /** SageMaker's success/error notifications (SNS envelopes), consumed by record-score. */
   readonly scoreQueue: Queue;
   /** Notifications record-score failed `maxReceiveCount` times; alarmed; re-drive after fixing the cause. */
@@ -160,6 +163,36 @@ export class ScoringPipeline extends Construct {
         reason: `objects under ${prefix} of the studies bucket, whose keys (one per study) are not known at deploy time; the prefix is the narrowest scope`,
       })),
     );
+
+    // After a promotion: every pending stack another model scored is scored again (domain/rescore.ts).
+    this.rescore = new LambdaFunction(this, "Rescore", {
+      handler: "rescore",
+      description: "After a promotion: request a re-score of every study whose pending stacks another model scored",
+      envSchema: RescoreEnvSchema,
+      environment: {
+        TABLE_NAME: props.table.tableName,
+        STUDIES_BUCKET: bucket.bucketName,
+        SCORING_ENDPOINT_NAME: endpoint.endpointName,
+        SCORING_TOP_K: String(props.scoringParameters.topK),
+        SCORING_THRESHOLDS: formatThresholds(props.scoringParameters.thresholds),
+        PRIVATE_CREATOR_ALLOW_LIST: JSON.stringify(props.scoringParameters.allowedPrivateCreators ?? []),
+      },
+      invocation: { kind: "synchronous", caller: "an operator (aws lambda invoke) or the learning workflow after an endpoint update" },
+      encryptionKey,
+      logRetention: props.logRetention,
+      timeout: Duration.minutes(5),
+      reservedConcurrency: 1,
+      statements: [
+        new PolicyStatement({ sid: "WriteRescoreRequests", actions: ["s3:PutObject"], resources: [objects(RESCORE_REQUESTS_PREFIX)] }),
+        ...recordsReadWrite(props.table),
+        kmsUse(encryptionKey, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]),
+        new PolicyStatement({ sid: "InvokeScoring", actions: ["sagemaker:InvokeEndpointAsync"], resources: [endpoint.endpointArn] }),
+      ],
+    });
+    Validations.of(this.rescore.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${resourceFindingId(bucket)}/${RESCORE_REQUESTS_PREFIX}*]`,
+      reason: `re-score requests under ${RESCORE_REQUESTS_PREFIX}, one per study and model, whose keys are not known at deploy time; the prefix is the narrowest scope`,
+    });
 
     this.scoreDeadLetterQueue = new Queue(this, "ScoreDeadLetterQueue", {
       encryption: QueueEncryption.KMS,

@@ -81,6 +81,21 @@ export const IngestEnvSchema = z.object({
 });
 export type IngestEnv = z.infer<typeof IngestEnvSchema>;
 
+/**
+ * Environment of the re-score Lambda (lambdas/handlers/rescore-handler.ts): the records table, and the
+ * scoring request ingest would send (studies bucket, endpoint, K, thresholds, private creators).
+ */
+export const RescoreEnvSchema = IngestEnvSchema.pick({
+  TABLE_NAME: true,
+  STUDIES_BUCKET: true,
+  SCORING_ENDPOINT_NAME: true,
+  SCORING_TOP_K: true,
+  SCORING_THRESHOLDS: true,
+  PRIVATE_CREATOR_ALLOW_LIST: true,
+  AWS_ENDPOINT_URL: true,
+});
+export type RescoreEnv = z.infer<typeof RescoreEnvSchema>;
+
 /** The institution config's `thresholds` as SCORING_THRESHOLDS carries them (inverse of its parse). */
 export const formatThresholds = (thresholds: readonly number[]): string => thresholds.map(String).join(",");
 

@@ -26,6 +26,7 @@ export const HANDLER_MODULES = {
   notify: { file: "notify-handler.js", create: "createNotifyHandler", deps: "notifyDepsFromEnvironment" },
   complete: { file: "complete-handler.js", create: "createCompleteHandler", deps: "completeDepsFromEnvironment" },
   roundFailure: { file: "round-failure-handler.js", create: "createRoundFailureHandler", deps: "roundFailureDepsFromEnvironment" },
+  rescore: { file: "rescore-handler.js", create: "createRescoreHandler", deps: "rescoreDepsFromEnvironment" },
 } as const;
 export type HandlerKind = keyof typeof HANDLER_MODULES;
 
@@ -82,10 +83,10 @@ export async function bindHandler(kind: HandlerKind, environment: Record<string,
   const metrics = emfWriter(String(env.METRICS_NAMESPACE ?? "IchAl/local"), Date.now, options.writeLog);
   if ("metrics" in deps) deps.metrics = metrics;
   if ("count" in deps) deps.count = intakeCounter(metrics);
-  if (kind === "ingest") {
-    if (!options.modelServerEndpoint) throw new HandlerBindingError("ingest needs the model server endpoint");
+  if (kind === "ingest" || kind === "rescore") {
+    if (!options.modelServerEndpoint) throw new HandlerBindingError(`${kind} needs the model server endpoint`);
     const endpointName = env.SCORING_ENDPOINT_NAME;
-    if (!endpointName) throw new HandlerBindingError("the ingest function's environment has no SCORING_ENDPOINT_NAME");
+    if (!endpointName) throw new HandlerBindingError(`the ${kind} function's environment has no SCORING_ENDPOINT_NAME`);
     deps.scoring = new SageMakerScoringEndpoint(
       new SageMakerRuntimeClient({ ...LOCAL_AWS, endpoint: options.modelServerEndpoint }),
       endpointName,

@@ -6,8 +6,9 @@
  *   → `ichal train` warm-started from the model in service, SageMaker's /opt/ml layout in a folder
  *   → `ichal evaluate --annotated-dir` of both models on the validation split → promotionDecision
  *   → promoted: the model server restarts on the new model, the table's model in service is replaced
- *     (conditionally on the sequence read), and every pending stack is re-scored through the endpoint
- *     (lambdas/domain/rescore.ts; the answers come back through SNS → SQS → record-score, already running)
+ *     (conditionally on the sequence read), and the stack's re-score function asks the endpoint to score
+ *     every pending stack again (lambdas/handlers/rescore-handler.ts; the answers come back through
+ *     SNS → SQS → record-score)
  *
  * In AWS the same steps are a SageMaker training job and an endpoint update; here they run on the CPU.
  * Synthetic phantoms only.
@@ -16,10 +17,6 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
-import { SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
-import { S3StudyObjects } from "../../lambdas/adapters/s3-study-objects.js";
-import { SageMakerScoringEndpoint } from "../../lambdas/adapters/sagemaker-scoring-endpoint.js";
-import { IngestEnvSchema, parseEnvironment } from "../../lambdas/contracts/env.js";
 import { type StackRecord, StackRecordSchema } from "../../lambdas/contracts/records.js";
 import {
   channelFiles,
@@ -28,9 +25,8 @@ import {
   promotionDecision,
   type ValidationMetrics,
 } from "../../lambdas/domain/labeled-set.js";
-import { requestRescoring } from "../../lambdas/domain/rescore.js";
+import type { RescoreOutput } from "../../lambdas/domain/rescore.js";
 import type { ModelServer } from "./model-server.js";
-import { LOCAL_AWS } from "./moto-server.js";
 import { type EnsembleSettings, runIchal } from "./python-jobs.js";
 
 export interface ModelVersionReport {
@@ -62,10 +58,11 @@ export interface LearningContext {
   readonly validationShare: number;
   readonly tolerance: number;
   readonly threads: number;
-  readonly ingestEnvironment: Record<string, string>;
   readonly report: (line: string) => void;
   /** Restarts the model server on `modelDir`; the new server (the old one is stopped). */
   readonly restartModelServer: (modelDir: string) => Promise<ModelServer>;
+  /** Invokes the stack's re-score function (bound to the model server at `modelServerEndpoint`). */
+  readonly rescore: (modelServerEndpoint: string) => Promise<RescoreOutput>;
   /** Resolves once no pending stack waits for the model in service (or throws after a timeout). */
   readonly awaitRescored: () => Promise<void>;
 }
@@ -134,21 +131,7 @@ export async function learnFromMasks(ctx: LearningContext): Promise<LearningOutc
   if (!(await ctx.records.promoteModel(next, inService.sequence))) throw new Error("another promotion replaced the model in service first");
 
   const started = Date.now();
-  const env = parseEnvironment("ingest", IngestEnvSchema, ctx.ingestEnvironment);
-  const requested = await requestRescoring({
-    records: ctx.records,
-    objects: new S3StudyObjects(ctx.s3),
-    scoring: new SageMakerScoringEndpoint(
-      new SageMakerRuntimeClient({ ...LOCAL_AWS, endpoint: server.endpoint }),
-      env.SCORING_ENDPOINT_NAME,
-    ),
-    config: {
-      studiesBucket: env.STUDIES_BUCKET,
-      topK: env.SCORING_TOP_K,
-      thresholds: env.SCORING_THRESHOLDS,
-      ...(env.PRIVATE_CREATOR_ALLOW_LIST ? { allowedPrivateCreators: env.PRIVATE_CREATOR_ALLOW_LIST } : {}),
-    },
-  });
+  const requested = await ctx.rescore(server.endpoint);
   ctx.report(`      re-scoring ${requested.stacks} pending stacks of ${requested.studies} studies with ${candidate.modelVersion}…`);
   await ctx.awaitRescored();
   const seconds = (Date.now() - started) / 1000;

@@ -36,6 +36,7 @@ import { roundIdOf } from "../../lambdas/domain/iso-week.js";
 import { DEFAULT_VALIDATION_SHARE } from "../../lambdas/domain/labeled-set.js";
 import { PRIOR_TIME_MODEL, predictLabelingSeconds, type TimeModel } from "../../lambdas/domain/labeling-time-model.js";
 import type { RefitOutput } from "../../lambdas/domain/refit.js";
+import type { RescoreOutput } from "../../lambdas/domain/rescore.js";
 import type { SelectOutput } from "../../lambdas/domain/selection-round.js";
 import { type BindingOptions, bindHandler, type HandlerKind, setLambdaRuntimeEnvironment } from "./lambda-bindings.js";
 import { type FunctionIdentity, invokeLambda } from "./lambda-runtime.js";
@@ -792,9 +793,13 @@ async function learn(
       validationShare: DEFAULT_VALIDATION_SHARE,
       tolerance: PROMOTION_TOLERANCE,
       threads: options.threads ?? 1,
-      ingestEnvironment: run.roles.ingest.fn.environment,
       report: run.report,
       restartModelServer,
+      rescore: async (modelServerEndpoint) => {
+        const fn = run.roles.rescore;
+        const bound = await bindHandler("rescore", fn.environment, { ...run.bindingOptions, modelServerEndpoint });
+        return (await invokeLambda(bound, {}, identity(fn))) as RescoreOutput;
+      },
       awaitRescored: () => awaitRescored(run),
     });
   } finally {
@@ -885,6 +890,13 @@ function identifyRoles(wiring: LocalWiring) {
     recordScore: { fn: fnOf(scoreMapping.functionLogicalId), mapping: scoreMapping },
     get complete(): LocalFunction {
       return completionFunction(wiring);
+    },
+    /** The re-score function: the one that names the scoring endpoint but consumes no queue. */
+    get rescore(): LocalFunction {
+      const consumers = new Set(wiring.eventSourceMappings.map((m) => m.functionLogicalId));
+      const fn = wiring.functions.find((f) => f.environment.SCORING_ENDPOINT_NAME && !consumers.has(f.logicalId));
+      if (!fn) throw new Error("the synthesized stack has no re-score function (SCORING_ENDPOINT_NAME without an ingest queue)");
+      return fn;
     },
   };
 }

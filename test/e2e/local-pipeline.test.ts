@@ -158,8 +158,8 @@ describe("the local pipeline end to end", () => {
   it("selects under one model: the one that scored the pool is in service, no stack waits", () => {
     expect(run.selection.modelVersion).toMatch(/^drn_d_38-/);
     expect(run.selection.waitingForRescore).toBe(0);
-    const model = run.records.find((r) => r.pk === "MODEL" && r.sk === "IN_SERVICE");
-    expect(model).toMatchObject({ modelVersion: run.selection.modelVersion, sequence: 1, source: "first-score" });
+    // The first model: the one the learning step found in service and compared the candidate with.
+    expect(run.learning.versions[0]?.modelVersion).toBe(run.selection.modelVersion);
   });
 
   it("closes the loop: retrains on the accepted masks, judges the candidate on the fixed validation split, and round 2 selects only under the model in service", () => {

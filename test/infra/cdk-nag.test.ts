@@ -57,6 +57,7 @@ const acknowledgements = (root: IConstruct) =>
 const FUNCTIONS = [
   "Scoring/Ingest",
   "Scoring/RecordScore",
+  "Scoring/Rescore",
   "Refit",
   "Select",
   "Notify",
@@ -98,6 +99,7 @@ const EXPECTED_ACKNOWLEDGEMENTS = [
     iam5(`${STUDIES_ARN}/${p}*`, "ScoringEndpoint/ExecutionRole"),
   ),
   iam5(`${STUDIES_ARN}/overlays/*`, "Complete/Role"),
+  iam5(`${STUDIES_ARN}/scoring-requests/rescore/*`, "Scoring/Rescore/Role"),
   iam5(`${STUDIES_ARN}/label-uploads/*`, "Complete/Role"),
   iam5(`${STUDIES_ARN}/labels/*`, "Complete/Role"),
   // ecr:GetAuthorizationToken, cloudwatch:PutMetricData (namespace-conditioned), ec2:Describe*: no resource-level permissions.

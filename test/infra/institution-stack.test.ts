@@ -252,9 +252,9 @@ describe("InstitutionStack", () => {
 
     it("gives every log group a retention and the data key; CDK's notification handler's exists before the handler runs", () => {
       const logGroups = t.findResources("AWS::Logs::LogGroup");
-      // 8 Lambdas, the state machine, the API's access log, CDK's notification handler, CDK's page-deployment
+      // 9 Lambdas, the state machine, the API's access log, CDK's notification handler, CDK's page-deployment
       // handler, the sealed network's flow logs and its two CDK custom-resource handlers (no endpoint without a model).
-      expect(Object.keys(logGroups)).toHaveLength(15);
+      expect(Object.keys(logGroups)).toHaveLength(16);
       for (const [id, group] of Object.entries(logGroups)) {
         expect(group.Properties, id).toMatchObject({ RetentionInDays: 365, KmsKeyId: dataKeyArn });
         expect(group.DeletionPolicy, id).toBe("Retain");
@@ -269,6 +269,7 @@ describe("Lambda functions", () => {
   const functions = {
     ingest: stack.scoring.ingest,
     recordScore: stack.scoring.recordScore,
+    rescore: stack.scoring.rescore,
     refit: stack.refit,
     select: stack.select,
     notify: stack.notify,
@@ -478,12 +479,24 @@ describe("IAM least privilege", () => {
     expect(roleStatements(t, stack.notify.role.policy)).toContainEqual(deleters[0]);
   });
 
-  it("lets ingest invoke the scoring endpoint asynchronously and nothing else of SageMaker", () => {
+  it("lets ingest and the re-score function invoke the scoring endpoint asynchronously and nothing else of SageMaker", () => {
     const sagemaker = statements.filter((s) => actionsOf(s).some((a) => a.startsWith("sagemaker:")));
-    expect(sagemaker).toHaveLength(1);
-    expect(sagemaker[0]).toMatchObject({ Action: "sagemaker:InvokeEndpointAsync" });
-    expect(JSON.stringify(sagemaker[0]?.Resource)).toContain(":endpoint/ich-al-test-hospital-scoring");
-    expect(roleStatements(t, stack.scoring.ingest.role.policy)).toContainEqual(sagemaker[0]);
+    expect(sagemaker).toHaveLength(2);
+    for (const [i, role] of [stack.scoring.ingest.role, stack.scoring.rescore.role].entries()) {
+      expect(sagemaker[i]).toMatchObject({ Action: "sagemaker:InvokeEndpointAsync" });
+      expect(JSON.stringify(sagemaker[i]?.Resource)).toContain(":endpoint/ich-al-test-hospital-scoring");
+      expect(roleStatements(t, role.policy)).toContainEqual(sagemaker[i]);
+    }
+  });
+
+  it("lets the re-score function write only re-score requests in the studies bucket", () => {
+    const s3 = roleStatements(t, stack.scoring.rescore.role.policy).filter((s) => actionsOf(s).some((a) => a.startsWith("s3:")));
+    expect(s3).toEqual([
+      expect.objectContaining({
+        Action: "s3:PutObject",
+        Resource: { "Fn::Join": ["", [arn(stack.studies.bucket), "/scoring-requests/rescore/*"]] },
+      }),
+    ]);
   });
 
   it("names KMS actions exactly (no kms:* wildcards) in every role's policy", () => {
