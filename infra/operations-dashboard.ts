@@ -135,6 +135,17 @@ export class OperationsDashboard extends Construct {
     );
     this.dashboard.addWidgets(
       new GraphWidget({
+        title: "Re-scoring after a promotion: stacks requested, re-scored, stale results dropped",
+        left: [
+          ours(INTAKE_METRICS.stacksRescoreRequested, "Sum", hour, "requested"),
+          ours(INTAKE_METRICS.stacksRescored, "Sum", hour, "re-scored"),
+          ours(INTAKE_METRICS.rescoreResultsStale, "Sum", hour, "stale results dropped"),
+        ],
+        width: 24,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
         title: "Lambda errors",
         left: Object.entries(props.functions).map(([name, fn]) => fn.metricErrors({ statistic: "Sum", period: hour, label: name })),
         width: 24,

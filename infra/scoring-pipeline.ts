@@ -171,6 +171,7 @@ export class ScoringPipeline extends Construct {
       envSchema: RescoreEnvSchema,
       environment: {
         TABLE_NAME: props.table.tableName,
+        METRICS_NAMESPACE: props.metricsNamespace,
         STUDIES_BUCKET: bucket.bucketName,
         SCORING_ENDPOINT_NAME: endpoint.endpointName,
         SCORING_TOP_K: String(props.scoringParameters.topK),

@@ -87,6 +87,7 @@ export type IngestEnv = z.infer<typeof IngestEnvSchema>;
  */
 export const RescoreEnvSchema = IngestEnvSchema.pick({
   TABLE_NAME: true,
+  METRICS_NAMESPACE: true,
   STUDIES_BUCKET: true,
   SCORING_ENDPOINT_NAME: true,
   SCORING_TOP_K: true,

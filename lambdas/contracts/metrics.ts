@@ -41,6 +41,12 @@ export const INTAKE_METRICS = {
   stacksPooled: "StacksPooled",
   /** Stacks recorded `duplicate` (their voxels were recorded before). */
   stacksDuplicate: "StacksDuplicate",
+  /** Pending stacks whose re-score the re-score function requested (after a promotion). */
+  stacksRescoreRequested: "StacksRescoreRequested",
+  /** Pending stacks whose scores record-score replaced with the model in service's. */
+  stacksRescored: "StacksRescored",
+  /** Re-score results dropped: the model that produced them is no longer in service. */
+  rescoreResultsStale: "RescoreResultsStale",
 } as const;
 export type IntakeMetric = (typeof INTAKE_METRICS)[keyof typeof INTAKE_METRICS];
 

@@ -334,6 +334,7 @@ async function recordRescore(study: StackRecord, notification: ScoringNotificati
   const inService = await deps.records.getModelInService();
   if (inService?.modelVersion !== result.modelVersion) {
     deps.log.info("re-score result of a model not in service; dropped", { studyId });
+    deps.count?.(INTAKE_METRICS.rescoreResultsStale);
     return "stale";
   }
   const timeModel = await modelInEffect(deps.timeModels, deps.config.timePrior);
@@ -344,6 +345,7 @@ async function recordRescore(study: StackRecord, notification: ScoringNotificati
     if (await deps.records.rescoreStack(stack.stackId, { scores, prediction, ...(geometry ? { geometry } : {}) }, now)) rescored++;
   }
   deps.log.info("stacks re-scored", { studyId, rescored, series: result.stacks.length, timeModelVersion: timeModel.version });
+  deps.count?.(INTAKE_METRICS.stacksRescored, rescored);
   return "rescored";
 }
 

@@ -11,6 +11,7 @@
  * record-score. Stacks that are not re-scored (a failure) keep waiting and are counted by every round.
  */
 import { createHash } from "node:crypto";
+import { INTAKE_METRICS, type IntakeCounter } from "../contracts/metrics.js";
 import type { StackRecord } from "../contracts/records.js";
 import { type IngestConfig, SCORING_REQUESTS_PREFIX, type StudyObjects, scoringRequestFor } from "./ingest.js";
 import type { RecordStore } from "./record-store.js";
@@ -60,6 +61,8 @@ export interface RescoreDeps {
   readonly scoring: Pick<ScoringEndpoint, "invokeAsync">;
   readonly config: Pick<IngestConfig, "studiesBucket" | "topK" | "thresholds" | "allowedPrivateCreators">;
   readonly log?: (message: string, fields: Record<string, unknown>) => void;
+  /** Counts the stacks whose re-score was requested (contracts/metrics.ts); none when absent. */
+  readonly count?: IntakeCounter;
 }
 
 export interface RescoreOutput {
@@ -81,5 +84,7 @@ export async function requestRescoring(deps: RescoreDeps): Promise<RescoreOutput
     const invocation = await deps.scoring.invokeAsync(`s3://${deps.config.studiesBucket}/${key}`);
     log("re-score requested", { studyId: study.studyId, stacks: study.stackIds.length, inferenceId: invocation.inferenceId });
   }
-  return { modelVersion, studies: studies.length, stacks: studies.reduce((n, s) => n + s.stackIds.length, 0) };
+  const stacks = studies.reduce((n, s) => n + s.stackIds.length, 0);
+  deps.count?.(INTAKE_METRICS.stacksRescoreRequested, stacks);
+  return { modelVersion, studies: studies.length, stacks };
 }

@@ -18,6 +18,7 @@ import { SageMakerScoringEndpoint } from "../adapters/sagemaker-scoring-endpoint
 import { parseEnvironment, RescoreEnvSchema } from "../contracts/env.js";
 import { type RescoreDeps, type RescoreOutput, requestRescoring } from "../domain/rescore.js";
 import { jsonLogger, type Logger } from "./shared/logger.js";
+import { emfWriter, intakeCounter } from "./shared/metrics.js";
 
 export interface RescoreHandlerDeps extends Omit<RescoreDeps, "log"> {
   readonly log: Logger;
@@ -46,6 +47,7 @@ export function rescoreDepsFromEnvironment(env: Record<string, string | undefine
       allowedPrivateCreators: config.PRIVATE_CREATOR_ALLOW_LIST,
     },
     log: jsonLogger({ lambda: "rescore" }),
+    count: intakeCounter(emfWriter(config.METRICS_NAMESPACE)),
   };
 }
 

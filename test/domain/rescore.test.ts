@@ -53,7 +53,14 @@ describe("requestRescoring", () => {
       stacks: 0,
     });
     await records.claimModelInService({ modelVersion: "m2", sequence: 2, since: "2026-12-01T00:00:00.000Z", source: "promotion" });
-    expect(await requestRescoring({ records, objects, scoring, config: CONFIG })).toEqual({ modelVersion: "m2", studies: 1, stacks: 2 });
+    const counted: [string, number | undefined][] = [];
+    const count = (metric: string, value?: number) => void counted.push([metric, value]);
+    expect(await requestRescoring({ records, objects, scoring, config: CONFIG, count })).toEqual({
+      modelVersion: "m2",
+      studies: 1,
+      stacks: 2,
+    });
+    expect(counted).toEqual([["StacksRescoreRequested", 2]]);
     const key = rescoreRequestKey(A, "m2");
     expect(scoring.calls).toEqual([`s3://studies/${key}`]);
     expect(objects.json.get(`studies/${key}`)).toEqual(

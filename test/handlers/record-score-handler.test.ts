@@ -117,11 +117,13 @@ function setup(timePrior?: TimePrior) {
   objects.heads.set(`${PLANTED}@v1`, { sizeBytes: 10, contentType: "application/zip" });
   const timeModels = new FixedTimeModels();
   const lines: string[] = [];
+  const counts: [string, number][] = [];
   const run = createRecordScoreHandler({
     records,
     outputs,
     objects,
     timeModels,
+    count: (metric, value = 1) => void counts.push([metric, value]),
     config: { studiesBucket: "studies", ...(timePrior ? { timePrior } : {}) },
     now: () => "2026-11-26T12:00:01.000Z",
     log: jsonLogger({ lambda: "record-score" }, (line) => lines.push(line)),
@@ -132,6 +134,7 @@ function setup(timePrior?: TimePrior) {
     objects,
     timeModels,
     lines,
+    counts,
     invoke: async (bodies: string[]) =>
       (await run(sqsEvent(bodies), lambdaContext)).batchItemFailures.map((f: { itemIdentifier: string }) => f.itemIdentifier),
   };
@@ -271,6 +274,7 @@ describe("record-score handler (fakes)", () => {
       expect(t.records.items.size).toBe(4);
       const logged = t.lines.filter((line) => line.includes("stacks re-scored")).map((line) => JSON.parse(line).rescored);
       expect(logged).toEqual([2, 0, 0]);
+      expect(t.counts.filter(([m]) => m === "StacksRescored").reduce((n, [, v]) => n + v, 0)).toBe(2);
     });
 
     it("drops a result of a model that is not in service, and a failure leaves the stacks waiting", async () => {
@@ -279,6 +283,7 @@ describe("record-score handler (fakes)", () => {
       expect(await t.invoke([rescoreNotification("Failed")])).toEqual([]);
       expect(t.records.items.get(`${STUDY}-s0`)?.scores?.modelVersion).toBe(result(1).modelVersion);
       expect(t.lines.some((line) => line.includes("not in service; dropped"))).toBe(true);
+      expect(t.counts).toContainEqual(["RescoreResultsStale", 1]);
       expect(t.lines.some((line) => line.includes("re-score failed"))).toBe(true);
     });
   });

@@ -34,6 +34,7 @@ describe("rescore handler", () => {
   it("parses its environment at cold start and names what is missing", () => {
     const env = {
       TABLE_NAME: "t",
+      METRICS_NAMESPACE: "IchAl/test",
       STUDIES_BUCKET: "s",
       SCORING_ENDPOINT_NAME: "e",
       SCORING_TOP_K: "200",
