@@ -16,7 +16,8 @@
 
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
 import { type StackRecord, StackRecordSchema } from "../../lambdas/contracts/records.js";
 import {
   channelFiles,
@@ -47,8 +48,8 @@ export interface LearningOutcome {
 }
 
 export interface LearningContext {
-  readonly s3: import("@aws-sdk/client-s3").S3Client;
-  readonly records: import("../../lambdas/adapters/dynamo-record-store.js").DynamoRecordStore;
+  readonly s3: S3Client;
+  readonly records: DynamoRecordStore;
   readonly items: readonly Record<string, unknown>[];
   readonly workDir: string;
   readonly currentModelDir: string;
@@ -73,30 +74,26 @@ export async function learnFromMasks(ctx: LearningContext): Promise<LearningOutc
     .filter((item) => item.sk === "RECORD")
     .map((item) => StackRecordSchema.safeParse(withoutKeys(item)))
     .flatMap((parsed) => (parsed.success ? [parsed.data as StackRecord] : []));
-  const set = labeledSet(stacks, ctx.validationShare);
+  const labeled = labeledSet(stacks, ctx.validationShare);
   await rm(ctx.workDir, { recursive: true, force: true });
   const train = join(ctx.workDir, "input/data/train");
   const validation = join(ctx.workDir, "validation");
-  await writeChannel(ctx, train, set.train);
-  await writeChannel(ctx, validation, set.validation);
+  await writeChannel(ctx, train, labeled.train);
+  await writeChannel(ctx, validation, labeled.validation);
   ctx.report(
-    `      learning: ${set.train.length} labeled stacks to train on, ${set.validation.length} held out for validation (fixed by stack id)`,
+    `      learning: ${labeled.train.length} labeled stacks to train on, ${labeled.validation.length} held out for validation (fixed by stack id)`,
   );
 
   const candidateDir = join(ctx.workDir, "model");
   const settings = ctx.ensemble;
-  const set_ = (k: string, v: number) => ["--set", `${k}=${v}`];
+  const hp = (k: string, v: number) => ["--set", `${k}=${v}`];
   await runIchal(
     ["train", "--train-dir", train, "--model-dir", candidateDir, "--warm-start-dir", ctx.currentModelDir, "--device", "cpu"]
       .concat(["--hyperparameters", join(ctx.workDir, "input/config/hyperparameters.json")])
-      .concat(set_("ensemble_size", settings.ensembleSize), set_("width", settings.width), set_("grid_size", settings.gridSize))
-      .concat(set_("crop", settings.crop), set_("stride", settings.stride), set_("iterations", ctx.iterations))
-      .concat(
-        set_("batch_size", 16),
-        set_("learning_rate", settings.learningRate / 4),
-        set_("hemorrhage_weight", settings.hemorrhageWeight),
-      )
-      .concat(set_("top_k", settings.topK), set_("seed", settings.seed), set_("log_every", Math.max(10, Math.round(ctx.iterations / 4)))),
+      .concat(hp("ensemble_size", settings.ensembleSize), hp("width", settings.width), hp("grid_size", settings.gridSize))
+      .concat(hp("crop", settings.crop), hp("stride", settings.stride), hp("iterations", ctx.iterations))
+      .concat(hp("batch_size", 16), hp("learning_rate", settings.learningRate / 4), hp("hemorrhage_weight", settings.hemorrhageWeight))
+      .concat(hp("top_k", settings.topK), hp("seed", settings.seed), hp("log_every", Math.max(10, Math.round(ctx.iterations / 4)))),
     { threads: ctx.threads, onLine: (line) => (/step \d+\/\d+/.test(line) ? ctx.report(`      ${line}`) : undefined) },
   );
 
@@ -107,7 +104,7 @@ export async function learnFromMasks(ctx: LearningContext): Promise<LearningOutc
     { modelVersion: current.modelVersion, trainingStacks: 0, validation: current.metrics, promoted: true, reasons: ["in service"] },
     {
       modelVersion: candidate.modelVersion,
-      trainingStacks: set.train.length,
+      trainingStacks: labeled.train.length,
       validation: candidate.metrics,
       promoted: decision.promote,
       reasons: decision.reasons,
@@ -115,7 +112,7 @@ export async function learnFromMasks(ctx: LearningContext): Promise<LearningOutc
   ];
   if (!decision.promote) {
     ctx.report(`      candidate ${candidate.modelVersion} rejected: ${decision.reasons.join("; ")}`);
-    return { validationStacks: set.validation.length, versions };
+    return { validationStacks: labeled.validation.length, versions };
   }
 
   ctx.report(`      candidate ${candidate.modelVersion} promoted (${decision.reasons.join("; ")}); restarting the model server on it…`);
@@ -135,7 +132,11 @@ export async function learnFromMasks(ctx: LearningContext): Promise<LearningOutc
   ctx.report(`      re-scoring ${requested.stacks} pending stacks of ${requested.studies} studies with ${candidate.modelVersion}…`);
   await ctx.awaitRescored();
   const seconds = (Date.now() - started) / 1000;
-  return { validationStacks: set.validation.length, versions, rescore: { studies: requested.studies, stacks: requested.stacks, seconds } };
+  return {
+    validationStacks: labeled.validation.length,
+    versions,
+    rescore: { studies: requested.studies, stacks: requested.stacks, seconds },
+  };
 }
 
 async function writeChannel(ctx: LearningContext, dir: string, stacks: readonly LabeledStack[]): Promise<void> {
