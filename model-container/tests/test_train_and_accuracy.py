@@ -117,7 +117,12 @@ def test_training_failure_is_written_where_sagemaker_reads_it(tmp_path):
         ]
     )
     assert code == 1
-    assert failure.read_text().startswith("ValueError: no labeled .npz stacks in")
+    assert failure.read_text().startswith("ValueError: the train channel ")
+    (tmp_path / "empty").mkdir()
+    args = ["--train-dir", str(tmp_path / "empty"), "--model-dir", str(tmp_path / "model")]
+    args += ["--hyperparameters", str(tmp_path / "none.json"), "--failure-file", str(failure)]
+    assert train_main(args) == 1
+    assert failure.read_text().startswith("ValueError: no annotated stacks or labeled .npz files in")
 
 
 @pytest.mark.parametrize(

@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
             values[key] = value
         hp = Hyperparameters.from_mapping(values)
+        if not args.train_dir.is_dir():
+            raise ValueError(f"the train channel {args.train_dir} does not exist")
         paths = sorted(args.train_dir.glob("*.npz"))
         stacks = load_training_stacks(paths, hp.grid_size) + load_annotated_channel(
             args.train_dir, hp.grid_size
