@@ -102,22 +102,26 @@ export class ScoringPipeline extends Construct {
     this.ingestConcurrency = Math.max(2, Math.min(1000, endpoint.maxConcurrentRequests));
     const objects = (prefix: string) => bucket.arnForObjects(`${prefix}*`);
 
+    // What ingest and the re-score function both need to make a study's scoring request.
+    const scoringRequestEnvironment = {
+      TABLE_NAME: props.table.tableName,
+      METRICS_NAMESPACE: props.metricsNamespace,
+      STUDIES_BUCKET: bucket.bucketName,
+      SCORING_ENDPOINT_NAME: endpoint.endpointName,
+      SCORING_TOP_K: String(props.scoringParameters.topK),
+      SCORING_THRESHOLDS: formatThresholds(props.scoringParameters.thresholds),
+      PRIVATE_CREATOR_ALLOW_LIST: JSON.stringify(props.scoringParameters.allowedPrivateCreators ?? []),
+    };
     this.ingest = new LambdaFunction(this, "Ingest", {
       handler: "ingest",
       description: "S3 upload events (SQS) → study record + asynchronous scoring request",
       envSchema: IngestEnvSchema,
       environment: {
-        TABLE_NAME: props.table.tableName,
-        METRICS_NAMESPACE: props.metricsNamespace,
-        STUDIES_BUCKET: bucket.bucketName,
-        SCORING_ENDPOINT_NAME: endpoint.endpointName,
+        ...scoringRequestEnvironment,
         MAX_OBJECT_BYTES: String(2 * 1024 ** 3),
         // ≥ the function timeout and ≤ the queue visibility (6× timeout): see IngestEnvSchema.
         INVOKE_CLAIM_SECONDS: String(ingestTimeout.toSeconds() * 5),
         MAX_RECEIVE_COUNT: String(props.ingestMaxReceiveCount),
-        SCORING_TOP_K: String(props.scoringParameters.topK),
-        SCORING_THRESHOLDS: formatThresholds(props.scoringParameters.thresholds),
-        PRIVATE_CREATOR_ALLOW_LIST: JSON.stringify(props.scoringParameters.allowedPrivateCreators ?? []),
       },
       invocation: { kind: "synchronous", caller: "the ingest queue's event source mapping (failed messages are redriven to its DLQ)" },
       encryptionKey,
@@ -169,15 +173,7 @@ export class ScoringPipeline extends Construct {
       handler: "rescore",
       description: "After a promotion: request a re-score of every study whose pending stacks another model scored",
       envSchema: RescoreEnvSchema,
-      environment: {
-        TABLE_NAME: props.table.tableName,
-        METRICS_NAMESPACE: props.metricsNamespace,
-        STUDIES_BUCKET: bucket.bucketName,
-        SCORING_ENDPOINT_NAME: endpoint.endpointName,
-        SCORING_TOP_K: String(props.scoringParameters.topK),
-        SCORING_THRESHOLDS: formatThresholds(props.scoringParameters.thresholds),
-        PRIVATE_CREATOR_ALLOW_LIST: JSON.stringify(props.scoringParameters.allowedPrivateCreators ?? []),
-      },
+      environment: scoringRequestEnvironment,
       invocation: { kind: "synchronous", caller: "an operator (aws lambda invoke) or the learning workflow after an endpoint update" },
       encryptionKey,
       logRetention: props.logRetention,

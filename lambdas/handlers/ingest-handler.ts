@@ -12,18 +12,12 @@
  * Environment: contracts/env.ts IngestEnvSchema, parsed at cold start (EnvironmentError).
  */
 import { randomUUID } from "node:crypto";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { S3Client } from "@aws-sdk/client-s3";
-import { SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
 import middy from "@middy/core";
-import { DynamoRecordStore } from "../adapters/dynamo-record-store.js";
-import { S3StudyObjects } from "../adapters/s3-study-objects.js";
-import { SageMakerScoringEndpoint } from "../adapters/sagemaker-scoring-endpoint.js";
 import { IngestEnvSchema, parseEnvironment } from "../contracts/env.js";
 import type { SqsBatchResponse, SqsEvent, SqsMessage } from "../contracts/events.js";
 import { type Delivery, type IngestDeps, ingestMessage, MalformedMessageError } from "../domain/ingest.js";
 import { jsonLogger, type Logger } from "./shared/logger.js";
-import { emfWriter, intakeCounter } from "./shared/metrics.js";
+import { scoringRequestDeps } from "./shared/scoring-request.js";
 import { processSqsBatch, sqsEventParser } from "./shared/sqs-batch.js";
 
 export type IngestHandlerDeps = Omit<IngestDeps, "log"> & { log: Logger };
@@ -48,24 +42,18 @@ function deliveryOf(message: SqsMessage): Delivery {
 /** Composition root: environment parsed and clients created once per execution environment. */
 export function ingestDepsFromEnvironment(env: Record<string, string | undefined>): IngestHandlerDeps {
   const config = parseEnvironment("ingest", IngestEnvSchema, env);
-  const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
+  const shared = scoringRequestDeps(config);
   return {
-    records: new DynamoRecordStore(new DynamoDBClient(endpoint), config.TABLE_NAME),
-    objects: new S3StudyObjects(new S3Client({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) })),
-    scoring: new SageMakerScoringEndpoint(new SageMakerRuntimeClient(endpoint), config.SCORING_ENDPOINT_NAME),
+    ...shared,
     config: {
-      studiesBucket: config.STUDIES_BUCKET,
+      ...shared.config,
       maxObjectBytes: config.MAX_OBJECT_BYTES,
       claimSeconds: config.INVOKE_CLAIM_SECONDS,
       maxReceiveCount: config.MAX_RECEIVE_COUNT,
-      topK: config.SCORING_TOP_K,
-      thresholds: config.SCORING_THRESHOLDS,
-      allowedPrivateCreators: config.PRIVATE_CREATOR_ALLOW_LIST,
     },
     now: () => new Date().toISOString(),
     newToken: randomUUID,
     log: jsonLogger({ lambda: "ingest" }),
-    count: intakeCounter(emfWriter(config.METRICS_NAMESPACE)),
   };
 }
 

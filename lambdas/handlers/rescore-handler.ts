@@ -8,17 +8,11 @@
  * sends the same requests again, and record-score writes each stack once per model.
  * Environment: contracts/env.ts RescoreEnvSchema, parsed at cold start (EnvironmentError).
  */
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { S3Client } from "@aws-sdk/client-s3";
-import { SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
 import middy from "@middy/core";
-import { DynamoRecordStore } from "../adapters/dynamo-record-store.js";
-import { S3StudyObjects } from "../adapters/s3-study-objects.js";
-import { SageMakerScoringEndpoint } from "../adapters/sagemaker-scoring-endpoint.js";
 import { parseEnvironment, RescoreEnvSchema } from "../contracts/env.js";
 import { type RescoreDeps, type RescoreOutput, requestRescoring } from "../domain/rescore.js";
 import { jsonLogger, type Logger } from "./shared/logger.js";
-import { emfWriter, intakeCounter } from "./shared/metrics.js";
+import { scoringRequestDeps } from "./shared/scoring-request.js";
 
 export interface RescoreHandlerDeps extends Omit<RescoreDeps, "log"> {
   readonly log: Logger;
@@ -35,20 +29,7 @@ export function createRescoreHandler(deps: RescoreHandlerDeps) {
 /** Composition root: environment parsed and clients created once per execution environment. */
 export function rescoreDepsFromEnvironment(env: Record<string, string | undefined>): RescoreHandlerDeps {
   const config = parseEnvironment("rescore", RescoreEnvSchema, env);
-  const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
-  return {
-    records: new DynamoRecordStore(new DynamoDBClient(endpoint), config.TABLE_NAME),
-    objects: new S3StudyObjects(new S3Client({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) })),
-    scoring: new SageMakerScoringEndpoint(new SageMakerRuntimeClient(endpoint), config.SCORING_ENDPOINT_NAME),
-    config: {
-      studiesBucket: config.STUDIES_BUCKET,
-      topK: config.SCORING_TOP_K,
-      thresholds: config.SCORING_THRESHOLDS,
-      allowedPrivateCreators: config.PRIVATE_CREATOR_ALLOW_LIST,
-    },
-    log: jsonLogger({ lambda: "rescore" }),
-    count: intakeCounter(emfWriter(config.METRICS_NAMESPACE)),
-  };
+  return { ...scoringRequestDeps(config), log: jsonLogger({ lambda: "rescore" }) };
 }
 
 export const handler = createRescoreHandler(rescoreDepsFromEnvironment(process.env));
