@@ -212,3 +212,58 @@ def test_evaluation_on_annotated_stacks_matches_the_phantom_path(tmp_path, phant
     assert nothing["metrics"]["pixel_ap"] is None and nothing["metrics"]["n_stacks"] == 0
     assert nothing["model_version"] == scorer.model_version
     assert printed["metrics"]["n_stacks"] == 3 and printed["model_version"] == scorer.model_version
+
+
+def test_train_with_a_validation_channel_judges_both_models_on_the_same_stacks(tmp_path, phantoms, capsys):
+    """The learning workflow's judge reads this report: candidate and warm-start model on one split."""
+    from ichal.evaluate import _json_ready, evaluate_annotated
+    from ichal.scoring import StackScorer
+    from ichal.train.annotations import annotated_folders
+
+    train, validation = tmp_path / "train", tmp_path / "validation"
+    annotated(train, "study-0-s0", phantoms[0])
+    annotated(validation, "study-1-s0", phantoms[1])
+    annotated(validation, "study-2-s0", phantoms[2])
+    first, report_file = tmp_path / "v1", tmp_path / "out/evaluation.json"
+    base = ["--train-dir", str(train), "--validation-dir", str(validation), "--device", "cpu", *SETS]
+    code = train_main(
+        [
+            *base,
+            "--model-dir",
+            str(first),
+            "--warm-start-dir",
+            str(tmp_path / "none"),
+            "--evaluation-file",
+            str(report_file),
+        ]
+    )
+    assert code == 0
+    report = json.loads(report_file.read_text())
+    assert report["current"] is None and report["training_stacks"] == 1
+    assert report["candidate"]["stack_ids"] == ["study-1-s0", "study-2-s0"]
+    # The same numbers as evaluating the saved model on its own.
+    alone = _json_ready(
+        evaluate_annotated(StackScorer.from_model_dir(first, device="cpu"), annotated_folders(validation))
+    )
+    assert report["candidate"] == alone
+    assert f"candidate_pixel_ap={alone['metrics']['pixel_ap']:.6f}" in capsys.readouterr().err
+
+    # With a warm start the current model is evaluated as well: the row equals the first model's
+    # evaluation on its own, on the same stacks as the candidate.
+    second, second_report = tmp_path / "v2", tmp_path / "out2/evaluation.json"
+    code = train_main(
+        [
+            *base,
+            "--model-dir",
+            str(second),
+            "--warm-start-dir",
+            str(first),
+            "--evaluation-file",
+            str(second_report),
+        ]
+    )
+    assert code == 0
+    both = json.loads(second_report.read_text())
+    assert both["current"] == alone
+    assert both["candidate"]["stack_ids"] == both["current"]["stack_ids"]
+    assert both["candidate"]["model_version"] != alone["model_version"]
