@@ -13,6 +13,7 @@ import { Alarms } from "./alarms.js";
 import { CompletionApi } from "./completion-api.js";
 import { DataKey } from "./data-key.js";
 import { kmsUse, LambdaFunction } from "./lambda-function.js";
+import { LearningLoop } from "./learning-loop.js";
 import { resourceFindingId } from "./nag-ids.js";
 import { OperationsDashboard } from "./operations-dashboard.js";
 import { recordsReadWrite } from "./records-access.js";
@@ -58,6 +59,8 @@ export class InstitutionStack extends Stack {
   readonly network: SealedNetwork;
   readonly scoringEndpoint: ScoringEndpoint;
   readonly scoring: ScoringPipeline;
+  /** Retraining on accepted masks, promotion, re-scoring: only with a deployed endpoint. */
+  readonly learning?: LearningLoop;
   readonly sender: SenderIdentity;
   readonly refit: LambdaFunction<typeof RefitEnvSchema>;
   readonly select: LambdaFunction<typeof SelectEnvSchema>;
@@ -119,6 +122,18 @@ export class InstitutionStack extends Stack {
       encryptionKey,
       ingestTimeout,
     });
+
+    if (this.scoringEndpoint.deployed) {
+      this.learning = new LearningLoop(this, "Learning", {
+        config,
+        table,
+        studiesBucket: this.studies.bucket,
+        endpoint: this.scoringEndpoint,
+        network: this.network,
+        rescore: this.scoring.rescore.function,
+        encryptionKey,
+      });
+    }
 
     const synchronousTask = { kind: "synchronous", caller: "a Task of the weekly Step Functions workflow (Retry, then Catch)" } as const;
     this.refit = new LambdaFunction(this, "Refit", {
@@ -343,6 +358,15 @@ export class InstitutionStack extends Stack {
         complete: this.complete.function,
         "round-failure": this.roundFailure.function,
         rescore: this.scoring.rescore.function,
+        ...(this.learning
+          ? {
+              "prepare-training": this.learning.functions.prepare.function,
+              "judge-candidate": this.learning.functions.judge.function,
+              "deploy-candidate": this.learning.functions.deploy.function,
+              "put-in-service": this.learning.functions.putInService.function,
+              "training-failure": this.learning.functions.recordFailure.function,
+            }
+          : {}),
       },
     });
 
@@ -372,6 +396,18 @@ export class InstitutionStack extends Stack {
     output("ScoringSuccessTopicArn", this.scoringEndpoint.successTopic.topicArn, "Async inference success notifications");
     output("ScoringErrorTopicArn", this.scoringEndpoint.errorTopic.topicArn, "Async inference error notifications");
     output("WeeklyStateMachineArn", stateMachine.stateMachineArn, "Weekly selection workflow");
+    if (this.learning) {
+      output(
+        "LearningStateMachineArn",
+        this.learning.workflow.stateMachine.stateMachineArn,
+        "Learning workflow: train, judge, deploy, re-score",
+      );
+      output(
+        "ModelPackageGroupName",
+        this.learning.workflow.modelPackageGroupName,
+        "Model registry: every candidate, Approved or Rejected, with metrics",
+      );
+    }
     output("CompletionApiUrl", this.completionApi.api.url, "Annotators' API (POST completions, GET worklist)");
     output("UserPoolId", this.completionApi.userPool.userPoolId, "Annotators' Cognito user pool");
     output(

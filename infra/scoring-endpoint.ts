@@ -10,6 +10,7 @@ import type { IBucket } from "aws-cdk-lib/aws-s3";
 import { CfnEndpoint, CfnEndpointConfig, CfnModel } from "aws-cdk-lib/aws-sagemaker";
 import { Topic } from "aws-cdk-lib/aws-sns";
 import { Construct } from "constructs";
+import { TRAINING_OUTPUT_PREFIX } from "../lambdas/contracts/learning.js";
 import { STUDIES_BUCKET } from "../lambdas/contracts/studies-bucket.js";
 import { OVERLAYS_PREFIX, SCORING_REQUESTS_PREFIX } from "../lambdas/domain/ingest.js";
 import { encryptedLogGroup } from "./encrypted-log-group.js";
@@ -25,7 +26,7 @@ export const SCORING_OUTPUT_PREFIXES = { results: "scoring-results/", failures: 
  * Instance families with local NVMe instance storage. SageMaker rejects an endpoint config KmsKeyId for
  * them (their instance store is hardware-encrypted at rest with a key that never leaves the instance).
  */
-const NVME_FAMILIES = /^ml\.(g4dn|g5|g6|g6e|gr6|p3dn|p4d|p4de|p5|p5e|p5en|m5d|c5d|r5d|inf2|trn1|trn1n)\./;
+export const NVME_FAMILIES = /^ml\.(g4dn|g5|g6|g6e|gr6|p3dn|p4d|p4de|p5|p5e|p5en|m5d|c5d|r5d|inf2|trn1|trn1n)\./;
 
 export interface ScoringEndpointProps {
   /** Institution id; names the endpoint `ich-al-<institution>-scoring`. */
@@ -106,6 +107,12 @@ export class ScoringEndpoint extends Construct {
   readonly scalableTarget?: ScalableTarget;
   /** The production variant's name. */
   readonly variantName = "AllTraffic";
+  /** The model container image, when deployed (the learning workflow trains with it). */
+  readonly image?: DockerImageAsset;
+  /** The endpoint's Model and EndpointConfig as CloudFormation made them, when deployed. */
+  readonly model?: CfnModel;
+  /** The execution role, when deployed (a promoted model runs under it too). */
+  readonly executionRole?: ManagedPolicyRole;
   /** Requests the endpoint works on at once at full scale (maxInstanceCount × maxConcurrentInvocationsPerInstance). */
   readonly maxConcurrentRequests: number;
 
@@ -140,6 +147,7 @@ export class ScoringEndpoint extends Construct {
       platform: Platform.LINUX_AMD64,
       exclude: [".venv", ".pytest_cache", ".ruff_cache", "tests", "bench", "**/__pycache__", "**/*.pyc"],
     });
+    this.image = image;
     const logGroup = encryptedLogGroup(this, "Logs", {
       encryptionKey: props.encryptionKey,
       retention: props.logRetention,
@@ -161,6 +169,8 @@ export class ScoringEndpoint extends Construct {
       ["s3:GetObject"],
       [stack.formatArn({ service: "s3", region: "", account: "", resource: artifact.bucket, resourceName: artifact.key })],
     );
+    // Promoted models: the learning workflow's training jobs write them under training-output/.
+    s3Access("ReadTrainedModels", ["s3:GetObject"], objects(TRAINING_OUTPUT_PREFIX));
     s3Access(
       "ReadStudiesAndRequests",
       ["s3:GetObject", "s3:GetObjectVersion"],
@@ -213,6 +223,7 @@ export class ScoringEndpoint extends Construct {
     image.repository.grantPull(role);
     Validations.of(role).acknowledge(
       ...[
+        TRAINING_OUTPUT_PREFIX,
         STUDIES_BUCKET.uploadsPrefix,
         SCORING_REQUESTS_PREFIX,
         OVERLAYS_PREFIX,
@@ -251,6 +262,8 @@ export class ScoringEndpoint extends Construct {
       },
     });
     model.node.addDependency(role);
+    this.model = model;
+    this.executionRole = role;
 
     const nvme = NVME_FAMILIES.test(props.instanceType);
     this.endpointConfig = new CfnEndpointConfig(this, "Config", {

@@ -560,7 +560,7 @@ function parseStack(stackId: string, item: Record<string, unknown>): StackRecord
 }
 
 /** A stored item without its key attributes, parsed; CorruptRecordError naming `what` when it does not parse. */
-function parseItem<T>(schema: z.ZodType<T>, what: string, item: Record<string, unknown>): T {
+export function parseItem<T>(schema: z.ZodType<T>, what: string, item: Record<string, unknown>): T {
   const record: Record<string, unknown> = { ...item };
   for (const key of KEY_ATTRIBUTES) delete record[key];
   const parsed = schema.safeParse(record);

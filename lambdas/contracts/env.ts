@@ -97,6 +97,54 @@ export const RescoreEnvSchema = IngestEnvSchema.pick({
 });
 export type RescoreEnv = z.infer<typeof RescoreEnvSchema>;
 
+/** Environment shared by the learning workflow's Lambdas (lambdas/handlers/*-training*, judge, deploy, put-in-service). */
+const LearningEnvBase = z.object({
+  TABLE_NAME: z.string().min(1),
+  /** The studies bucket (training-channels/, training-output/, model-evaluations/). */
+  STUDIES_BUCKET: z.string().min(1),
+  AWS_ENDPOINT_URL: z.url().optional(),
+});
+
+/** Environment of prepare-training (lambdas/handlers/prepare-training-handler.ts). */
+export const PrepareTrainingEnvSchema = LearningEnvBase.extend({
+  /** Institution id: names the week's training job. */
+  INSTITUTION: z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/),
+  /** IANA zone the week is read in (the weekly schedule's). */
+  SCHEDULE_TIMEZONE: scheduleTimeZone,
+  /** N: masks since the last judged job that start a new one (config `learning.minNewMasks`). */
+  MIN_NEW_MASKS: z.coerce.number().int().min(1).max(100_000),
+  /** Share of labeled stacks held out for validation (config `learning.validationShare`). */
+  VALIDATION_SHARE: z.coerce.number().min(0.05).max(0.5),
+  /** The stack's first model (`scoring.modelArtifact`), the warm start until a promoted model has its own. */
+  INITIAL_MODEL_DATA: z
+    .string()
+    .regex(/^s3:\/\/[^/]+\/.+$/)
+    .optional(),
+});
+export type PrepareTrainingEnv = z.infer<typeof PrepareTrainingEnvSchema>;
+
+/** Environment of judge-candidate (lambdas/handlers/judge-candidate-handler.ts). */
+export const JudgeCandidateEnvSchema = LearningEnvBase.extend({
+  /** How much worse (pixel or stack AP) a candidate may be and still be promoted (config `learning.tolerance`). */
+  PROMOTION_TOLERANCE: z.coerce.number().min(0).max(1),
+  MODEL_PACKAGE_GROUP: z.string().min(1),
+  /** The model container image the packages name. */
+  MODEL_IMAGE: z.string().min(1),
+});
+export type JudgeCandidateEnv = z.infer<typeof JudgeCandidateEnvSchema>;
+
+/** Environment of deploy-candidate (lambdas/handlers/deploy-candidate-handler.ts). */
+export const DeployCandidateEnvSchema = z.object({
+  SCORING_ENDPOINT_NAME: z.string().min(1),
+  AWS_ENDPOINT_URL: z.url().optional(),
+});
+
+/** Environment of put-in-service (lambdas/handlers/put-in-service-handler.ts). */
+export const PutInServiceEnvSchema = LearningEnvBase.pick({ TABLE_NAME: true, AWS_ENDPOINT_URL: true });
+
+/** Environment of training-failure (lambdas/handlers/training-failure-handler.ts). */
+export const TrainingFailureEnvSchema = LearningEnvBase.pick({ TABLE_NAME: true, AWS_ENDPOINT_URL: true });
+
 /** The institution config's `thresholds` as SCORING_THRESHOLDS carries them (inverse of its parse). */
 export const formatThresholds = (thresholds: readonly number[]): string => thresholds.map(String).join(",");
 

@@ -57,6 +57,46 @@ export const ScoringEndpointConfigSchema = z
   })
   .strict();
 
+/** The learning loop (infra/learning-workflow.ts): when a training job runs, on what, and when a candidate is promoted. */
+export const LearningConfigSchema = z
+  .object({
+    /** When the workflow checks for new masks (the weekly schedule's time zone). Default: daily at 02:00. One job per ISO week at most. */
+    schedule: z
+      .string()
+      .regex(CRON, "an EventBridge Scheduler cron expression with six fields, e.g. cron(0 2 * * ? *)")
+      .refine(hasOneQuestionMark, "exactly one of day-of-month and day-of-week must be ?, e.g. cron(0 2 * * ? *)")
+      .default("cron(0 2 * * ? *)"),
+    /** N: accepted masks since the last judged model that start a training job. Default: 20. */
+    minNewMasks: z.number().int().min(1).max(100_000).default(20),
+    /** Share of labeled stacks held out for validation (fixed by a hash of the stack id). Default: 0.2. */
+    validationShare: z.number().min(0.05).max(0.5).default(0.2),
+    /** How much lower (pixel or stack AP) a candidate may score than the model in service and still be promoted. Default: 0.05. */
+    tolerance: z.number().min(0).max(1).default(0.05),
+    /** Training instance type. Default: ml.g5.xlarge. */
+    instanceType: z
+      .string()
+      .regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, "a SageMaker instance type such as ml.g5.xlarge")
+      .default("ml.g5.xlarge"),
+    /** Longest a training job may run, in hours (its stopping condition). Default: 8. */
+    maxRuntimeHours: z.number().int().min(1).max(48).default(8),
+    /** Training volume in GiB. Default: 100. */
+    volumeSizeGb: z.number().int().min(10).max(1024).default(100),
+    /** Hyperparameters of the `train` entry (model-container ichal/train/hyperparameters.py), e.g. {"iterations": 2000}. Default: the container's. */
+    hyperparameters: z.record(z.string().regex(/^[a-z_]+$/), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  })
+  .strict();
+export type LearningConfig = z.infer<typeof LearningConfigSchema>;
+const DEFAULT_LEARNING: LearningConfig = {
+  schedule: "cron(0 2 * * ? *)",
+  minNewMasks: 20,
+  validationShare: 0.2,
+  tolerance: 0.05,
+  instanceType: "ml.g5.xlarge",
+  maxRuntimeHours: 8,
+  volumeSizeGb: 100,
+  hyperparameters: {},
+};
+
 /** The documented prior (lambdas/domain/labeling-time-model.ts DEFAULT_TIME_PRIOR; a test keeps them equal). */
 const DEFAULT_PRIOR = { alpha: 0.45, beta: 0.35, gamma: Math.log(45), residualSd: 0.6, strength: 4 } as const;
 const DEFAULT_TIME_MODEL_CONFIG = { prior: { ...DEFAULT_PRIOR }, maxActiveHours: 8, calibrationBand: [0.8, 1.25] as [number, number] };
@@ -163,6 +203,8 @@ export const InstitutionConfigSchema = z
     timeModel: TimeModelConfigSchema.default(DEFAULT_TIME_MODEL_CONFIG),
     /** The scoring endpoint. Default: ml.g5.xlarge, at most 1 instance, no model yet. */
     scoring: ScoringEndpointConfigSchema.default({ instanceType: "ml.g5.xlarge", maxInstanceCount: 1 }),
+    /** The learning loop: retraining on accepted masks, promotion, re-scoring. Default: daily check, 20 masks, 20 % validation, tolerance 0.05, ml.g5.xlarge. */
+    learning: LearningConfigSchema.default(DEFAULT_LEARNING),
     /** What the PHI check accepts beyond the PS3.15 basic profile (model-container/ichal/io/phi.py). Default: no private creators. */
     deidentification: DeidentificationConfigSchema.default({ allowedPrivateCreators: [] }),
     /** How long the studies bucket keeps quarantined, uploaded and scoring data. Default: 30, 365, 7 (noncurrent), 30 days. */

@@ -28,6 +28,7 @@ export const recordKeys = {
   notification: (roundId: string, annotator: string) => ({ pk: `ROUND#${roundId}`, sk: `NOTIFY#${annotator}` }),
   maskRefusal: (stackId: string, uploadId: string) => ({ pk: `STACK#${stackId}`, sk: `MASKREFUSAL#${uploadId}` }),
   modelInService: () => ({ pk: "MODEL", sk: "IN_SERVICE" }),
+  trainingRun: (jobName: string) => ({ pk: "TRAINING", sk: `JOB#${jobName}` }),
   content: (contentSha256: string) => ({ pk: `CONTENT#${contentSha256}`, sk: "CONTENT" }),
   timeModel: (version: number) => ({ pk: "TIMEMODEL", sk: `V#${String(version).padStart(6, "0")}` }),
   statusIndex: (status: string, receivedAt: string, stackId: string) => ({

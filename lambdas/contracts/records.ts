@@ -188,6 +188,15 @@ export const ModelInServiceSchema = z.object({
   sequence: z.number().int().positive(),
   since: isoTimestamp,
   source: z.enum(["first-score", "promotion"]),
+  /** Its weights (`s3://…/model.tar.gz`): the warm start of the next training job. Absent for the first model (the stack's `scoring.modelArtifact`). */
+  modelData: z
+    .string()
+    .regex(/^s3:\/\/[^/]+\/.+$/)
+    .optional(),
+  /** Its package in the model registry, for a promoted model. */
+  modelPackageArn: z.string().min(1).optional(),
+  /** The training job that made it, for a promoted model. */
+  trainingJob: z.string().min(1).optional(),
 });
 export type ModelInService = z.infer<typeof ModelInServiceSchema>;
 

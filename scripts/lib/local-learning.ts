@@ -4,7 +4,8 @@
  *   records ─ labeledSet (lambdas/domain/labeled-set.ts) ─→ train / validation channels: each stack's
  *   uploaded study (its S3 version) and accepted mask, downloaded from the emulator
  *   → `ichal train` warm-started from the model in service, SageMaker's /opt/ml layout in a folder
- *   → `ichal evaluate --annotated-dir` of both models on the validation split → promotionDecision
+ *     (channels train, validation, model); the job evaluates both models on the validation channel
+ *     (output/data/evaluation.json, what the AWS judge reads) → promotionDecision
  *   → promoted: the model server restarts on the new model, the table's model in service is replaced
  *     (conditionally on the sequence read), and the stack's re-score function asks the endpoint to score
  *     every pending stack again (lambdas/handlers/rescore-handler.ts; the answers come back through
@@ -18,6 +19,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
+import { type EvaluationReport, EvaluationReportSchema } from "../../lambdas/contracts/learning.js";
 import { type StackRecord, StackRecordSchema } from "../../lambdas/contracts/records.js";
 import {
   channelFiles,
@@ -77,7 +79,8 @@ export async function learnFromMasks(ctx: LearningContext): Promise<LearningOutc
   const labeled = labeledSet(stacks, ctx.validationShare);
   await rm(ctx.workDir, { recursive: true, force: true });
   const train = join(ctx.workDir, "input/data/train");
-  const validation = join(ctx.workDir, "validation");
+  const validation = join(ctx.workDir, "input/data/validation");
+  const evaluationFile = join(ctx.workDir, "output/data/evaluation.json");
   await writeChannel(ctx, train, labeled.train);
   await writeChannel(ctx, validation, labeled.validation);
   ctx.report(
@@ -89,6 +92,7 @@ export async function learnFromMasks(ctx: LearningContext): Promise<LearningOutc
   const hp = (k: string, v: number) => ["--set", `${k}=${v}`];
   await runIchal(
     ["train", "--train-dir", train, "--model-dir", candidateDir, "--warm-start-dir", ctx.currentModelDir, "--device", "cpu"]
+      .concat(["--validation-dir", validation, "--evaluation-file", evaluationFile])
       .concat(["--hyperparameters", join(ctx.workDir, "input/config/hyperparameters.json")])
       .concat(hp("ensemble_size", settings.ensembleSize), hp("width", settings.width), hp("grid_size", settings.gridSize))
       .concat(hp("crop", settings.crop), hp("stride", settings.stride), hp("iterations", ctx.iterations))
@@ -97,8 +101,11 @@ export async function learnFromMasks(ctx: LearningContext): Promise<LearningOutc
     { threads: ctx.threads, onLine: (line) => (/step \d+\/\d+/.test(line) ? ctx.report(`      ${line}`) : undefined) },
   );
 
-  const current = await evaluateOn(ctx, ctx.currentModelDir, validation, "current");
-  const candidate = await evaluateOn(ctx, candidateDir, validation, "candidate");
+  // The job's own evaluation of both models on the validation channel, as the AWS judge reads it.
+  const report = EvaluationReportSchema.parse(JSON.parse(await readFile(evaluationFile, "utf8")));
+  if (!report.current) throw new Error("the training job did not evaluate the model it warm-started from");
+  const current = asMetrics(report.current);
+  const candidate = asMetrics(report.candidate);
   const decision = promotionDecision(candidate.metrics, current.metrics, ctx.tolerance);
   const versions: ModelVersionReport[] = [
     { modelVersion: current.modelVersion, trainingStacks: 0, validation: current.metrics, promoted: true, reasons: ["in service"] },
@@ -156,29 +163,15 @@ async function objectBytes(ctx: LearningContext, bucket: string, key: string, ve
   return (await out.Body?.transformToByteArray()) ?? new Uint8Array(0);
 }
 
-async function evaluateOn(
-  ctx: LearningContext,
-  modelDir: string,
-  validation: string,
-  name: string,
-): Promise<{ modelVersion: string; metrics: ValidationMetrics }> {
-  const out = join(ctx.workDir, `metrics-${name}.json`);
-  await runIchal(["evaluate", "--model-dir", modelDir, "--annotated-dir", validation, "--device", "cpu", "--out", out], {
-    threads: ctx.threads,
-  });
-  const report = JSON.parse(await readFile(out, "utf8")) as {
-    model_version: string;
-    stack_ids: string[];
-    metrics: { pixel_ap: number | null; stack_ap: number | null; frame_ap: number | null };
-  };
+function asMetrics(row: EvaluationReport["candidate"]): { modelVersion: string; metrics: ValidationMetrics } {
   const value = (v: number | null) => (typeof v === "number" ? v : Number.NaN);
   return {
-    modelVersion: report.model_version,
+    modelVersion: row.model_version,
     metrics: {
-      pixelAp: value(report.metrics.pixel_ap),
-      stackAp: value(report.metrics.stack_ap),
-      frameAp: value(report.metrics.frame_ap),
-      stackIds: report.stack_ids,
+      pixelAp: value(row.metrics.pixel_ap),
+      stackAp: value(row.metrics.stack_ap),
+      frameAp: value(row.metrics.frame_ap),
+      stackIds: row.stack_ids,
     },
   };
 }

@@ -58,7 +58,7 @@ export function taskStates(definition: Record<string, unknown>): { state: string
 export async function runWorkflow(
   definition: Record<string, unknown>,
   bindings: Record<string, TaskBinding>,
-  options: { name: string; now: string; stateMachineArn: string },
+  options: { name: string; now: string; stateMachineArn: string; waitTimeOverrides?: Record<string, number> },
 ): Promise<WorkflowExecution> {
   const tasks = taskStates(definition);
   const missing = tasks.filter((t) => !bindings[t.state]).map((t) => t.state);
@@ -81,7 +81,11 @@ export async function runWorkflow(
   });
   const executionArn = `${options.stateMachineArn.replace(":stateMachine:", ":execution:")}:${options.name}`;
   const execution = machine.run({ now: options.now } as never, {
-    overrides: { taskResourceLocalHandlers: localHandlers as never, retryIntervalOverrides },
+    overrides: {
+      taskResourceLocalHandlers: localHandlers as never,
+      retryIntervalOverrides,
+      ...(options.waitTimeOverrides ? { waitTimeOverrides: options.waitTimeOverrides } : {}),
+    },
     context: {
       Execution: { Id: executionArn, Name: options.name, StartTime: options.now, Input: { now: options.now }, RoleArn: "local" },
       StateMachine: { Id: options.stateMachineArn, Name: options.stateMachineArn.split(":").pop() ?? "local" },

@@ -64,6 +64,7 @@ const FUNCTIONS = [
   "RoundFailure",
   "Complete",
   "WeeklyWorkflow/StartRound",
+  ...["PrepareTraining", "JudgeCandidate", "DeployCandidate", "PutInService", "TrainingFailure"].map((f) => `Learning/${f}`),
 ];
 const SYNCHRONOUS = FUNCTIONS.filter((f) => f !== "WeeklyWorkflow/StartRound");
 const STUDIES_ARN = "<Studies79019107.Arn>";
@@ -120,6 +121,31 @@ const EXPECTED_ACKNOWLEDGEMENTS = [
   iam5("*", "WeeklyWorkflow/Role"),
   ...["RefitFunctionAE6229A2", "SelectFunctionDD02D912", "NotifyFunction3392CA4F", "RoundFailureFunction1A67F2CD"].map((fn) =>
     iam5(`<${fn}.Arn>:*`, "WeeklyWorkflow/Role"),
+  ),
+  // The learning loop: per-job prefixes and names, the registry's versions, the training job's network and logs.
+  ...["uploads/", "labels/", "training-channels/"].map((p) => iam5(`${STUDIES_ARN}/${p}*`, "Learning/PrepareTraining/Role")),
+  ...["training-output/", "model-evaluations/"].map((p) => iam5(`${STUDIES_ARN}/${p}*`, "Learning/JudgeCandidate/Role")),
+  ...["training-channels/", "training-output/"].map((p) => iam5(`${STUDIES_ARN}/${p}*`, "Learning/Workflow/TrainingRole")),
+  iam5(`${STUDIES_ARN}/training-output/*`, "ScoringEndpoint/ExecutionRole"),
+  ...["JudgeCandidate", "TrainingFailure"].map((f) =>
+    iam5(
+      "arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:model-package/ich-al-test-hospital-ensemble/*",
+      `Learning/${f}/Role`,
+    ),
+  ),
+  ...["model", "endpoint-config"].map((kind) =>
+    iam5(`arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:${kind}/ich-al-test-hospital-*`, "Learning/DeployCandidate/Role"),
+  ),
+  iam5("arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/ich-al-test-hospital-*", "Learning/Workflow/Role"),
+  iam5("*", "Learning/Workflow/Role"),
+  ...["LearningDeployCandidateFunction1DA62C6F", "LearningJudgeCandidateFunction4A7DE373", "LearningPrepareTrainingFunction50A090B2"]
+    .concat(["LearningPutInServiceFunctionD5AF5229", "LearningTrainingFailureFunctionF0A222A5", "ScoringRescoreFunction1EF74A8A"])
+    .map((fn) => iam5(`<${fn}.Arn>:*`, "Learning/Workflow/Role")),
+  iam5("*", "Learning/Workflow/TrainingRole"),
+  iam5("arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*", "Learning/Workflow/TrainingRole"),
+  iam5(
+    "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs:log-stream:ich-al-test-hospital-*",
+    "Learning/Workflow/TrainingRole",
   ),
   // API Gateway's account-wide CloudWatch Logs role.
   iam5("arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*", "CompletionApi/AccountLogsRole"),

@@ -19,6 +19,16 @@ describe("InstitutionConfigSchema", () => {
       timeModel: { prior: { ...DEFAULT_TIME_PRIOR }, maxActiveHours: 8, calibrationBand: [0.8, 1.25] },
       retention: { quarantineDays: 30, uploadsDays: 365, noncurrentDays: 7, scoringArtifactsDays: 30 },
       deidentification: { allowedPrivateCreators: [] },
+      learning: {
+        schedule: "cron(0 2 * * ? *)",
+        minNewMasks: 20,
+        validationShare: 0.2,
+        tolerance: 0.05,
+        instanceType: "ml.g5.xlarge",
+        maxRuntimeHours: 8,
+        volumeSizeGb: 100,
+        hyperparameters: {},
+      },
     });
   });
 
@@ -52,6 +62,16 @@ describe("InstitutionConfigSchema", () => {
       },
       retention: { quarantineDays: 14, uploadsDays: 730, noncurrentDays: 3, scoringArtifactsDays: 60 },
       deidentification: { allowedPrivateCreators: ["GEMS_IDEN_01", "SIEMENS CSA HEADER"] },
+      learning: {
+        schedule: "cron(0 3 ? * SUN *)",
+        minNewMasks: 10,
+        validationShare: 0.15,
+        tolerance: 0.02,
+        instanceType: "ml.g6.xlarge",
+        maxRuntimeHours: 4,
+        volumeSizeGb: 60,
+        hyperparameters: { iterations: 2000, amp: true },
+      },
     };
     expect(InstitutionConfigSchema.parse(full)).toEqual(full);
   });
@@ -73,6 +93,9 @@ describe("InstitutionConfigSchema", () => {
   });
 
   const bad: [field: string, patch: Record<string, unknown>][] = [
+    ["learning.minNewMasks", { learning: { minNewMasks: 0 } }],
+    ["learning.validationShare", { learning: { validationShare: 0.9 } }],
+    ["learning.schedule", { learning: { schedule: "rate(1 day)" } }],
     ["institution", { institution: "St Elsewhere" }],
     ["annotatorEmails", { annotatorEmails: [] }],
     ["annotatorEmails.0", { annotatorEmails: ["not-an-address"] }],

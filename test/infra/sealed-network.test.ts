@@ -71,18 +71,29 @@ describe("sealed network: where the scoring container runs", () => {
 
   it("lets through the S3 endpoint exactly what the execution role may do in S3, and nothing outside this deployment's buckets", () => {
     const policy = ofType("AWS::EC2::VPCEndpoint")[0]?.Properties?.PolicyDocument as { Statement: Record<string, unknown>[] };
-    const render = (s: Record<string, unknown>) => ({ Action: s.Action, Resource: [s.Resource].flat().map(joinIntrinsics) });
+    const render = (s: Record<string, unknown>) => ({
+      Action: s.Action,
+      Resource: [s.Resource]
+        .flat()
+        .map((r) => (typeof r === "object" && r && "Fn::GetAtt" in r ? joinIntrinsics({ "Fn::Join": ["", [r]] }) : joinIntrinsics(r))),
+    });
     const endpoint = policy.Statement.map((s) => {
       expect(s).toMatchObject({ Effect: "Allow", Principal: { AWS: "*" } });
       return render(s);
     });
     // Drift guard: an S3 grant added to the role alone would be refused at the endpoint (add both with one call).
-    const roleS3 = roleStatements(t, executionRole.policy).filter((s) => JSON.stringify(s.Action).includes("s3:"));
+    // The training job runs in the same network: its role's S3 grants pass the endpoint too, and only those.
+    const trainingRole = stack.learning?.workflow.trainingRole;
+    if (!trainingRole) throw new Error("a deployed endpoint comes with the learning workflow");
+    const roleS3 = [executionRole.policy, trainingRole.policy].flatMap((p) =>
+      roleStatements(t, p).filter((s) => JSON.stringify(s.Action).includes("s3:")),
+    );
     expect(endpoint).toEqual(roleS3.map(render));
     const studies = `\${${logicalId(stack.studies.bucket)}.Arn}/`;
     const artefact = `arn:\${AWS::Partition}:s3:::ich-models/v1/model.tar.gz`;
     for (const resource of endpoint.flatMap((s) => s.Resource)) {
-      expect(resource === artefact || (resource.startsWith(studies) && resource.endsWith("/*")), resource).toBe(true);
+      const bucketItself = resource === studies.slice(0, -1); // s3:ListBucket of the training channels
+      expect(resource === artefact || bucketItself || (resource.startsWith(studies) && resource.endsWith("/*")), resource).toBe(true);
     }
     expect(endpoint.flatMap((s) => s.Resource)).toEqual(
       expect.arrayContaining([artefact, `${studies}uploads/*`, `${studies}scoring-requests/*`, `${studies}overlays/*`]),

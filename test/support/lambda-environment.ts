@@ -25,6 +25,12 @@ export const LAMBDA_TEST_ENVIRONMENT: Readonly<Record<string, string>> = {
   ANNOTATOR_DIRECTORY: JSON.stringify([{ sub: "setup-sub", email: "amy@example.org" }]),
   WORKLIST_URL: "https://label.example.org/worklist",
   STATE_MACHINE_ARN: "arn:aws:states:us-east-1:123456789012:stateMachine:weekly",
+  INSTITUTION: "test-hospital",
+  MIN_NEW_MASKS: "20",
+  VALIDATION_SHARE: "0.2",
+  PROMOTION_TOLERANCE: "0.05",
+  MODEL_PACKAGE_GROUP: "ich-al-test-hospital-ensemble",
+  MODEL_IMAGE: "123456789012.dkr.ecr.us-east-1.amazonaws.com/ich-al:1",
 };
 
 Object.assign(process.env, LAMBDA_TEST_ENVIRONMENT);
