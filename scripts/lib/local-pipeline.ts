@@ -894,7 +894,10 @@ function identifyRoles(wiring: LocalWiring) {
     /** The re-score function: the one that names the scoring endpoint but consumes no queue. */
     get rescore(): LocalFunction {
       const consumers = new Set(wiring.eventSourceMappings.map((m) => m.functionLogicalId));
-      const fn = wiring.functions.find((f) => f.environment.SCORING_ENDPOINT_NAME && !consumers.has(f.logicalId));
+      // The one with the scoring request's settings (deploy-candidate names the endpoint too, without them).
+      const fn = wiring.functions.find(
+        (f) => f.environment.SCORING_ENDPOINT_NAME && f.environment.SCORING_TOP_K && !consumers.has(f.logicalId),
+      );
       if (!fn) throw new Error("the synthesized stack has no re-score function (SCORING_ENDPOINT_NAME without an ingest queue)");
       return fn;
     },

@@ -252,7 +252,8 @@ export function deriveWiring(t: LocalTemplate): LocalWiring {
   }
 
   let stateMachine: LocalStateMachine | undefined;
-  const machineId = t.logicalIds("AWS::StepFunctions::StateMachine")[0];
+  // The weekly workflow's (the learning workflow, with a deployed endpoint, is AWS-only: the local run trains on the CPU).
+  const machineId = t.logicalIds("AWS::StepFunctions::StateMachine").find((id) => id.startsWith("WeeklyWorkflow"));
   if (machineId) {
     const raw = t.property(machineId, "DefinitionString") ?? t.property(machineId, "Definition");
     const substitutions = t.property<Record<string, string>>(machineId, "DefinitionSubstitutions") ?? {};
