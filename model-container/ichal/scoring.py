@@ -64,6 +64,7 @@ from .model.ensemble import Ensemble, read_manifest, weights_digest
 from .preprocessing import to_model_grid, window_channels
 from .request_error import RequestError
 from .serve.s3_location import S3Location
+from .viewer_volumes import viewer_volumes
 
 MAX_REGIONS_IN_RESPONSE = 50
 MAX_PRIVATE_CREATORS = 100
@@ -317,6 +318,16 @@ class StackScorer:
                 )
                 result["overlays"] = where.uri
                 result["timings_s"]["overlays"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                volumes = viewer_volumes(stacks[index], maps, options.grid_size)
+                result["viewer"] = {}
+                for name, body in volumes.items():
+                    target = overlay_root.child(f"stack-{index}-{name}.nii.gz")
+                    self.s3.put_object(
+                        Bucket=target.bucket, Key=target.key, Body=body, ContentType="application/gzip"
+                    )
+                    result["viewer"][name] = target.uri
+                result["timings_s"]["viewer"] = time.perf_counter() - t0
             results.append(result)
         return {
             "modelVersion": self.model_version,

@@ -4,6 +4,7 @@ the server keeps serving. Uses a tiny untrained ensemble: this checks the contra
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import io
 import json
@@ -11,12 +12,14 @@ import threading
 import time
 import zipfile
 
+import nibabel as nib
 import numpy as np
 import pytest
 
 from ichal.features.morphology import labeling_features
 from ichal.model.ensemble import build_ensemble
 from ichal.phantoms import generate_stack, nifti_affine, write_dicom_zip
+from ichal.preprocessing import from_model_grid, plan_model_grid
 from ichal.scoring import StackScorer
 from ichal.serve.s3_location import S3Location
 from ichal.serve.server import ScoringService, make_server
@@ -105,6 +108,26 @@ def test_scores_a_dicom_study_from_s3_with_its_version_and_writes_overlays(endpo
     with np.load(io.BytesIO(s3.get_object(Bucket=overlay.bucket, Key=overlay.key)["Body"].read())) as arrays:
         assert arrays["mean_heatmap"].shape == (24, 64, 64) and arrays["mean_heatmap"].dtype == np.uint8
         assert arrays["js_divergence"].shape == (24, 64, 64)
+        heatmap = arrays["mean_heatmap"].copy()
+    # The viewer's volumes: CT and overlays on the stack's own grid, the mask grid, read back by nibabel.
+    phantom = generate_stack(5, size=64, frames=24)
+    assert sorted(stack["viewer"]) == ["ct", "heatmap", "js"]
+
+    def volume(name):
+        where = S3Location.parse(stack["viewer"][name])
+        raw = s3.get_object(Bucket=where.bucket, Key=where.key)["Body"].read()
+        image = nib.Nifti1Image.from_bytes(gzip.decompress(raw))
+        np.testing.assert_allclose(image.affine, stack["geometry"]["affine"], atol=1e-4)
+        assert bytes(image.header["descrip"]).strip(b"\0") == b""
+        return np.asarray(image.dataobj).transpose(2, 1, 0)  # → [frames, rows, columns]
+
+    ct = volume("ct")
+    assert ct.dtype == np.int16 and ct.shape == (24, 64, 64)
+    assert np.max(np.abs(ct.astype(int) - np.clip(np.rint(phantom.hu), -1024, 3071))) <= 1
+    transform = plan_model_grid((64, 64), phantom.pixel_spacing, 64)
+    expected = np.clip(np.rint(from_model_grid(heatmap.astype(np.float32), transform, order=1)), 0, 255)
+    np.testing.assert_array_equal(volume("heatmap"), expected.astype(np.uint8))
+    assert volume("js").dtype == np.uint8
 
 
 def test_a_study_with_two_series_gives_two_stacks(endpoint):
