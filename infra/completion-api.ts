@@ -52,7 +52,7 @@ export interface CompletionApiProps {
 
 /**
  * The annotators' API (lambdas/contracts/completion-api.ts): a regional REST API (HTTPS only) with
- * `POST /completions`, `GET /worklist`, `GET /overlays/{stackId}` and `POST /stacks/{stackId}/mask-uploads`, all proxied to the complete Lambda
+ * `POST /completions`, `GET /worklist`, `GET /overlays/{stackId}` and `POST /stacks/{stackId}/mask-uploads`, `GET /stacks/{stackId}/viewer`, all proxied to the complete Lambda
  * and all behind a Cognito user-pool authorizer — there is no anonymous method. No CORS: the worklist
  * page reaches the API on its own origin (infra/worklist-site.ts forwards `/api/*` to the stage). The body
  * of POST /completions is validated against the JSON Schema generated from CompletionRequestSchema before the Lambda runs.
@@ -265,6 +265,11 @@ export class CompletionApi extends Construct {
       requestValidator: validator,
       requestParameters: { "method.request.path.stackId": true },
       requestModels: { "application/json": maskUploadModel },
+    });
+
+    this.api.root.resourceForPath(COMPLETION_API_PATHS.viewer).addMethod("GET", integration, {
+      ...auth,
+      requestParameters: { "method.request.path.stackId": true },
     });
 
     const perUser =

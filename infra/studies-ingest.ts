@@ -153,9 +153,10 @@ export class StudiesIngest extends Construct {
     );
     addRetentionRules(this.bucket, this.retention);
     // The worklist page PUTs masks straight to the bucket with presigned URLs (the URL is the
-    // authorisation: it signs key, type and length); CORS lets the page's origin make that request.
+    // authorisation: it signs key, type and length) and GETs its viewer's volumes the same way; CORS
+    // lets the page's origin make those requests.
     this.bucket.addCorsRule({
-      allowedMethods: [HttpMethods.PUT],
+      allowedMethods: [HttpMethods.PUT, HttpMethods.GET],
       allowedOrigins: props.uploadOrigins ?? [DEFAULT_UPLOAD_ORIGIN],
       allowedHeaders: ["content-type"],
       maxAge: 3600,

@@ -15,6 +15,7 @@ import {
   S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import type { ViewerObjects } from "../domain/completion.js";
 import type { MaskObjects } from "../domain/masks.js";
 
 const notFound = (error: unknown) =>
@@ -22,6 +23,28 @@ const notFound = (error: unknown) =>
 
 /** An S3 client fit for presigning uploads (no checksum of an empty body in the URL). */
 export const maskObjectsClient = (config: S3ClientConfig = {}) => new S3Client({ ...config, requestChecksumCalculation: "WHEN_REQUIRED" });
+
+/** The viewer's volumes under overlays/ (implements domain/completion.ts ViewerObjects). */
+export class S3ViewerObjects implements ViewerObjects {
+  constructor(
+    private readonly s3: S3Client,
+    private readonly bucket: string,
+  ) {}
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return true;
+    } catch (error) {
+      if (notFound(error)) return false;
+      throw error;
+    }
+  }
+
+  presignGet(key: string, expiresInSeconds: number): Promise<string> {
+    return getSignedUrl(this.s3, new GetObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: expiresInSeconds });
+  }
+}
 
 export class S3MaskObjects implements MaskObjects {
   constructor(

@@ -26,7 +26,7 @@
  * Errors are JSON `{ code, message }`.
  */
 import { z } from "zod";
-import { MAX_MASK_BYTES, MaskRefusalCodeSchema } from "./masks.js";
+import { MAX_MASK_BYTES, MaskRefusalCodeSchema, StackGeometrySchema } from "./masks.js";
 import { CompletionSchema } from "./records.js";
 
 export const COMPLETION_API_PATHS = {
@@ -34,7 +34,21 @@ export const COMPLETION_API_PATHS = {
   worklist: "/worklist",
   overlays: "/overlays/{stackId}",
   maskUploads: "/stacks/{stackId}/mask-uploads",
+  viewer: "/stacks/{stackId}/viewer",
 } as const;
+
+/**
+ * GET /stacks/{stackId}/viewer: what the page's viewer loads for one of the caller's stacks — short-lived
+ * presigned GETs of the volumes the scoring container wrote on the stack's grid (CT in HU, mean heatmap
+ * and JS divergence as uint8; model-container ichal/viewer_volumes.py) and the grid a mask must match.
+ */
+export const ViewerResponseSchema = z.object({
+  stackId: z.string().min(1),
+  geometry: StackGeometrySchema,
+  volumes: z.object({ ct: z.url(), heatmap: z.url(), js: z.url() }),
+  expiresAt: z.iso.datetime({ offset: true }),
+});
+export type ViewerResponse = z.infer<typeof ViewerResponseSchema>;
 
 /** Body of POST /stacks/{stackId}/mask-uploads: the mask about to be PUT. */
 export const MaskUploadRequestSchema = z
@@ -74,6 +88,15 @@ export const CompletionRequestSchema = z
     noHemorrhage: z.literal(true).optional(),
     /** `external`: the mask was made in a desktop tool (the page did not see the work); default `page`. */
     source: z.enum(["page", "external"]).optional(),
+    /** What the page's viewer saw: brush strokes and other edits, and whether the mask started from the model's suggestion. */
+    work: z
+      .object({
+        strokes: z.number().int().min(0).max(1_000_000),
+        edits: z.number().int().min(0).max(1_000_000),
+        startedFromSuggestion: z.boolean(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .refine((r) => (r.maskUploadKey === undefined) !== (r.noHemorrhage === undefined), {

@@ -128,6 +128,10 @@ export const CompletionSchema = z.object({
   source: z.enum(["page", "external"]).optional(),
   /** The annotator finished with "no hemorrhage" (the mask is all background). */
   noHemorrhage: z.boolean().optional(),
+  /** The page viewer's counts: strokes, other edits, and whether the mask started from the model's suggestion (it changes the time). */
+  work: z
+    .object({ strokes: z.number().int().nonnegative(), edits: z.number().int().nonnegative(), startedFromSuggestion: z.boolean() })
+    .optional(),
   mask: CompletedMaskSchema.optional(),
   /** Completions recorded before masks were validated named an unchecked location instead. */
   labelLocation: z.string().min(1).optional(),

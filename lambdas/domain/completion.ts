@@ -20,6 +20,7 @@ import type {
   CompletionRequest,
   CompletionResponse,
   OverlayResponse,
+  ViewerResponse,
   WorklistResponse,
 } from "../contracts/completion-api.js";
 import type { MaskRefusalCode } from "../contracts/masks.js";
@@ -70,6 +71,7 @@ export async function completeStack(request: CompletionRequest, caller: string, 
       annotator,
       source: request.source ?? "page",
       ...(request.noHemorrhage ? { noHemorrhage: true } : {}),
+      ...(request.work ? { work: request.work } : {}),
       mask: acceptance.mask,
       completedAt: new Date(Date.parse(deps.clock())).toISOString(),
     };
@@ -162,6 +164,61 @@ export interface OverlayObjects {
 export function overlayKeyOf(stackId: string): string | undefined {
   const match = /^(.+)-s(\d+)$/.exec(stackId);
   return match ? `${OVERLAYS_PREFIX}${match[1]}/stack-${Number(match[2])}.npz` : undefined;
+}
+
+/** Presigns GETs of objects in the studies bucket (the S3 adapter implements it). */
+export interface ViewerObjects {
+  /** Whether the object exists. */
+  exists(key: string): Promise<boolean>;
+  presignGet(key: string, expiresInSeconds: number): Promise<string>;
+}
+
+/** How long the viewer's presigned GETs are valid. */
+export const VIEWER_URL_SECONDS = 900;
+
+/** Keys of a stack's viewer volumes (beside its overlay npz; model-container ichal/viewer_volumes.py). */
+export function viewerKeysOf(stackId: string): { ct: string; heatmap: string; js: string } | undefined {
+  const npz = overlayKeyOf(stackId);
+  if (!npz) return undefined;
+  const base = npz.replace(/\.npz$/, "");
+  return { ct: `${base}-ct.nii.gz`, heatmap: `${base}-heatmap.nii.gz`, js: `${base}-js.nii.gz` };
+}
+
+/**
+ * GET /stacks/{stackId}/viewer: presigned GETs of the stack's CT and overlay volumes, only for a stack
+ * assigned to the caller (selected or labeled), and the grid a mask must match; NOT_FOUND when the stack,
+ * its grid or its volumes (scored by a container that did not write them) do not exist.
+ */
+export async function viewerOf(
+  stackId: string,
+  caller: string,
+  deps: { readonly records: RecordStore; readonly viewer: ViewerObjects; readonly clock: () => string },
+): Promise<
+  | { readonly kind: "viewer"; readonly response: ViewerResponse }
+  | { readonly kind: "refused"; readonly code: ApiErrorCode; readonly message: string }
+> {
+  const annotator = normalizeAnnotator(caller);
+  const stack = await deps.records.getStack(stackId);
+  if (!stack || stack.kind === "study") return refused("NOT_FOUND", `no stack ${JSON.stringify(stackId)}`);
+  if ((stack.status !== "selected" && stack.status !== "labeled") || stack.assignedTo !== annotator) {
+    return refused("NOT_ASSIGNED", `stack ${JSON.stringify(stackId)} is not assigned to you`);
+  }
+  const keys = viewerKeysOf(stackId);
+  if (!keys || !stack.geometry || !(await deps.viewer.exists(keys.ct))) {
+    return refused("NOT_FOUND", `no viewer volumes stored for stack ${JSON.stringify(stackId)} (scored before the container wrote them)`);
+  }
+  const [ct, heatmap, js] = await Promise.all(
+    [keys.ct, keys.heatmap, keys.js].map((key) => deps.viewer.presignGet(key, VIEWER_URL_SECONDS)),
+  );
+  return {
+    kind: "viewer",
+    response: {
+      stackId,
+      geometry: { shape: stack.geometry.shape, affine: stack.geometry.affine },
+      volumes: { ct: ct as string, heatmap: heatmap as string, js: js as string },
+      expiresAt: new Date(Date.parse(deps.clock()) + VIEWER_URL_SECONDS * 1000).toISOString(),
+    },
+  };
 }
 
 export type OverlayOutcome =

@@ -11,6 +11,8 @@
  *                      403 NOT_ASSIGNED · 404 NOT_FOUND (no such stack, or no overlays stored)
  *   POST /stacks/{stackId}/mask-uploads
  *                      body MaskUploadRequest → 200 a presigned PUT for one mask upload (domain/masks.ts)
+ *   GET  /stacks/{stackId}/viewer
+ *                      → 200 presigned GETs of the stack's CT and overlay volumes and its grid (domain/completion.ts viewerOf)
  *   POST /completions with a mask that fails its checks → 422 MASK_REFUSED with `maskCode`
  *
  * The event is parsed at the edge (contracts/completion-api.ts ApiGatewayProxyEventSchema); the caller
@@ -28,7 +30,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import middy, { type MiddlewareObj } from "@middy/core";
 import { z } from "zod";
 import { DynamoRecordStore } from "../adapters/dynamo-record-store.js";
-import { maskObjectsClient, S3MaskObjects } from "../adapters/s3-mask-objects.js";
+import { maskObjectsClient, S3MaskObjects, S3ViewerObjects } from "../adapters/s3-mask-objects.js";
 import { S3OverlayObjects } from "../adapters/s3-overlay-objects.js";
 import {
   API_ERROR_STATUS,
@@ -43,7 +45,7 @@ import {
 } from "../contracts/completion-api.js";
 import { CompleteEnvSchema, parseEnvironment } from "../contracts/env.js";
 import type { MaskRefusalCode } from "../contracts/masks.js";
-import { completeStack, type OverlayObjects, overlaysOf, worklistOf } from "../domain/completion.js";
+import { completeStack, type OverlayObjects, overlaysOf, type ViewerObjects, viewerOf, worklistOf } from "../domain/completion.js";
 import { type MaskObjects, startMaskUpload } from "../domain/masks.js";
 import type { RecordStore } from "../domain/record-store.js";
 import { jsonLogger, type Logger } from "./shared/logger.js";
@@ -72,6 +74,8 @@ export interface CompleteHandlerDeps {
   readonly masks: MaskObjects;
   /** A fresh UUID per mask upload. */
   readonly newId?: () => string;
+  /** The viewer's volumes (presigned GETs); GET /stacks/{stackId}/viewer answers 404 without it. */
+  readonly viewer?: ViewerObjects;
 }
 
 function respond(statusCode: number, body: unknown): ApiGatewayProxyResult {
@@ -199,6 +203,17 @@ async function route(event: ApiGatewayProxyEvent, deps: CompleteHandlerDeps): Pr
     deps.log.info("mask upload issued", { stackId });
     return respond(200, outcome.response);
   }
+  if (event.httpMethod === "GET" && resource === COMPLETION_API_PATHS.viewer) {
+    const stackId = event.pathParameters?.stackId;
+    if (!stackId) return refuse("BAD_REQUEST", "stackId: required in the path");
+    if (!deps.viewer) return refuse("NOT_FOUND", "no viewer volumes here");
+    const outcome = await viewerOf(stackId, caller, { records: deps.records, viewer: deps.viewer, clock: deps.clock });
+    if (outcome.kind === "refused") {
+      deps.log.info("viewer refused", { stackId, code: outcome.code });
+      return refuse(outcome.code, outcome.message);
+    }
+    return respond(200, outcome.response);
+  }
   return refuse("NOT_FOUND", `no route ${event.httpMethod} ${resource}`);
 }
 
@@ -222,6 +237,10 @@ export function completeDepsFromEnvironment(env: Record<string, string | undefin
     log: jsonLogger({ lambda: "complete" }),
     overlays: new S3OverlayObjects(new S3Client({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) }), config.STUDIES_BUCKET),
     masks: new S3MaskObjects(maskObjectsClient({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) }), config.STUDIES_BUCKET),
+    viewer: new S3ViewerObjects(
+      maskObjectsClient({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) }),
+      config.STUDIES_BUCKET,
+    ),
   };
 }
 

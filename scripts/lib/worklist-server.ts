@@ -267,19 +267,43 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
     }
     let out = result.body ?? "";
     const storage = options.storageEndpoint?.replace(/\/$/, "");
+    const local = (url: string) => (storage && url.startsWith(`${storage}/`) ? `${base}storage/${url.slice(storage.length + 1)}` : url);
     if (storage && resource === "/stacks/{stackId}/mask-uploads" && result.statusCode === 200) {
       const upload = JSON.parse(out) as { url: string };
-      if (upload.url.startsWith(`${storage}/`)) upload.url = `${base}storage/${upload.url.slice(storage.length + 1)}`;
+      upload.url = local(upload.url);
       out = JSON.stringify(upload);
+    }
+    if (storage && resource === "/stacks/{stackId}/viewer" && result.statusCode === 200) {
+      const viewer = JSON.parse(out) as { volumes: Record<string, string> };
+      for (const name of Object.keys(viewer.volumes)) viewer.volumes[name] = local(viewer.volumes[name] as string);
+      out = JSON.stringify(viewer);
     }
     const responseHeaders = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
     const { "content-type": type = "application/json", ...rest } = responseHeaders;
     send(res, result.statusCode, type, result.isBase64Encoded ? Buffer.from(out, "base64") : out, rest);
   }
 
-  /** PUT /storage/<path>?<query> → the emulator's /<path>?<query>, headers that S3 reads passed on. */
+  /**
+   * PUT /storage/<path>?<query> → the emulator's /<path>?<query>, headers that S3 reads passed on;
+   * GET of a presigned viewer volume (overlays/<study>/stack-<i>-<name>.nii.gz) likewise.
+   */
   async function storage(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const endpoint = options.storageEndpoint?.replace(/\/$/, "");
+    if (endpoint && req.method === "GET") {
+      if (
+        !/^\/storage\/[^/]+\/overlays\/[^/]+\/stack-\d+-(ct|heatmap|js)\.nii\.gz$/.test(url.pathname) ||
+        !url.searchParams.has("X-Amz-Signature")
+      ) {
+        return json(res, 403, { message: "only presigned viewer volumes pass here" });
+      }
+      const upstream = await fetch(`${endpoint}/${url.pathname.slice("/storage/".length)}${url.search}`);
+      return send(
+        res,
+        upstream.status,
+        upstream.headers.get("content-type") ?? "application/octet-stream",
+        Buffer.from(await upstream.arrayBuffer()),
+      );
+    }
     if (!endpoint || req.method !== "PUT") return json(res, 405, { message: "Method Not Allowed" });
     // Only what the API presigns: one object under a bucket's label-uploads/, with a signature.
     if (!/^\/storage\/[^/]+\/label-uploads\/[^/]+\/[^/]+$/.test(url.pathname) || !url.searchParams.has("X-Amz-Signature")) {

@@ -9,9 +9,9 @@ const { stack, t } = buildStack({ annotatorEmails: annotators });
 const api = stack.completionApi;
 
 describe("completion API", () => {
-  it("has POST /completions, GET /worklist, GET /overlays/{stackId} and POST /stacks/{stackId}/mask-uploads, all Cognito-authorized and proxied to the complete Lambda; no anonymous method", () => {
+  it("has POST /completions, GET /worklist, GET /overlays/{stackId}, POST /stacks/{stackId}/mask-uploads and GET /stacks/{stackId}/viewer, all Cognito-authorized and proxied to the complete Lambda; no anonymous method", () => {
     const methods = Object.values(t.findResources("AWS::ApiGateway::Method"));
-    expect(methods.map((m) => m.Properties.HttpMethod).sort()).toEqual(["GET", "GET", "POST", "POST"]);
+    expect(methods.map((m) => m.Properties.HttpMethod).sort()).toEqual(["GET", "GET", "GET", "POST", "POST"]);
     for (const method of methods) {
       expect(method.Properties).toMatchObject({
         AuthorizationType: "COGNITO_USER_POOLS",
@@ -25,6 +25,7 @@ describe("completion API", () => {
     t.hasResourceProperties("AWS::ApiGateway::Resource", { PathPart: "worklist" });
     t.hasResourceProperties("AWS::ApiGateway::Resource", { PathPart: "{stackId}" });
     t.hasResourceProperties("AWS::ApiGateway::Resource", { PathPart: "mask-uploads" });
+    t.hasResourceProperties("AWS::ApiGateway::Resource", { PathPart: "viewer" });
     t.hasResourceProperties("AWS::ApiGateway::Method", {
       HttpMethod: "POST",
       RequestParameters: { "method.request.path.stackId": true },

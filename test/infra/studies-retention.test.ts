@@ -101,10 +101,10 @@ describe("studies bucket lifecycle", () => {
 });
 
 describe("mask uploads from the worklist page", () => {
-  it("lets pages on CloudFront PUT (presigned) with a content type, nothing else", () => {
+  it("lets pages on CloudFront PUT masks and GET viewer volumes (presigned), with a content type, nothing else", () => {
     expect(t.toJSON().Resources[logicalId(bucket)].Properties.CorsConfiguration).toEqual({
       CorsRules: [
-        { AllowedMethods: ["PUT"], AllowedOrigins: ["https://*.cloudfront.net"], AllowedHeaders: ["content-type"], MaxAge: 3600 },
+        { AllowedMethods: ["PUT", "GET"], AllowedOrigins: ["https://*.cloudfront.net"], AllowedHeaders: ["content-type"], MaxAge: 3600 },
       ],
     });
   });

@@ -18,8 +18,13 @@ import { beforeEach, describe, expect, it } from "vitest";
 
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
 import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
-import { maskObjectsClient, S3MaskObjects } from "../../lambdas/adapters/s3-mask-objects.js";
-import { type CompletionResponse, MaskUploadResponseSchema, WorklistResponseSchema } from "../../lambdas/contracts/completion-api.js";
+import { maskObjectsClient, S3MaskObjects, S3ViewerObjects } from "../../lambdas/adapters/s3-mask-objects.js";
+import {
+  type CompletionResponse,
+  MaskUploadResponseSchema,
+  ViewerResponseSchema,
+  WorklistResponseSchema,
+} from "../../lambdas/contracts/completion-api.js";
 import type { AnnotatorShare } from "../../lambdas/contracts/records.js";
 import { checkMask, encodeMask } from "../../lambdas/domain/nifti-mask.js";
 import { notifyAnnotators } from "../../lambdas/domain/notify.js";
@@ -99,6 +104,7 @@ beforeEach(async () => {
     timeZone: "UTC",
     log: jsonLogger({}, () => {}),
     masks: new S3MaskObjects(maskObjectsClient({ ...LOCAL_AWS, endpoint: aws.endpoint, forcePathStyle: true }), BUCKET),
+    viewer: new S3ViewerObjects(maskObjectsClient({ ...LOCAL_AWS, endpoint: aws.endpoint, forcePathStyle: true }), BUCKET),
   });
   call = async (event) => {
     const res = await handler(event, lambdaContext);
@@ -158,6 +164,40 @@ describe("complete handler on moto: masks", () => {
     expect((await store.listByStatus("selected")).map((r) => r.stackId)).toContain(stackId);
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: "labels/" }));
     expect(listed.KeyCount ?? 0).toBe(0);
+  });
+});
+
+describe("complete handler on moto: the viewer's volumes", () => {
+  const study = "ab".repeat(16);
+  const stackId = `${study}-s0`;
+  const volumes = { ct: "ct volume", heatmap: "heatmap volume", js: "js volume" };
+
+  beforeEach(async () => {
+    const base = pendingStack(42, 600);
+    expect(await store.createStack({ ...base, stackId, status: "selected", selectedBy: ROUND, assignedTo: AMY })).toBe(true);
+    for (const [name, body] of Object.entries(volumes)) {
+      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `overlays/${study}/stack-0-${name}.nii.gz`, Body: body }));
+    }
+  });
+
+  it("presigned GETs of the CT and overlay volumes, for the stack's annotator only, with the mask grid", async () => {
+    const res = await call(apiEvent("GET", "/stacks/{stackId}/viewer", undefined, AMY, false, { stackId }));
+    expect(res.statusCode).toBe(200);
+    const viewer = ViewerResponseSchema.parse(res.json);
+    expect(viewer.geometry).toEqual(FIXTURE_GEOMETRY);
+    for (const [name, body] of Object.entries(volumes)) {
+      const url = viewer.volumes[name as keyof typeof volumes];
+      expect(new URL(url).searchParams.get("X-Amz-Expires")).toBe("900");
+      expect(new URL(url).pathname).toBe(`/${BUCKET}/overlays/${study}/stack-0-${name}.nii.gz`);
+      expect(await (await fetch(url)).text()).toBe(body);
+    }
+    const other = await call(apiEvent("GET", "/stacks/{stackId}/viewer", undefined, ZED, false, { stackId }));
+    expect([other.statusCode, other.json.code]).toEqual([403, "NOT_ASSIGNED"]);
+  });
+
+  it("404 for a stack scored before the container wrote viewer volumes", async () => {
+    const res = await call(apiEvent("GET", "/stacks/{stackId}/viewer", undefined, AMY, false, { stackId: amy.stackIds[0] as string }));
+    expect([res.statusCode, res.json.code]).toEqual([404, "NOT_FOUND"]);
   });
 });
 
