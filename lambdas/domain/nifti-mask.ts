@@ -10,6 +10,7 @@
 import { gunzipSync, gzipSync } from "node:zlib";
 import * as nifti from "nifti-reader-js";
 import { MAX_LABEL, MAX_MASK_BYTES, type MaskRefusalCode, type StackGeometry } from "../contracts/masks.js";
+import { maskNiftiBytes } from "./mask-nifti-bytes.js";
 
 export type MaskCheck =
   | {
@@ -238,30 +239,5 @@ function voxelReader(view: DataView, datatypeCode: number, littleEndian: boolean
  * canonical order, sform (code 1) = the stack's affine, units mm, no header text; gzip-compressed.
  */
 export function encodeMask(labels: Uint8Array, geometry: StackGeometry): Uint8Array {
-  const [frames, rows, columns] = geometry.shape;
-  if (labels.length !== frames * rows * columns)
-    throw new RangeError(`labels hold ${labels.length} voxels, not ${frames * rows * columns}`);
-  const header = new nifti.NIFTI1();
-  header.littleEndian = true;
-  header.dims = [3, columns, rows, frames, 1, 1, 1, 1];
-  header.datatypeCode = 2;
-  header.numBitsPerVoxel = 8;
-  const spacing = [0, 1, 2].map((c) => Math.hypot(...[0, 1, 2].map((r) => geometry.affine[r]?.[c] ?? 0)));
-  header.pixDims = [1, ...spacing, 0, 0, 0, 0];
-  header.vox_offset = 352;
-  header.scl_slope = 1;
-  header.scl_inter = 0;
-  header.xyzt_units = 2; // mm
-  header.qform_code = 0;
-  header.sform_code = 1;
-  header.affine = geometry.affine.map((row) => [...row]);
-  header.description = "";
-  header.aux_file = "";
-  header.intent_name = "";
-  header.magic = "n+1";
-  const head = new Uint8Array(header.toArrayBuffer(false));
-  const file = new Uint8Array(352 + labels.length);
-  file.set(head.subarray(0, 352));
-  file.set(labels, 352);
-  return gzipSync(file, { level: 6 });
+  return gzipSync(maskNiftiBytes(labels, geometry), { level: 6 });
 }

@@ -78,6 +78,7 @@ const RESOURCES: readonly { readonly resource: string; readonly pattern: RegExp;
   { resource: "/worklist", pattern: /^\/worklist$/, params: [] },
   { resource: "/overlays/{stackId}", pattern: /^\/overlays\/([^/]+)$/, params: ["stackId"] },
   { resource: "/stacks/{stackId}/mask-uploads", pattern: /^\/stacks\/([^/]+)\/mask-uploads$/, params: ["stackId"] },
+  { resource: "/stacks/{stackId}/viewer", pattern: /^\/stacks\/([^/]+)\/viewer$/, params: ["stackId"] },
 ];
 
 /** Largest mask upload passed to the emulator (contracts/masks.ts MAX_MASK_BYTES). */

@@ -8,6 +8,7 @@ import type {
   MaskUploadRequest,
   MaskUploadResponse,
   OverlayResponse,
+  ViewerResponse,
   WorklistResponse,
 } from "../../../lambdas/contracts/completion-api.js";
 import type { OAuthConfig } from "./auth.js";
@@ -17,6 +18,7 @@ export type {
   CompletionResponse,
   MaskUploadResponse,
   OverlayResponse,
+  ViewerResponse,
   WorklistResponse,
 } from "../../../lambdas/contracts/completion-api.js";
 
@@ -86,6 +88,11 @@ export class WorklistApi {
 
   overlays(stackId: string): Promise<ApiAnswer<OverlayResponse>> {
     return this.call("GET", `/overlays/${encodeURIComponent(stackId)}`);
+  }
+
+  /** Presigned GETs of the stack's CT and overlay volumes, and its grid. */
+  viewer(stackId: string): Promise<ApiAnswer<ViewerResponse>> {
+    return this.call("GET", `/stacks/${encodeURIComponent(stackId)}/viewer`);
   }
 
   complete(request: CompletionRequest): Promise<ApiAnswer<unknown>> {

@@ -19,6 +19,7 @@ import {
 import { beginSignIn, completeSignIn, type OAuthConfig, resolveAuth, signOutUrl } from "./auth.js";
 import { formatClock, formatDeviation, formatDuration } from "./format.js";
 import { CompletionOutbox, type PendingCompletion, verdictOf } from "./outbox.js";
+import { ViewerPanel } from "./viewer-panel.js";
 
 type Stack = WorklistResponse["stacks"][number];
 
@@ -52,6 +53,8 @@ interface Card {
   readonly message: HTMLElement;
   readonly outcome: HTMLElement;
   readonly thumbs: HTMLElement;
+  /** The CT viewer and drawing tools (opened on demand). */
+  readonly viewer: ViewerPanel;
 }
 
 // --- tiny DOM helper ----------------------------------------------------------------------------
@@ -316,17 +319,19 @@ function renderCard(stack: Stack): HTMLElement {
     h("div", { class: "fact" }, h("dt", {}, "Uncertainty V"), h("dd", {}, stack.stackUncertainty.toFixed(4))),
     h("div", { class: "fact" }, h("dt", {}, "Active"), h("dd", {}, clock)),
   );
+  const viewer = new ViewerPanel(id, worklist?.annotator ?? "", () => api, h);
   const root = h(
     "article",
     { class: "stack", id: `stack-${safe}`, "data-stack-id": id, tabindex: "-1", "aria-labelledby": `title-${safe}` },
     h("div", { class: "stack-info" }, h("header", { class: "stack-head" }, title, badge), facts, controls, outcome, message),
     thumbs,
+    viewer.root,
   );
   start.addEventListener("click", () => startStack(id));
   pause.addEventListener("click", () => pauseStack(id));
   finish.addEventListener("click", () => void finishStack(id));
   retry.addEventListener("click", () => void retryStack(id));
-  cards.set(id, { root, badge, clock, start, pause, finish, retry, mask, negative, controls, message, outcome, thumbs });
+  cards.set(id, { root, badge, clock, start, pause, finish, retry, mask, negative, controls, message, outcome, thumbs, viewer });
   return root;
 }
 
@@ -473,15 +478,22 @@ async function finishStack(stackId: string): Promise<void> {
     const file = card.mask.files?.[0];
     if (card.negative.checked) {
       pending = outbox.add({ stackId, activeSeconds, noHemorrhage: true });
-    } else if (!file) {
-      updateCard(stackId);
-      card.mask.focus();
-      return say(stackId, "Choose the mask file (NIfTI), or tick “No hemorrhage”.", "error");
-    } else {
-      const uploadKey = await uploadMask(stackId, file);
+    } else if (file) {
+      const uploadKey = await uploadMask(stackId, file, file.name.toLowerCase().endsWith(".gz"));
       if (!uploadKey) return;
       // A mask made in a desktop tool: the page did not see the work, so the refit leaves its time out.
       pending = outbox.add({ stackId, activeSeconds, maskUploadKey: uploadKey, source: "external" });
+    } else if (card.viewer.isOpen && card.viewer.hasLabels()) {
+      card.viewer.saveNow();
+      const drawn = await card.viewer.maskFile();
+      const uploadKey = drawn ? await uploadMask(stackId, drawn, true) : undefined;
+      if (!uploadKey) return;
+      const work = card.viewer.work;
+      pending = outbox.add({ stackId, activeSeconds, maskUploadKey: uploadKey, source: "page", ...(work ? { work } : {}) });
+    } else {
+      updateCard(stackId);
+      card.mask.focus();
+      return say(stackId, "Draw the mask in the viewer, choose a mask file (NIfTI), or tick “No hemorrhage”.", "error");
     }
     saveMeters();
   }
@@ -490,12 +502,11 @@ async function finishStack(stackId: string): Promise<void> {
 }
 
 /** Uploads the chosen mask; the upload key, or undefined after saying why it failed. */
-async function uploadMask(stackId: string, file: File): Promise<string | undefined> {
+async function uploadMask(stackId: string, file: Blob, gzip: boolean): Promise<string | undefined> {
   if (!api) return undefined;
   sending.add(stackId);
   say(stackId, `Uploading the mask (${Math.ceil(file.size / 1024)} KiB)…`);
   updateCard(stackId);
-  const gzip = file.name.toLowerCase().endsWith(".gz");
   const outcome = await api.uploadMask(stackId, file, gzip);
   sending.delete(stackId);
   updateCard(stackId);
@@ -532,6 +543,7 @@ async function send(pending: PendingCompletion): Promise<void> {
   const stack = worklist?.stacks.find((s) => s.stackId === id);
   if (verdict.kind === "acknowledged") {
     outbox.remove(id);
+    cards.get(id)?.viewer.recorded();
     const response = answer.body as CompletionResponse;
     if (stack) {
       stack.status = "labeled";

@@ -15,7 +15,14 @@ export interface KeyValueStore {
 
 /** A completion as POSTed (contracts/completion-api.ts CompletionRequest): a mask already uploaded, or "no hemorrhage". */
 export type PendingCompletion =
-  | { readonly stackId: string; readonly activeSeconds: number; readonly maskUploadKey: string; readonly source: "page" | "external" }
+  | {
+      readonly stackId: string;
+      readonly activeSeconds: number;
+      readonly maskUploadKey: string;
+      readonly source: "page" | "external";
+      /** The viewer's counts, for a mask drawn in the page. */
+      readonly work?: { strokes: number; edits: number; startedFromSuggestion: boolean };
+    }
   | { readonly stackId: string; readonly activeSeconds: number; readonly noHemorrhage: true };
 
 export class CompletionOutbox {
