@@ -32,6 +32,7 @@ export class ViewerPanel {
   private readonly status: HTMLElement;
   private readonly canvas: HTMLDivElement;
   private readonly toolbar: HTMLElement;
+  private readonly frameLabel: HTMLElement;
 
   constructor(
     private readonly stackId: string,
@@ -107,7 +108,16 @@ export class ViewerPanel {
         button("Start from the model's suggestion", "suggestion", () => this.viewer?.startFromSuggestion(), "mean heatmap > 0.5"),
       ),
     );
-    this.root = h("section", { class: "viewer", "aria-label": `Viewer of ${stackId}` }, open, this.status, this.toolbar, this.canvas);
+    this.frameLabel = h("p", { class: "viewer-frame", "aria-live": "polite", "data-frame": "" });
+    this.root = h(
+      "section",
+      { class: "viewer", "aria-label": `Viewer of ${stackId}` },
+      open,
+      this.status,
+      this.toolbar,
+      this.frameLabel,
+      this.canvas,
+    );
     open.addEventListener("click", () => void this.open(open));
   }
 
@@ -147,6 +157,12 @@ export class ViewerPanel {
       button.disabled = false;
       return;
     }
+    const showFrame = ({ index, count }: { index: number; count: number }) => {
+      this.frameLabel.textContent = `Frame ${index + 1} of ${count}`;
+      this.frameLabel.dataset.frame = String(index);
+    };
+    this.viewer.onFrame = showFrame;
+    showFrame(this.viewer.frame());
     const draft = loadDraft(this.annotator, this.stackId, this.geometry);
     if (draft) this.viewer.restore(draft);
     button.hidden = true;

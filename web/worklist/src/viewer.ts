@@ -61,7 +61,7 @@ export interface ViewerWork {
 }
 
 const TOOL_NAMES: Record<ViewerTool, string> = { brush: "CircularBrush", eraser: "CircularEraser", threshold: "ThresholdBrush" };
-const OVERLAY_COLORMAPS: Record<OverlayName, string> = { heatmap: "Black-Body Radiation", js: "Cool to Warm" };
+const OVERLAY_COLORMAPS: Record<OverlayName, string> = { heatmap: "jet", js: "Cool to Warm" };
 
 let ready: Promise<void> | undefined;
 let opened = 0;
@@ -96,6 +96,8 @@ export class StackViewer {
   private readonly onChange: () => void;
   private readonly listeners: [string, EventListener][] = [];
   private brushSize = 6;
+  /** Called with the frame shown (`frame()`) whenever it changes. */
+  onFrame: ((frame: { index: number; count: number }) => void) | undefined;
 
   private constructor(
     private readonly element: HTMLDivElement,
@@ -186,6 +188,7 @@ export class StackViewer {
       }
     });
     element.addEventListener("contextmenu", (event) => event.preventDefault());
+    viewer.listen(CoreEnums.Events.VOLUME_NEW_IMAGE, () => viewer.onFrame?.(viewer.frame()));
     viewer.render();
     return viewer;
   }
@@ -215,13 +218,30 @@ export class StackViewer {
     this.render();
   }
 
-  /** Shows or hides one overlay layer at `opacity` (0–1). */
+  /**
+   * Shows or hides one overlay layer at `opacity` (0–1). Low values are transparent (the CT shows through
+   * where the model sees nothing), rising to `opacity` at the top of the 0–255 scale.
+   */
   setOverlay(name: OverlayName, visible: boolean, opacity: number): void {
     const volumeId = this.ids[name];
+    const ramp = [
+      { value: 0, opacity: 0 },
+      { value: 25, opacity: 0 },
+      { value: 128, opacity: 0.75 },
+      { value: 255, opacity: 1 },
+    ];
     this.viewport.setProperties(
-      { voiRange: { lower: 0, upper: 255 }, colormap: { name: OVERLAY_COLORMAPS[name], opacity: visible ? opacity : 0 } },
+      {
+        voiRange: { lower: 0, upper: 255 },
+        colormap: { name: OVERLAY_COLORMAPS[name], opacity: ramp.map((p) => ({ ...p, opacity: p.opacity * (visible ? opacity : 0) })) },
+      },
       volumeId,
     );
+    // Slices are rendered by ray casting through a thin slab: at the default opacity unit distance (1 mm)
+    // a layer is nearly transparent, so the unit is made short enough that the ramp's opacity shows.
+    for (const entry of this.viewport.getActors()) {
+      if (entry.referencedId === volumeId) (entry.actor as Types.VolumeActor).getProperty().setScalarOpacityUnitDistance(0, 0.05);
+    }
     this.render();
   }
 
@@ -277,6 +297,11 @@ export class StackViewer {
     const volume = cache.getVolume(this.ids.ct);
     const slice = imageId && volume ? volume.imageIds.indexOf(imageId) : -1;
     return slice >= 0 ? slice : this.viewport.getSliceIndex();
+  }
+
+  /** The NIfTI frame shown (0-based; the mask file's frame index) and how many there are. */
+  frame(): { index: number; count: number } {
+    return { index: this.frames[this.currentSlice()] ?? 0, count: this.frames.length };
   }
 
   /** Fills background regions of the shown frame that do not touch its border. */
