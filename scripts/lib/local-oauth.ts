@@ -8,17 +8,21 @@
  *                            challenge and the redirect URI (5 minutes) → 302 to redirect_uri?code=&state=
  *   POST /oauth2/token       grant_type=authorization_code, client_id, code, redirect_uri, code_verifier:
  *                            the code is spent on the first try; BASE64URL(SHA-256(verifier)) must equal
- *                            the challenge → {id_token, token_type, expires_in}; else 400 {error} (RFC 6749 §5.2)
+ *                            the challenge → {id_token, refresh_token, token_type, expires_in}; else 400
+ *                            {error} (RFC 6749 §5.2)
+ *                            grant_type=refresh_token, client_id, refresh_token (12 h, as the stack's app
+ *                            client) → a new {id_token, token_type, expires_in}, as Cognito answers
  *   GET  /logout             client_id and logout_uri = the registered URI → 302 to it
  *
- * What it leaves out: Cognito's own session cookie (every authorize shows the form), refresh tokens,
- * JWTs (the ID token is an opaque random token the local API stand-in maps to the annotator).
+ * What it leaves out: Cognito's own session cookie (every authorize shows the form), refresh-token
+ * revocation, JWTs (the ID token is an opaque random token the local API stand-in maps to the annotator).
  */
 import { createHash, randomBytes } from "node:crypto";
 
 export const LOCAL_CLIENT_ID = "local-worklist";
 const CODE_LIFETIME_MS = 5 * 60_000;
 const TOKEN_LIFETIME_S = 3600;
+const REFRESH_LIFETIME_MS = 12 * 3600_000;
 
 /** A request the server refuses; `status` and `body` are what it answers. */
 export class OAuthError extends Error {
@@ -48,8 +52,16 @@ interface IssuedCode {
 
 const BASE64URL_43 = /^[A-Za-z0-9_-]{43}$/;
 
+export interface TokenAnswer {
+  readonly id_token: string;
+  readonly refresh_token?: string;
+  readonly token_type: "Bearer";
+  readonly expires_in: number;
+}
+
 export class LocalAuthorizationServer {
   private readonly codes = new Map<string, IssuedCode>();
+  private readonly refreshTokens = new Map<string, { email: string; expiresAt: number }>();
 
   /**
    * @param redirectUri the page's address, the only callback and sign-out URI of the client
@@ -61,6 +73,8 @@ export class LocalAuthorizationServer {
     private readonly mintToken: (email: string) => string,
     private readonly allows: (email: string) => boolean,
     private readonly now: () => number = Date.now,
+    /** Seconds an ID token is valid (the answer's `expires_in`). */
+    private readonly tokenLifetimeS: number = TOKEN_LIFETIME_S,
   ) {}
 
   /** Validates an authorization request (query of GET, or the form's hidden fields of POST). */
@@ -97,10 +111,16 @@ export class LocalAuthorizationServer {
   }
 
   /** The token endpoint (form body). */
-  exchange(form: URLSearchParams): { id_token: string; token_type: "Bearer"; expires_in: number } {
-    if (form.get("grant_type") !== "authorization_code")
-      throw new OAuthError(400, "unsupported_grant_type", "only grant_type=authorization_code");
+  exchange(form: URLSearchParams): TokenAnswer {
+    const grant = form.get("grant_type");
+    if (grant !== "authorization_code" && grant !== "refresh_token")
+      throw new OAuthError(400, "unsupported_grant_type", "only grant_type=authorization_code or refresh_token");
     if (form.get("client_id") !== LOCAL_CLIENT_ID) throw new OAuthError(400, "invalid_client", "unknown client_id");
+    if (grant === "refresh_token") {
+      const held = this.refreshTokens.get(form.get("refresh_token") ?? "");
+      if (!held || held.expiresAt < this.now()) throw new OAuthError(400, "invalid_grant", "the refresh token is unknown or expired");
+      return { id_token: this.mintToken(held.email), token_type: "Bearer", expires_in: this.tokenLifetimeS };
+    }
     const code = form.get("code") ?? "";
     const issued = this.codes.get(code);
     this.codes.delete(code); // one try per code, right or wrong
@@ -111,7 +131,9 @@ export class LocalAuthorizationServer {
     const challenge = createHash("sha256").update(verifier, "ascii").digest("base64url");
     if (verifier.length < 43 || challenge !== issued.codeChallenge)
       throw new OAuthError(400, "invalid_grant", "code_verifier does not match the code_challenge");
-    return { id_token: this.mintToken(issued.email), token_type: "Bearer", expires_in: TOKEN_LIFETIME_S };
+    const refresh = randomBytes(32).toString("base64url");
+    this.refreshTokens.set(refresh, { email: issued.email, expiresAt: this.now() + REFRESH_LIFETIME_MS });
+    return { id_token: this.mintToken(issued.email), refresh_token: refresh, token_type: "Bearer", expires_in: this.tokenLifetimeS };
   }
 
   /** The logout endpoint's redirect. */

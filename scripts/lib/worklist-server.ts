@@ -60,6 +60,8 @@ export interface WorklistServerOptions {
   readonly storageEndpoint?: string;
   /** Seconds without input after which active time stops counting. Default 120. */
   readonly idleSeconds?: number;
+  /** Seconds an ID token of the local sign-in is valid (default 3600, as the stack's); the API refuses it afterwards. */
+  readonly tokenLifetimeSeconds?: number;
   /** Port on 127.0.0.1; default 0 (a free one). */
   readonly port?: number;
 }
@@ -102,7 +104,8 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
   const assets = await buildWorklistAssets();
   const subByEmail = new Map(options.annotators.map((a) => [a.email.trim().toLowerCase(), a.sub]));
   const allowed = new Set(subByEmail.keys());
-  const tokens = new Map<string, string>();
+  const tokens = new Map<string, { email: string; expiresAt: number }>();
+  const lifetime = options.tokenLifetimeSeconds ?? 3600;
   let base = ""; // http://127.0.0.1:<port>/ once listening
   const config = () =>
     JSON.stringify({
@@ -121,7 +124,7 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
     const normalized = email.trim().toLowerCase();
     if (!allowed.has(normalized)) throw new Error(`${email} is not a local annotator of this server`);
     const token = randomBytes(24).toString("base64url");
-    tokens.set(token, normalized);
+    tokens.set(token, { email: normalized, expiresAt: Date.now() + lifetime * 1000 });
     return token;
   };
 
@@ -142,6 +145,8 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
     () => base,
     mint,
     (email) => allowed.has(email.trim().toLowerCase()),
+    Date.now,
+    lifetime,
   );
   const readForm = async (req: IncomingMessage) => {
     const body = await readBody(req);
@@ -219,8 +224,9 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
   async function api(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const path = url.pathname.slice("/api".length) || "/";
     const header = req.headers.authorization ?? "";
-    const email = tokens.get(header.replace(/^Bearer\s+/i, "").trim());
-    if (!email) return json(res, 401, { message: "Unauthorized" });
+    const held = tokens.get(header.replace(/^Bearer\s+/i, "").trim());
+    if (!held || held.expiresAt < Date.now()) return json(res, 401, { message: "Unauthorized" });
+    const email = held.email;
     const body = await readBody(req);
     if (body === "too-large") return json(res, 413, { message: "Request Entity Too Large" });
     const match = RESOURCES.map((r) => ({ r, m: r.pattern.exec(path) })).find((x) => x.m);

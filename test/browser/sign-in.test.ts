@@ -12,6 +12,8 @@ import {
   completeSignIn,
   type OAuthConfig,
   PENDING_SIGN_IN_KEY,
+  refreshIdToken,
+  renewAfterSeconds,
   resolveAuth,
   signOutUrl,
 } from "../../web/worklist/src/auth.js";
@@ -72,7 +74,8 @@ describe("PKCE sign-in (auth.ts)", () => {
       return new Response(JSON.stringify({ id_token: "id-1", token_type: "Bearer" }), { status: 200 });
     };
     const outcome = await completeSignIn(AUTH, store, answer({ code: "c1", state }), fetchImpl);
-    expect(outcome).toEqual({ kind: "signed-in", idToken: "id-1", returnTo: "/?round=r1#s1" });
+    // No expires_in in this answer: an hour is assumed; no refresh token, none kept.
+    expect(outcome).toEqual({ kind: "signed-in", idToken: "id-1", returnTo: "/?round=r1#s1", expiresIn: 3600 });
     expect(calls.map((c) => c.url)).toEqual([AUTH.tokenUrl]);
     expect(Object.fromEntries(new URLSearchParams(calls[0]?.body))).toEqual({
       grant_type: "authorization_code",
@@ -113,6 +116,33 @@ describe("PKCE sign-in (auth.ts)", () => {
     expect(noToken.kind).toBe("failed");
 
     expect(await completeSignIn(AUTH, store, new URL("https://worklist.example/?round=r1"), unreachable)).toEqual({ kind: "none" });
+  });
+
+  it("renews the ID token with the refresh token (grant_type=refresh_token) five minutes early, halfway for short ones; a refusal is reported, not thrown", async () => {
+    const calls: { url: string; body: string }[] = [];
+    const ok = await refreshIdToken(AUTH, "rt-1", async (url, init) => {
+      calls.push({ url, body: String(init.body) });
+      return new Response(JSON.stringify({ id_token: "id-2", expires_in: 3600, token_type: "Bearer" }), { status: 200 });
+    });
+    expect(ok).toEqual({ idToken: "id-2", expiresIn: 3600 });
+    expect(calls.map((c) => c.url)).toEqual([AUTH.tokenUrl]);
+    expect(Object.fromEntries(new URLSearchParams(calls[0]?.body))).toEqual({
+      grant_type: "refresh_token",
+      client_id: "client-1",
+      refresh_token: "rt-1",
+    });
+    const refused = await refreshIdToken(
+      AUTH,
+      "rt-1",
+      async () => new Response(JSON.stringify({ error: "invalid_grant" }), { status: 400 }),
+    );
+    expect(refused).toEqual({ failed: "invalid_grant" });
+    expect(
+      await refreshIdToken(AUTH, "rt-1", async () => {
+        throw new TypeError("offline");
+      }),
+    ).toEqual({ failed: "no answer" });
+    expect([renewAfterSeconds(3600), renewAfterSeconds(600), renewAfterSeconds(8)]).toEqual([3300, 300, 4]);
   });
 
   it("resolves relative endpoints against the page, the page itself as the default redirect; logout returns to it", () => {

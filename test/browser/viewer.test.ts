@@ -65,6 +65,8 @@ const STUDY = "5e".repeat(16);
 const STACK = `${STUDY}-s0`;
 /** The page's idle limit in this file: active time stops 2 s after the last input. */
 const IDLE_SECONDS = 2;
+/** ID tokens of the local sign-in last 8 s in this file: the page must renew them to finish a stack. */
+const TOKEN_SECONDS = 8;
 
 let moto: MotoServer;
 let server: WorklistServer;
@@ -112,6 +114,7 @@ beforeAll(async () => {
     annotators: ANNOTATOR_DIRECTORY,
     storageEndpoint: moto.endpoint,
     idleSeconds: IDLE_SECONDS,
+    tokenLifetimeSeconds: TOKEN_SECONDS,
   });
   if ("executablePath" in CHROMIUM) {
     browser = await chromium.launch({
@@ -328,6 +331,23 @@ describe.skipIf(NO_CHROMIUM !== undefined)("CT viewer in headless Chromium (Corn
     const active = (await store.getStack(STACK))?.completion?.activeSeconds ?? 0;
     expect(active).toBeGreaterThanOrEqual(Math.floor(drawSeconds));
     expect(active).toBeLessThanOrEqual(elapsed - 2);
+    await page.context().close();
+  });
+
+  it("a stack worked on longer than the sign-in lasts is finished without signing in again (refresh token)", async () => {
+    const { page, errors } = await openPage();
+    const grants: string[] = [];
+    page.on("request", (request) => {
+      if (request.url().endsWith("/oauth2/token")) grants.push(new URLSearchParams(request.postData() ?? "").get("grant_type") ?? "");
+    });
+    const card = await openViewer(page);
+    await card.getByRole("button", { name: "Start from the model's suggestion" }).click();
+    await page.waitForTimeout((TOKEN_SECONDS + 3) * 1000); // the first ID token has expired by now
+    await card.getByRole("button", { name: "Finish" }).click();
+    await expect.poll(() => card.locator(".message").textContent(), { timeout: 30_000 }).toContain("Recorded");
+    expect(grants.filter((g) => g === "refresh_token").length).toBeGreaterThanOrEqual(1);
+    expect(await page.getByRole("button", { name: "Sign in" }).count()).toBe(0);
+    expect(errors.filter((e) => !/GPU stall|WebGL|status of 404/.test(e))).toEqual([]);
     await page.context().close();
   });
 

@@ -76,3 +76,20 @@ describe("local authorization server", () => {
     );
   });
 });
+
+describe("local authorization server: refresh tokens", () => {
+  it("the code exchange gives a refresh token that buys new ID tokens for 12 h, for the same annotator; unknown or expired ones are refused", () => {
+    const { server, codeFor, exchange, advance } = setUp();
+    const first = exchange(codeFor());
+    expect(first).toMatchObject({ id_token: "token-for-amy@example.org", token_type: "Bearer", expires_in: 3600 });
+    const refresh = first.refresh_token ?? "";
+    expect(refresh).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const renew = (token: string) =>
+      server.exchange(new URLSearchParams({ grant_type: "refresh_token", client_id: LOCAL_CLIENT_ID, refresh_token: token }));
+    advance(11 * 3600_000);
+    expect(renew(refresh)).toEqual({ id_token: "token-for-amy@example.org", token_type: "Bearer", expires_in: 3600 });
+    expect(() => renew("not-a-token")).toThrow(OAuthError);
+    advance(2 * 3600_000);
+    expect(() => renew(refresh)).toThrow(/refresh token is unknown or expired/);
+  });
+});

@@ -11,7 +11,11 @@
  *   3. completeSignIn: the `state` must be the one kept (else the answer is refused); the code and the
  *      verifier are exchanged at the token endpoint (a CORS POST) for an ID token; the code leaves the
  *      address bar and the kept page address is restored.
- *   4. signOutUrl: the authorization server's logout endpoint, which ends its own session too and
+ *   4. refreshIdToken: before the ID token expires (an hour), the refresh token the code exchange gave
+ *      (Cognito: 12 h, this tab only) buys a new one at the token endpoint, so an annotator an hour into
+ *      a stack is not signed out; when it fails, the page asks to sign in again (nothing unsent is lost:
+ *      outbox and mask drafts stay in the browser).
+ *   5. signOutUrl: the authorization server's logout endpoint, which ends its own session too and
  *      returns to the page.
  *
  * No framework; Web Crypto only (browsers, and Node ≥ 20 for the tests).
@@ -62,7 +66,14 @@ interface PendingSignIn {
 
 export type SignInOutcome =
   | { readonly kind: "none" }
-  | { readonly kind: "signed-in"; readonly idToken: string; readonly returnTo: string }
+  | {
+      readonly kind: "signed-in";
+      readonly idToken: string;
+      readonly returnTo: string;
+      /** Seconds the ID token is valid (`expires_in`; 3600 when absent). */
+      readonly expiresIn: number;
+      readonly refreshToken?: string;
+    }
   | { readonly kind: "failed"; readonly message: string };
 
 type Fetch = (input: string, init: RequestInit) => Promise<Response>;
@@ -157,18 +168,52 @@ export async function completeSignIn(
   } catch {
     return { kind: "failed", message: "The sign-in service did not answer. Check the connection and sign in again." };
   }
-  let body: { id_token?: unknown; error?: unknown } | undefined;
+  const answer = await tokenAnswer(response);
+  if ("failed" in answer) return { kind: "failed", message: `The sign-in service refused the sign-in (${answer.failed}). Sign in again.` };
+  return { kind: "signed-in", returnTo: pending.returnTo, ...answer };
+}
+
+type TokenAnswer = { idToken: string; expiresIn: number; refreshToken?: string } | { failed: string };
+
+async function tokenAnswer(response: Response): Promise<TokenAnswer> {
+  let body: { id_token?: unknown; refresh_token?: unknown; expires_in?: unknown; error?: unknown } | undefined;
   try {
     body = (await response.json()) as typeof body;
   } catch {
     body = undefined;
   }
   if (!response.ok || typeof body?.id_token !== "string" || body.id_token.length === 0) {
-    const reason = typeof body?.error === "string" ? body.error : `HTTP ${response.status}`;
-    return { kind: "failed", message: `The sign-in service refused the sign-in (${reason}). Sign in again.` };
+    return { failed: typeof body?.error === "string" ? body.error : `HTTP ${response.status}` };
   }
-  return { kind: "signed-in", idToken: body.id_token, returnTo: pending.returnTo };
+  const expiresIn = typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : 3600;
+  return {
+    idToken: body.id_token,
+    expiresIn,
+    ...(typeof body.refresh_token === "string" && body.refresh_token ? { refreshToken: body.refresh_token } : {}),
+  };
 }
+
+/** A new ID token for the refresh token (grant_type=refresh_token); `failed` with the reason otherwise. Never throws. */
+export async function refreshIdToken(
+  auth: OAuthConfig,
+  refreshToken: string,
+  fetchImpl: Fetch = (input, init) => fetch(input, init),
+): Promise<TokenAnswer> {
+  try {
+    const response = await fetchImpl(auth.tokenUrl, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "refresh_token", client_id: auth.clientId, refresh_token: refreshToken }).toString(),
+      credentials: "omit",
+    });
+    return await tokenAnswer(response);
+  } catch {
+    return { failed: "no answer" };
+  }
+}
+
+/** Seconds after which to renew a token valid for `expiresIn`: five minutes early, or halfway for short ones. */
+export const renewAfterSeconds = (expiresIn: number): number => (expiresIn > 600 ? expiresIn - 300 : expiresIn / 2);
 
 /** The authorization server's logout URL: ends its session as well, then returns to the page. */
 export function signOutUrl(auth: OAuthConfig): string {

@@ -16,7 +16,7 @@ import {
   WorklistApi,
   type WorklistResponse,
 } from "./api.js";
-import { beginSignIn, completeSignIn, type OAuthConfig, resolveAuth, signOutUrl } from "./auth.js";
+import { beginSignIn, completeSignIn, type OAuthConfig, refreshIdToken, renewAfterSeconds, resolveAuth, signOutUrl } from "./auth.js";
 import { formatClock, formatDeviation, formatDuration } from "./format.js";
 import { CompletionOutbox, type PendingCompletion, verdictOf } from "./outbox.js";
 import { ViewerPanel } from "./viewer-panel.js";
@@ -24,6 +24,8 @@ import { ViewerPanel } from "./viewer-panel.js";
 type Stack = WorklistResponse["stacks"][number];
 
 const TOKEN_KEY = "ich-al.worklist.token";
+const REFRESH_KEY = "ich-al.worklist.refresh";
+const EXPIRES_KEY = "ich-al.worklist.token-expires-at";
 const SIGNED_OUT_KEY = "ich-al.worklist.signed-out";
 const RETRY_MS = 15_000;
 const INPUT_EVENTS = ["pointerdown", "pointermove", "keydown", "wheel", "touchstart", "scroll"] as const;
@@ -105,7 +107,7 @@ function loadMeters(): Record<string, number> {
 async function takeToken(): Promise<string | undefined> {
   const outcome = await completeSignIn(auth, sessionStorage, new URL(location.href));
   if (outcome.kind === "signed-in") {
-    sessionStorage.setItem(TOKEN_KEY, outcome.idToken);
+    keepToken(outcome.idToken, outcome.expiresIn, outcome.refreshToken);
     history.replaceState(null, "", outcome.returnTo); // the code leaves the address bar; the e-mail's link is back
   } else if (outcome.kind === "failed") {
     history.replaceState(null, "", location.pathname);
@@ -124,6 +126,34 @@ async function takeToken(): Promise<string | undefined> {
   return undefined;
 }
 
+let renewTimer: number | undefined;
+
+/** Keeps the tab's ID token (and refresh token) and schedules its renewal before it expires. */
+function keepToken(idToken: string, expiresIn: number, refreshToken?: string): void {
+  sessionStorage.setItem(TOKEN_KEY, idToken);
+  sessionStorage.setItem(EXPIRES_KEY, String(Date.now() + expiresIn * 1000));
+  if (refreshToken) sessionStorage.setItem(REFRESH_KEY, refreshToken);
+  scheduleRenewal();
+}
+
+/** Renews the ID token with the refresh token before it expires (also after a reload, from the kept expiry). */
+function scheduleRenewal(): void {
+  if (renewTimer !== undefined) window.clearTimeout(renewTimer);
+  const expiresAt = Number(sessionStorage.getItem(EXPIRES_KEY) ?? Number.NaN);
+  if (!sessionStorage.getItem(REFRESH_KEY) || !Number.isFinite(expiresAt)) return;
+  const lifetime = Math.max(0, (expiresAt - Date.now()) / 1000);
+  renewTimer = window.setTimeout(() => void renewToken(), renewAfterSeconds(lifetime) * 1000);
+}
+
+async function renewToken(): Promise<void> {
+  const refresh = sessionStorage.getItem(REFRESH_KEY);
+  if (!refresh) return;
+  const answer = await refreshIdToken(auth, refresh);
+  if ("failed" in answer) return; // the next API call answers 401 and asks to sign in; nothing unsent is lost
+  keepToken(answer.idToken, answer.expiresIn, answer.refreshToken);
+  if (api) api = new WorklistApi(config.apiBase, answer.idToken);
+}
+
 async function signIn(): Promise<void> {
   location.assign(await beginSignIn(auth, sessionStorage, location.pathname + location.search + location.hash));
 }
@@ -131,6 +161,9 @@ async function signIn(): Promise<void> {
 function showSignIn(reason: string): void {
   api = undefined;
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(REFRESH_KEY);
+  sessionStorage.removeItem(EXPIRES_KEY);
+  if (renewTimer !== undefined) window.clearTimeout(renewTimer);
   $("who").textContent = "";
   $("who-line").hidden = true;
   $("sign-out").hidden = true;
@@ -683,6 +716,8 @@ async function boot(): Promise<void> {
   $("sign-out").addEventListener("click", () => {
     saveMeters();
     sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(REFRESH_KEY);
+    sessionStorage.removeItem(EXPIRES_KEY);
     sessionStorage.setItem(SIGNED_OUT_KEY, "1");
     location.assign(signOutUrl(auth)); // ends the sign-in service's session too, then comes back here
   });
@@ -692,6 +727,7 @@ async function boot(): Promise<void> {
   }, 1000);
   const token = await takeToken();
   if (!token) return;
+  scheduleRenewal();
   api = new WorklistApi(config.apiBase, token);
   await loadWorklist();
 }
