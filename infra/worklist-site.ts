@@ -54,14 +54,14 @@ export const API_PATH_PREFIX = "/api";
  * The page's Content-Security-Policy: everything from the page's own origin (the API included), no
  * inline script or style, no framing; `signInOrigin` (the Cognito hosted UI) may also be fetched, for
  * the code-for-token exchange of the PKCE sign-in, and `uploadOrigin` (the studies bucket) takes the
- * page's presigned mask uploads (PUT). Without them, the local server's policy
+ * page's presigned mask uploads (PUT) and serves its presigned viewer volumes (GET) and thumbnails (img). Without them, the local server's policy
  * (scripts/lib/worklist-server.ts CONTENT_SECURITY_POLICY, whose token endpoint is on the page's own
  * origin; test/infra/worklist-site.test.ts holds them equal).
  */
 export function worklistContentSecurityPolicy(signInOrigin?: string, uploadOrigin?: string): string {
   const extra = [signInOrigin, uploadOrigin].filter((origin) => origin !== undefined).map((origin) => ` ${origin}`);
   return (
-    `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'${extra.join("")}; ` +
+    `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:${uploadOrigin ? ` ${uploadOrigin}` : ""}; connect-src 'self'${extra.join("")}; ` +
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
   );
 }

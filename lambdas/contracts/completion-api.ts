@@ -224,9 +224,33 @@ export type WorklistResponse = z.infer<typeof WorklistResponseSchema>;
  * npz (domain/overlay-thumbnails.ts): highest frame score first picked, shown in frame order. The images
  * are inline `data:image/png;base64,…` URLs, so the page needs no second authenticated request per image.
  */
+/**
+ * What the scoring container writes beside a stack's overlays (`stack-<i>-thumbnails.json`,
+ * model-container/ichal/thumbnails.py): the grid, the thumbnail size and, per key frame, its PNG names.
+ */
+export const ThumbnailManifestSchema = z.object({
+  frames: z.number().int().positive(),
+  height: z.number().int().positive(),
+  width: z.number().int().positive(),
+  thumbnailHeight: z.number().int().positive(),
+  thumbnailWidth: z.number().int().positive(),
+  keyFrames: z
+    .array(
+      z.object({
+        frame: z.number().int().nonnegative(),
+        frameScore: z.number(),
+        heatmap: z.string().regex(/^stack-\d+-key-\d+-heatmap\.png$/),
+        js: z.string().regex(/^stack-\d+-key-\d+-js\.png$/),
+      }),
+    )
+    .max(10),
+});
+export type ThumbnailManifest = z.infer<typeof ThumbnailManifestSchema>;
+
+/** GET /overlays/{stackId}: the key-frame thumbnails as short-lived presigned GETs of the container's PNGs. */
 export const OverlayResponseSchema = z.object({
   stackId: z.string().min(1),
-  /** Frames in the stack and the model-grid size of the stored maps. */
+  /** Frames in the stack and its grid (rows × columns). */
   frames: z.number().int().positive(),
   height: z.number().int().positive(),
   width: z.number().int().positive(),
@@ -237,10 +261,10 @@ export const OverlayResponseSchema = z.object({
       /** 0-based frame index in the stack. */
       frame: z.number().int().nonnegative(),
       frameScore: z.number(),
-      /** Mean ensemble heatmap (probability 0 → 1, dark → pale yellow). */
-      heatmapPng: z.string().startsWith("data:image/png;base64,"),
-      /** Pixelwise JS divergence (0 → ln 2, dark → pale cyan). */
-      jsDivergencePng: z.string().startsWith("data:image/png;base64,"),
+      /** The frame in the brain window with the mean ensemble heatmap over it (PNG, presigned GET). */
+      heatmapPng: z.url(),
+      /** The frame with the pixelwise JS divergence over it (PNG, presigned GET). */
+      jsDivergencePng: z.url(),
     }),
   ),
 });

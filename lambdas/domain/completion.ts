@@ -20,9 +20,11 @@ import type {
   CompletionRequest,
   CompletionResponse,
   OverlayResponse,
+  ThumbnailManifest,
   ViewerResponse,
   WorklistResponse,
 } from "../contracts/completion-api.js";
+import { ThumbnailManifestSchema } from "../contracts/completion-api.js";
 import type { MaskRefusalCode } from "../contracts/masks.js";
 import type { Completion, SelectionRound, StackRecord } from "../contracts/records.js";
 import { normalizeAnnotator, shareOf } from "./assignment.js";
@@ -30,7 +32,6 @@ import { OVERLAYS_PREFIX } from "./ingest.js";
 import { isoWeekOf, roundIdOfWeek, shiftIsoWeek } from "./iso-week.js";
 import { DEFAULT_MAX_ACTIVE_SECONDS, MIN_ACTIVE_SECONDS } from "./labeling-time-model.js";
 import { acceptMask, type MaskObjects } from "./masks.js";
-import { overlayThumbnails } from "./overlay-thumbnails.js";
 import type { RecordStore } from "./record-store.js";
 
 export type CompletionOutcome =
@@ -225,15 +226,28 @@ export type OverlayOutcome =
   | { readonly kind: "overlays"; readonly response: OverlayResponse }
   | { readonly kind: "refused"; readonly code: ApiErrorCode; readonly message: string };
 
+/** Key of a stack's thumbnail manifest (beside its overlay npz; model-container ichal/thumbnails.py). */
+export function thumbnailsKeyOf(stackId: string): string | undefined {
+  return overlayKeyOf(stackId)?.replace(/\.npz$/, "-thumbnails.json");
+}
+
+/** The stack's thumbnail manifest was not what the container writes (a fault, answered 500). */
+export class ThumbnailManifestError extends Error {
+  constructor(key: string, cause: unknown) {
+    super(`the thumbnail manifest ${key} does not match its schema`, { cause });
+    this.name = "ThumbnailManifestError";
+  }
+}
+
 /**
- * The key-frame thumbnails of `stackId` for `caller` (GET /overlays/{stackId}): only for a stack
- * assigned to the caller (selected or labeled), like the completion itself; NOT_FOUND when the stack
- * or its overlay object does not exist. A malformed overlay object throws OverlayFormatError (a fault).
+ * The key-frame thumbnails of `stackId` for `caller` (GET /overlays/{stackId}): only for a stack assigned
+ * to the caller (selected or labeled), like the completion itself; the PNGs the scoring container
+ * rendered, as presigned GETs; NOT_FOUND when the stack or its thumbnails do not exist.
  */
 export async function overlaysOf(
   stackId: string,
   caller: string,
-  deps: { readonly records: RecordStore; readonly overlays: OverlayObjects | undefined },
+  deps: { readonly records: RecordStore; readonly overlays: OverlayObjects | undefined; readonly viewer: ViewerObjects | undefined },
 ): Promise<OverlayOutcome> {
   const annotator = normalizeAnnotator(caller);
   const stack = await deps.records.getStack(stackId);
@@ -241,26 +255,25 @@ export async function overlaysOf(
   if ((stack.status !== "selected" && stack.status !== "labeled") || stack.assignedTo !== annotator) {
     return refused("NOT_ASSIGNED", `stack ${JSON.stringify(stackId)} is not assigned to you`);
   }
-  const key = overlayKeyOf(stackId);
-  const bytes = key && deps.overlays ? await deps.overlays.get(key) : undefined;
-  if (!bytes) return refused("NOT_FOUND", `no overlays stored for stack ${JSON.stringify(stackId)}`);
-  const rendered = overlayThumbnails(bytes);
-  const dataUrl = (png: Uint8Array) => `data:image/png;base64,${Buffer.from(png).toString("base64")}`;
-  return {
-    kind: "overlays",
-    response: {
-      stackId,
-      frames: rendered.frames,
-      height: rendered.height,
-      width: rendered.width,
-      thumbnailHeight: rendered.thumbnailHeight,
-      thumbnailWidth: rendered.thumbnailWidth,
-      keyFrames: rendered.keyFrames.map((k) => ({
-        frame: k.frame,
-        frameScore: k.frameScore,
-        heatmapPng: dataUrl(k.heatmapPng),
-        jsDivergencePng: dataUrl(k.jsDivergencePng),
-      })),
-    },
-  };
+  const key = thumbnailsKeyOf(stackId);
+  const bytes = key && deps.overlays && deps.viewer ? await deps.overlays.get(key) : undefined;
+  if (!key || !bytes || !deps.viewer) return refused("NOT_FOUND", `no thumbnails stored for stack ${JSON.stringify(stackId)}`);
+  let manifest: ThumbnailManifest;
+  try {
+    manifest = ThumbnailManifestSchema.parse(JSON.parse(new TextDecoder().decode(bytes)));
+  } catch (error) {
+    throw new ThumbnailManifestError(key, error);
+  }
+  const folder = key.slice(0, key.lastIndexOf("/") + 1);
+  const viewer = deps.viewer;
+  const keyFrames = await Promise.all(
+    manifest.keyFrames.map(async (k) => ({
+      frame: k.frame,
+      frameScore: k.frameScore,
+      heatmapPng: await viewer.presignGet(folder + k.heatmap, VIEWER_URL_SECONDS),
+      jsDivergencePng: await viewer.presignGet(folder + k.js, VIEWER_URL_SECONDS),
+    })),
+  );
+  const { frames, height, width, thumbnailHeight, thumbnailWidth } = manifest;
+  return { kind: "overlays", response: { stackId, frames, height, width, thumbnailHeight, thumbnailWidth, keyFrames } };
 }

@@ -7,8 +7,8 @@
  *   GET  /worklist     → 200 the caller's stacks of the latest round that assigned them any (rounds
  *                      are ISO weeks in the schedule's time zone, SCHEDULE_TIMEZONE)
  *   GET  /overlays/{stackId}
- *                      → 200 key-frame thumbnails (PNG data URLs) of one of the caller's stacks ·
- *                      403 NOT_ASSIGNED · 404 NOT_FOUND (no such stack, or no overlays stored)
+ *                      → 200 key-frame thumbnails (presigned GETs of the container's PNGs) of one of the
+ *                      caller's stacks · 403 NOT_ASSIGNED · 404 NOT_FOUND (no such stack, or none stored)
  *   POST /stacks/{stackId}/mask-uploads
  *                      body MaskUploadRequest → 200 a presigned PUT for one mask upload (domain/masks.ts)
  *   GET  /stacks/{stackId}/viewer
@@ -176,7 +176,7 @@ async function route(event: ApiGatewayProxyEvent, deps: CompleteHandlerDeps): Pr
   if (event.httpMethod === "GET" && resource === COMPLETION_API_PATHS.overlays) {
     const stackId = event.pathParameters?.stackId;
     if (!stackId) return refuse("BAD_REQUEST", "stackId: required in the path");
-    const outcome = await overlaysOf(stackId, caller, { records: deps.records, overlays: deps.overlays });
+    const outcome = await overlaysOf(stackId, caller, { records: deps.records, overlays: deps.overlays, viewer: deps.viewer });
     if (outcome.kind === "refused") {
       deps.log.info("overlays refused", { stackId, code: outcome.code });
       return refuse(outcome.code, outcome.message);

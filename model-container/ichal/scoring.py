@@ -64,7 +64,8 @@ from .model.ensemble import Ensemble, read_manifest, weights_digest
 from .preprocessing import to_model_grid, window_channels
 from .request_error import RequestError
 from .serve.s3_location import S3Location
-from .viewer_volumes import viewer_volumes
+from .thumbnails import render_thumbnails
+from .viewer_volumes import on_stack_grid, viewer_volumes
 
 MAX_REGIONS_IN_RESPONSE = 50
 MAX_PRIVATE_CREATORS = 100
@@ -319,15 +320,25 @@ class StackScorer:
                 result["overlays"] = where.uri
                 result["timings_s"]["overlays"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                volumes = viewer_volumes(stacks[index], maps, options.grid_size)
+                arrays = on_stack_grid(stacks[index], maps, options.grid_size)
                 result["viewer"] = {}
-                for name, body in volumes.items():
+                for name, body in viewer_volumes(stacks[index], arrays).items():
                     target = overlay_root.child(f"stack-{index}-{name}.nii.gz")
                     self.s3.put_object(
                         Bucket=target.bucket, Key=target.key, Body=body, ContentType="application/gzip"
                     )
                     result["viewer"][name] = target.uri
                 result["timings_s"]["viewer"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                thumbnails = render_thumbnails(
+                    arrays["ct"], arrays["heatmap"], arrays["js"], maps["frame_scores"], f"stack-{index}"
+                )
+                for name, body in thumbnails.items():
+                    target = overlay_root.child(name)
+                    kind = "application/json" if name.endswith(".json") else "image/png"
+                    self.s3.put_object(Bucket=target.bucket, Key=target.key, Body=body, ContentType=kind)
+                result["thumbnails"] = overlay_root.child(f"stack-{index}-thumbnails.json").uri
+                result["timings_s"]["thumbnails"] = time.perf_counter() - t0
             results.append(result)
         return {
             "modelVersion": self.model_version,

@@ -35,18 +35,23 @@ def grid_nifti(volume: np.ndarray, affine: np.ndarray) -> bytes:
     return gzip.compress(image.to_bytes(), compresslevel=1, mtime=0)
 
 
-def viewer_volumes(stack: CtStack, maps: dict[str, np.ndarray], grid_size: int) -> dict[str, bytes]:
-    """CT and the two overlay maps (uint8 on the model grid, ``scoring.overlay_arrays``) on the stack's grid."""
-    affine = stack.grid_affine()
+def on_stack_grid(stack: CtStack, maps: dict[str, np.ndarray], grid_size: int) -> dict[str, np.ndarray]:
+    """CT (int16 HU) and the two overlay maps (uint8 on the model grid, ``scoring.overlay_arrays``)
+    on the stack's own grid, [frames, rows, columns]."""
     transform = plan_model_grid(stack.hu.shape[1:], stack.pixel_spacing, grid_size)
-    ct = np.clip(np.rint(stack.hu), *HU_RANGE).astype(np.int16)
 
     def back(name: str) -> np.ndarray:
         values = from_model_grid(maps[name].astype(np.float32), transform, order=1)
         return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
     return {
-        "ct": grid_nifti(ct, affine),
-        "heatmap": grid_nifti(back("mean_heatmap"), affine),
-        "js": grid_nifti(back("js_divergence"), affine),
+        "ct": np.clip(np.rint(stack.hu), *HU_RANGE).astype(np.int16),
+        "heatmap": back("mean_heatmap"),
+        "js": back("js_divergence"),
     }
+
+
+def viewer_volumes(stack: CtStack, arrays: dict[str, np.ndarray]) -> dict[str, bytes]:
+    """The three volumes (``on_stack_grid``) as gzip'd NIfTI on the stack's grid."""
+    affine = stack.grid_affine()
+    return {name: grid_nifti(arrays[name], affine) for name in VIEWER_FILES}

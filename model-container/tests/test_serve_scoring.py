@@ -128,6 +128,13 @@ def test_scores_a_dicom_study_from_s3_with_its_version_and_writes_overlays(endpo
     expected = np.clip(np.rint(from_model_grid(heatmap.astype(np.float32), transform, order=1)), 0, 255)
     np.testing.assert_array_equal(volume("heatmap"), expected.astype(np.uint8))
     assert volume("js").dtype == np.uint8
+    # The worklist's key-frame thumbnails, composited over the CT on the same grid.
+    thumbs = S3Location.parse(stack["thumbnails"])
+    manifest = json.loads(s3.get_object(Bucket=thumbs.bucket, Key=thumbs.key)["Body"].read())
+    assert len(manifest["keyFrames"]) == 3 and manifest["frames"] == 24
+    for key in manifest["keyFrames"]:
+        png = s3.get_object(Bucket=thumbs.bucket, Key=f"overlays/s1/{key['heatmap']}")
+        assert png["ContentType"] == "image/png" and png["Body"].read()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_study_with_two_series_gives_two_stacks(endpoint):

@@ -280,6 +280,14 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
       upload.url = local(upload.url);
       out = JSON.stringify(upload);
     }
+    if (storage && resource === "/overlays/{stackId}" && result.statusCode === 200) {
+      const overlay = JSON.parse(out) as { keyFrames: { heatmapPng: string; jsDivergencePng: string }[] };
+      for (const k of overlay.keyFrames) {
+        k.heatmapPng = local(k.heatmapPng);
+        k.jsDivergencePng = local(k.jsDivergencePng);
+      }
+      out = JSON.stringify(overlay);
+    }
     if (storage && resource === "/stacks/{stackId}/viewer" && result.statusCode === 200) {
       const viewer = JSON.parse(out) as { volumes: Record<string, string> };
       for (const name of Object.keys(viewer.volumes)) viewer.volumes[name] = local(viewer.volumes[name] as string);
@@ -292,16 +300,16 @@ export async function startWorklistServer(options: WorklistServerOptions): Promi
 
   /**
    * PUT /storage/<path>?<query> → the emulator's /<path>?<query>, headers that S3 reads passed on;
-   * GET of a presigned viewer volume (overlays/<study>/stack-<i>-<name>.nii.gz) likewise.
+   * GET of a presigned viewer volume (overlays/<study>/stack-<i>-<name>.nii.gz) or thumbnail
+   * (overlays/<study>/stack-<i>-key-<f>-<map>.png) likewise.
    */
   async function storage(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const endpoint = options.storageEndpoint?.replace(/\/$/, "");
     if (endpoint && req.method === "GET") {
-      if (
-        !/^\/storage\/[^/]+\/overlays\/[^/]+\/stack-\d+-(ct|heatmap|js)\.nii\.gz$/.test(url.pathname) ||
-        !url.searchParams.has("X-Amz-Signature")
-      ) {
-        return json(res, 403, { message: "only presigned viewer volumes pass here" });
+      const viewerVolume = /^\/storage\/[^/]+\/overlays\/[^/]+\/stack-\d+-(ct|heatmap|js)\.nii\.gz$/;
+      const thumbnail = /^\/storage\/[^/]+\/overlays\/[^/]+\/stack-\d+-key-\d+-(heatmap|js)\.png$/;
+      if (!(viewerVolume.test(url.pathname) || thumbnail.test(url.pathname)) || !url.searchParams.has("X-Amz-Signature")) {
+        return json(res, 403, { message: "only presigned viewer volumes and thumbnails pass here" });
       }
       const upstream = await fetch(`${endpoint}/${url.pathname.slice("/storage/".length)}${url.search}`);
       return send(

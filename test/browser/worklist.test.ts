@@ -1,7 +1,7 @@
 /**
  * The annotator worklist page against the local stack: moto server, the records table and studies
- * bucket written through the real adapters and the real selection + notify code, overlay npz files
- * written by the scoring container's own writer (make-overlays.py → ichal.scoring.overlay_npz),
+ * bucket written through the real adapters and the real selection + notify code, key-frame thumbnails
+ * rendered by the scoring container's own renderer (make-overlays.py → ichal.thumbnails),
  * scripts/lib/worklist-server.ts in front of the REAL complete handler, and real headless Chromium
  * (playwright-core; the executable from test/support/chromium.ts: CHROMIUM_PATH, Debian's chromium or
  * the build in the npm devDependency @sparticuz/chromium) with the page's clock controlled by `page.clock`.
@@ -37,7 +37,7 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
 import { DynamoTimeModelStore } from "../../lambdas/adapters/dynamo-time-model-store.js";
 import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
-import { maskObjectsClient, S3MaskObjects } from "../../lambdas/adapters/s3-mask-objects.js";
+import { maskObjectsClient, S3MaskObjects, S3ViewerObjects } from "../../lambdas/adapters/s3-mask-objects.js";
 import { S3OverlayObjects } from "../../lambdas/adapters/s3-overlay-objects.js";
 import { OverlayResponseSchema, WorklistResponseSchema } from "../../lambdas/contracts/completion-api.js";
 import type { AnnotatorShare } from "../../lambdas/contracts/records.js";
@@ -116,6 +116,7 @@ beforeAll(async () => {
     timeZone: "UTC",
     log: jsonLogger({ lambda: "complete" }, () => {}),
     overlays: new S3OverlayObjects(s3, BUCKET),
+    viewer: new S3ViewerObjects(maskObjectsClient({ ...LOCAL_AWS, endpoint: moto.endpoint, forcePathStyle: true }), BUCKET),
     masks: new S3MaskObjects(maskObjectsClient({ ...LOCAL_AWS, endpoint: moto.endpoint, forcePathStyle: true }), BUCKET),
   });
   server = await startWorklistServer({
@@ -146,8 +147,10 @@ beforeEach(async () => {
     const scores = { ...(base.scores as NonNullable<typeof base.scores>), stackScore: Math.min(0.99, 0.41 + 0.08 * i) };
     const stack = { ...base, stackId: `${studyOf(i)}-s0`, scores };
     expect(await store.createStack(stack)).toBe(true);
-    const key = overlayKeyOf(stack.stackId) as string;
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: readFileSync(join(overlayDir, `${studyOf(i)}.npz`)) }));
+    const folder = (overlayKeyOf(stack.stackId) as string).replace(/[^/]+$/, "");
+    for (const file of readdirSync(join(overlayDir, studyOf(i)))) {
+      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: folder + file, Body: readFileSync(join(overlayDir, studyOf(i), file)) }));
+    }
   }
   const now = new Date().toISOString();
   const round = await runSelectionRound(now, {
@@ -197,7 +200,11 @@ describe("local API Gateway stand-in (no browser)", () => {
     expect(overlays.status).toBe(200);
     const body = OverlayResponseSchema.parse(await overlays.json());
     expect(body.keyFrames).toHaveLength(3);
-    const png = Buffer.from((body.keyFrames[0]?.heatmapPng ?? "").split(",")[1] ?? "", "base64");
+    // Presigned GETs of the container's PNGs, passed through this origin's storage stand-in.
+    const url = new URL(body.keyFrames[0]?.heatmapPng ?? "");
+    expect(url.origin + "/").toBe(server.url);
+    expect(url.pathname).toMatch(/^\/storage\/studies\/overlays\/study-\d{3}\/stack-0-key-\d+-heatmap\.png$/);
+    const png = Buffer.from(await (await fetch(url)).arrayBuffer());
     expect(png.subarray(1, 4).toString()).toBe("PNG");
     const foreign = await api(`/overlays/${encodeURIComponent(zed.stackIds[0] as string)}`, token);
     expect(foreign.status).toBe(403);

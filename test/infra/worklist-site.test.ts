@@ -125,7 +125,7 @@ describe("worklist site: CloudFront distribution", () => {
     expect(rewrite("/apiworklist")).toBe("/apiworklist");
   });
 
-  it("adds the page's CSP (the local server's, plus the hosted UI for the token exchange and the studies bucket for uploads), HSTS, nosniff, no-referrer and frame DENY", () => {
+  it("adds the page's CSP (the local server's, plus the hosted UI for the token exchange and the studies bucket for uploads, viewer volumes and thumbnails), HSTS, nosniff, no-referrer and frame DENY", () => {
     expect(WORKLIST_CONTENT_SECURITY_POLICY).toBe(CONTENT_SECURITY_POLICY);
     const hostedUi = `https://\${${logicalId(site.userPoolDomain)}}.auth.\${AWS::Region}.amazoncognito.com`;
     expect(CONTENT_SECURITY_POLICY).toContain("connect-src 'self';");
@@ -134,7 +134,9 @@ describe("worklist site: CloudFront distribution", () => {
       .SecurityHeadersConfig.ContentSecurityPolicy.ContentSecurityPolicy;
     // … and the studies bucket, which takes the page's presigned mask uploads.
     const studies = `https://\${${logicalId(stack.studies.bucket)}.RegionalDomainName}`;
-    expect(renderJoin(policy)).toBe(`${before}connect-src 'self' ${hostedUi} ${studies}${after}`);
+    const images = before.replace("img-src 'self' data:;", `img-src 'self' data: ${studies};`);
+    expect(images).not.toBe(before);
+    expect(renderJoin(policy)).toBe(`${images}connect-src 'self' ${hostedUi} ${studies}${after}`);
     t.hasResourceProperties("AWS::CloudFront::ResponseHeadersPolicy", {
       ResponseHeadersPolicyConfig: Match.objectLike({
         SecurityHeadersConfig: {
