@@ -202,7 +202,7 @@ describe("local API Gateway stand-in (no browser)", () => {
     expect(body.keyFrames).toHaveLength(3);
     // Presigned GETs of the container's PNGs, passed through this origin's storage stand-in.
     const url = new URL(body.keyFrames[0]?.heatmapPng ?? "");
-    expect(url.origin + "/").toBe(server.url);
+    expect(`${url.origin}/`).toBe(server.url);
     expect(url.pathname).toMatch(/^\/storage\/studies\/overlays\/study-\d{3}\/stack-0-key-\d+-heatmap\.png$/);
     const png = Buffer.from(await (await fetch(url)).arrayBuffer());
     expect(png.subarray(1, 4).toString()).toBe("PNG");
