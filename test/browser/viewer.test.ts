@@ -189,6 +189,10 @@ async function openViewer(page: Page, start = true) {
   if (start) await card.getByRole("button", { name: "Start" }).click();
   await card.getByRole("button", { name: "Open viewer" }).click();
   await card.locator("section.viewer[data-ready]").waitFor({ timeout: 40_000 });
+  // The layout settles (frame label shown, canvas sized) before anything is clicked near the canvas.
+  await expect.poll(() => card.locator("[data-frame]").textContent()).toMatch(/^Frame \d+ of \d+$/);
+  await card.locator(".viewer-canvas canvas").first().scrollIntoViewIfNeeded();
+  await page.waitForTimeout(300);
   return card;
 }
 
@@ -204,9 +208,22 @@ async function storedMask(): Promise<Uint8Array> {
 
 const labeled = (a: Uint8Array) => a.reduce((n, v) => n + (v !== 0 ? 1 : 0), 0);
 
-/** The mask the page keeps in this browser, once the kept draft is up to date (300 ms after an edit). */
+/**
+ * The mask the page keeps in this browser, once the kept draft is up to date (it is written 300 ms after
+ * the last edit): read until two reads 400 ms apart agree, so a slow machine waits longer.
+ */
 async function draft(page: Page): Promise<Uint8Array> {
-  await page.waitForTimeout(450);
+  let last = await keptDraft(page);
+  for (let i = 0; i < 20; i++) {
+    await page.waitForTimeout(400);
+    const now = await keptDraft(page);
+    if (Buffer.from(now).equals(Buffer.from(last))) return now;
+    last = now;
+  }
+  return last;
+}
+
+async function keptDraft(page: Page): Promise<Uint8Array> {
   const text = await page.evaluate<string | null>(`localStorage.getItem(${JSON.stringify(`ich-al.worklist.mask.${AMY}.${STACK}`)})`);
   if (!text) return new Uint8Array(truth.length);
   const { runs } = JSON.parse(text) as { runs: string };
@@ -348,6 +365,25 @@ describe.skipIf(NO_CHROMIUM !== undefined)("CT viewer in headless Chromium (Corn
     expect(grants.filter((g) => g === "refresh_token").length).toBeGreaterThanOrEqual(1);
     expect(await page.getByRole("button", { name: "Sign in" }).count()).toBe(0);
     expect(errors.filter((e) => !/GPU stall|WebGL|status of 404/.test(e))).toEqual([]);
+    await page.context().close();
+  });
+
+  it("paints the hemorrhage type chosen: a subdural stroke is stored as label 3", async () => {
+    const { page } = await openPage();
+    const card = await openViewer(page);
+    await card.getByLabel("Label painted").selectOption({ label: "Subdural (SDH)" });
+    const canvas = card.locator(".viewer-canvas canvas").first();
+    await canvas.scrollIntoViewIfNeeded();
+    const box = await canvas.boundingBox();
+    if (!box) throw new Error("no canvas box");
+    await page.mouse.move(box.x + box.width * 0.4, box.y + box.height * 0.6);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.62, { steps: 6 });
+    await page.mouse.up();
+    await card.getByRole("button", { name: "Finish" }).click();
+    await expect.poll(() => card.locator(".message").textContent(), { timeout: 30_000 }).toContain("Recorded");
+    expect((await store.getStack(STACK))?.completion?.mask?.values).toEqual([0, 3]);
+    expect(new Set(await storedMaskByNibabel())).toEqual(new Set([0, 3]));
     await page.context().close();
   });
 

@@ -5,6 +5,7 @@
  * edit is kept in this browser (mask-drafts.ts) until the completion is recorded; `maskFile()` gives
  * the drawn mask as the gzip'd NIfTI file the API checks (domain/mask-nifti-bytes.ts).
  */
+import { HEMORRHAGE_TYPES } from "../../../lambdas/contracts/masks.js";
 import { maskNiftiBytes } from "../../../lambdas/domain/mask-nifti-bytes.js";
 import type { ViewerResponse, WorklistApi } from "./api.js";
 import { dropDraft, loadDraft, saveDraft } from "./mask-drafts.js";
@@ -23,6 +24,8 @@ type Make = <K extends keyof HTMLElementTagNameMap>(
   attrs?: Record<string, string | boolean | undefined>,
   ...children: (Node | string)[]
 ) => HTMLElementTagNameMap[K];
+
+const TYPE_ABBREVIATIONS = ["EDH", "SDH", "SAH", "IPH", "IVH"] as const;
 
 export class ViewerPanel {
   readonly root: HTMLElement;
@@ -83,6 +86,17 @@ export class ViewerPanel {
       return h("label", { class: "check" }, radio, ` ${label}`);
     };
     const size = h("input", { type: "range", min: "1", max: "40", value: "6", "aria-label": "Brush size (pixels)", "data-brush-size": "" });
+    // The label painted: 1 untyped, 2 + i for HEMORRHAGE_TYPES[i] (contracts/masks.ts).
+    const kinds = [
+      "Hemorrhage (no type)",
+      ...HEMORRHAGE_TYPES.map((t, i) => `${t[0]?.toUpperCase()}${t.slice(1)} (${TYPE_ABBREVIATIONS[i]})`),
+    ];
+    const label = h(
+      "select",
+      { "aria-label": "Label painted", "data-label": "" },
+      ...kinds.map((text, i) => h("option", { value: String(i + 1) }, text)),
+    );
+    label.addEventListener("change", () => this.viewer?.setLabel(Number(label.value)));
     size.addEventListener("input", () => this.viewer?.setBrushSize(Number(size.value)));
     this.toolbar = h(
       "div",
@@ -96,6 +110,7 @@ export class ViewerPanel {
         tool("eraser", "Eraser", false),
         tool("threshold", `Brush ${DEFAULT_HU_RANGE[0]}–${DEFAULT_HU_RANGE[1]} HU`, false),
         h("label", {}, " size ", size),
+        h("label", {}, " label ", label),
       ),
       h(
         "span",

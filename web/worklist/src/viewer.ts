@@ -5,7 +5,7 @@
  *   GET /stacks/{id}/viewer → presigned GETs of ct / heatmap / js (NIfTI on the stack's grid, written by
  *   the scoring container) → one orthographic axial viewport: CT with window presets, the heatmap and
  *   the JS divergence as coloured layers with opacity → a labelmap derived from the CT (same grid)
- *   → brush, eraser, brush limited to an HU range, per-frame hole fill, undo / redo, clear frame /
+ *   → brush, eraser, brush limited to an HU range, the label painted (untyped or a hemorrhage type), per-frame hole fill, undo / redo, clear frame /
  *   stack, start from the model's suggestion (mean heatmap > 0.5) → `labels()` in the mask file's
  *   voxel order (domain/mask-nifti-bytes.ts) → the page uploads it through the presigned PUT.
  *
@@ -96,6 +96,8 @@ export class StackViewer {
   private readonly onChange: () => void;
   private readonly listeners: [string, EventListener][] = [];
   private brushSize = 6;
+  /** The label the tools paint (1 untyped, 2–6 a hemorrhage type; contracts/masks.ts). */
+  private label = 1;
   /** Called with the frame shown (`frame()`) whenever it changes. */
   onFrame: ((frame: { index: number; count: number }) => void) | undefined;
 
@@ -261,6 +263,12 @@ export class StackViewer {
     toolsUtils.segmentation.setBrushThresholdForToolGroup(this.toolGroupId, { range, isDynamic: false, dynamicRadius: 0 });
   }
 
+  /** Paints `value` from now on: 1 hemorrhage of no given type, 2 + i for HEMORRHAGE_TYPES[i]. */
+  setLabel(value: number): void {
+    this.label = value;
+    segmentation.segmentIndex.setActiveSegmentIndex(this.ids.labels, value);
+  }
+
   undo(): void {
     coreUtils.HistoryMemo.DefaultHistoryMemo.undo();
     this.edited();
@@ -329,7 +337,7 @@ export class StackViewer {
         }
       }
     }
-    for (let i = 0; i < this.sliceSize; i++) if (!outside[i] && values[offset + i] === 0) values[offset + i] = 1;
+    for (let i = 0; i < this.sliceSize; i++) if (!outside[i] && values[offset + i] === 0) values[offset + i] = this.label;
     this.write(values);
     this.edited();
   }
@@ -347,12 +355,12 @@ export class StackViewer {
     this.edited();
   }
 
-  /** Replaces the labels with the model's suggestion: mean heatmap > 0.5 (recorded on the completion). */
+  /** Replaces the labels with the model's suggestion: mean heatmap > 0.5, as the label chosen (recorded on the completion). */
   startFromSuggestion(): void {
     const heat = cache.getVolume(this.ids.heatmap)?.voxelManager?.getCompleteScalarDataArray?.();
     if (!heat) throw new Error("the heatmap is not loaded");
     const values = new Uint8Array(heat.length);
-    for (let i = 0; i < heat.length; i++) values[i] = (heat[i] as number) > 127.5 ? 1 : 0;
+    for (let i = 0; i < heat.length; i++) values[i] = (heat[i] as number) > 127.5 ? this.label : 0;
     this.write(values);
     this.work.startedFromSuggestion = true;
     this.edited();
