@@ -206,18 +206,24 @@ export class LearningWorkflow extends Construct {
       error: "TrainingFailed",
       cause: "The learning workflow failed; the error is in $.error and the training run's record; the model in service is unchanged",
     });
-    const recordFailure = new LambdaInvoke(this, S.recordFailure, {
-      stateName: S.recordFailure,
-      lambdaFunction: fn.recordFailure,
-      // No payload: the function receives the whole state (now, error, and plan / judgement when they ran).
-      payloadResponseOnly: true,
-      retryOnServiceExceptions: false,
-      resultPath: P.recordFailure,
-      taskTimeout: Timeout.duration(Duration.seconds(60)),
-    });
-    recordFailure.addRetry(lambdaServiceErrors).addRetry(handlerErrors);
-    recordFailure.addCatch(failed, { errors: [Errors.ALL], resultPath: "$.recordFailureError" });
-    recordFailure.next(failed);
+    /** A failure-recording Task that ends in `end` whatever happens (its own error included). */
+    const failureRecord = (state: string, end: Fail, payload?: TaskInput) => {
+      const task = new LambdaInvoke(this, state, {
+        stateName: state,
+        lambdaFunction: fn.recordFailure,
+        ...(payload ? { payload } : {}),
+        payloadResponseOnly: true,
+        retryOnServiceExceptions: false,
+        resultPath: P.recordFailure,
+        taskTimeout: Timeout.duration(Duration.seconds(60)),
+      });
+      task.addRetry(lambdaServiceErrors).addRetry(handlerErrors);
+      task.addCatch(end, { errors: [Errors.ALL], resultPath: "$.recordFailureError" });
+      task.next(end);
+      return task;
+    };
+    // No payload: the function receives the whole state (now, error, and plan / judgement when they ran).
+    const recordFailure = failureRecord(S.recordFailure, failed);
 
     /** A Lambda Task; `retryHandler`: retry the handler's own errors (idempotent steps). */
     const invoke = (state: string, lambda: IFunction, payload: TaskInput, resultPath: string, retryHandler: boolean, seconds: number) => {
@@ -346,23 +352,16 @@ export class LearningWorkflow extends Construct {
       error: "EndpointUpdateFailed",
       cause: "The endpoint did not return to InService on the candidate (SageMaker rolls a failed update back)",
     });
-    const endpointFailedRecord = new LambdaInvoke(this, "RecordEndpointFailure", {
-      stateName: "RecordEndpointFailure",
-      lambdaFunction: fn.recordFailure,
-      payload: TaskInput.fromObject({
+    const endpointFailedRecord = failureRecord(
+      "RecordEndpointFailure",
+      endpointFailed,
+      TaskInput.fromObject({
         now,
         error: { Error: "EndpointUpdateFailed", Cause: JsonPath.stringAt("$.endpoint.EndpointStatus") },
         plan: JsonPath.objectAt(P.prepare),
         judgement: JsonPath.objectAt(P.judge),
       }),
-      payloadResponseOnly: true,
-      retryOnServiceExceptions: false,
-      resultPath: P.recordFailure,
-      taskTimeout: Timeout.duration(Duration.seconds(60)),
-    });
-    endpointFailedRecord.addRetry(lambdaServiceErrors).addRetry(handlerErrors);
-    endpointFailedRecord.addCatch(endpointFailed, { errors: [Errors.ALL], resultPath: "$.recordFailureError" });
-    endpointFailedRecord.next(endpointFailed);
+    );
 
     const definition = prepare.next(
       new Choice(this, S.enough, { stateName: S.enough })
