@@ -7,7 +7,7 @@ import type { Construct } from "constructs";
 import { CompleteEnvSchema, NotifyEnvSchema, RefitEnvSchema, RoundFailureEnvSchema, SelectEnvSchema } from "../lambdas/contracts/env.js";
 import type { InstitutionConfig } from "../lambdas/contracts/institution-config.js";
 import { LABEL_UPLOADS_PREFIX, LABELS_PREFIX } from "../lambdas/contracts/masks.js";
-import { metricsNamespace, REFIT_METRICS } from "../lambdas/contracts/metrics.js";
+import { METRICS_SERVICE, metricsNamespace, REFIT_METRICS } from "../lambdas/contracts/metrics.js";
 import { OVERLAYS_PREFIX } from "../lambdas/domain/ingest.js";
 import { Alarms } from "./alarms.js";
 import { CompletionApi } from "./completion-api.js";
@@ -309,7 +309,13 @@ export class InstitutionStack extends Stack {
       description: "The weekly selection round timed out: see the execution history; start it again once the slow step is understood",
     });
     const refitMetric = (metricName: string, statistic: string) =>
-      new Metric({ namespace: metricsNamespace(config.institution), metricName, period: Duration.hours(1), statistic });
+      new Metric({
+        namespace: metricsNamespace(config.institution),
+        metricName,
+        period: Duration.hours(1),
+        statistic,
+        dimensionsMap: { service: METRICS_SERVICE },
+      });
     this.alarms.alarmAbove("TimeModelFitRefused", {
       metric: refitMetric(REFIT_METRICS.fitRefused, "Maximum"),
       threshold: 0,
@@ -348,6 +354,7 @@ export class InstitutionStack extends Stack {
       },
       ...(this.scoringEndpoint.deployed ? { scoringBacklogAge: this.scoringEndpoint.metricApproximateAgeOfOldestRequest() } : {}),
       stateMachine,
+      ...(this.learning ? { learningStateMachine: this.learning.workflow.stateMachine } : {}),
       functions: {
         ingest: this.scoring.ingest.function,
         "record-score": this.scoring.recordScore.function,

@@ -13,6 +13,16 @@ import type { z } from "zod";
 import { encryptedLogGroup } from "./encrypted-log-group.js";
 import { ManagedPolicyRole } from "./managed-policy-role.js";
 
+/**
+ * Powertools settings every function gets (lambdas/handlers/shared/lambda-handler.ts): INFO and above always,
+ * DEBUG entries for 5 % of invocations (sampled per invocation), never the event itself.
+ */
+export const POWERTOOLS_ENVIRONMENT = {
+  POWERTOOLS_LOG_LEVEL: "INFO",
+  POWERTOOLS_LOGGER_SAMPLE_RATE: "0.05",
+  POWERTOOLS_LOGGER_LOG_EVENT: "false",
+} as const;
+
 /** The repository root (infra/ is one level below it): handler entries and the lock file are found from here. */
 export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -122,7 +132,7 @@ export class LambdaFunction<S extends z.ZodObject> extends Construct {
       reservedConcurrentExecutions: reservedConcurrency,
       role: this.role,
       logGroup: this.logGroup,
-      environment: { ...(props.environment as Record<string, string>), NODE_OPTIONS: "--enable-source-maps" },
+      environment: { ...(props.environment as Record<string, string>), ...POWERTOOLS_ENVIRONMENT, NODE_OPTIONS: "--enable-source-maps" },
       ...(deadLetterQueue ? { deadLetterQueue, retryAttempts: 2 } : {}),
       projectRoot: REPO_ROOT,
       depsLockFilePath: join(REPO_ROOT, "package-lock.json"),

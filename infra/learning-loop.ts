@@ -15,6 +15,7 @@ import {
 import type { InstitutionConfig } from "../lambdas/contracts/institution-config.js";
 import { MODEL_EVALUATIONS_PREFIX, TRAINING_CHANNELS_PREFIX, TRAINING_OUTPUT_PREFIX } from "../lambdas/contracts/learning.js";
 import { LABELS_PREFIX } from "../lambdas/contracts/masks.js";
+import { metricsNamespace } from "../lambdas/contracts/metrics.js";
 import { STUDIES_BUCKET } from "../lambdas/contracts/studies-bucket.js";
 import { kmsUse, LambdaFunction } from "./lambda-function.js";
 import { LearningWorkflow } from "./learning-workflow.js";
@@ -66,7 +67,8 @@ export class LearningLoop extends Construct {
     const objects = (...prefixes: string[]) => prefixes.map((prefix) => bucket.arnForObjects(`${prefix}*`));
     const sagemakerArn = (resource: string, resourceName: string) => stack.formatArn({ service: "sagemaker", resource, resourceName });
     const step = { kind: "synchronous", caller: "a Task of the learning Step Functions workflow (Retry, then Catch)" } as const;
-    const base = { TABLE_NAME: table.tableName, STUDIES_BUCKET: bucket.bucketName };
+    const metrics = { METRICS_NAMESPACE: metricsNamespace(config.institution) };
+    const base = { TABLE_NAME: table.tableName, STUDIES_BUCKET: bucket.bucketName, ...metrics };
 
     const prepare = new LambdaFunction(this, "PrepareTraining", {
       handler: "prepare-training",
@@ -162,7 +164,7 @@ export class LearningLoop extends Construct {
       handler: "put-in-service",
       description: "Learning: the deployed candidate becomes the model in service (conditional on the sequence)",
       envSchema: PutInServiceEnvSchema,
-      environment: { TABLE_NAME: table.tableName },
+      environment: { TABLE_NAME: table.tableName, ...metrics },
       invocation: step,
       encryptionKey,
       timeout: Duration.seconds(30),
@@ -172,7 +174,7 @@ export class LearningLoop extends Construct {
       handler: "training-failure",
       description: "Learning, on failure: the run recorded failed, an undeployed approval rejected; the model in service stays",
       envSchema: TrainingFailureEnvSchema,
-      environment: { TABLE_NAME: table.tableName },
+      environment: { TABLE_NAME: table.tableName, ...metrics },
       invocation: step,
       encryptionKey,
       timeout: Duration.seconds(30),

@@ -4,7 +4,7 @@ import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import type { IStateMachine } from "aws-cdk-lib/aws-stepfunctions";
 import { Construct } from "constructs";
-import { CODE_DIMENSION, INTAKE_METRICS, REFIT_METRICS } from "../lambdas/contracts/metrics.js";
+import { CODE_DIMENSION, INTAKE_METRICS, LEARNING_METRICS, METRICS_SERVICE, REFIT_METRICS } from "../lambdas/contracts/metrics.js";
 
 export interface OperationsDashboardProps {
   /** Institution id: names the dashboard `ich-al-<institution>`. */
@@ -19,6 +19,8 @@ export interface OperationsDashboardProps {
   readonly scoringBacklogAge?: Metric;
   /** The weekly workflow. */
   readonly stateMachine: IStateMachine;
+  /** The learning workflow (train, judge, deploy, re-score), when the stack has one. */
+  readonly learningStateMachine?: IStateMachine;
   /** Every Lambda (name → function): their errors. */
   readonly functions: Readonly<Record<string, IFunction>>;
 }
@@ -29,7 +31,7 @@ export interface OperationsDashboardProps {
  * intake (studies received, scored, refused and failed by code, stacks pooled and found duplicate), how long
  * work waits (oldest message of each queue, oldest scoring request, dead letters), the weekly rounds (workflow
  * outcomes, predicted against actual labeling hours of the last round, the calibration metrics of the time
- * model), and Lambda errors. The EMF metric names come from contracts/metrics.ts, where the Lambdas take them.
+ * model), re-scoring, learning (training runs, candidates promoted or rejected) and Lambda errors. The EMF metric names come from contracts/metrics.ts, where the Lambdas take them.
  */
 export class OperationsDashboard extends Construct {
   readonly dashboard: Dashboard;
@@ -37,13 +39,20 @@ export class OperationsDashboard extends Construct {
   constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
     super(scope, id);
     const ours = (metricName: string, statistic: string, period: Duration, label?: string) =>
-      new Metric({ namespace: props.namespace, metricName, statistic, period, ...(label ? { label } : {}) });
+      new Metric({
+        namespace: props.namespace,
+        metricName,
+        statistic,
+        period,
+        dimensionsMap: { service: METRICS_SERVICE },
+        ...(label ? { label } : {}),
+      });
     const hour = Duration.hours(1);
     const week = Duration.days(7);
     // One line per code that has occurred: a search over the Code dimension of the namespace.
     const byCode = (metricName: string, label: string) =>
       new MathExpression({
-        expression: `SEARCH('{${props.namespace},${CODE_DIMENSION}} MetricName="${metricName}"', 'Sum', 3600)`,
+        expression: `SEARCH('{${props.namespace},service,${CODE_DIMENSION}} service="${METRICS_SERVICE}" MetricName="${metricName}"', 'Sum', 3600)`,
         label,
         period: hour,
         usingMetrics: {},
@@ -144,11 +153,54 @@ export class OperationsDashboard extends Construct {
         width: 24,
       }),
     );
+    if (props.learningStateMachine) this.addLearning(props.learningStateMachine, ours);
     this.dashboard.addWidgets(
       new GraphWidget({
         title: "Lambda errors",
         left: Object.entries(props.functions).map(([name, fn]) => fn.metricErrors({ statistic: "Sum", period: hour, label: name })),
         width: 24,
+      }),
+    );
+  }
+
+  /** Learning: training runs started or skipped, candidates promoted or rejected, models put in service, failures. */
+  private addLearning(stateMachine: IStateMachine, ours: (name: string, statistic: string, period: Duration, label?: string) => Metric) {
+    const day = Duration.days(1);
+    this.dashboard.addWidgets(
+      new TextWidget({
+        markdown:
+          "## Learning\nDaily: enough new masks → a training job → the candidate judged on held-out stacks → promoted (deployed, pending stacks re-scored) or rejected. Runs are in the records table under `TRAINING`; evaluations under `model-evaluations/`.",
+        width: 24,
+        height: 2,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: "Training runs per day",
+        left: [
+          ours(LEARNING_METRICS.trainingJobsStarted, "Sum", day, "jobs started"),
+          ours(LEARNING_METRICS.trainingSkipped, "Sum", day, "skipped (too few new masks)"),
+          ours(LEARNING_METRICS.trainingRunsFailed, "Sum", day, "failed"),
+        ],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: "Candidates judged",
+        left: [
+          ours(LEARNING_METRICS.candidatesPromoted, "Sum", day, "promoted"),
+          ours(LEARNING_METRICS.candidatesRejected, "Sum", day, "rejected"),
+          ours(LEARNING_METRICS.modelsPutInService, "Sum", day, "put in service"),
+        ],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: "Learning workflow executions",
+        left: [
+          stateMachine.metricSucceeded({ statistic: "Sum", period: day, label: "succeeded" }),
+          stateMachine.metricFailed({ statistic: "Sum", period: day, label: "failed" }),
+          stateMachine.metricTimedOut({ statistic: "Sum", period: day, label: "timed out" }),
+        ],
+        width: 8,
       }),
     );
   }

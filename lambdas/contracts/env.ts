@@ -100,6 +100,8 @@ export type RescoreEnv = z.infer<typeof RescoreEnvSchema>;
 /** Environment shared by the learning workflow's Lambdas (lambdas/handlers/*-training*, judge, deploy, put-in-service). */
 const LearningEnvBase = z.object({
   TABLE_NAME: z.string().min(1),
+  /** Where the step's metrics go (contracts/metrics.ts LEARNING_METRICS). */
+  METRICS_NAMESPACE: z.string().min(1),
   /** The studies bucket (training-channels/, training-output/, model-evaluations/). */
   STUDIES_BUCKET: z.string().min(1),
   AWS_ENDPOINT_URL: z.url().optional(),
@@ -140,10 +142,10 @@ export const DeployCandidateEnvSchema = z.object({
 });
 
 /** Environment of put-in-service (lambdas/handlers/put-in-service-handler.ts). */
-export const PutInServiceEnvSchema = LearningEnvBase.pick({ TABLE_NAME: true, AWS_ENDPOINT_URL: true });
+export const PutInServiceEnvSchema = LearningEnvBase.pick({ TABLE_NAME: true, METRICS_NAMESPACE: true, AWS_ENDPOINT_URL: true });
 
 /** Environment of training-failure (lambdas/handlers/training-failure-handler.ts). */
-export const TrainingFailureEnvSchema = LearningEnvBase.pick({ TABLE_NAME: true, AWS_ENDPOINT_URL: true });
+export const TrainingFailureEnvSchema = LearningEnvBase.pick({ TABLE_NAME: true, METRICS_NAMESPACE: true, AWS_ENDPOINT_URL: true });
 
 /** The institution config's `thresholds` as SCORING_THRESHOLDS carries them (inverse of its parse). */
 export const formatThresholds = (thresholds: readonly number[]): string => thresholds.map(String).join(",");

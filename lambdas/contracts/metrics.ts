@@ -6,6 +6,12 @@
 /** The namespace of an institution's metrics, e.g. `IchAl/demo`. */
 export const metricsNamespace = (institution: string): string => `IchAl/${institution}`;
 
+/**
+ * The `service` dimension every metric carries (Powertools adds it; the dashboard and alarms name it) and the
+ * `service` field of every log line.
+ */
+export const METRICS_SERVICE = "ich-al";
+
 export const REFIT_METRICS = {
   /** 1 when a fitted time model was refused as implausible (the version in effect stays), else 0. */
   fitRefused: "TimeModelFitRefused",
@@ -49,6 +55,21 @@ export const INTAKE_METRICS = {
   rescoreResultsStale: "RescoreResultsStale",
 } as const;
 export type IntakeMetric = (typeof INTAKE_METRICS)[keyof typeof INTAKE_METRICS];
+
+/** The learning workflow (domain/learning.ts), one EMF line per step that decides. */
+export const LEARNING_METRICS = {
+  /** A training job was started with its channels (PrepareTraining). */
+  trainingJobsStarted: "TrainingJobsStarted",
+  /** A week with too few new masks: no job. */
+  trainingSkipped: "TrainingSkipped",
+  /** A judged candidate: 1 promoted, 0 rejected (JudgeCandidate). */
+  candidatesPromoted: "CandidatesPromoted",
+  candidatesRejected: "CandidatesRejected",
+  /** A new model in service (PutInService). */
+  modelsPutInService: "ModelsPutInService",
+  /** A run of the learning workflow that failed (RecordTrainingFailure). */
+  trainingRunsFailed: "TrainingRunsFailed",
+} as const;
 
 /** The dimension of StudiesRefused / StudiesFailed. */
 export const CODE_DIMENSION = "Code";

@@ -1,34 +1,15 @@
 /**
- * Completion API Lambda (API Gateway REST API, proxy integration, Cognito user-pool authorizer):
- *
- *   POST /completions  body CompletionRequest → 200 `{ stackId, status: "labeled", completion }`
- *                      (the same for an identical replay) · 400 BAD_REQUEST naming the field ·
- *                      401 UNAUTHENTICATED · 403 NOT_ASSIGNED · 404 NOT_FOUND · 409 NOT_SELECTED | CONFLICT
- *   GET  /worklist     → 200 the caller's stacks of the latest round that assigned them any (rounds
- *                      are ISO weeks in the schedule's time zone, SCHEDULE_TIMEZONE)
- *   GET  /overlays/{stackId}
- *                      → 200 key-frame thumbnails (presigned GETs of the container's PNGs) of one of the
- *                      caller's stacks · 403 NOT_ASSIGNED · 404 NOT_FOUND (no such stack, or none stored)
- *   POST /stacks/{stackId}/mask-uploads
- *                      body MaskUploadRequest → 200 a presigned PUT for one mask upload (domain/masks.ts)
- *   GET  /stacks/{stackId}/viewer
- *                      → 200 presigned GETs of the stack's CT and overlay volumes and its grid (domain/completion.ts viewerOf)
- *   POST /completions with a mask that fails its checks → 422 MASK_REFUSED with `maskCode`
- *
- * The event is parsed at the edge (contracts/completion-api.ts ApiGatewayProxyEventSchema); the caller
- * is the token's immutable `sub` claim mapped through the annotator directory (ANNOTATOR_DIRECTORY) to the
- * annotator's configured e-mail — 401 without a `sub`, 403 NOT_ANNOTATOR for a `sub` not in it; the
- * mutable `email` claim is never read. The outcomes and the single conditional write are in
- * domain/completion.ts and domain/masks.ts. Errors are JSON `{ code, message }`; an unexpected fault is logged by name and
- * answered 500 INTERNAL without detail. Logs carry stack ids and codes, never addresses or label paths.
- * Environment: contracts/env.ts CompleteEnvSchema, parsed at cold start (EnvironmentError).
+ * Completion API Lambda (API Gateway REST proxy, Cognito authorizer): the routes, their requests and answers
+ * are contracts/completion-api.ts; the outcomes and the single conditional write are domain/completion.ts and
+ * domain/masks.ts. The caller is the token's `sub` through the annotator directory (never the `email` claim).
+ * Errors are JSON `{ code, message }`; an unexpected fault is logged by name and answered 500 INTERNAL.
+ * Environment: contracts/env.ts CompleteEnvSchema.
  */
 
 import { randomUUID } from "node:crypto";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
-import middy, { type MiddlewareObj } from "@middy/core";
-import { z } from "zod";
+import type { z } from "zod";
 import { DynamoRecordStore } from "../adapters/dynamo-record-store.js";
 import { maskObjectsClient, S3MaskObjects, S3ViewerObjects } from "../adapters/s3-mask-objects.js";
 import { S3OverlayObjects } from "../adapters/s3-overlay-objects.js";
@@ -48,15 +29,7 @@ import type { MaskRefusalCode } from "../contracts/masks.js";
 import { completeStack, type OverlayObjects, overlaysOf, type ViewerObjects, viewerOf, worklistOf } from "../domain/completion.js";
 import { type MaskObjects, startMaskUpload } from "../domain/masks.js";
 import type { RecordStore } from "../domain/record-store.js";
-import { jsonLogger, type Logger } from "./shared/logger.js";
-
-/** The Lambda event is not an API Gateway proxy event (a wiring error). */
-export class InvalidApiEventError extends Error {
-  constructor(detail: string, options?: { cause?: unknown }) {
-    super(`event is not an API Gateway proxy event: ${detail}`, options);
-    this.name = "InvalidApiEventError";
-  }
-}
+import { type Logger, lambdaHandler, lambdaLogger } from "./shared/lambda-handler.js";
 
 export interface CompleteHandlerDeps {
   readonly records: RecordStore;
@@ -94,29 +67,6 @@ function schemaMessage(error: z.ZodError): string {
       return `${issue.path.join(".") || "(body)"}: ${issue.message}${keys}`;
     })
     .join("; ");
-}
-
-/** Replaces `request.event` with the parsed proxy event, or throws InvalidApiEventError. */
-function apiEventParser(): MiddlewareObj<unknown, ApiGatewayProxyResult> {
-  return {
-    name: "apiEventParser",
-    before: (request) => {
-      const parsed = ApiGatewayProxyEventSchema.safeParse(request.event);
-      if (!parsed.success) throw new InvalidApiEventError(z.prettifyError(parsed.error), { cause: parsed.error });
-      request.event = parsed.data;
-    },
-  };
-}
-
-/** Any fault not answered by the route: logged by name, answered 500 INTERNAL without detail. */
-function internalErrors(log: Logger): MiddlewareObj<unknown, ApiGatewayProxyResult> {
-  return {
-    name: "internalErrors",
-    onError: (request) => {
-      log.error("request failed", { code: request.error instanceof Error ? request.error.name : "Error" });
-      request.response = refuse("INTERNAL", "internal error");
-    },
-  };
 }
 
 /** The caller's configured e-mail, from the token's `sub`; the refusal when there is no `sub` or it is no annotator's. */
@@ -218,10 +168,13 @@ async function route(event: ApiGatewayProxyEvent, deps: CompleteHandlerDeps): Pr
 }
 
 export function createCompleteHandler(deps: CompleteHandlerDeps) {
-  return middy<unknown, ApiGatewayProxyResult>()
-    .use(internalErrors(deps.log))
-    .use(apiEventParser())
-    .handler((event) => route(event as ApiGatewayProxyEvent, deps));
+  const parts = {
+    name: "complete",
+    input: ApiGatewayProxyEventSchema,
+    log: deps.log,
+    answerFailure: () => refuse("INTERNAL", "internal error"),
+  };
+  return lambdaHandler(parts, (event) => route(event, deps) as Promise<ApiGatewayProxyResult>);
 }
 
 /** Composition root: environment parsed and clients created once per execution environment. */
@@ -234,7 +187,7 @@ export function completeDepsFromEnvironment(env: Record<string, string | undefin
     clock: () => new Date().toISOString(),
     timeZone: config.SCHEDULE_TIMEZONE,
     maxActiveSeconds: config.MAX_ACTIVE_SECONDS,
-    log: jsonLogger({ lambda: "complete" }),
+    log: lambdaLogger("complete"),
     overlays: new S3OverlayObjects(new S3Client({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) }), config.STUDIES_BUCKET),
     masks: new S3MaskObjects(maskObjectsClient({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) }), config.STUDIES_BUCKET),
     viewer: new S3ViewerObjects(

@@ -5,15 +5,15 @@
  * Deployment. The workflow then waits until the endpoint is InService again.
  * Environment: contracts/env.ts DeployCandidateEnvSchema.
  */
-import { SageMakerClient } from "@aws-sdk/client-sagemaker";
+import type { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { deployCandidate } from "../adapters/sagemaker-learning.js";
 import { DeployCandidateEnvSchema, parseEnvironment } from "../contracts/env.js";
 import { DeployInputSchema, type Deployment } from "../contracts/learning.js";
-import { learningStep } from "./shared/learning-step.js";
-import { jsonLogger, type Logger } from "./shared/logger.js";
+import { type Logger, lambdaHandler, lambdaLogger } from "./shared/lambda-handler.js";
+import { sagemakerClient } from "./shared/learning-ports.js";
 
 export function createDeployCandidateHandler(deps: { sagemaker: SageMakerClient; endpointName: string; log: Logger }) {
-  return learningStep("deploy-candidate", DeployInputSchema, deps.log, async (input): Promise<Deployment> => {
+  return lambdaHandler({ name: "deploy-candidate", input: DeployInputSchema, log: deps.log }, async (input): Promise<Deployment> => {
     const deployment = await deployCandidate(deps.sagemaker, deps.endpointName, input);
     deps.log.info("endpoint update started", { ...deployment });
     return deployment;
@@ -22,11 +22,10 @@ export function createDeployCandidateHandler(deps: { sagemaker: SageMakerClient;
 
 export function deployCandidateDepsFromEnvironment(env: Record<string, string | undefined>) {
   const config = parseEnvironment("deploy-candidate", DeployCandidateEnvSchema, env);
-  const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
   return {
-    sagemaker: new SageMakerClient(endpoint),
+    sagemaker: sagemakerClient(config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {}),
     endpointName: config.SCORING_ENDPOINT_NAME,
-    log: jsonLogger({ lambda: "deploy-candidate" }),
+    log: lambdaLogger("deploy-candidate"),
   };
 }
 

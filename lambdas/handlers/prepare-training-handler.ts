@@ -1,37 +1,39 @@
 /**
  * PrepareTraining, the learning workflow's first Task: whether this week trains, and the job's channels
- * (domain/learning.ts prepareTraining). Input `{ now, execution }` (the schedule's time and
- * `$$.Execution.Name`); output contracts/learning.ts TrainingPlan.
+ * (domain/learning.ts prepareTraining). Input `{ now, execution }`; output contracts/learning.ts TrainingPlan.
  * Environment: contracts/env.ts PrepareTrainingEnvSchema.
  */
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { S3Client } from "@aws-sdk/client-s3";
+import type { Metrics } from "@aws-lambda-powertools/metrics";
 import { z } from "zod";
-import { DynamoRecordStore } from "../adapters/dynamo-record-store.js";
-import { DynamoTrainingLedger } from "../adapters/dynamo-training-ledger.js";
-import { S3TrainingObjects } from "../adapters/s3-training-objects.js";
 import { PrepareTrainingEnvSchema, parseEnvironment } from "../contracts/env.js";
 import type { TrainingPlan } from "../contracts/learning.js";
+import { LEARNING_METRICS } from "../contracts/metrics.js";
 import { type PrepareDeps, prepareTraining } from "../domain/learning.js";
-import { learningStep } from "./shared/learning-step.js";
-import { jsonLogger, type Logger } from "./shared/logger.js";
+import { type Logger, lambdaHandler, type MetricsWriter } from "./shared/lambda-handler.js";
+import { learningPorts, trainingObjects } from "./shared/learning-ports.js";
 
 export const PrepareTrainingInputSchema = z.object({ now: z.iso.datetime({ offset: true }), execution: z.string().min(1) });
 
-export function createPrepareTrainingHandler(deps: Omit<PrepareDeps, "log"> & { log: Logger }): (event: unknown) => Promise<TrainingPlan> {
-  return learningStep("prepare-training", PrepareTrainingInputSchema, deps.log, (input) =>
-    prepareTraining({ ...deps, log: (message, fields) => deps.log.info(message, fields) }, input.now, input.execution),
+export type PrepareTrainingHandlerDeps = Omit<PrepareDeps, "log"> & { log: Logger; metrics?: Metrics; count?: MetricsWriter };
+
+export function createPrepareTrainingHandler(deps: PrepareTrainingHandlerDeps) {
+  return lambdaHandler(
+    { name: "prepare-training", input: PrepareTrainingInputSchema, log: deps.log, ...(deps.metrics ? { metrics: deps.metrics } : {}) },
+    async (input): Promise<TrainingPlan> => {
+      const plan = await prepareTraining({ ...deps, log: (message, fields) => deps.log.info(message, fields) }, input.now, input.execution);
+      const metric = plan.train ? LEARNING_METRICS.trainingJobsStarted : LEARNING_METRICS.trainingSkipped;
+      deps.count?.({ [metric]: { value: 1, unit: "Count" } });
+      return plan;
+    },
   );
 }
 
-export function prepareTrainingDepsFromEnvironment(env: Record<string, string | undefined>) {
+export function prepareTrainingDepsFromEnvironment(env: Record<string, string | undefined>): PrepareTrainingHandlerDeps {
   const config = parseEnvironment("prepare-training", PrepareTrainingEnvSchema, env);
-  const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
-  const dynamo = new DynamoDBClient(endpoint);
+  const { endpoint, ...ports } = learningPorts("prepare-training", config);
   return {
-    records: new DynamoRecordStore(dynamo, config.TABLE_NAME),
-    ledger: new DynamoTrainingLedger(dynamo, config.TABLE_NAME),
-    objects: new S3TrainingObjects(new S3Client({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) }), config.STUDIES_BUCKET),
+    ...ports,
+    objects: trainingObjects(endpoint, config.STUDIES_BUCKET),
     settings: {
       institution: config.INSTITUTION,
       timeZone: config.SCHEDULE_TIMEZONE,
@@ -39,7 +41,6 @@ export function prepareTrainingDepsFromEnvironment(env: Record<string, string | 
       validationShare: config.VALIDATION_SHARE,
       ...(config.INITIAL_MODEL_DATA ? { initialModelData: config.INITIAL_MODEL_DATA } : {}),
     },
-    log: jsonLogger({ lambda: "prepare-training" }),
   };
 }
 

@@ -1,17 +1,7 @@
 /**
- * Select Lambda: the Task of the weekly Step Functions workflow that chooses this week's stacks
- * (LambdaInvoke with payloadResponseOnly).
- *
- * Input: `{ "now": "<ISO timestamp>" }`, the execution's scheduled time (its input `$.now`), parsed
- * with zod (InvalidSelectInputError). The round is `select-<ISO week of now>`, the week read in the
- * schedule's time zone (SCHEDULE_TIMEZONE); it runs exactly once per
- * week and is finished by a re-run after a crash (domain/selection-round.ts). A repeated trigger in the
- * same week selects nothing and returns the stored round with `repeated: true`, so the next states send
- * no second e-mail.
- * Output: `{ roundId, repeated, selected: [{ stackId, predictedSeconds, stackUncertainty, stackScore }],
- * totalPredictedSeconds, budgetSeconds, poolSize }`.
- * Errors propagate (named) so the state machine's Retry / Catch see them; logs carry ids and counts only.
- * Environment: contracts/env.ts SelectEnvSchema, parsed at cold start (EnvironmentError).
+ * Select Lambda, `SelectStacks` in the weekly workflow: input `{ now }`, this week's stacks chosen once per
+ * week (domain/selection-round.ts argues the round, its re-runs and its output).
+ * Environment: contracts/env.ts SelectEnvSchema.
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { z } from "zod";
@@ -22,18 +12,10 @@ import type { TimePrior } from "../domain/labeling-time-model.js";
 import type { RecordStore } from "../domain/record-store.js";
 import { type RoundSettings, runSelectionRound, type SelectOutput } from "../domain/selection-round.js";
 import type { TimeModelStore } from "../domain/time-model-store.js";
-import { jsonLogger, type Logger } from "./shared/logger.js";
+import { type Logger, lambdaHandler, lambdaLogger } from "./shared/lambda-handler.js";
 
 export const SelectInputSchema = z.object({ now: z.iso.datetime({ offset: true }) });
 export type SelectInput = z.infer<typeof SelectInputSchema>;
-
-/** The state input is not `{ now: ISO timestamp }`. */
-export class InvalidSelectInputError extends Error {
-  constructor(detail: string, options?: { cause?: unknown }) {
-    super(`select: invalid input: ${detail}`, options);
-    this.name = "InvalidSelectInputError";
-  }
-}
 
 export interface SelectHandlerDeps {
   readonly records: RecordStore;
@@ -44,34 +26,23 @@ export interface SelectHandlerDeps {
   readonly timePrior?: TimePrior;
 }
 
-export function createSelectHandler(deps: SelectHandlerDeps): (event: unknown) => Promise<SelectOutput> {
-  return async (event) => {
-    const parsed = SelectInputSchema.safeParse(event);
-    if (!parsed.success) {
-      throw new InvalidSelectInputError(parsed.error.issues.map((i) => `${i.path.join(".") || "(input)"}: ${i.message}`).join("; "), {
-        cause: parsed.error,
-      });
-    }
-    try {
-      const output = await runSelectionRound(parsed.data.now, {
-        records: deps.records,
-        settings: deps.settings,
-        ...(deps.timeModels ? { timeModels: deps.timeModels } : {}),
-        ...(deps.timePrior ? { timePrior: deps.timePrior } : {}),
-        log: (message, fields) => deps.log.info(message, fields),
-      });
-      deps.log.info("select done", {
-        roundId: output.roundId,
-        repeated: output.repeated,
-        selected: output.selected.length,
-        poolSize: output.poolSize,
-      });
-      return output;
-    } catch (error) {
-      deps.log.error("select failed", { code: error instanceof Error ? error.name : "Error" });
-      throw error;
-    }
-  };
+export function createSelectHandler(deps: SelectHandlerDeps) {
+  return lambdaHandler({ name: "select", input: SelectInputSchema, log: deps.log }, async (input): Promise<SelectOutput> => {
+    const output = await runSelectionRound(input.now, {
+      records: deps.records,
+      settings: deps.settings,
+      ...(deps.timeModels ? { timeModels: deps.timeModels } : {}),
+      ...(deps.timePrior ? { timePrior: deps.timePrior } : {}),
+      log: (message, fields) => deps.log.info(message, fields),
+    });
+    deps.log.info("select done", {
+      roundId: output.roundId,
+      repeated: output.repeated,
+      selected: output.selected.length,
+      poolSize: output.poolSize,
+    });
+    return output;
+  });
 }
 
 /** Composition root: environment parsed and clients created once per execution environment. */
@@ -88,7 +59,7 @@ export function selectDepsFromEnvironment(env: Record<string, string | undefined
       resolutionSeconds: config.RESOLUTION_SECONDS,
       timeZone: config.SCHEDULE_TIMEZONE,
     },
-    log: jsonLogger({ lambda: "select" }),
+    log: lambdaLogger("select"),
   };
 }
 

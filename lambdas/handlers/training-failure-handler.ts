@@ -5,15 +5,14 @@
  * (the Catch's `{ Error, Cause }`), and `plan` / `judgement` when those states ran.
  * Environment: contracts/env.ts TrainingFailureEnvSchema.
  */
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { SageMakerClient } from "@aws-sdk/client-sagemaker";
+import type { Metrics } from "@aws-lambda-powertools/metrics";
 import { z } from "zod";
-import { DynamoTrainingLedger } from "../adapters/dynamo-training-ledger.js";
 import { rejectModelPackage } from "../adapters/sagemaker-learning.js";
 import { parseEnvironment, TrainingFailureEnvSchema } from "../contracts/env.js";
+import { LEARNING_METRICS } from "../contracts/metrics.js";
 import { type FailureDeps, recordTrainingFailure } from "../domain/learning.js";
-import { learningStep } from "./shared/learning-step.js";
-import { jsonLogger, type Logger } from "./shared/logger.js";
+import { type Logger, lambdaHandler, type MetricsWriter } from "./shared/lambda-handler.js";
+import { learningPorts, sagemakerClient } from "./shared/learning-ports.js";
 
 export const TrainingFailureStateSchema = z.object({
   now: z.iso.datetime({ offset: true }),
@@ -22,29 +21,32 @@ export const TrainingFailureStateSchema = z.object({
   judgement: z.looseObject({ promote: z.boolean(), modelPackageArn: z.string() }).optional(),
 });
 
-export function createTrainingFailureHandler(deps: Omit<FailureDeps, "log"> & { log: Logger }) {
-  return learningStep("training-failure", TrainingFailureStateSchema, deps.log, (state) =>
-    recordTrainingFailure(
-      { ...deps, log: (message, fields) => deps.log.warn(message, fields) },
-      {
-        now: state.now,
-        error: state.error,
-        ...(state.plan?.jobName ? { jobName: state.plan.jobName } : {}),
-        ...(state.judgement?.promote ? { modelPackageArn: state.judgement.modelPackageArn } : {}),
-      },
-    ),
+export type TrainingFailureHandlerDeps = Omit<FailureDeps, "log"> & { log: Logger; metrics?: Metrics; count?: MetricsWriter };
+
+export function createTrainingFailureHandler(deps: TrainingFailureHandlerDeps) {
+  return lambdaHandler(
+    { name: "training-failure", input: TrainingFailureStateSchema, log: deps.log, ...(deps.metrics ? { metrics: deps.metrics } : {}) },
+    async (state) => {
+      const result = await recordTrainingFailure(
+        { ...deps, log: (message, fields) => deps.log.warn(message, fields) },
+        {
+          now: state.now,
+          error: state.error,
+          ...(state.plan?.jobName ? { jobName: state.plan.jobName } : {}),
+          ...(state.judgement?.promote ? { modelPackageArn: state.judgement.modelPackageArn } : {}),
+        },
+      );
+      deps.count?.({ [LEARNING_METRICS.trainingRunsFailed]: { value: 1, unit: "Count" } });
+      return result;
+    },
   );
 }
 
-export function trainingFailureDepsFromEnvironment(env: Record<string, string | undefined>) {
+export function trainingFailureDepsFromEnvironment(env: Record<string, string | undefined>): TrainingFailureHandlerDeps {
   const config = parseEnvironment("training-failure", TrainingFailureEnvSchema, env);
-  const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
-  const sagemaker = new SageMakerClient(endpoint);
-  return {
-    ledger: new DynamoTrainingLedger(new DynamoDBClient(endpoint), config.TABLE_NAME),
-    registry: { reject: (arn: string, reason: string) => rejectModelPackage(sagemaker, arn, reason) },
-    log: jsonLogger({ lambda: "training-failure" }),
-  };
+  const { endpoint, records: _, ...ports } = learningPorts("training-failure", config);
+  const sagemaker = sagemakerClient(endpoint);
+  return { ...ports, registry: { reject: (arn: string, reason: string) => rejectModelPackage(sagemaker, arn, reason) } };
 }
 
 export const handler = createTrainingFailureHandler(trainingFailureDepsFromEnvironment(process.env));

@@ -12,8 +12,7 @@
  */
 import { SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
 import { SageMakerScoringEndpoint } from "../../lambdas/adapters/sagemaker-scoring-endpoint.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import { emfWriter, intakeCounter } from "../../lambdas/handlers/shared/metrics.js";
+import { intakeCounter, lambdaLogger, lambdaMetrics, metricsWriter } from "../../lambdas/handlers/shared/lambda-handler.js";
 import type { LambdaHandler } from "./lambda-runtime.js";
 import { LOCAL_AWS } from "./moto-server.js";
 
@@ -78,11 +77,11 @@ export async function bindHandler(kind: HandlerKind, environment: Record<string,
     throw new HandlerBindingError(`lambdas/handlers/${spec.file} must export ${spec.create} and ${spec.deps}`);
   }
   const deps = { ...(depsFromEnvironment(env) as Record<string, unknown>) };
-  if ("log" in deps) deps.log = jsonLogger({ lambda: kebab(kind) }, options.writeLog);
-  // Metrics (EMF lines) go to the same log file, as they go to the function's log group in AWS.
-  const metrics = emfWriter(String(env.METRICS_NAMESPACE ?? "IchAl/local"), Date.now, options.writeLog);
+  // The handler's own Powertools logger and metrics, their lines in the run's log file (in AWS: the function's log group).
+  if ("log" in deps) deps.log = lambdaLogger(kebab(kind), options.writeLog);
+  const metrics = lambdaMetrics(String(env.METRICS_NAMESPACE ?? "IchAl/local"), options.writeLog);
   if ("metrics" in deps) deps.metrics = metrics;
-  if ("count" in deps) deps.count = intakeCounter(metrics);
+  if ("count" in deps) deps.count = kind === "refit" ? metricsWriter(metrics) : intakeCounter(metricsWriter(metrics));
   if (kind === "ingest" || kind === "rescore") {
     if (!options.modelServerEndpoint) throw new HandlerBindingError(`${kind} needs the model server endpoint`);
     const endpointName = env.SCORING_ENDPOINT_NAME;

@@ -47,7 +47,7 @@ import { checkMask } from "../../lambdas/domain/nifti-mask.js";
 import { notifyAnnotators } from "../../lambdas/domain/notify.js";
 import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
 import { createCompleteHandler } from "../../lambdas/handlers/complete-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { LOCAL_AWS, type MotoServer, startMotoServer } from "../../scripts/lib/moto-server.js";
 import { type ProxyHandler, startWorklistServer, type WorklistServer } from "../../scripts/lib/worklist-server.js";
 import { decodeRuns } from "../../web/worklist/src/run-length.js";
@@ -105,7 +105,7 @@ beforeAll(async () => {
     annotators: ANNOTATORS_BY_SUB,
     clock: () => new Date().toISOString(),
     timeZone: "UTC",
-    log: jsonLogger({ lambda: "complete" }, () => {}),
+    log: lambdaLogger("complete", () => {}),
     masks: new S3MaskObjects(client, BUCKET),
     viewer: new S3ViewerObjects(client, BUCKET),
   });

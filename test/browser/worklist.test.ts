@@ -47,7 +47,7 @@ import { notifyAnnotators } from "../../lambdas/domain/notify.js";
 import { runRefit } from "../../lambdas/domain/refit.js";
 import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
 import { createCompleteHandler } from "../../lambdas/handlers/complete-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { LOCAL_AWS, type MotoServer, startMotoServer } from "../../scripts/lib/moto-server.js";
 import { type ProxyHandler, startWorklistServer, type WorklistServer } from "../../scripts/lib/worklist-server.js";
 import { findChromium } from "../support/chromium.js";
@@ -114,7 +114,7 @@ beforeAll(async () => {
     annotators: ANNOTATORS_BY_SUB,
     clock: () => new Date().toISOString(),
     timeZone: "UTC",
-    log: jsonLogger({ lambda: "complete" }, () => {}),
+    log: lambdaLogger("complete", () => {}),
     overlays: new S3OverlayObjects(s3, BUCKET),
     viewer: new S3ViewerObjects(maskObjectsClient({ ...LOCAL_AWS, endpoint: moto.endpoint, forcePathStyle: true }), BUCKET),
     masks: new S3MaskObjects(maskObjectsClient({ ...LOCAL_AWS, endpoint: moto.endpoint, forcePathStyle: true }), BUCKET),

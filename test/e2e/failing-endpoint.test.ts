@@ -25,7 +25,7 @@ import type { ScoringRequest, ScoringResult } from "../../lambdas/contracts/scor
 import { studyIdOf } from "../../lambdas/domain/ingest.js";
 import type { AsyncInvocation, ScoringEndpoint } from "../../lambdas/domain/scoring-endpoint.js";
 import { createIngestHandler } from "../../lambdas/handlers/ingest-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { LOCAL_AWS, type MotoServer, startMotoServer } from "../../scripts/lib/moto-server.js";
 import { SqsEventSource } from "../../scripts/lib/sqs-event-source.js";
 import { s3EventBody } from "../support/in-memory-ports.js";
@@ -117,7 +117,7 @@ describe("a failing scoring endpoint", () => {
       },
       now: () => new Date().toISOString(),
       newToken: randomUUID,
-      log: jsonLogger({ lambda: "ingest" }, () => {}),
+      log: lambdaLogger("ingest", () => {}),
     });
     const eventSource = () =>
       new SqsEventSource({

@@ -10,7 +10,7 @@ import { EnvironmentError } from "../../lambdas/contracts/env.js";
 import { storedMaskKey } from "../../lambdas/contracts/masks.js";
 import type { StackRecord } from "../../lambdas/contracts/records.js";
 import { completeDepsFromEnvironment, createCompleteHandler } from "../../lambdas/handlers/complete-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { InMemoryMaskObjects, InMemoryRecordStore, lambdaContext } from "../support/in-memory-ports.js";
 import {
   AMY,
@@ -38,7 +38,7 @@ async function setup() {
     annotators: ANNOTATORS_BY_SUB,
     clock: () => AT,
     timeZone: "UTC",
-    log: jsonLogger({ lambda: "complete" }, (l) => lines.push(l)),
+    log: lambdaLogger("complete", (l) => lines.push(l)),
     masks,
     newId: () => "00000000-0000-4000-8000-00000000abcd",
   });
@@ -295,7 +295,7 @@ describe("complete handler: activeSeconds outside [1 s, maxActiveSeconds]", () =
       clock: () => AT,
       timeZone: "UTC",
       maxActiveSeconds: 3600,
-      log: jsonLogger({}, () => {}),
+      log: lambdaLogger("test", () => {}),
       masks: InMemoryMaskObjects.holdingUploads("stack-001"),
     });
     const over = await handler(apiEvent("POST", "/completions", raw("3601")), lambdaContext);

@@ -8,8 +8,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { EnvironmentError, IngestEnvSchema, parseEnvironment } from "../../lambdas/contracts/env.js";
 import { studyIdOf } from "../../lambdas/domain/ingest.js";
 import { createIngestHandler, handler, ingestDepsFromEnvironment } from "../../lambdas/handlers/ingest-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import { InvalidSqsEventError } from "../../lambdas/handlers/shared/sqs-batch.js";
+import { InvalidInputError, lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import {
   CountingScoringEndpoint,
   InMemoryRecordStore,
@@ -42,7 +41,7 @@ function setup() {
     },
     now: () => "2026-11-26T12:00:00.000Z",
     newToken: () => `token-${++tokens}`,
-    log: jsonLogger({ lambda: "ingest" }, (line) => lines.push(line)),
+    log: lambdaLogger("ingest", (line) => lines.push(line)),
   });
   return { records, objects, scoring, lines, invoke: (event: unknown) => run(event, lambdaContext) };
 }
@@ -124,7 +123,7 @@ describe("ingest handler (fakes)", () => {
     const objects = new InMemoryStudyObjects();
     const scoring = new CountingScoringEndpoint();
     const fromEnvironment = ingestDepsFromEnvironment(INGEST_ENV);
-    const run = createIngestHandler({ ...fromEnvironment, records, objects, scoring, log: jsonLogger({ lambda: "ingest" }, () => {}) });
+    const run = createIngestHandler({ ...fromEnvironment, records, objects, scoring, log: lambdaLogger("ingest", () => {}) });
     objects.heads.set("uploads/a.zip@v1", { sizeBytes: 10, contentType: "application/zip" });
     expect((await run(sqsEvent([s3EventBody("studies", "uploads/a.zip", "v1")]), lambdaContext)).batchItemFailures).toEqual([]);
     const id = studyIdOf({ bucket: "studies", key: "uploads/a.zip", versionId: "v1" });
@@ -148,7 +147,7 @@ describe("ingest handler (fakes)", () => {
       records: new InMemoryRecordStore(),
       objects,
       scoring: new CountingScoringEndpoint(),
-      log: jsonLogger({ lambda: "ingest" }, () => {}),
+      log: lambdaLogger("ingest", () => {}),
     });
     objects.heads.set("uploads/a.zip@v1", { sizeBytes: 10, contentType: "application/zip" });
     expect((await run(sqsEvent([s3EventBody("studies", "uploads/a.zip", "v1")]), lambdaContext)).batchItemFailures).toEqual([]);
@@ -173,7 +172,7 @@ describe("ingest handler (fakes)", () => {
   });
 
   it("rejects an event that is not an SQS batch with a named error", async () => {
-    await expect(t.invoke({ detail: "not sqs" })).rejects.toBeInstanceOf(InvalidSqsEventError);
+    await expect(t.invoke({ detail: "not sqs" })).rejects.toBeInstanceOf(InvalidInputError);
   });
 
   it("reports only the failed messages of a batch", async () => {

@@ -9,7 +9,7 @@ import { CODE_DIMENSION, INTAKE_METRICS } from "../../lambdas/contracts/metrics.
 import type { StackRecord } from "../../lambdas/contracts/records.js";
 import { ingestMessage } from "../../lambdas/domain/ingest.js";
 import { recordScoreMessage } from "../../lambdas/domain/record-score.js";
-import { emfWriter, intakeCounter } from "../../lambdas/handlers/shared/metrics.js";
+import { intakeCounter, lambdaMetrics, metricsWriter } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { CountingScoringEndpoint, InMemoryRecordStore, InMemoryStudyObjects, s3EventBody } from "../support/in-memory-ports.js";
 import { InMemoryTimeModels } from "../support/in-memory-time-models.js";
 
@@ -18,45 +18,51 @@ const quiet = { info: () => {}, warn: () => {} };
 
 function emfLines() {
   const lines: string[] = [];
-  const count = intakeCounter(
-    emfWriter(
-      "IchAl/test",
-      () => 1_700_000_000_000,
-      (line) => lines.push(line),
-    ),
-  );
+  const metrics = lambdaMetrics("IchAl/test", (line) => lines.push(line));
+  const count = intakeCounter(metricsWriter(metrics));
+  /** Counts without a code are buffered for the invocation; the handler bundle flushes them at its end. */
+  const flush = () => metrics.publishStoredMetrics();
   /** metric → code ("" without one) → total. */
   const totals = () => {
+    flush();
     const out = new Map<string, number>();
     for (const line of lines) {
       const parsed = JSON.parse(line);
       const [directive] = parsed._aws.CloudWatchMetrics;
       for (const { Name } of directive.Metrics) {
         const key = `${Name}:${parsed[CODE_DIMENSION] ?? ""}`;
-        out.set(key, (out.get(key) ?? 0) + parsed[Name]);
+        const values: number[] = [parsed[Name]].flat();
+        out.set(key, (out.get(key) ?? 0) + values.reduce((a, b) => a + b, 0));
       }
     }
     return out;
   };
-  return { lines, count, totals };
+  return { lines, count, totals, flush };
 }
 
 describe("EMF intake counter", () => {
-  it("writes one line per count with the Code dimension when there is a code, none otherwise", () => {
-    const { lines, count } = emfLines();
+  it("writes a count with a code at once under service + Code; counts without one in the invocation's line under service", () => {
+    const { lines, count, flush } = emfLines();
     count(INTAKE_METRICS.studiesRefused, 1, "PHI_PRESENT");
     count(INTAKE_METRICS.stacksPooled, 3);
+    count(INTAKE_METRICS.stacksPooled, 2);
+    expect(lines).toHaveLength(1);
+    flush();
     const [refused, pooled] = lines.map((l) => JSON.parse(l));
     expect(refused).toEqual({
       _aws: {
-        Timestamp: 1_700_000_000_000,
-        CloudWatchMetrics: [{ Namespace: "IchAl/test", Dimensions: [["Code"]], Metrics: [{ Name: "StudiesRefused", Unit: "Count" }] }],
+        Timestamp: expect.any(Number),
+        CloudWatchMetrics: [
+          { Namespace: "IchAl/test", Dimensions: [["service", "Code"]], Metrics: [{ Name: "StudiesRefused", Unit: "Count" }] },
+        ],
       },
+      service: "ich-al",
       Code: "PHI_PRESENT",
       StudiesRefused: 1,
     });
-    expect(pooled._aws.CloudWatchMetrics[0].Dimensions).toEqual([[]]);
-    expect(pooled.StacksPooled).toBe(3);
+    expect(pooled._aws.CloudWatchMetrics[0].Dimensions).toEqual([["service"]]);
+    expect(pooled.service).toBe("ich-al");
+    expect(pooled.StacksPooled).toEqual([3, 2]);
   });
 });
 

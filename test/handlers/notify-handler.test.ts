@@ -5,8 +5,8 @@ import { assignStacks } from "../../lambdas/domain/assignment.js";
 import { PRIOR_TIME_MODEL } from "../../lambdas/domain/labeling-time-model.js";
 import { RoundNotReadyError } from "../../lambdas/domain/notify.js";
 import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
-import { createNotifyHandler, InvalidNotifyInputError, notifyDepsFromEnvironment } from "../../lambdas/handlers/notify-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { createNotifyHandler, notifyDepsFromEnvironment } from "../../lambdas/handlers/notify-handler.js";
+import { InvalidInputError, lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { InMemoryRecordStore, RecordingMailer } from "../support/in-memory-ports.js";
 import { InMemoryTimeModels } from "../support/in-memory-time-models.js";
 import { PLANTED_KEY, PLANTED_SERIES, parseMime, pendingStack } from "../support/round-fixtures.js";
@@ -28,7 +28,7 @@ async function setup(stacks = 6, annotators = ANNOTATORS) {
     settings: { sender: "ich-al@example.org", annotators, budgetSeconds: 2 * 3600, worklistUrl: "https://label.example.org/worklist" },
     clock: () => "2026-11-26T06:01:00.000Z",
     newToken: () => `token-${token++}`,
-    log: jsonLogger({ lambda: "notify" }, (line) => lines.push(line)),
+    log: lambdaLogger("notify", (line) => lines.push(line)),
   });
   return { records, mailer, handler, lines };
 }
@@ -132,7 +132,7 @@ describe("notify handler", () => {
       settings: { sender: "ich-al@example.org", annotators: ["new@example.org"], budgetSeconds: 7200, worklistUrl: "https://x.org/w" },
       clock: () => NOW,
       newToken: () => "t",
-      log: jsonLogger({}, () => {}),
+      log: lambdaLogger("test", () => {}),
     });
     expect(await other({ now: NOW, roundId: ROUND })).toMatchObject({ sent: 0, alreadyNotified: 3 });
     expect((await records.getRound(ROUND))?.assignment).toEqual(stored);
@@ -148,8 +148,8 @@ describe("notify handler", () => {
   it("refuses a round that is missing or not completed, and bad input", async () => {
     const { handler } = await setup();
     await expect(handler({ now: NOW, roundId: "select-2026-W40" })).rejects.toThrow(RoundNotReadyError);
-    await expect(handler({ now: NOW })).rejects.toThrow(InvalidNotifyInputError);
-    await expect(handler({ now: "x", roundId: ROUND })).rejects.toThrow(InvalidNotifyInputError);
+    await expect(handler({ now: NOW })).rejects.toThrow(InvalidInputError);
+    await expect(handler({ now: "x", roundId: ROUND })).rejects.toThrow(InvalidInputError);
   });
 
   it("parses the environment at cold start", () => {
@@ -186,7 +186,7 @@ describe("notify handler with the time model's annotator speeds", () => {
       settings: { sender: "ich-al@example.org", annotators: ANNOTATORS, budgetSeconds: 2 * 3600, worklistUrl: "https://x.org/w" },
       clock: () => NOW,
       newToken: () => "t",
-      log: jsonLogger({}, () => {}),
+      log: lambdaLogger("test", () => {}),
     });
     expect(await handler({ now: NOW, roundId: ROUND })).toMatchObject({ sent: 3 });
     const round = await records.getRound(ROUND);

@@ -13,8 +13,7 @@ import type { ScoringOutputs } from "../../lambdas/domain/record-score.js";
 import { rescoreRequestKey } from "../../lambdas/domain/rescore.js";
 import type { TimeModelStore, VersionedTimeModel } from "../../lambdas/domain/time-model-store.js";
 import { createRecordScoreHandler, handler, recordScoreDepsFromEnvironment } from "../../lambdas/handlers/record-score-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import { InvalidSqsEventError } from "../../lambdas/handlers/shared/sqs-batch.js";
+import { InvalidInputError, lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { InMemoryRecordStore, InMemoryStudyObjects, lambdaContext, sqsEvent } from "../support/in-memory-ports.js";
 
 const STUDY = "0123456789abcdef0123456789abcdef";
@@ -126,7 +125,7 @@ function setup(timePrior?: TimePrior) {
     count: (metric, value = 1) => void counts.push([metric, value]),
     config: { studiesBucket: "studies", ...(timePrior ? { timePrior } : {}) },
     now: () => "2026-11-26T12:00:01.000Z",
-    log: jsonLogger({ lambda: "record-score" }, (line) => lines.push(line)),
+    log: lambdaLogger("record-score", (line) => lines.push(line)),
   });
   return {
     records,
@@ -152,7 +151,9 @@ describe("record-score handler (fakes)", () => {
   });
 
   it("rejects an event that is not an SQS batch with a named error", async () => {
-    await expect(createRecordScoreHandler({} as never)({ nope: 1 }, lambdaContext)).rejects.toBeInstanceOf(InvalidSqsEventError);
+    await expect(
+      createRecordScoreHandler({ log: lambdaLogger("test", () => {}) } as never)({ nope: 1 }, lambdaContext),
+    ).rejects.toBeInstanceOf(InvalidInputError);
   });
 
   it("creates one pending stack per scored series and marks the study scored, once however often it is told", async () => {

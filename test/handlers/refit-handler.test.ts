@@ -6,9 +6,14 @@ import { REFIT_METRICS } from "../../lambdas/contracts/metrics.js";
 import type { StackRecord } from "../../lambdas/contracts/records.js";
 import { DEFAULT_TIME_PRIOR, fitTimeModel, predictLabelingSeconds } from "../../lambdas/domain/labeling-time-model.js";
 import type { TimeModelRegistry } from "../../lambdas/domain/time-model-store.js";
-import { createRefitHandler, InvalidRefitInputError, refitDepsFromEnvironment } from "../../lambdas/handlers/refit-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import { emfWriter, type MetricsWriter } from "../../lambdas/handlers/shared/metrics.js";
+import { createRefitHandler, refitDepsFromEnvironment } from "../../lambdas/handlers/refit-handler.js";
+import {
+  InvalidInputError,
+  lambdaLogger,
+  lambdaMetrics,
+  type MetricsWriter,
+  metricsWriter,
+} from "../../lambdas/handlers/shared/lambda-handler.js";
 import { InMemoryRecordStore, lambdaContext } from "../support/in-memory-ports.js";
 import { InMemoryTimeModels } from "../support/in-memory-time-models.js";
 
@@ -65,8 +70,8 @@ async function setup(labeled: number, pending: number, labeledStack: (i: number)
   const handler = createRefitHandler({
     records,
     timeModels,
-    log: jsonLogger({ lambda: "refit" }, (line) => lines.push(line)),
-    metrics: (m) => metrics.push(m),
+    log: lambdaLogger("refit", (line) => lines.push(line)),
+    count: (m) => metrics.push(m),
   });
   return { records, timeModels, lines, metrics, handler };
 }
@@ -166,22 +171,23 @@ describe("refit handler", () => {
   });
 
   it("writes the refit's metrics as one EMF line: no refusal and the last round's actual / predicted", async () => {
-    const { records, timeModels, metrics } = await setup(24, 1);
+    const { records, timeModels, metrics: calls } = await setup(24, 1);
     const emf: string[] = [];
+    const metrics = lambdaMetrics("IchAl/test", (line) => emf.push(line));
     const handler = createRefitHandler({
       records,
       timeModels,
-      log: jsonLogger({}, () => {}),
-      metrics: emfWriter(
-        "IchAl/test",
-        () => 1_700_000_000_000,
-        (line) => emf.push(line),
-      ),
+      log: lambdaLogger("test", () => {}),
+      metrics,
+      count: metricsWriter(metrics),
     });
     const out = await handler({ now: NOW }, lambdaContext);
     expect(emf).toHaveLength(1);
     const line = JSON.parse(emf[0] as string);
-    expect(line._aws).toMatchObject({ Timestamp: 1_700_000_000_000, CloudWatchMetrics: [{ Namespace: "IchAl/test", Dimensions: [[]] }] });
+    expect(line._aws).toMatchObject({
+      Timestamp: expect.any(Number),
+      CloudWatchMetrics: [{ Namespace: "IchAl/test", Dimensions: [["service"]] }],
+    });
     const names = line._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => m.Name);
     expect(names).toEqual(
       expect.arrayContaining([REFIT_METRICS.fitRefused, REFIT_METRICS.excludedCompletions, REFIT_METRICS.roundActualOverPredicted]),
@@ -202,7 +208,7 @@ describe("refit handler", () => {
       TimeModelFitRefused: { value: 0, unit: "Count" },
       RoundActualOverPredicted: { value: expect.closeTo(out.lastRound?.ratio as number, 12), unit: "None" },
     });
-    expect(metrics).toHaveLength(0);
+    expect(calls).toHaveLength(0);
   });
 
   it("refuses an implausible fit: the version in effect stays, an ERROR is logged, the metric is 1 and the round goes on", async () => {
@@ -248,10 +254,10 @@ describe("refit handler", () => {
   });
 
   it.each([{}, { now: "last monday" }, null, { now: 17 }, "2026-11-30T06:00:00Z"])(
-    "rejects input %j with InvalidRefitInputError",
+    "rejects input %j with InvalidInputError",
     async (input) => {
       const { handler, timeModels } = await setup(24, 1);
-      await expect(handler(input, lambdaContext)).rejects.toThrow(InvalidRefitInputError);
+      await expect(handler(input, lambdaContext)).rejects.toThrow(InvalidInputError);
       expect(timeModels.versions.size).toBe(0);
     },
   );
@@ -264,7 +270,7 @@ describe("refit handler", () => {
       throw error;
     };
     const failing: TimeModelRegistry = { latest: fail, get: fail, put: async () => true };
-    const handler = createRefitHandler({ records, timeModels: failing, log: jsonLogger({}, (line) => lines.push(line)) });
+    const handler = createRefitHandler({ records, timeModels: failing, log: lambdaLogger("test", (line) => lines.push(line)) });
     await expect(handler({ now: NOW }, lambdaContext)).rejects.toThrow(/capacity/);
     expect(JSON.parse(lines.at(-1) as string)).toMatchObject({ level: "ERROR", code: "ProvisionedThroughputExceededException" });
   });
@@ -287,7 +293,7 @@ describe("refit handler", () => {
         maxActiveSeconds: 14_400,
         calibrationBand: { low: 0.9, high: 1.1 },
       });
-      expect(typeof deps.metrics).toBe("function");
+      expect(typeof deps.count).toBe("function");
     });
 
     const variablesOf = (env: Record<string, string | undefined>): string[] => {

@@ -3,7 +3,7 @@ import { EnvironmentError } from "../../lambdas/contracts/env.js";
 import type { StackRecord } from "../../lambdas/contracts/records.js";
 import { rescoreRequestKey } from "../../lambdas/domain/rescore.js";
 import { createRescoreHandler, rescoreDepsFromEnvironment } from "../../lambdas/handlers/rescore-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { CountingScoringEndpoint, InMemoryRecordStore, InMemoryStudyObjects, lambdaContext } from "../support/in-memory-ports.js";
 import { PLANTED_KEY, pendingStack } from "../support/round-fixtures.js";
 
@@ -23,7 +23,7 @@ describe("rescore handler", () => {
       objects,
       scoring,
       config: { studiesBucket: "studies", topK: 200, thresholds: [0.3, 0.5, 0.7] },
-      log: jsonLogger({ lambda: "rescore" }, (line) => lines.push(line)),
+      log: lambdaLogger("rescore", (line) => lines.push(line)),
     });
     expect(await handler({}, lambdaContext)).toEqual({ modelVersion: "m-new", studies: 1, stacks: 1 });
     expect(scoring.calls).toEqual([`s3://studies/${rescoreRequestKey(STUDY, "m-new")}`]);

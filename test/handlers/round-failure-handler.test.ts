@@ -1,12 +1,8 @@
 import { describe, expect, it } from "vitest";
 
 import { EnvironmentError } from "../../lambdas/contracts/env.js";
-import {
-  createRoundFailureHandler,
-  InvalidRoundFailureInputError,
-  roundFailureDepsFromEnvironment,
-} from "../../lambdas/handlers/round-failure-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { createRoundFailureHandler, roundFailureDepsFromEnvironment } from "../../lambdas/handlers/round-failure-handler.js";
+import { InvalidInputError, lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { InMemoryRecordStore } from "../support/in-memory-ports.js";
 
 describe("round-failure handler", () => {
@@ -17,7 +13,7 @@ describe("round-failure handler", () => {
       records,
       clock: () => "2026-11-26T06:10:00.000Z",
       timeZone: "UTC",
-      log: jsonLogger({}, (l) => lines.push(l)),
+      log: lambdaLogger("test", (l) => lines.push(l)),
     });
     const cause = JSON.stringify({
       errorType: "RoundStateError",
@@ -41,9 +37,9 @@ describe("round-failure handler", () => {
         records: new InMemoryRecordStore(),
         clock: () => "",
         timeZone: "UTC",
-        log: jsonLogger({}, () => {}),
+        log: lambdaLogger("test", () => {}),
       });
-      await expect(handler(input)).rejects.toThrow(InvalidRoundFailureInputError);
+      await expect(handler(input)).rejects.toThrow(InvalidInputError);
     },
   );
 

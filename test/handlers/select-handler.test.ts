@@ -4,8 +4,8 @@ const PRIOR_JSON = '{"alpha":0.45,"beta":0.35,"gamma":3.8,"residualSd":0.6,"stre
 
 import { EnvironmentError, SelectEnvSchema } from "../../lambdas/contracts/env.js";
 import type { StackRecord } from "../../lambdas/contracts/records.js";
-import { createSelectHandler, InvalidSelectInputError, selectDepsFromEnvironment } from "../../lambdas/handlers/select-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { createSelectHandler, selectDepsFromEnvironment } from "../../lambdas/handlers/select-handler.js";
+import { InvalidInputError, lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { InMemoryRecordStore } from "../support/in-memory-ports.js";
 
 function pendingStack(i: number, value: number, seconds: number): StackRecord {
@@ -28,7 +28,7 @@ function setup() {
   const handler = createSelectHandler({
     records,
     settings: { budgetSeconds: 3600, resolutionSeconds: 1, timeZone: "UTC" },
-    log: jsonLogger({ lambda: "select" }, (line) => lines.push(line)),
+    log: lambdaLogger("select", (line) => lines.push(line)),
   });
   return { records, lines, handler };
 }
@@ -51,9 +51,9 @@ describe("select handler", () => {
     expect((await handler({ now: "2026-11-27T09:00:00Z" })).repeated).toBe(true);
   });
 
-  it.each([{}, { now: "yesterday" }, null, { now: 5 }])("rejects input %j with InvalidSelectInputError", async (input) => {
+  it.each([{}, { now: "yesterday" }, null, { now: 5 }])("rejects input %j with InvalidInputError", async (input) => {
     const { handler } = setup();
-    await expect(handler(input)).rejects.toThrow(InvalidSelectInputError);
+    await expect(handler(input)).rejects.toThrow(InvalidInputError);
   });
 
   it("parses the environment at cold start and names bad variables", () => {

@@ -4,12 +4,8 @@ import { SfnWorkflowStarter } from "../../lambdas/adapters/sfn-workflow-starter.
 import { EnvironmentError } from "../../lambdas/contracts/env.js";
 import type { WeeklyExecutionInput } from "../../lambdas/contracts/weekly-workflow.js";
 import type { WorkflowStart, WorkflowStarter } from "../../lambdas/domain/workflow-starter.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import {
-  createStartRoundHandler,
-  InvalidStartRoundEventError,
-  startRoundDepsFromEnvironment,
-} from "../../lambdas/handlers/start-round-handler.js";
+import { InvalidInputError, lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
+import { createStartRoundHandler, startRoundDepsFromEnvironment } from "../../lambdas/handlers/start-round-handler.js";
 import { lambdaContext } from "../support/in-memory-ports.js";
 
 /** Executions by name, refusing a second one like Step Functions does. */
@@ -24,7 +20,7 @@ class InMemoryWorkflow implements WorkflowStarter {
 
 function setup(workflow: WorkflowStarter = new InMemoryWorkflow(), timeZone = "UTC") {
   const lines: string[] = [];
-  const handler = createStartRoundHandler({ workflow, timeZone, log: jsonLogger({ lambda: "start-round" }, (line) => lines.push(line)) });
+  const handler = createStartRoundHandler({ workflow, timeZone, log: lambdaLogger("start-round", (line) => lines.push(line)) });
   return { handler, lines, workflow };
 }
 
@@ -88,11 +84,11 @@ describe("start-round handler", () => {
   });
 
   it.each([{}, { scheduledTime: "next monday" }, { time: "2026-11-23T06:00:00Z" }, null, { scheduledTime: 1764000000 }])(
-    "rejects event %j with InvalidStartRoundEventError and starts nothing",
+    "rejects event %j with InvalidInputError and starts nothing",
     async (event) => {
       const workflow = new InMemoryWorkflow();
       const { handler } = setup(workflow);
-      await expect(handler(event, lambdaContext)).rejects.toThrow(InvalidStartRoundEventError);
+      await expect(handler(event, lambdaContext)).rejects.toThrow(InvalidInputError);
       expect(workflow.executions.size).toBe(0);
     },
   );

@@ -1,6 +1,6 @@
 /** The operators' CloudWatch dashboard in the synthesized template: every figure the operations section names. */
 import { describe, expect, it } from "vitest";
-import { INTAKE_METRICS, REFIT_METRICS } from "../../lambdas/contracts/metrics.js";
+import { INTAKE_METRICS, LEARNING_METRICS, REFIT_METRICS } from "../../lambdas/contracts/metrics.js";
 import { buildStack, logicalId, MODEL_ARTIFACT } from "./stack-fixture.js";
 
 /** The dashboard body as one string, references as `<LogicalId>` (it is an Fn::Join of JSON and tokens). */
@@ -33,10 +33,10 @@ describe("operations dashboard", () => {
       INTAKE_METRICS.stacksPooled,
       INTAKE_METRICS.stacksDuplicate,
     ]) {
-      expect(body).toContain(`"IchAl/test-hospital","${name}"`);
+      expect(body).toContain(`"IchAl/test-hospital","${name}","service","ich-al"`);
     }
-    expect(body).toContain(`SEARCH('{IchAl/test-hospital,Code} MetricName=\\"StudiesRefused\\"', 'Sum', 3600)`);
-    expect(body).toContain(`SEARCH('{IchAl/test-hospital,Code} MetricName=\\"StudiesFailed\\"', 'Sum', 3600)`);
+    for (const name of ["StudiesRefused", "StudiesFailed"])
+      expect(body).toContain(`SEARCH('{IchAl/test-hospital,service,Code} service=\\"ich-al\\" MetricName=\\"${name}\\"', 'Sum', 3600)`);
   });
 
   it("shows how long work waits: the oldest message of both queues, the oldest scoring request, the dead letters", () => {
@@ -52,11 +52,17 @@ describe("operations dashboard", () => {
   it("shows the weekly rounds: executions, predicted against actual hours, the time model's calibration", () => {
     for (const name of Object.values(REFIT_METRICS)) {
       if (name === REFIT_METRICS.roundOutsideBand) continue; // an alarm, not a graph
-      expect(body, name).toContain(`"IchAl/test-hospital","${name}"`);
+      expect(body, name).toContain(`"IchAl/test-hospital","${name}","service","ich-al"`);
     }
     for (const metric of ["ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut"])
       expect(body).toContain(`"AWS/States","${metric}"`);
     expect(titles).toContain("Last round: predicted vs actual labeling hours");
+  });
+
+  it("shows learning: runs started, skipped and failed, candidates promoted and rejected, models put in service, executions", () => {
+    for (const name of Object.values(LEARNING_METRICS)) expect(body, name).toContain(`"IchAl/test-hospital","${name}","service","ich-al"`);
+    const learning = logicalId(stack.learning?.workflow.stateMachine as never);
+    expect(body).toContain(`"AWS/States","ExecutionsFailed","StateMachineArn","<${learning}>"`);
   });
 
   it("shows the errors of every Lambda of the stack", () => {
@@ -72,5 +78,18 @@ describe("operations dashboard", () => {
       .map(([id]) => id);
     expect(ours).toContain(logicalId(stack.complete.function));
     expect(shown.sort()).toEqual(ours.sort());
+  });
+
+  it("gives every Lambda of the stack the Powertools settings: INFO, sampled DEBUG, never the event", () => {
+    const variables = Object.values(t.findResources("AWS::Lambda::Function"))
+      .map((fn) => (fn as { Properties: { Environment?: { Variables?: Record<string, unknown> } } }).Properties.Environment?.Variables)
+      .filter((v) => v?.NODE_OPTIONS);
+    expect(variables.length).toBeGreaterThanOrEqual(14);
+    for (const v of variables) {
+      expect(v).toMatchObject({ POWERTOOLS_LOG_LEVEL: "INFO", POWERTOOLS_LOGGER_LOG_EVENT: "false" });
+      const rate = Number(v?.POWERTOOLS_LOGGER_SAMPLE_RATE);
+      expect(rate).toBeGreaterThan(0);
+      expect(rate).toBeLessThanOrEqual(0.1);
+    }
   });
 });

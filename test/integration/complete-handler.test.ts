@@ -30,7 +30,7 @@ import { checkMask, encodeMask } from "../../lambdas/domain/nifti-mask.js";
 import { notifyAnnotators } from "../../lambdas/domain/notify.js";
 import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
 import { createCompleteHandler } from "../../lambdas/handlers/complete-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { LOCAL_AWS } from "../../scripts/lib/moto-server.js";
 import { lambdaContext, RecordingMailer } from "../support/in-memory-ports.js";
 import { useLocalAws } from "../support/local-aws.js";
@@ -102,7 +102,7 @@ beforeEach(async () => {
     annotators: ANNOTATORS_BY_SUB,
     clock: () => new Date().toISOString(),
     timeZone: "UTC",
-    log: jsonLogger({}, () => {}),
+    log: lambdaLogger("test", () => {}),
     masks: new S3MaskObjects(maskObjectsClient({ ...LOCAL_AWS, endpoint: aws.endpoint, forcePathStyle: true }), BUCKET),
     viewer: new S3ViewerObjects(maskObjectsClient({ ...LOCAL_AWS, endpoint: aws.endpoint, forcePathStyle: true }), BUCKET),
   });

@@ -24,7 +24,7 @@ import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.j
 import { S3StudyObjects } from "../../lambdas/adapters/s3-study-objects.js";
 import { studyIdOf } from "../../lambdas/domain/ingest.js";
 import { createIngestHandler, ingestDepsFromEnvironment } from "../../lambdas/handlers/ingest-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { CountingScoringEndpoint, lambdaContext, s3EventBody, sqsEvent } from "../support/in-memory-ports.js";
 import { useLocalAws } from "../support/local-aws.js";
 
@@ -71,7 +71,7 @@ beforeEach(async () => {
     },
     now: () => new Date().toISOString(),
     newToken: randomUUID,
-    log: jsonLogger({ lambda: "ingest" }, (line) => lines.push(line)),
+    log: lambdaLogger("ingest", (line) => lines.push(line)),
   });
   h = {
     s3,
@@ -315,7 +315,7 @@ describe("ingest handler on moto server (real SDK v3)", () => {
       records: h.store,
       objects: new S3StudyObjects(h.s3),
       scoring: h.scoring,
-      log: jsonLogger({ lambda: "ingest" }, () => {}),
+      log: lambdaLogger("ingest", () => {}),
     });
     const { body, studyId } = await h.upload("uploads/from-env.zip", "zip", "application/zip");
     expect((await handler(sqsEvent([body]), lambdaContext)).batchItemFailures).toEqual([]);

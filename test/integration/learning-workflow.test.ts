@@ -51,7 +51,7 @@ import { createJudgeCandidateHandler } from "../../lambdas/handlers/judge-candid
 import { createPrepareTrainingHandler } from "../../lambdas/handlers/prepare-training-handler.js";
 import { createPutInServiceHandler } from "../../lambdas/handlers/put-in-service-handler.js";
 import { createRescoreHandler } from "../../lambdas/handlers/rescore-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { createTrainingFailureHandler } from "../../lambdas/handlers/training-failure-handler.js";
 import { LOCAL_AWS } from "../../scripts/lib/moto-server.js";
 import { runWorkflow, type TaskBinding } from "../../scripts/lib/workflow-runner.js";
@@ -79,7 +79,7 @@ const definitionText = (machine.Properties.DefinitionString["Fn::Join"][1] as un
   .map((part) => (typeof part === "string" ? part : "x"))
   .join("");
 const definition = JSON.parse(definitionText) as Record<string, unknown>;
-const silent = jsonLogger({}, () => {});
+const silent = lambdaLogger("test", () => {});
 const fn = (name: string) => ({ name, arn: `arn:aws:lambda:us-east-1:123456789012:function:${name}`, timeoutSeconds: 60 });
 const python = resolve("model-container/.venv/bin/python");
 

@@ -11,7 +11,7 @@ import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.j
 import { SesMailer } from "../../lambdas/adapters/ses-mailer.js";
 import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
 import { createNotifyHandler } from "../../lambdas/handlers/notify-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { LOCAL_AWS } from "../../scripts/lib/moto-server.js";
 import { useLocalAws } from "../support/local-aws.js";
 import { PLANTED_KEY, PLANTED_SERIES, parseMime, pendingStack } from "../support/round-fixtures.js";
@@ -47,7 +47,7 @@ function notify(client: SESv2Client = ses) {
     settings: { sender: SENDER, annotators: ANNOTATORS, budgetSeconds: 2 * 3600, worklistUrl: "https://label.example.org/worklist" },
     clock: () => new Date().toISOString(),
     newToken: () => `token-${Date.now()}-${n++}`,
-    log: jsonLogger({ lambda: "notify" }, () => {}),
+    log: lambdaLogger("notify", () => {}),
   });
 }
 

@@ -26,7 +26,7 @@ import { recordKeys } from "../../lambdas/contracts/records-table.js";
 import type { ScoringFailure, ScoringResult } from "../../lambdas/contracts/scoring.js";
 import { PRIOR_TIME_MODEL, predictLabelingSeconds } from "../../lambdas/domain/labeling-time-model.js";
 import { createRecordScoreHandler } from "../../lambdas/handlers/record-score-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { lambdaContext, sqsEvent } from "../support/in-memory-ports.js";
 import { useLocalAws } from "../support/local-aws.js";
 
@@ -57,7 +57,7 @@ beforeEach(async () => {
     timeModels: new DynamoTimeModelStore(dynamo, TABLE),
     config: { studiesBucket: BUCKET },
     now: () => new Date().toISOString(),
-    log: jsonLogger({ lambda: "record-score" }, (line) => lines.push(line)),
+    log: lambdaLogger("record-score", (line) => lines.push(line)),
   });
   invoke = async (bodies) =>
     (await handler(sqsEvent(bodies), lambdaContext)).batchItemFailures.map((f: { itemIdentifier: string }) => f.itemIdentifier);

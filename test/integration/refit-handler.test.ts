@@ -23,8 +23,8 @@ import type { RefitOutput } from "../../lambdas/domain/refit.js";
 import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
 import type { TimeModelRegistry } from "../../lambdas/domain/time-model-store.js";
 import { createRefitHandler } from "../../lambdas/handlers/refit-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import type { MetricsWriter } from "../../lambdas/handlers/shared/metrics.js";
+import type { MetricsWriter } from "../../lambdas/handlers/shared/lambda-handler.js";
+import { lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { lambdaContext } from "../support/in-memory-ports.js";
 import { useLocalAws } from "../support/local-aws.js";
 
@@ -145,8 +145,8 @@ beforeEach(async () => {
   const handler = createRefitHandler({
     records: store,
     timeModels,
-    log: jsonLogger({ lambda: "refit" }, () => {}),
-    metrics: (m) => metrics.push(m),
+    log: lambdaLogger("refit", () => {}),
+    count: (m) => metrics.push(m),
   });
   refit = (event) => handler(event, lambdaContext);
 });
@@ -282,7 +282,7 @@ describe("refit handler on moto", () => {
         get: (version) => timeModels.get(version),
         put: (entry, createdAt) => timeModels.put(entry, createdAt),
       };
-      return createRefitHandler({ records: store, timeModels: racing, log: jsonLogger({ lambda: "refit" }, () => {}) });
+      return createRefitHandler({ records: store, timeModels: racing, log: lambdaLogger("refit", () => {}) });
     });
     const outs = await Promise.all(handlers.map((h) => h({ now: NOW }, lambdaContext)));
     expect(outs.filter((o) => o.fitted)).toHaveLength(1);

@@ -12,7 +12,7 @@ import { solveKnapsack } from "../../lambdas/domain/knapsack.js";
 import { planRound } from "../../lambdas/domain/selection-round.js";
 import { createRoundFailureHandler } from "../../lambdas/handlers/round-failure-handler.js";
 import { createSelectHandler } from "../../lambdas/handlers/select-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { useLocalAws } from "../support/local-aws.js";
 import { pendingStack } from "../support/round-fixtures.js";
 
@@ -33,7 +33,7 @@ const ERROR = {
 
 let store: DynamoRecordStore;
 let pool: StackRecord[];
-const noLog = jsonLogger({}, () => {});
+const noLog = lambdaLogger("test", () => {});
 
 function handlers() {
   return {

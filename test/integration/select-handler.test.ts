@@ -11,7 +11,7 @@ import type { StackRecord } from "../../lambdas/contracts/records.js";
 import { solveKnapsack } from "../../lambdas/domain/knapsack.js";
 import { planRound, type SelectOutput } from "../../lambdas/domain/selection-round.js";
 import { createSelectHandler } from "../../lambdas/handlers/select-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { useLocalAws } from "../support/local-aws.js";
 
 const aws = useLocalAws();
@@ -67,7 +67,7 @@ beforeEach(async () => {
   const dynamo = aws.dynamo();
   await createRecordsTable(dynamo, TABLE);
   store = new DynamoRecordStore(dynamo, TABLE);
-  select = createSelectHandler({ records: store, settings: SETTINGS, log: jsonLogger({ lambda: "select" }, () => {}) });
+  select = createSelectHandler({ records: store, settings: SETTINGS, log: lambdaLogger("select", () => {}) });
 });
 
 describe("select handler on moto", () => {

@@ -8,7 +8,7 @@ import { CreateStateMachineCommand, DescribeExecutionCommand, ListExecutionsComm
 import { beforeEach, describe, expect, it } from "vitest";
 import { SfnWorkflowStarter } from "../../lambdas/adapters/sfn-workflow-starter.js";
 import type { WorkflowStart } from "../../lambdas/domain/workflow-starter.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
+import { lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import { createStartRoundHandler } from "../../lambdas/handlers/start-round-handler.js";
 import { LOCAL_AWS } from "../../scripts/lib/moto-server.js";
 import { lambdaContext } from "../support/in-memory-ports.js";
@@ -35,7 +35,7 @@ beforeEach(async () => {
   const handler = createStartRoundHandler({
     workflow: new SfnWorkflowStarter(sfn, stateMachineArn),
     timeZone: "UTC",
-    log: jsonLogger({ lambda: "start-round" }, () => {}),
+    log: lambdaLogger("start-round", () => {}),
   });
   start = (event) => handler(event, lambdaContext);
 });
@@ -79,7 +79,7 @@ describe("start-round handler on moto Step Functions", () => {
     const handler = createStartRoundHandler({
       workflow: new SfnWorkflowStarter(sfn, "arn:aws:states:us-east-1:123456789012:stateMachine:absent"),
       timeZone: "UTC",
-      log: jsonLogger({}, () => {}),
+      log: lambdaLogger("test", () => {}),
     });
     await expect(handler({ scheduledTime: "2026-11-23T06:00:00Z" }, lambdaContext)).rejects.toMatchObject({
       name: "StateMachineDoesNotExist",

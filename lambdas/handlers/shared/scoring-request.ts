@@ -9,10 +9,11 @@ import { DynamoRecordStore } from "../../adapters/dynamo-record-store.js";
 import { S3StudyObjects } from "../../adapters/s3-study-objects.js";
 import { SageMakerScoringEndpoint } from "../../adapters/sagemaker-scoring-endpoint.js";
 import type { RescoreEnv } from "../../contracts/env.js";
-import { emfWriter, intakeCounter } from "./metrics.js";
+import { intakeCounter, lambdaMetrics, metricsWriter } from "./lambda-handler.js";
 
 export function scoringRequestDeps(config: RescoreEnv) {
   const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
+  const metrics = lambdaMetrics(config.METRICS_NAMESPACE);
   return {
     records: new DynamoRecordStore(new DynamoDBClient(endpoint), config.TABLE_NAME),
     objects: new S3StudyObjects(new S3Client({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) })),
@@ -23,6 +24,7 @@ export function scoringRequestDeps(config: RescoreEnv) {
       thresholds: config.SCORING_THRESHOLDS,
       allowedPrivateCreators: config.PRIVATE_CREATOR_ALLOW_LIST,
     },
-    count: intakeCounter(emfWriter(config.METRICS_NAMESPACE)),
+    metrics,
+    count: intakeCounter(metricsWriter(metrics)),
   };
 }
