@@ -41,6 +41,7 @@ import { INTAKE_METRICS, type IntakeCounter } from "../contracts/metrics.js";
 import type { LastError, StackRecord, StackSource } from "../contracts/records.js";
 import { type ScoringRequest, ScoringRequestSchema } from "../contracts/scoring.js";
 import { STUDIES_BUCKET } from "../contracts/studies-bucket.js";
+import { DomainError } from "./errors.js";
 import { copyToQuarantine, finishQuarantine, type ObjectVersion, type QuarantineObjects } from "./quarantine.js";
 import type { RecordStore } from "./record-store.js";
 import type { ScoringEndpoint } from "./scoring-endpoint.js";
@@ -67,12 +68,7 @@ export const SUPPORTED_CONTENT_TYPES = new Set([
 export type RejectionCode = "EMPTY_OBJECT" | "OBJECT_TOO_LARGE" | "UNSUPPORTED_TYPE" | "OBJECT_NOT_FOUND";
 
 /** Base of the ingest core's errors. */
-export class IngestError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class IngestError extends DomainError {}
 
 /**
  * A message that can never be ingested as it is (not an S3 event, no versionId, bad key encoding,

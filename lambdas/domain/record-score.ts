@@ -39,6 +39,7 @@ import {
   type ScoringResult,
   ScoringResultSchema,
 } from "../contracts/scoring.js";
+import { DomainError } from "./errors.js";
 import { SCORING_REQUESTS_PREFIX } from "./ingest.js";
 import type { TimePrior } from "./labeling-time-model.js";
 import { copyToQuarantine, finishQuarantine, type QuarantineObjects } from "./quarantine.js";
@@ -48,12 +49,7 @@ import { studyOfRescoreKey } from "./rescore.js";
 import { modelInEffect, type TimeModelStore, type VersionedTimeModel } from "./time-model-store.js";
 
 /** Base of the record-score core's errors. */
-export class RecordScoreError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class RecordScoreError extends DomainError {}
 
 /** A message that can never be recorded as it is: reported failed, it reaches the DLQ after maxReceiveCount. */
 export class MalformedNotificationError extends RecordScoreError {

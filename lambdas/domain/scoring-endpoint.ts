@@ -3,6 +3,7 @@
  * implements it against AWS and the local container; unit-test fakes implement the same interface.
  */
 import type { ScoringRequest, ScoringResult } from "../contracts/scoring.js";
+import { DomainError } from "./errors.js";
 
 /** Where an asynchronous invocation will leave its answer. */
 export interface AsyncInvocation {
@@ -28,12 +29,7 @@ export interface ScoringEndpoint {
 }
 
 /** Base of the scoring endpoint's errors. */
-export class ScoringError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class ScoringError extends DomainError {}
 
 /**
  * The container refused the study (HTTP 4xx from the container): not a fault, retrying gives the
