@@ -1,10 +1,11 @@
 /**
  * The scoring container's wire contract (model-container/ichal/scoring.py, serve/server.py): the
  * request sent to the SageMaker endpoint, the result it answers, and the failure body of a study it
- * refuses. Field names are the container's (snake_case per stack); parse every answer at the edge.
+ * refuses. One naming convention: every field name is camelCase, in the request and in the answer (the
+ * container converts its snake_case results at its edge, scoring.py wire_form); parse every answer at the edge.
  *
- * Paper symbols (Kuo et al., MICCAI 2018): V = `stack_uncertainty` (§3.1, eq. 1), B = `boundary_length`
- * and M = `components` (§3.2, the labeling-time features), K = `top_k`.
+ * Paper symbols (Kuo et al., MICCAI 2018): V = `stackUncertainty` (§3.1, eq. 1), B = `boundaryLength`
+ * and M = `components` (§3.2, the labeling-time features), K = `topK`.
  */
 import { z } from "zod";
 import { StackGeometrySchema } from "./masks.js";
@@ -62,7 +63,7 @@ export type ScoringRequest = z.infer<typeof ScoringRequestSchema>;
 export const ThresholdFeaturesSchema = z.object({
   threshold: probability,
   /** B_τ: boundary length in pixels, summed over frames. */
-  boundary_length: finiteNonNegative,
+  boundaryLength: finiteNonNegative,
   /** M_τ: connected components, summed over frames. */
   components: z.number().int().nonnegative(),
 });
@@ -72,14 +73,14 @@ export type ThresholdFeatures = z.infer<typeof ThresholdFeaturesSchema>;
 export const RegionSchema = z.object({
   id: z.number().int().positive(),
   score: probability,
-  mean_probability: probability,
+  meanProbability: probability,
   voxels: z.number().int().positive(),
   bbox: z.object({
     frames: z.tuple([z.number().int(), z.number().int()]),
     rows: z.tuple([z.number().int(), z.number().int()]),
     cols: z.tuple([z.number().int(), z.number().int()]),
   }),
-  frame_list: z.array(z.number().int().nonnegative()),
+  frameList: z.array(z.number().int().nonnegative()),
 });
 export type Region = z.infer<typeof RegionSchema>;
 
@@ -101,25 +102,25 @@ export const ScoredStackSchema = z.object({
   geometry: StackGeometrySchema.optional(),
   frames: z.number().int().positive(),
   /** V: mean Jensen–Shannon divergence of the K most uncertain patches, in [0, ln 2] (paper §3.1). */
-  stack_uncertainty: finiteNonNegative,
+  stackUncertainty: finiteNonNegative,
   /** K actually used (fewer than configured when the stack has fewer patches). */
-  top_k: z.number().int().positive(),
+  topK: z.number().int().positive(),
   /** B: mean over thresholds of the boundary length in pixels (paper §3.2). */
-  boundary_length: finiteNonNegative,
+  boundaryLength: finiteNonNegative,
   /** M: mean over thresholds of the connected-component count (paper §3.2); not an integer. */
   components: finiteNonNegative,
-  per_threshold: z.array(ThresholdFeaturesSchema).min(1),
+  perThreshold: z.array(ThresholdFeaturesSchema).min(1),
   /** Stack-level hemorrhage score: the highest frame score. */
-  stack_score: probability,
-  frame_scores: z.array(probability),
+  stackScore: probability,
+  frameScores: z.array(probability),
   /** Regions found at the detection threshold; `regions` lists at most the first 50. */
-  n_regions: z.number().int().nonnegative(),
+  nRegions: z.number().int().nonnegative(),
   regions: z.array(RegionSchema),
   /** (frame, top, left) of the K most uncertain patches. */
-  top_patches: z.array(z.tuple([z.number().int(), z.number().int(), z.number().int()])).optional(),
+  topPatches: z.array(z.tuple([z.number().int(), z.number().int(), z.number().int()])).optional(),
   /** Where the overlays went; present only when the request named an `overlayPrefix`. */
   overlays: s3Uri.optional(),
-  timings_s: TimingsSchema,
+  timings: TimingsSchema,
 });
 export type ScoredStack = z.infer<typeof ScoredStackSchema>;
 
@@ -130,7 +131,7 @@ export const ScoringResultSchema = z.object({
   input: z.string().min(1),
   versionId: z.string().min(1).nullable(),
   stacks: z.array(ScoredStackSchema).min(1),
-  timings_s: TimingsSchema,
+  timings: TimingsSchema,
 });
 export type ScoringResult = z.infer<typeof ScoringResultSchema>;
 

@@ -172,7 +172,7 @@ export function stackRecordsFor(study: StackRecord, result: ScoringResult, timeM
     ...(stack.contentSha256 ? { contentSha256: stack.contentSha256 } : {}),
     ...(stack.geometry ? { geometry: stack.geometry } : {}),
     scores: scoresOf(stack, result.modelVersion),
-    prediction: predictionFor({ boundaryLength: stack.boundary_length, components: stack.components }, timeModel),
+    prediction: predictionFor({ boundaryLength: stack.boundaryLength, components: stack.components }, timeModel),
   }));
 }
 
@@ -211,11 +211,11 @@ async function recordStacks(stacks: readonly StackRecord[], deps: RecordScoreDep
 
 function scoresOf(stack: ScoredStack, modelVersion: string): Scores {
   return {
-    stackUncertainty: stack.stack_uncertainty,
-    topK: stack.top_k,
-    boundaryLength: stack.boundary_length,
+    stackUncertainty: stack.stackUncertainty,
+    topK: stack.topK,
+    boundaryLength: stack.boundaryLength,
     components: stack.components,
-    stackScore: stack.stack_score,
+    stackScore: stack.stackScore,
     modelVersion,
   };
 }

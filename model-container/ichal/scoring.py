@@ -15,12 +15,14 @@ no backslash or control character) lets the private elements of those creators p
 (``ichal.io.phi``; the institution config's ``deidentification.allowedPrivateCreators``); absent, none
 pass. Invalid values are answered 400 ``BAD_REQUEST`` with a reason naming the field.
 
-Response::
+Response (every field name camelCase, as in the request; ``wire_form``)::
 
-    {"modelVersion": "...", "input": "...", "versionId": "...",
-     "stacks": [{"index", "seriesUid", "contentSha256", "geometry", "frames", "stack_uncertainty", "top_k",
-                 "boundary_length", "components", "per_threshold", "stack_score", "frame_scores", "n_regions",
-                 "regions", "overlays", "timings_s"}, ...]}
+    {"modelVersion": "...", "input": "...", "versionId": "...", "timings": {...},
+     "stacks": [{"index", "seriesUid", "contentSha256", "geometry", "frames", "stackUncertainty", "topK",
+                 "boundaryLength", "components", "perThreshold", "stackScore", "frameScores", "nRegions",
+                 "regions", "overlays", "viewer", "thumbnails", "timings"}, ...]}
+
+``timings`` are seconds per stage; the stage names inside are data and keep their own spelling.
 
 One study may hold several axial series: each is a stack with its own entry. A study the readers
 refuse (``ichal.io.InputRejected``: wrong modality, PHI, corrupt, zip bomb, …) is answered 422 with
@@ -35,7 +37,7 @@ lock — (1) parse, read and decode the study, put each series on the model grid
 the host (the accelerator, one request at a time); (3) compress and upload the overlays and assemble
 the response (CPU, network). With two or more requests in flight (SageMaker sends up to
 ``MaxConcurrentInvocationsPerInstance``), the next study is read while the GPU works on the current
-one, so the container's throughput approaches the forward pass's own. ``timings_s.accelerator_wait``
+one, so the container's throughput approaches the forward pass's own. ``timings.accelerator_wait``
 reports how long a request queued for the lock.
 """
 
@@ -340,17 +342,40 @@ class StackScorer:
                 result["thumbnails"] = overlay_root.child(f"stack-{index}-thumbnails.json").uri
                 result["timings_s"]["thumbnails"] = time.perf_counter() - t0
             results.append(result)
-        return {
-            "modelVersion": self.model_version,
-            "input": source,
-            "versionId": version_id,
-            "stacks": results,
-            "timings_s": {
-                "read": read_seconds,
-                "accelerator_wait": waited,
-                "total": time.perf_counter() - started,
-            },
-        }
+        return wire_form(
+            {
+                "modelVersion": self.model_version,
+                "input": source,
+                "versionId": version_id,
+                "stacks": results,
+                "timings_s": {
+                    "read": read_seconds,
+                    "accelerator_wait": waited,
+                    "total": time.perf_counter() - started,
+                },
+            }
+        )
+
+
+def _camel(name: str) -> str:
+    return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), name)
+
+
+def wire_form(value: Any) -> Any:
+    """A result as it goes on the wire: field names camelCase (the request's and the envelope's
+    convention; the Python results use snake_case), ``timings_s`` named ``timings`` with its stage
+    names kept as they are (they are data, e.g. ``features.uncertainty``)."""
+    if isinstance(value, list):
+        return [wire_form(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if key == "timings_s":
+            out["timings"] = dict(item)
+        else:
+            out[_camel(key)] = wire_form(item)
+    return out
 
 
 def _is_number(value: Any) -> bool:
@@ -398,16 +423,19 @@ def overlay_npz(features: Any) -> bytes:
 def score_local(stack_source: str | Path, scorer: StackScorer) -> dict[str, Any]:
     """Scores a local file or folder (CLI ``score``); raises InputRejected for refused inputs."""
     stacks = read_stacks(stack_source)
-    return {
-        "modelVersion": scorer.model_version,
-        "input": str(stack_source),
-        "stacks": [dict(scorer.score_stack(s)[0], index=i) for i, s in enumerate(stacks)],
-    }
+    return wire_form(
+        {
+            "modelVersion": scorer.model_version,
+            "input": str(stack_source),
+            "stacks": [dict(scorer.score_stack(s)[0], index=i) for i, s in enumerate(stacks)],
+        }
+    )
 
 
 __all__ = [
     "PreparedStack",
     "ScoringOptions",
+    "wire_form",
     "StackScorer",
     "encode_overlays",
     "overlay_arrays",

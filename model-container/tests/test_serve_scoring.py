@@ -93,17 +93,17 @@ def test_scores_a_dicom_study_from_s3_with_its_version_and_writes_overlays(endpo
     assert status == 200, body
     assert body["modelVersion"] == scorer.model_version
     (stack,) = body["stacks"]
-    assert stack["frames"] == 24 and stack["top_k"] == 20
-    assert stack["stack_uncertainty"] >= 0 and 0 <= stack["stack_score"] <= 1
-    assert [p["threshold"] for p in stack["per_threshold"]] == [0.3, 0.5, 0.7]
-    assert len(stack["frame_scores"]) == 24
+    assert stack["frames"] == 24 and stack["topK"] == 20
+    assert stack["stackUncertainty"] >= 0 and 0 <= stack["stackScore"] <= 1
+    assert [p["threshold"] for p in stack["perThreshold"]] == [0.3, 0.5, 0.7]
+    assert len(stack["frameScores"]) == 24
     assert len(stack["contentSha256"]) == 64 and int(stack["contentSha256"], 16) >= 0
     # The mask grid: [frames, rows, columns] and the RAS affine the phantom was written at.
     assert stack["geometry"]["shape"] == [24, 64, 64]
     np.testing.assert_allclose(
         stack["geometry"]["affine"], nifti_affine(generate_stack(5, size=64, frames=24)), atol=1e-4
     )
-    assert {"preprocess", "forward", "features"} <= set(stack["timings_s"])
+    assert {"preprocess", "forward", "features"} <= set(stack["timings"])
     overlay = S3Location.parse(stack["overlays"])
     with np.load(io.BytesIO(s3.get_object(Bucket=overlay.bucket, Key=overlay.key)["Body"].read())) as arrays:
         assert arrays["mean_heatmap"].shape == (24, 64, 64) and arrays["mean_heatmap"].dtype == np.uint8
@@ -281,25 +281,25 @@ def test_a_requests_top_k_and_thresholds_apply_to_that_request_only(endpoint, mo
     status, body, _ = post(port, "/invocations", {**request, "topK": 3, "thresholds": [0.4, 0.6]})
     assert status == 200, body
     (stack,) = body["stacks"]
-    assert stack["top_k"] == 3 and len(stack["top_patches"]) == 3
+    assert stack["topK"] == 3 and len(stack["topPatches"]) == 3
     js = captured[-1].js_map.detach().float().cpu().numpy()
     expected = _top_k_mean_by_sorting(js, scorer.ensemble.crop, scorer.ensemble.stride, 3)
-    assert stack["stack_uncertainty"] == pytest.approx(expected, rel=1e-6, abs=1e-12)
-    assert [p["threshold"] for p in stack["per_threshold"]] == [0.4, 0.6]
+    assert stack["stackUncertainty"] == pytest.approx(expected, rel=1e-6, abs=1e-12)
+    assert [p["threshold"] for p in stack["perThreshold"]] == [0.4, 0.6]
     reference = labeling_features(captured[-1].mean_heatmap, (0.4, 0.6), "scipy").per_threshold
-    got = stack["per_threshold"]
-    assert [p["boundary_length"] for p in got] == pytest.approx([p.boundary_length for p in reference])
+    got = stack["perThreshold"]
+    assert [p["boundaryLength"] for p in got] == pytest.approx([p.boundary_length for p in reference])
     assert [p["components"] for p in got] == [p.components for p in reference]
-    assert stack["boundary_length"] == pytest.approx(np.mean([p["boundary_length"] for p in got]))
+    assert stack["boundaryLength"] == pytest.approx(np.mean([p["boundaryLength"] for p in got]))
 
     # The next request without them gets the manifest's K = 20 and thresholds again: nothing was shared.
     status, body, _ = post(port, "/invocations", request)
     assert status == 200, body
     (plain,) = body["stacks"]
-    assert plain["top_k"] == 20
-    assert [p["threshold"] for p in plain["per_threshold"]] == [0.3, 0.5, 0.7]
+    assert plain["topK"] == 20
+    assert [p["threshold"] for p in plain["perThreshold"]] == [0.3, 0.5, 0.7]
     js = captured[-1].js_map.detach().float().cpu().numpy()
-    assert plain["stack_uncertainty"] == pytest.approx(
+    assert plain["stackUncertainty"] == pytest.approx(
         _top_k_mean_by_sorting(js, scorer.ensemble.crop, scorer.ensemble.stride, 20), rel=1e-6, abs=1e-12
     )
     assert scorer.options.top_k == 20 and scorer.options.thresholds == (0.3, 0.5, 0.7)
@@ -311,7 +311,7 @@ def test_a_top_k_above_the_patch_count_uses_every_patch(endpoint):
     status, body, _ = post(port, "/invocations", {"input": "s3://studies/uploads/all.zip", "topK": 10**6})
     assert status == 200, body
     # 64² grid, 32² crops every 16 px: 3 × 3 patches on each of 24 frames.
-    assert body["stacks"][0]["top_k"] == 24 * 3 * 3
+    assert body["stacks"][0]["topK"] == 24 * 3 * 3
 
 
 INVALID_SCORING_PARAMETERS = [
@@ -349,7 +349,7 @@ def test_invalid_scoring_parameters_get_a_400_naming_the_field_and_the_server_ke
     good = {"input": "s3://studies/uploads/fine.zip", "topK": 5, "thresholds": [0.5]}
     status, body, _ = post(port, "/invocations", good)
     assert status == 200, body
-    assert body["stacks"][0]["top_k"] == 5
+    assert body["stacks"][0]["topK"] == 5
 
 
 def test_private_elements_pass_only_for_the_creators_the_request_allows(endpoint):
@@ -465,13 +465,13 @@ def test_reading_the_next_study_overlaps_the_model_which_runs_one_request_at_a_t
     assert state["max_active"] == 1, "two forward passes ran at once on one accelerator"
     for got, want in zip(results, alone):
         assert got["input"] == want["input"]
-        assert got["stacks"][0]["stack_uncertainty"] == pytest.approx(
-            want["stacks"][0]["stack_uncertainty"], rel=1e-6, abs=1e-12
+        assert got["stacks"][0]["stackUncertainty"] == pytest.approx(
+            want["stacks"][0]["stackUncertainty"], rel=1e-6, abs=1e-12
         )
-        got_t, want_t = got["stacks"][0]["per_threshold"], want["stacks"][0]["per_threshold"]
+        got_t, want_t = got["stacks"][0]["perThreshold"], want["stacks"][0]["perThreshold"]
         assert [t["components"] for t in got_t] == [t["components"] for t in want_t]
-        assert [t["boundary_length"] for t in got_t] == pytest.approx([t["boundary_length"] for t in want_t])
-        assert got["timings_s"]["accelerator_wait"] >= 0
+        assert [t["boundaryLength"] for t in got_t] == pytest.approx([t["boundaryLength"] for t in want_t])
+        assert got["timings"]["accelerator_wait"] >= 0
 
 
 def test_with_concurrency_1_requests_run_strictly_one_after_another(endpoint, monkeypatch):

@@ -100,16 +100,16 @@ function scoredStack(index: number, boundaryLength: number, components: number):
     index,
     seriesUid: `1.2.3.${index}`,
     frames: 30,
-    stack_uncertainty: 0.1 * (index + 1),
-    top_k: 10,
-    boundary_length: boundaryLength,
+    stackUncertainty: 0.1 * (index + 1),
+    topK: 10,
+    boundaryLength: boundaryLength,
     components,
-    per_threshold: [{ threshold: 0.5, boundary_length: boundaryLength, components: Math.round(components) }],
-    stack_score: 0.7,
-    frame_scores: [0.1, 0.7],
-    n_regions: 0,
+    perThreshold: [{ threshold: 0.5, boundaryLength: boundaryLength, components: Math.round(components) }],
+    stackScore: 0.7,
+    frameScores: [0.1, 0.7],
+    nRegions: 0,
     regions: [],
-    timings_s: { total: 1 },
+    timings: { total: 1 },
   };
 }
 
@@ -127,7 +127,7 @@ describe("stackRecordsFor", () => {
     input: "s3://studies/uploads/a.zip",
     versionId: "v1",
     stacks: [scoredStack(0, 0, 0), scoredStack(1, 500, 1.5)],
-    timings_s: { total: 2 },
+    timings: { total: 2 },
   };
 
   it("maps each scored stack to a pending stack record with the prior's prediction", () => {

@@ -111,23 +111,23 @@ describe("ingest and record-score count each study once", () => {
       seriesUid: `1.2.${index}`,
       contentSha256: sha.repeat(64),
       frames: 20,
-      stack_uncertainty: 0.1,
-      top_k: 5,
-      boundary_length: 10,
+      stackUncertainty: 0.1,
+      topK: 5,
+      boundaryLength: 10,
       components: 1,
-      per_threshold: [{ threshold: 0.5, boundary_length: 10, components: 1 }],
-      stack_score: 0.5,
-      frame_scores: [0.5],
-      n_regions: 0,
+      perThreshold: [{ threshold: 0.5, boundaryLength: 10, components: 1 }],
+      stackScore: 0.5,
+      frameScores: [0.5],
+      nRegions: 0,
       regions: [],
-      timings_s: {},
+      timings: {},
     });
     const result = {
       modelVersion: "m",
       input: "s3://studies/uploads/a.zip",
       versionId: "v1",
       stacks: [stack(0, "1"), stack(1, "2"), stack(2, "1")],
-      timings_s: {},
+      timings: {},
     };
     texts.set(`s3://studies/out/${scored}.out`, JSON.stringify(result));
     texts.set(`s3://studies/fail/${refused}.out`, JSON.stringify({ status: 422, code: "WRONG_MODALITY", reason: "not CT" }));

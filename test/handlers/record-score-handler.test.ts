@@ -75,18 +75,18 @@ function result(stacks: number): ScoringResult {
       index,
       seriesUid: `1.2.${index}`,
       frames: 20,
-      stack_uncertainty: 0.2,
-      top_k: 5,
-      boundary_length: 100 * index,
+      stackUncertainty: 0.2,
+      topK: 5,
+      boundaryLength: 100 * index,
       components: index,
-      per_threshold: [{ threshold: 0.5, boundary_length: 100 * index, components: index }],
-      stack_score: 0.4,
-      frame_scores: [0.4],
-      n_regions: 0,
+      perThreshold: [{ threshold: 0.5, boundaryLength: 100 * index, components: index }],
+      stackScore: 0.4,
+      frameScores: [0.4],
+      nRegions: 0,
       regions: [],
-      timings_s: { total: 0.5 },
+      timings: { total: 0.5 },
     })),
-    timings_s: { total: 1 },
+    timings: { total: 1 },
   };
 }
 
@@ -242,7 +242,7 @@ describe("record-score handler (fakes)", () => {
       });
     const rescored = (): ScoringResult => {
       const r = { ...result(3), modelVersion: M2 };
-      r.stacks = r.stacks.map((stack) => ({ ...stack, stack_uncertainty: 0.6 }));
+      r.stacks = r.stacks.map((stack) => ({ ...stack, stackUncertainty: 0.6 }));
       return r;
     };
 

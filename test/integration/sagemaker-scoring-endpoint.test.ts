@@ -114,11 +114,11 @@ describe("SageMakerScoringEndpoint against the scoring container (real SDK v3, m
     expect(result.versionId).toBe(versionId);
     expect(result.stacks).toHaveLength(1);
     const [stack] = result.stacks;
-    expect(stack).toMatchObject({ index: 0, frames: 24, top_k: 20 });
-    expect(stack?.stack_uncertainty).toBeGreaterThanOrEqual(0);
-    expect(stack?.stack_uncertainty).toBeLessThanOrEqual(Math.LN2);
-    expect(stack?.per_threshold.map((p) => p.threshold)).toEqual([0.3, 0.5, 0.7]);
-    expect(stack?.frame_scores).toHaveLength(24);
+    expect(stack).toMatchObject({ index: 0, frames: 24, topK: 20 });
+    expect(stack?.stackUncertainty).toBeGreaterThanOrEqual(0);
+    expect(stack?.stackUncertainty).toBeLessThanOrEqual(Math.LN2);
+    expect(stack?.perThreshold.map((p) => p.threshold)).toEqual([0.3, 0.5, 0.7]);
+    expect(stack?.frameScores).toHaveLength(24);
     expect(stack?.overlays).toBe(`s3://${BUCKET}/overlays/s1/stack-0.npz`);
     await s3.send(new HeadObjectCommand(splitUri(stack?.overlays ?? "")));
   });
