@@ -1,5 +1,15 @@
 import { Duration } from "aws-cdk-lib";
-import { Dashboard, GraphWidget, MathExpression, Metric, PeriodOverride, SingleValueWidget, TextWidget } from "aws-cdk-lib/aws-cloudwatch";
+import {
+  Dashboard,
+  GraphWidget,
+  type IMetric,
+  type IWidget,
+  MathExpression,
+  Metric,
+  PeriodOverride,
+  SingleValueWidget,
+  TextWidget,
+} from "aws-cdk-lib/aws-cloudwatch";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import type { IStateMachine } from "aws-cdk-lib/aws-stepfunctions";
@@ -38,170 +48,133 @@ export class OperationsDashboard extends Construct {
 
   constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
     super(scope, id);
-    const ours = (metricName: string, statistic: string, period: Duration, label?: string) =>
-      new Metric({
-        namespace: props.namespace,
-        metricName,
-        statistic,
-        period,
-        dimensionsMap: { service: METRICS_SERVICE },
-        ...(label ? { label } : {}),
-      });
-    const hour = Duration.hours(1);
-    const week = Duration.days(7);
+    const ours = (metricName: string, statistic: string, period: Duration, label: string) =>
+      new Metric({ namespace: props.namespace, metricName, statistic, period, label, dimensionsMap: { service: METRICS_SERVICE } });
+    const sum = (period: Duration) => (metricName: string, label: string) => ours(metricName, "Sum", period, label);
+    const latest = (metricName: string, label: string) => ours(metricName, "Maximum", WEEK, label);
     // One line per code that has occurred: a search over the Code dimension of the namespace.
     const byCode = (metricName: string, label: string) =>
       new MathExpression({
         expression: `SEARCH('{${props.namespace},service,${CODE_DIMENSION}} service="${METRICS_SERVICE}" MetricName="${metricName}"', 'Sum', 3600)`,
         label,
-        period: hour,
+        period: HOUR,
         usingMetrics: {},
       });
+    const perHour = sum(HOUR);
+    const perDay = sum(Duration.days(1));
 
     this.dashboard = new Dashboard(this, "Dashboard", {
       dashboardName: `ich-al-${props.institution}`,
       defaultInterval: Duration.days(14),
       periodOverride: PeriodOverride.INHERIT,
     });
-    this.dashboard.addWidgets(
-      new TextWidget({
-        markdown:
-          "## Intake\nStudies uploaded under `uploads/` → ingest → scoring → records. Refused studies are in `quarantine/<code>/` (operator role only); failed ones have `lastError` on their record and may need a DLQ re-drive.",
-        width: 24,
-        height: 2,
-      }),
+    const row = (...widgets: IWidget[]) => this.dashboard.addWidgets(...widgets);
+
+    row(
+      heading(
+        "## Intake\nStudies uploaded under `uploads/` → ingest → scoring → records. Refused studies are in `quarantine/<code>/` (operator role only); failed ones have `lastError` on their record and may need a DLQ re-drive.",
+      ),
     );
-    this.dashboard.addWidgets(
-      new GraphWidget({
-        title: "Studies per hour",
-        left: [
-          ours(INTAKE_METRICS.studiesReceived, "Sum", hour, "received"),
-          ours(INTAKE_METRICS.studiesScored, "Sum", hour, "scored"),
-          ours(INTAKE_METRICS.stacksPooled, "Sum", hour, "stacks into the pool"),
-          ours(INTAKE_METRICS.stacksDuplicate, "Sum", hour, "stacks found duplicate"),
-        ],
-        width: 12,
-      }),
-      new GraphWidget({
-        title: "Studies refused and failed, by code",
-        left: [byCode(INTAKE_METRICS.studiesRefused, "refused"), byCode(INTAKE_METRICS.studiesFailed, "failed")],
-        width: 12,
-      }),
+    row(
+      graph("Studies per hour", 12, [
+        perHour(INTAKE_METRICS.studiesReceived, "received"),
+        perHour(INTAKE_METRICS.studiesScored, "scored"),
+        perHour(INTAKE_METRICS.stacksPooled, "stacks into the pool"),
+        perHour(INTAKE_METRICS.stacksDuplicate, "stacks found duplicate"),
+      ]),
+      graph("Studies refused and failed, by code", 12, [
+        byCode(INTAKE_METRICS.studiesRefused, "refused"),
+        byCode(INTAKE_METRICS.studiesFailed, "failed"),
+      ]),
     );
-    const ages = Object.entries(props.queues).map(([name, queue]) =>
-      queue.metricApproximateAgeOfOldestMessage({ statistic: "Maximum", period: Duration.minutes(5), label: name }),
-    );
-    this.dashboard.addWidgets(
-      new GraphWidget({
-        title: "How long work waits (seconds)",
-        left: [...ages, ...(props.scoringBacklogAge ? [props.scoringBacklogAge.with({ label: "oldest scoring request" })] : [])],
-        width: 12,
-      }),
+    const fiveMinutes = { statistic: "Maximum", period: Duration.minutes(5) };
+    row(
+      graph("How long work waits (seconds)", 12, [
+        ...Object.entries(props.queues).map(([label, queue]) => queue.metricApproximateAgeOfOldestMessage({ ...fiveMinutes, label })),
+        ...(props.scoringBacklogAge ? [props.scoringBacklogAge.with({ label: "oldest scoring request" })] : []),
+      ]),
       new SingleValueWidget({
         title: "Dead letters (waiting for an operator)",
-        metrics: Object.entries(props.deadLetterQueues).map(([name, queue]) =>
-          queue.metricApproximateNumberOfMessagesVisible({ statistic: "Maximum", period: Duration.minutes(5), label: name }),
+        metrics: Object.entries(props.deadLetterQueues).map(([label, queue]) =>
+          queue.metricApproximateNumberOfMessagesVisible({ ...fiveMinutes, label }),
         ),
         width: 12,
       }),
     );
-    this.dashboard.addWidgets(
-      new TextWidget({
-        markdown:
-          "## Weekly rounds\nEach round: refit → select → notify. The refit compares the last round's predicted hours (when its stacks were selected) with the annotators' active hours.",
-        width: 24,
-        height: 2,
-      }),
+    row(
+      heading(
+        "## Weekly rounds\nEach round: refit → select → notify. The refit compares the last round's predicted hours (when its stacks were selected) with the annotators' active hours.",
+      ),
     );
-    this.dashboard.addWidgets(
-      new GraphWidget({
-        title: "Weekly workflow executions",
-        left: [
-          props.stateMachine.metricSucceeded({ statistic: "Sum", period: week, label: "succeeded" }),
-          props.stateMachine.metricFailed({ statistic: "Sum", period: week, label: "failed" }),
-          props.stateMachine.metricTimedOut({ statistic: "Sum", period: week, label: "timed out" }),
+    row(
+      graph("Weekly workflow executions", 8, executions(props.stateMachine, WEEK)),
+      graph(
+        "Last round: predicted vs actual labeling hours",
+        8,
+        [latest(REFIT_METRICS.roundPredictedHours, "predicted"), latest(REFIT_METRICS.roundActualHours, "actual")],
+        [latest(REFIT_METRICS.roundActualOverPredicted, "actual / predicted")],
+      ),
+      graph(
+        "Time model",
+        8,
+        [
+          latest(REFIT_METRICS.roundsInsideInterval, "rounds inside the 80 % interval (%)"),
+          latest(REFIT_METRICS.excludedCompletions, "completions left out"),
         ],
-        width: 8,
-      }),
-      new GraphWidget({
-        title: "Last round: predicted vs actual labeling hours",
-        left: [
-          ours(REFIT_METRICS.roundPredictedHours, "Maximum", week, "predicted"),
-          ours(REFIT_METRICS.roundActualHours, "Maximum", week, "actual"),
-        ],
-        right: [ours(REFIT_METRICS.roundActualOverPredicted, "Maximum", week, "actual / predicted")],
-        width: 8,
-      }),
-      new GraphWidget({
-        title: "Time model",
-        left: [
-          ours(REFIT_METRICS.roundsInsideInterval, "Maximum", week, "rounds inside the 80 % interval (%)"),
-          ours(REFIT_METRICS.excludedCompletions, "Maximum", week, "completions left out"),
-        ],
-        right: [ours(REFIT_METRICS.fitRefused, "Maximum", week, "fit refused")],
-        width: 8,
-      }),
+        [latest(REFIT_METRICS.fitRefused, "fit refused")],
+      ),
     );
-    this.dashboard.addWidgets(
-      new GraphWidget({
-        title: "Re-scoring after a promotion: stacks requested, re-scored, stale results dropped",
-        left: [
-          ours(INTAKE_METRICS.stacksRescoreRequested, "Sum", hour, "requested"),
-          ours(INTAKE_METRICS.stacksRescored, "Sum", hour, "re-scored"),
-          ours(INTAKE_METRICS.rescoreResultsStale, "Sum", hour, "stale results dropped"),
-        ],
-        width: 24,
-      }),
+    row(
+      graph("Re-scoring after a promotion: stacks requested, re-scored, stale results dropped", 24, [
+        perHour(INTAKE_METRICS.stacksRescoreRequested, "requested"),
+        perHour(INTAKE_METRICS.stacksRescored, "re-scored"),
+        perHour(INTAKE_METRICS.rescoreResultsStale, "stale results dropped"),
+      ]),
     );
-    if (props.learningStateMachine) this.addLearning(props.learningStateMachine, ours);
-    this.dashboard.addWidgets(
-      new GraphWidget({
-        title: "Lambda errors",
-        left: Object.entries(props.functions).map(([name, fn]) => fn.metricErrors({ statistic: "Sum", period: hour, label: name })),
-        width: 24,
-      }),
-    );
-  }
-
-  /** Learning: training runs started or skipped, candidates promoted or rejected, models put in service, failures. */
-  private addLearning(stateMachine: IStateMachine, ours: (name: string, statistic: string, period: Duration, label?: string) => Metric) {
-    const day = Duration.days(1);
-    this.dashboard.addWidgets(
-      new TextWidget({
-        markdown:
+    if (props.learningStateMachine) {
+      row(
+        heading(
           "## Learning\nDaily: enough new masks → a training job → the candidate judged on held-out stacks → promoted (deployed, pending stacks re-scored) or rejected. Runs are in the records table under `TRAINING`; evaluations under `model-evaluations/`.",
-        width: 24,
-        height: 2,
-      }),
-    );
-    this.dashboard.addWidgets(
-      new GraphWidget({
-        title: "Training runs per day",
-        left: [
-          ours(LEARNING_METRICS.trainingJobsStarted, "Sum", day, "jobs started"),
-          ours(LEARNING_METRICS.trainingSkipped, "Sum", day, "skipped (too few new masks)"),
-          ours(LEARNING_METRICS.trainingRunsFailed, "Sum", day, "failed"),
-        ],
-        width: 8,
-      }),
-      new GraphWidget({
-        title: "Candidates judged",
-        left: [
-          ours(LEARNING_METRICS.candidatesPromoted, "Sum", day, "promoted"),
-          ours(LEARNING_METRICS.candidatesRejected, "Sum", day, "rejected"),
-          ours(LEARNING_METRICS.modelsPutInService, "Sum", day, "put in service"),
-        ],
-        width: 8,
-      }),
-      new GraphWidget({
-        title: "Learning workflow executions",
-        left: [
-          stateMachine.metricSucceeded({ statistic: "Sum", period: day, label: "succeeded" }),
-          stateMachine.metricFailed({ statistic: "Sum", period: day, label: "failed" }),
-          stateMachine.metricTimedOut({ statistic: "Sum", period: day, label: "timed out" }),
-        ],
-        width: 8,
-      }),
+        ),
+      );
+      row(
+        graph("Training runs per day", 8, [
+          perDay(LEARNING_METRICS.trainingJobsStarted, "jobs started"),
+          perDay(LEARNING_METRICS.trainingSkipped, "skipped (too few new masks)"),
+          perDay(LEARNING_METRICS.trainingRunsFailed, "failed"),
+        ]),
+        graph("Candidates judged", 8, [
+          perDay(LEARNING_METRICS.candidatesPromoted, "promoted"),
+          perDay(LEARNING_METRICS.candidatesRejected, "rejected"),
+          perDay(LEARNING_METRICS.modelsPutInService, "put in service"),
+        ]),
+        graph("Learning workflow executions", 8, executions(props.learningStateMachine, Duration.days(1))),
+      );
+    }
+    row(
+      graph(
+        "Lambda errors",
+        24,
+        Object.entries(props.functions).map(([label, fn]) => fn.metricErrors({ statistic: "Sum", period: HOUR, label })),
+      ),
     );
   }
 }
+
+const HOUR = Duration.hours(1);
+const WEEK = Duration.days(7);
+
+const heading = (markdown: string) => new TextWidget({ markdown, width: 24, height: 2 });
+
+const graph = (title: string, width: number, left: IMetric[], right: IMetric[] = []) =>
+  new GraphWidget({ title, width, left, ...(right.length > 0 ? { right } : {}) });
+
+/** A workflow's executions that succeeded, failed and timed out per period. */
+const executions = (stateMachine: IStateMachine, period: Duration): IMetric[] =>
+  (
+    [
+      ["succeeded", stateMachine.metricSucceeded],
+      ["failed", stateMachine.metricFailed],
+      ["timed out", stateMachine.metricTimedOut],
+    ] as const
+  ).map(([label, metric]) => metric.call(stateMachine, { statistic: "Sum", period, label }));

@@ -179,27 +179,20 @@ export async function runSelectionRound(now: string, deps: SelectionRoundDeps): 
       log("pending stacks wait to be scored by the model in service", { roundId, waiting: planned.waiting.length });
     return planned;
   };
-  if (!round) {
+  // Plans and writes the round with `write` (conditional); another run that won the write leaves its round to read.
+  const claim = async (write: (round: SelectionRound) => Promise<boolean>, message: string) => {
     const planned = await plan();
-    if (await records.createRound(planned.round)) {
-      round = planned.round;
-      pool = planned.pool;
-      log("round claimed", { roundId, planned: round.selected.length, poolSize: round.poolSize, optimal: round.optimal });
-    } else {
-      round = await records.getRound(roundId);
-    }
-  }
+    if (!(await write(planned.round))) return records.getRound(roundId);
+    pool = planned.pool;
+    const claimed = planned.round;
+    log(message, { roundId, planned: claimed.selected.length, poolSize: claimed.poolSize, optimal: claimed.optimal });
+    return claimed;
+  };
+  if (!round) round = await claim((r) => records.createRound(r), "round claimed");
   if (round?.status === "failed") {
     const restored = await restoreRoundStacks(records, round, now);
     if (restored > 0) log("stacks still marked by the failed round put back in the pool", { roundId, restored });
-    const planned = await plan();
-    if (await records.reclaimRound(planned.round)) {
-      round = planned.round;
-      pool = planned.pool;
-      log("failed round re-claimed", { roundId, planned: round.selected.length, poolSize: round.poolSize, optimal: round.optimal });
-    } else {
-      round = await records.getRound(roundId);
-    }
+    round = await claim((r) => records.reclaimRound(r), "failed round re-claimed");
   }
   if (!round) throw new RoundStateError(`round ${roundId} vanished after it was created`);
 

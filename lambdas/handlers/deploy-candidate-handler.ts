@@ -13,7 +13,7 @@ import { type Logger, lambdaHandler, lambdaLogger } from "./shared/lambda-handle
 import { sagemakerClient } from "./shared/learning-ports.js";
 
 export function createDeployCandidateHandler(deps: { sagemaker: SageMakerClient; endpointName: string; log: Logger }) {
-  return lambdaHandler({ name: "deploy-candidate", input: DeployInputSchema, log: deps.log }, async (input): Promise<Deployment> => {
+  return lambdaHandler({ ...deps, name: "deploy-candidate", input: DeployInputSchema }, async (input): Promise<Deployment> => {
     const deployment = await deployCandidate(deps.sagemaker, deps.endpointName, input);
     deps.log.info("endpoint update started", { ...deployment });
     return deployment;

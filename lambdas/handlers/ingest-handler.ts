@@ -15,7 +15,7 @@ import { scoringRequestDeps } from "./shared/scoring-request.js";
 export type IngestHandlerDeps = Omit<IngestDeps, "log"> & { log: Logger; metrics?: Metrics };
 
 export function createIngestHandler(deps: IngestHandlerDeps) {
-  const parts = { name: "ingest", log: deps.log, ...(deps.metrics ? { metrics: deps.metrics } : {}) };
+  const parts = { ...deps, name: "ingest" };
   return sqsBatchHandler({ ...parts, permanent: (error) => error instanceof MalformedMessageError }, (message) =>
     ingestMessage(message.body, deps, deliveryOf(message)),
   );

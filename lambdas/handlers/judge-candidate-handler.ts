@@ -16,18 +16,15 @@ import { learningPorts, sagemakerClient, trainingObjects } from "./shared/learni
 export type JudgeCandidateHandlerDeps = Omit<JudgeDeps, "log"> & { log: Logger; metrics?: Metrics; count?: MetricsWriter };
 
 export function createJudgeCandidateHandler(deps: JudgeCandidateHandlerDeps) {
-  return lambdaHandler(
-    { name: "judge-candidate", input: JudgeInputSchema, log: deps.log, ...(deps.metrics ? { metrics: deps.metrics } : {}) },
-    async (input): Promise<Judgement> => {
-      const judgement = await judgeCandidate(
-        { ...deps, log: (message, fields) => deps.log.info(message, fields) },
-        { now: input.now, jobName: input.jobName, modelData: input.training.ModelArtifacts.S3ModelArtifacts },
-      );
-      const metric = judgement.promote ? LEARNING_METRICS.candidatesPromoted : LEARNING_METRICS.candidatesRejected;
-      deps.count?.({ [metric]: { value: 1, unit: "Count" } });
-      return judgement;
-    },
-  );
+  return lambdaHandler({ ...deps, name: "judge-candidate", input: JudgeInputSchema }, async (input): Promise<Judgement> => {
+    const judgement = await judgeCandidate(
+      { ...deps, log: (message, fields) => deps.log.info(message, fields) },
+      { now: input.now, jobName: input.jobName, modelData: input.training.ModelArtifacts.S3ModelArtifacts },
+    );
+    const metric = judgement.promote ? LEARNING_METRICS.candidatesPromoted : LEARNING_METRICS.candidatesRejected;
+    deps.count?.({ [metric]: { value: 1, unit: "Count" } });
+    return judgement;
+  });
 }
 
 export function judgeCandidateDepsFromEnvironment(env: Record<string, string | undefined>): JudgeCandidateHandlerDeps {

@@ -19,7 +19,7 @@ export type NotifyHandlerDeps = Omit<NotifyDeps, "log"> & { readonly log: Logger
 
 export function createNotifyHandler(deps: NotifyHandlerDeps) {
   return lambdaHandler(
-    { name: "notify", input: NotifyInputSchema, log: deps.log },
+    { ...deps, name: "notify", input: NotifyInputSchema },
     (input): Promise<NotifyOutput> =>
       notifyAnnotators(input.roundId, { ...deps, log: (level, message, fields) => deps.log[level](message, fields) }),
   );

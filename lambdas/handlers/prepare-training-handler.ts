@@ -17,15 +17,12 @@ export const PrepareTrainingInputSchema = z.object({ now: z.iso.datetime({ offse
 export type PrepareTrainingHandlerDeps = Omit<PrepareDeps, "log"> & { log: Logger; metrics?: Metrics; count?: MetricsWriter };
 
 export function createPrepareTrainingHandler(deps: PrepareTrainingHandlerDeps) {
-  return lambdaHandler(
-    { name: "prepare-training", input: PrepareTrainingInputSchema, log: deps.log, ...(deps.metrics ? { metrics: deps.metrics } : {}) },
-    async (input): Promise<TrainingPlan> => {
-      const plan = await prepareTraining({ ...deps, log: (message, fields) => deps.log.info(message, fields) }, input.now, input.execution);
-      const metric = plan.train ? LEARNING_METRICS.trainingJobsStarted : LEARNING_METRICS.trainingSkipped;
-      deps.count?.({ [metric]: { value: 1, unit: "Count" } });
-      return plan;
-    },
-  );
+  return lambdaHandler({ ...deps, name: "prepare-training", input: PrepareTrainingInputSchema }, async (input): Promise<TrainingPlan> => {
+    const plan = await prepareTraining({ ...deps, log: (message, fields) => deps.log.info(message, fields) }, input.now, input.execution);
+    const metric = plan.train ? LEARNING_METRICS.trainingJobsStarted : LEARNING_METRICS.trainingSkipped;
+    deps.count?.({ [metric]: { value: 1, unit: "Count" } });
+    return plan;
+  });
 }
 
 export function prepareTrainingDepsFromEnvironment(env: Record<string, string | undefined>): PrepareTrainingHandlerDeps {

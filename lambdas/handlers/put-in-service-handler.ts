@@ -14,15 +14,12 @@ import { learningPorts } from "./shared/learning-ports.js";
 export type PutInServiceHandlerDeps = PutInServiceDeps & { log: Logger; metrics?: Metrics; count?: MetricsWriter };
 
 export function createPutInServiceHandler(deps: PutInServiceHandlerDeps) {
-  return lambdaHandler(
-    { name: "put-in-service", input: PutInServiceInputSchema, log: deps.log, ...(deps.metrics ? { metrics: deps.metrics } : {}) },
-    async (input) => {
-      const result = await putInService(deps, input);
-      deps.log.info("model in service", { ...result, jobName: input.judgement.jobName });
-      deps.count?.({ [LEARNING_METRICS.modelsPutInService]: { value: 1, unit: "Count" } });
-      return result;
-    },
-  );
+  return lambdaHandler({ ...deps, name: "put-in-service", input: PutInServiceInputSchema }, async (input) => {
+    const result = await putInService(deps, input);
+    deps.log.info("model in service", { ...result, jobName: input.judgement.jobName });
+    deps.count?.({ [LEARNING_METRICS.modelsPutInService]: { value: 1, unit: "Count" } });
+    return result;
+  });
 }
 
 export function putInServiceDepsFromEnvironment(env: Record<string, string | undefined>): PutInServiceHandlerDeps {

@@ -17,7 +17,7 @@ import { intakeCounter, type Logger, lambdaLogger, lambdaMetrics, metricsWriter,
 export type RecordScoreHandlerDeps = Omit<RecordScoreDeps, "log"> & { log: Logger; metrics?: Metrics };
 
 export function createRecordScoreHandler(deps: RecordScoreHandlerDeps) {
-  const parts = { name: "record-score", log: deps.log, ...(deps.metrics ? { metrics: deps.metrics } : {}) };
+  const parts = { ...deps, name: "record-score" };
   return sqsBatchHandler({ ...parts, permanent: (error) => error instanceof MalformedNotificationError }, (message) =>
     recordScoreMessage(message.body, deps),
   );

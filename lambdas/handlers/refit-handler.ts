@@ -29,7 +29,7 @@ export interface RefitHandlerDeps {
 }
 
 export function createRefitHandler(deps: RefitHandlerDeps) {
-  const parts = { name: "refit", input: WeeklyExecutionInputSchema, log: deps.log, ...(deps.metrics ? { metrics: deps.metrics } : {}) };
+  const parts = { ...deps, name: "refit", input: WeeklyExecutionInputSchema };
   return lambdaHandler(parts, async (input): Promise<RefitOutput> => {
     const output = await runRefit(input.now, {
       records: deps.records,

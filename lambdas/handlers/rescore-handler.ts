@@ -15,7 +15,7 @@ export interface RescoreHandlerDeps extends Omit<RescoreDeps, "log"> {
 }
 
 export function createRescoreHandler(deps: RescoreHandlerDeps) {
-  const parts = { name: "rescore", log: deps.log, ...(deps.metrics ? { metrics: deps.metrics } : {}) };
+  const parts = { ...deps, name: "rescore" };
   return lambdaHandler(parts, async (): Promise<RescoreOutput> => {
     const output = await requestRescoring({ ...deps, log: (message, fields) => deps.log.info(message, fields) });
     deps.log.info("re-scoring requested", { studies: output.studies, stacks: output.stacks, modelVersion: output.modelVersion ?? null });

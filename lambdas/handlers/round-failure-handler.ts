@@ -21,7 +21,7 @@ export interface RoundFailureHandlerDeps {
 
 export function createRoundFailureHandler(deps: RoundFailureHandlerDeps) {
   return lambdaHandler(
-    { name: "round-failure", input: RoundFailureInputSchema, log: deps.log },
+    { ...deps, name: "round-failure", input: RoundFailureInputSchema },
     (input): Promise<RoundFailureOutput> =>
       recordRoundFailure(input.now, input.error, {
         records: deps.records,

@@ -27,7 +27,7 @@ export interface SelectHandlerDeps {
 }
 
 export function createSelectHandler(deps: SelectHandlerDeps) {
-  return lambdaHandler({ name: "select", input: SelectInputSchema, log: deps.log }, async (input): Promise<SelectOutput> => {
+  return lambdaHandler({ ...deps, name: "select", input: SelectInputSchema }, async (input): Promise<SelectOutput> => {
     const output = await runSelectionRound(input.now, {
       records: deps.records,
       settings: deps.settings,

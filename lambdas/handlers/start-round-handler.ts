@@ -22,7 +22,7 @@ export interface StartRoundHandlerDeps {
 }
 
 export function createStartRoundHandler(deps: StartRoundHandlerDeps) {
-  return lambdaHandler({ name: "start-round", input: StartRoundEventSchema, log: deps.log }, async (event): Promise<WorkflowStart> => {
+  return lambdaHandler({ ...deps, name: "start-round", input: StartRoundEventSchema }, async (event): Promise<WorkflowStart> => {
     const { executionName, input } = weeklyExecution(event.scheduledTime, deps.timeZone);
     deps.log.appendKeys?.({ executionName }); // on every later line of this invocation, the failure's too
     const result = await deps.workflow.start(executionName, input);

@@ -24,22 +24,19 @@ export const TrainingFailureStateSchema = z.object({
 export type TrainingFailureHandlerDeps = Omit<FailureDeps, "log"> & { log: Logger; metrics?: Metrics; count?: MetricsWriter };
 
 export function createTrainingFailureHandler(deps: TrainingFailureHandlerDeps) {
-  return lambdaHandler(
-    { name: "training-failure", input: TrainingFailureStateSchema, log: deps.log, ...(deps.metrics ? { metrics: deps.metrics } : {}) },
-    async (state) => {
-      const result = await recordTrainingFailure(
-        { ...deps, log: (message, fields) => deps.log.warn(message, fields) },
-        {
-          now: state.now,
-          error: state.error,
-          ...(state.plan?.jobName ? { jobName: state.plan.jobName } : {}),
-          ...(state.judgement?.promote ? { modelPackageArn: state.judgement.modelPackageArn } : {}),
-        },
-      );
-      deps.count?.({ [LEARNING_METRICS.trainingRunsFailed]: { value: 1, unit: "Count" } });
-      return result;
-    },
-  );
+  return lambdaHandler({ ...deps, name: "training-failure", input: TrainingFailureStateSchema }, async (state) => {
+    const result = await recordTrainingFailure(
+      { ...deps, log: (message, fields) => deps.log.warn(message, fields) },
+      {
+        now: state.now,
+        error: state.error,
+        ...(state.plan?.jobName ? { jobName: state.plan.jobName } : {}),
+        ...(state.judgement?.promote ? { modelPackageArn: state.judgement.modelPackageArn } : {}),
+      },
+    );
+    deps.count?.({ [LEARNING_METRICS.trainingRunsFailed]: { value: 1, unit: "Count" } });
+    return result;
+  });
 }
 
 export function trainingFailureDepsFromEnvironment(env: Record<string, string | undefined>): TrainingFailureHandlerDeps {
