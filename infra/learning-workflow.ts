@@ -13,6 +13,7 @@ import {
   DefinitionBody,
   Errors,
   Fail,
+  type IChainable,
   JitterType,
   JsonPath,
   LogLevel,
@@ -95,22 +96,27 @@ export class LearningWorkflow extends Construct {
 
   constructor(scope: Construct, id: string, props: LearningWorkflowProps) {
     super(scope, id);
-    const stack = Stack.of(this);
-    const { config, functions: fn, studiesBucket: bucket } = props;
-    const jobPrefix = `ich-al-${props.institution}-`;
-
     this.modelPackageGroupName = `ich-al-${props.institution}-ensemble`;
     this.modelPackageGroup = new CfnModelPackageGroup(this, "ModelPackageGroup", {
       modelPackageGroupName: this.modelPackageGroupName,
       modelPackageGroupDescription: `Candidates of the ${props.institution} ensemble: Approved when promoted, Rejected otherwise, with validation metrics`,
     });
+    this.trainingRole = this.createTrainingRole(props);
+    const definition = this.defineStates(props, this.trainingRole);
+    this.logGroup = encryptedLogGroup(this, "ExecutionLogs", { encryptionKey: props.encryptionKey, retention: props.logRetention });
+    this.stateMachine = this.createStateMachine(props, definition, this.trainingRole, this.logGroup);
+    this.schedule = this.scheduleExecutions(props, this.stateMachine);
+  }
 
-    // ---- the training job's role: channels and warm start in, output out, nothing else --------------
-    this.trainingRole = new ManagedPolicyRole(this, "TrainingRole", {
+  /** The training job's role: channels and warm start in, output out, nothing else. */
+  private createTrainingRole(props: LearningWorkflowProps): ManagedPolicyRole {
+    const stack = Stack.of(this);
+    const { studiesBucket: bucket } = props;
+    const jobPrefix = `ich-al-${props.institution}-`;
+    const role = new ManagedPolicyRole(this, "TrainingRole", {
       assumedBy: new ServicePrincipal("sagemaker.amazonaws.com"),
       description: `SageMaker training jobs ${jobPrefix}*`,
     });
-    const role = this.trainingRole;
     const s3Access = (sid: string, actions: string[], resources: string[], conditions?: Record<string, unknown>) => {
       role.addToPrincipalPolicy(new PolicyStatement({ sid, actions, resources, ...(conditions ? { conditions } : {}) }));
       props.network.allowS3(actions, resources);
@@ -184,7 +190,13 @@ export class LearningWorkflow extends Construct {
       },
     );
 
-    // ---- states ------------------------------------------------------------------------------------
+    return role;
+  }
+
+  /** The states (lambdas/contracts/learning.ts names them and their paths). */
+  private defineStates(props: LearningWorkflowProps, role: ManagedPolicyRole) {
+    const stack = Stack.of(this);
+    const { config, functions: fn } = props;
     const lambdaServiceErrors: RetryProps = {
       errors: ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException"],
       interval: Duration.seconds(2),
@@ -398,7 +410,19 @@ export class LearningWorkflow extends Construct {
         ),
     );
 
-    this.logGroup = encryptedLogGroup(this, "ExecutionLogs", { encryptionKey: props.encryptionKey, retention: props.logRetention });
+    return definition;
+  }
+
+  /** The state machine, its role (training jobs of this institution only) and its logs. */
+  private createStateMachine(
+    props: LearningWorkflowProps,
+    definition: IChainable,
+    role: ManagedPolicyRole,
+    logGroup: LogGroup,
+  ): StateMachine {
+    const stack = Stack.of(this);
+    const { config } = props;
+    const jobPrefix = `ich-al-${props.institution}-`;
     const machineRole = new ManagedPolicyRole(this, "Role", {
       assumedBy: new ServicePrincipal("states.amazonaws.com"),
       description: "Learning state machine: train, judge, deploy, promote, re-score",
@@ -434,13 +458,13 @@ export class LearningWorkflow extends Construct {
         resources: [props.encryptionKey.keyArn],
       }),
     );
-    this.stateMachine = new StateMachine(this, "StateMachine", {
+    const stateMachine = new StateMachine(this, "StateMachine", {
       definitionBody: DefinitionBody.fromChainable(definition),
       comment: "Learning loop: masks → training job → judge → register → deploy → in service → re-score (lambdas/contracts/learning.ts)",
       role: machineRole,
       timeout: Duration.hours(config.maxRuntimeHours + 6),
       tracingEnabled: true,
-      logs: { destination: this.logGroup, level: LogLevel.ALL, includeExecutionData: true },
+      logs: { destination: logGroup, level: LogLevel.ALL, includeExecutionData: true },
     });
     Validations.of(machineRole).acknowledge(
       {
@@ -457,27 +481,35 @@ export class LearningWorkflow extends Construct {
       })),
     );
 
+    return stateMachine;
+  }
+
+  /** EventBridge Scheduler starts the workflow on `learning.schedule` with `{ now }`. */
+  private scheduleExecutions(props: LearningWorkflowProps, stateMachine: StateMachine): CfnSchedule {
+    const stack = Stack.of(this);
+    const { config } = props;
     const schedulerRole = new ManagedPolicyRole(this, "SchedulerRole", {
       assumedBy: new ServicePrincipal("scheduler.amazonaws.com", { conditions: { StringEquals: { "aws:SourceAccount": stack.account } } }),
       description: "EventBridge Scheduler: start the learning workflow",
     });
     schedulerRole.addToPrincipalPolicy(
-      new PolicyStatement({ sid: "StartLearning", actions: ["states:StartExecution"], resources: [this.stateMachine.stateMachineArn] }),
+      new PolicyStatement({ sid: "StartLearning", actions: ["states:StartExecution"], resources: [stateMachine.stateMachineArn] }),
     );
-    this.schedule = new CfnSchedule(this, "Schedule", {
+    const schedule = new CfnSchedule(this, "Schedule", {
       description: "Starts the learning workflow (trains when enough new masks exist; one job per ISO week)",
       scheduleExpression: config.schedule,
       scheduleExpressionTimezone: props.timezone,
       flexibleTimeWindow: { mode: "OFF" },
       state: "ENABLED",
       target: {
-        arn: this.stateMachine.stateMachineArn,
+        arn: stateMachine.stateMachineArn,
         roleArn: schedulerRole.roleArn,
         input: JSON.stringify({ now: "<aws.scheduler.scheduled-time>" }),
         retryPolicy: { maximumEventAgeInSeconds: 6 * 3600, maximumRetryAttempts: 5 },
       },
     });
-    this.schedule.node.addDependency(schedulerRole);
+    schedule.node.addDependency(schedulerRole);
+    return schedule;
   }
 }
 
