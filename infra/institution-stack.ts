@@ -292,18 +292,27 @@ export class InstitutionStack extends Stack {
       encryptionKey,
     });
 
-    this.alarms = new Alarms(this, "Alarms", { encryptionKey });
-    this.alarms.alarmOnDeadLetters("IngestDeadLetters", this.studies.deadLetterQueue);
-    this.alarms.alarmOnDeadLetters("ScoreDeadLetters", this.scoring.scoreDeadLetterQueue);
-    this.alarms.alarmOnDeadLetters("TriggerDeadLetters", this.workflow.triggerDeadLetterQueue);
+    this.alarms = this.createAlarms();
+    this.dashboard = this.createDashboard();
+    this.addOutputs();
+  }
+
+  /** Alarms to the operators' topic: dead letters, failed or timed-out rounds, the time model, the endpoint. */
+  private createAlarms(): Alarms {
+    const { config } = this;
+    const encryptionKey = this.dataKey.key;
+    const alarms = new Alarms(this, "Alarms", { encryptionKey });
+    alarms.alarmOnDeadLetters("IngestDeadLetters", this.studies.deadLetterQueue);
+    alarms.alarmOnDeadLetters("ScoreDeadLetters", this.scoring.scoreDeadLetterQueue);
+    alarms.alarmOnDeadLetters("TriggerDeadLetters", this.workflow.triggerDeadLetterQueue);
     const stateMachine = this.workflow.stateMachine;
-    this.alarms.alarmAbove("RoundFailed", {
+    alarms.alarmAbove("RoundFailed", {
       metric: stateMachine.metricFailed({ period: Duration.minutes(5), statistic: "Sum" }),
       threshold: 0,
       description:
         "The weekly selection round failed: see the execution's $.error and the ROUND record; fix the cause, then start the round again (start-round or StartExecution with the ISO-week name)",
     });
-    this.alarms.alarmAbove("RoundTimedOut", {
+    alarms.alarmAbove("RoundTimedOut", {
       metric: stateMachine.metricTimedOut({ period: Duration.minutes(5), statistic: "Sum" }),
       threshold: 0,
       description: "The weekly selection round timed out: see the execution history; start it again once the slow step is understood",
@@ -316,25 +325,25 @@ export class InstitutionStack extends Stack {
         statistic,
         dimensionsMap: { service: METRICS_SERVICE },
       });
-    this.alarms.alarmAbove("TimeModelFitRefused", {
+    alarms.alarmAbove("TimeModelFitRefused", {
       metric: refitMetric(REFIT_METRICS.fitRefused, "Maximum"),
       threshold: 0,
       description:
         "The weekly refit computed a labeling-time model that predicts non-finite times or times outside [1 s, 24 h]; it was not stored and the round went on with the version in effect. See the refit output's `refused` and `excluded` in the execution, and check the completions it lists",
     });
-    this.alarms.alarmAbove("RoundTimeOutsideBand", {
+    alarms.alarmAbove("RoundTimeOutsideBand", {
       metric: refitMetric(REFIT_METRICS.roundOutsideBand, "Maximum"),
       threshold: 0,
       description: `Last round's actual labeling hours / predicted left [${config.timeModel.calibrationBand.join(", ")}]: the time model mis-budgets the annotators. See the refit output's lastRound; check annotator speed factors and excluded completions`,
     });
     if (this.scoringEndpoint.deployed) {
-      this.alarms.alarmAbove("EndpointModelErrors", {
+      alarms.alarmAbove("EndpointModelErrors", {
         metric: this.scoringEndpoint.metricInvocation5xxErrors(),
         threshold: 0,
         description:
           "The scoring container answered 5xx (a fault, not a refused study): see /aws/sagemaker/Endpoints logs; record-score marks those studies failed",
       });
-      this.alarms.alarmAbove("EndpointBacklogStuck", {
+      alarms.alarmAbove("EndpointBacklogStuck", {
         metric: this.scoringEndpoint.metricApproximateAgeOfOldestRequest(),
         threshold: 2 * 3600,
         evaluationPeriods: 3,
@@ -342,8 +351,15 @@ export class InstitutionStack extends Stack {
           "A scoring request has waited over 2 hours: the endpoint is not scaling from zero or not draining (instance quota, model start-up failure)",
       });
     }
+    return alarms;
+  }
 
-    this.dashboard = new OperationsDashboard(this, "Operations", {
+  /** The operators' dashboard (infra/operations-dashboard.ts): every queue, workflow and Lambda of the stack. */
+  private createDashboard(): OperationsDashboard {
+    const { config } = this;
+    const { institution } = config;
+    const stateMachine = this.workflow.stateMachine;
+    return new OperationsDashboard(this, "Operations", {
       institution,
       namespace: metricsNamespace(config.institution),
       queues: { ingest: this.studies.queue, "scoring results": this.scoring.scoreQueue },
@@ -376,7 +392,13 @@ export class InstitutionStack extends Stack {
           : {}),
       },
     });
+  }
 
+  /** What the local runner and operators need, named. */
+  private addOutputs(): void {
+    const encryptionKey = this.dataKey.key;
+    const table = this.records.table;
+    const stateMachine = this.workflow.stateMachine;
     const output = (name: string, value: string, description: string) => new CfnOutput(this, name, { value, description });
     output("StudiesBucketName", this.studies.bucket.bucketName, "Upload de-identified studies under uploads/");
     output(
