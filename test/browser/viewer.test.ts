@@ -16,51 +16,36 @@
  * VIEWER_SCREENSHOT=docs/annotate.png npx vitest run --project browser test/browser/viewer.test.ts   also writes the README
  * screenshot (the 32 × 512² stack: CT, heatmap overlay, a drawn mask).
  */
+import "./handler-environment.js";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  Object.assign(process.env, {
-    TABLE_NAME: "ich-al-records",
-    ANNOTATOR_DIRECTORY: JSON.stringify([{ sub: "hoisted-sub", email: "amy@example.org" }]),
-    SCHEDULE_TIMEZONE: "UTC",
-    STUDIES_BUCKET: "studies",
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "local",
-    AWS_SECRET_ACCESS_KEY: "local",
-  });
-});
-
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { type Browser, chromium, type Page } from "playwright-core";
-import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
-import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
-import { maskObjectsClient, S3MaskObjects, S3ViewerObjects } from "../../lambdas/adapters/s3-mask-objects.js";
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { StackGeometry } from "../../lambdas/contracts/masks.js";
 import { recordKeys } from "../../lambdas/contracts/records-table.js";
 import { checkMask } from "../../lambdas/domain/nifti-mask.js";
 import { notifyAnnotators } from "../../lambdas/domain/notify.js";
 import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
-import { createCompleteHandler } from "../../lambdas/handlers/complete-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import { LOCAL_AWS, type MotoServer, startMotoServer } from "../../scripts/lib/moto-server.js";
-import { type ProxyHandler, startWorklistServer, type WorklistServer } from "../../scripts/lib/worklist-server.js";
 import { decodeRuns } from "../../web/worklist/src/run-length.js";
-import { findChromium } from "../support/chromium.js";
 import { RecordingMailer } from "../support/in-memory-ports.js";
-import { AMY, ANNOTATOR_DIRECTORY, ANNOTATORS_BY_SUB, pendingStack } from "../support/round-fixtures.js";
+import { AMY, pendingStack } from "../support/round-fixtures.js";
+import {
+  BUCKET,
+  chromiumMissing,
+  type LocalStack,
+  resetLocalStack,
+  signInAs,
+  startLocalStack,
+  stopLocalStack,
+  TABLE,
+} from "./local-stack.js";
 
-const CHROMIUM = await findChromium();
-const NO_CHROMIUM = "missing" in CHROMIUM ? CHROMIUM.missing : undefined;
-if (NO_CHROMIUM) console.warn(`viewer browser tests skipped: ${NO_CHROMIUM}`);
+const NO_CHROMIUM = chromiumMissing("viewer");
 
-const TABLE = "ich-al-records";
-const BUCKET = "studies";
 const STUDY = "5e".repeat(16);
 const STACK = `${STUDY}-s0`;
 /** The page's idle limit in this file: active time stops 2 s after the last input. */
@@ -68,21 +53,13 @@ const IDLE_SECONDS = 2;
 /** ID tokens of the local sign-in last 8 s in this file: the page must renew them to finish a stack. */
 const TOKEN_SECONDS = 8;
 
-let moto: MotoServer;
-let server: WorklistServer;
-let browser: Browser | undefined;
-let store: DynamoRecordStore;
-let dynamo: DynamoDBClient;
-let s3: S3Client;
+/** The local stack's parts (local-stack.ts), set in beforeAll. */
+let { moto, server, browser, store, dynamo, s3 } = {} as LocalStack;
 let volumesDir: string;
 let geometry: StackGeometry;
 let truth: Uint8Array;
 
 beforeAll(async () => {
-  moto = await startMotoServer();
-  dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: moto.endpoint });
-  s3 = new S3Client({ ...LOCAL_AWS, endpoint: moto.endpoint, forcePathStyle: true });
-  store = new DynamoRecordStore(dynamo, TABLE);
   volumesDir = mkdtempSync(join(tmpdir(), "viewer-volumes-"));
   execFileSync(
     resolve("model-container/.venv/bin/python"),
@@ -99,51 +76,21 @@ beforeAll(async () => {
   );
   geometry = JSON.parse(readFileSync(join(volumesDir, "geometry.json"), "utf8")) as StackGeometry;
   truth = new Uint8Array(readFileSync(join(volumesDir, "mask.bin")));
-  const client = maskObjectsClient({ ...LOCAL_AWS, endpoint: moto.endpoint, forcePathStyle: true });
-  const handler = createCompleteHandler({
-    records: store,
-    annotators: ANNOTATORS_BY_SUB,
-    clock: () => new Date().toISOString(),
-    timeZone: "UTC",
-    log: jsonLogger({ lambda: "complete" }, () => {}),
-    masks: new S3MaskObjects(client, BUCKET),
-    viewer: new S3ViewerObjects(client, BUCKET),
-  });
-  server = await startWorklistServer({
-    handler: handler as unknown as ProxyHandler,
-    annotators: ANNOTATOR_DIRECTORY,
-    storageEndpoint: moto.endpoint,
+  ({ moto, server, browser, store, dynamo, s3 } = await startLocalStack({
+    label: "viewer",
     idleSeconds: IDLE_SECONDS,
     tokenLifetimeSeconds: TOKEN_SECONDS,
-  });
-  if ("executablePath" in CHROMIUM) {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM.executablePath,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-      headless: true,
-    });
-  }
+  }));
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  await moto?.stop();
+  await stopLocalStack({ browser, server, moto });
   if (volumesDir !== undefined) rmSync(volumesDir, { recursive: true, force: true });
 });
 
 /** One scored stack with the phantom's grid, selected for AMY by the real selection and notify code; its volumes in S3. */
 beforeEach(async () => {
-  await moto.reset();
-  await createRecordsTable(dynamo, TABLE);
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await resetLocalStack({ moto, dynamo, s3 });
   expect(await store.createStack({ ...pendingStack(1, 600), stackId: STACK, geometry })).toBe(true);
   for (const name of ["ct", "heatmap", "js"]) {
     const body = readFileSync(join(volumesDir, `${name}.nii.gz`));
@@ -176,10 +123,7 @@ async function openPage(): Promise<{ page: Page; errors: string[] }> {
     }
   });
   await page.goto(server.url);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(/\/oauth2\/authorize\?/);
-  await page.locator("#annotator").selectOption(AMY);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await signInAs(page, AMY);
   await page.locator("article.stack").first().waitFor();
   return { page, errors };
 }

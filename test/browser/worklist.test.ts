@@ -12,33 +12,16 @@
  * WORKLIST_SCREENSHOT=docs/worklist.png npx vitest run --project browser   also writes the README screenshot
  * (EMAIL_SCREENSHOT=docs/email.png the weekly e-mail's).
  */
+import "./handler-environment.js";
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  Object.assign(process.env, {
-    TABLE_NAME: "ich-al-records",
-    ANNOTATOR_DIRECTORY: JSON.stringify([{ sub: "hoisted-sub", email: "amy@example.org" }]),
-    SCHEDULE_TIMEZONE: "UTC",
-    STUDIES_BUCKET: "studies",
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "local",
-    AWS_SECRET_ACCESS_KEY: "local",
-  });
-});
-
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { type Browser, chromium, type Page } from "playwright-core";
-import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
+import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { DynamoTimeModelStore } from "../../lambdas/adapters/dynamo-time-model-store.js";
-import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
-import { maskObjectsClient, S3MaskObjects, S3ViewerObjects } from "../../lambdas/adapters/s3-mask-objects.js";
-import { S3OverlayObjects } from "../../lambdas/adapters/s3-overlay-objects.js";
 import { OverlayResponseSchema, WorklistResponseSchema } from "../../lambdas/contracts/completion-api.js";
 import type { AnnotatorShare } from "../../lambdas/contracts/records.js";
 import { overlayKeyOf } from "../../lambdas/domain/completion.js";
@@ -46,47 +29,26 @@ import { checkMask, encodeMask } from "../../lambdas/domain/nifti-mask.js";
 import { notifyAnnotators } from "../../lambdas/domain/notify.js";
 import { runRefit } from "../../lambdas/domain/refit.js";
 import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
-import { createCompleteHandler } from "../../lambdas/handlers/complete-handler.js";
-import { jsonLogger } from "../../lambdas/handlers/shared/logger.js";
-import { LOCAL_AWS, type MotoServer, startMotoServer } from "../../scripts/lib/moto-server.js";
-import { type ProxyHandler, startWorklistServer, type WorklistServer } from "../../scripts/lib/worklist-server.js";
-import { findChromium } from "../support/chromium.js";
 import { RecordingMailer } from "../support/in-memory-ports.js";
+import { AMY, FIXTURE_GEOMETRY, fixtureLabels, fixtureMaskBytes, parseMime, pendingStack, ZED } from "../support/round-fixtures.js";
 import {
-  AMY,
-  ANNOTATOR_DIRECTORY,
-  ANNOTATORS_BY_SUB,
-  FIXTURE_GEOMETRY,
-  fixtureLabels,
-  fixtureMaskBytes,
-  parseMime,
-  pendingStack,
-  ZED,
-} from "../support/round-fixtures.js";
+  BUCKET,
+  chromiumMissing,
+  type LocalStack,
+  resetLocalStack,
+  signInAs,
+  startLocalStack,
+  stopLocalStack,
+  TABLE,
+} from "./local-stack.js";
 
-const CHROMIUM = await findChromium();
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const NO_CHROMIUM = "missing" in CHROMIUM ? CHROMIUM.missing : undefined;
-if (NO_CHROMIUM) console.warn(`worklist browser tests skipped: ${NO_CHROMIUM}`);
+const NO_CHROMIUM = chromiumMissing("worklist");
 
-const TABLE = "ich-al-records";
-const BUCKET = "studies";
 const STACKS = 8;
 const studyOf = (i: number) => `study-${String(i).padStart(3, "0")}`;
 
-let moto: MotoServer;
-let server: WorklistServer;
-let browser: Browser | undefined;
-let store: DynamoRecordStore;
-let dynamo: DynamoDBClient;
-let s3: S3Client;
+/** The local stack's parts (local-stack.ts), set in beforeAll. */
+let { moto, server, browser, store, dynamo, s3 } = {} as LocalStack;
 let overlayDir: string;
 let roundId: string;
 let amy: AnnotatorShare;
@@ -95,10 +57,6 @@ let zed: AnnotatorShare;
 let mailer: RecordingMailer;
 
 beforeAll(async () => {
-  moto = await startMotoServer();
-  dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: moto.endpoint });
-  s3 = new S3Client({ ...LOCAL_AWS, endpoint: moto.endpoint, forcePathStyle: true });
-  store = new DynamoRecordStore(dynamo, TABLE);
   overlayDir = mkdtempSync(join(tmpdir(), "worklist-overlays-"));
   execFileSync(
     resolve("model-container/.venv/bin/python"),
@@ -109,39 +67,17 @@ beforeAll(async () => {
       stdio: ["ignore", "ignore", "inherit"],
     },
   );
-  const handler = createCompleteHandler({
-    records: store,
-    annotators: ANNOTATORS_BY_SUB,
-    clock: () => new Date().toISOString(),
-    timeZone: "UTC",
-    log: jsonLogger({ lambda: "complete" }, () => {}),
-    overlays: new S3OverlayObjects(s3, BUCKET),
-    viewer: new S3ViewerObjects(maskObjectsClient({ ...LOCAL_AWS, endpoint: moto.endpoint, forcePathStyle: true }), BUCKET),
-    masks: new S3MaskObjects(maskObjectsClient({ ...LOCAL_AWS, endpoint: moto.endpoint, forcePathStyle: true }), BUCKET),
-  });
-  server = await startWorklistServer({
-    handler: handler as unknown as ProxyHandler,
-    annotators: ANNOTATOR_DIRECTORY,
-    storageEndpoint: moto.endpoint,
-  });
-  if ("executablePath" in CHROMIUM) {
-    browser = await chromium.launch({ executablePath: CHROMIUM.executablePath, args: CHROMIUM_ARGS, headless: true });
-    console.info(`worklist browser tests: Chromium ${browser.version()} (${CHROMIUM.source})`);
-  }
+  ({ moto, server, browser, store, dynamo, s3 } = await startLocalStack({ label: "worklist", overlays: true }));
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  await moto?.stop();
+  await stopLocalStack({ browser, server, moto });
   if (overlayDir !== undefined) rmSync(overlayDir, { recursive: true, force: true });
 });
 
 /** A fresh table and bucket: 8 scored stacks, this week's round selected and shared out by the real code, overlays in S3. */
 beforeEach(async () => {
-  await moto.reset();
-  await createRecordsTable(dynamo, TABLE);
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await resetLocalStack({ moto, dynamo, s3 });
   for (let i = 0; i < STACKS; i++) {
     const base = pendingStack(i, 300 + 90 * i);
     const scores = { ...(base.scores as NonNullable<typeof base.scores>), stackScore: Math.min(0.99, 0.41 + 0.08 * i) };
@@ -332,14 +268,6 @@ async function openPage(email = AMY, options: { viewport?: { width: number; heig
   await signInAs(page, email);
   await page.locator("article.stack").first().waitFor();
   return page;
-}
-
-/** The page's "Sign in" → the local authorization server's form → back on the page with a code (PKCE). */
-async function signInAs(page: Page, email: string) {
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(/\/oauth2\/authorize\?/);
-  await page.locator("#annotator").selectOption(email);
-  await page.getByRole("button", { name: "Sign in" }).click();
 }
 
 const card = (page: Page, stackId: string) => page.locator(`article[data-stack-id="${stackId}"]`);
