@@ -492,95 +492,27 @@ def _bench_container(
     ensemble.to(memory_format=torch.contiguous_format)
     s3 = MemoryS3()
     scorer = StackScorer(ensemble, ScoringOptions(grid_size=GRID), "bench", s3=s3, device=str(device))
-    requests = []
-    for i, item in enumerate(items):
-        s3.put_object(Bucket="studies", Key=f"uploads/{i}.zip", Body=item.zip_bytes)
-        requests.append(
-            {
-                "input": f"s3://studies/uploads/{i}.zip",
-                "versionId": "v1",
-                "overlayPrefix": f"s3://studies/overlays/{i}/",
-            }
-        )
+    requests = _scoring_requests(s3, items)
     prepared = [scorer.prepare_stack(_read(item)) for item in items]
     real_predict = ensemble.predict
     if use_phantom:
-        # The forward pass runs in full; the features then get the phantom probabilities of the same
-        # stack (random weights give noise heatmaps whose features cost nothing like a trained model's).
-        by_key = {
-            float(p.frames[:, 0].double().sum()): torch.from_numpy(item.phantom_probs)
-            for p, item in zip(prepared, items)
-        }
-        placed: dict[float, Any] = {}
-
-        def predict(frames: Any, **kwargs: Any) -> Any:
-            out = real_predict(frames, **kwargs)
-            key = float(frames[:, 0].double().sum())
-            if key not in placed:
-                placed[key] = by_key[key].to(out.device)
-            return placed[key]
-
-        ensemble.predict = predict
-
-    def forward_only() -> float:
-        runs = max(args.repeats, len(prepared))
-        _sync(device)
-        t0 = time.perf_counter()
-        for i in range(runs):
-            real_predict(
-                prepared[i % len(prepared)].frames,
-                batch_size=scorer.batch_size,
-                amp_dtype=scorer.amp_dtype,
-                channels_last=scorer.channels_last,
-                output_device=None,
-            )
-        _sync(device)
-        return runs / (time.perf_counter() - t0)
-
+        _predict_phantom_probs(ensemble, prepared, items)
     try:
         for request in requests[: max(1, args.warmup)]:  # warm-up: kernels, allocator, readers
             scorer.handle_request(request)
-        fwd = forward_only()
+        fwd = _forward_only_rate(real_predict, scorer, prepared, device, args.repeats)
         results = []
         for concurrency in args.container_concurrency:
             service = ScoringService(scorer=scorer.handle_request, s3=s3, concurrency=concurrency)
             queue = [requests[i % len(requests)] for i in range(args.container_stacks)]
-            lock = threading.Lock()
-            replies: list[dict[str, Any]] = []
-
-            def client(
-                service: ScoringService = service,
-                queue: list[dict[str, Any]] = queue,
-                lock: threading.Lock = lock,
-                replies: list[dict[str, Any]] = replies,
-            ) -> None:
-                while True:
-                    with lock:
-                        if not queue:
-                            return
-                        request = queue.pop(0)
-                    reply = service.invoke(json.dumps(request).encode())
-                    with lock:
-                        replies.append(reply)
-
             _sync(device)
             t0 = time.perf_counter()
-            threads = [threading.Thread(target=client) for _ in range(concurrency)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            replies = _invoke_concurrently(service, queue, concurrency)
             _sync(device)
             wall = time.perf_counter() - t0
             if len(replies) != args.container_stacks:
                 raise RuntimeError(f"{len(replies)} of {args.container_stacks} requests answered")
-            stages = {
-                k: _median([r["stacks"][0]["timings_s"].get(k, 0.0) for r in replies])
-                for k in ("preprocess", "forward", "features", "overlays")
-            }
-            stages["read"] = _median([r["timings_s"]["read"] for r in replies])
-            stages["accelerator_wait"] = _median([r["timings_s"]["accelerator_wait"] for r in replies])
-            stages["request_total"] = _median([r["timings_s"]["total"] for r in replies])
+            stages = _median_stages(replies)
             rate = args.container_stacks / wall
             results.append(
                 {
@@ -605,6 +537,98 @@ def _bench_container(
         return results
     finally:
         ensemble.__dict__.pop("predict", None)  # the class's own method again
+
+
+def _scoring_requests(s3: MemoryS3, items: list[Item]) -> list[dict[str, Any]]:
+    """Each item's zip put into the in-memory bucket, and the asynchronous request that names it."""
+    requests = []
+    for i, item in enumerate(items):
+        s3.put_object(Bucket="studies", Key=f"uploads/{i}.zip", Body=item.zip_bytes)
+        requests.append(
+            {
+                "input": f"s3://studies/uploads/{i}.zip",
+                "versionId": "v1",
+                "overlayPrefix": f"s3://studies/overlays/{i}/",
+            }
+        )
+    return requests
+
+
+def _predict_phantom_probs(ensemble: Any, prepared: list[Any], items: list[Item]) -> None:
+    """The forward pass runs in full; the features then get the phantom probabilities of the same
+    stack (random weights give noise heatmaps whose features cost nothing like a trained model's).
+    Set on the instance: ``ensemble.__dict__.pop("predict")`` restores the class's method."""
+    import torch
+
+    real_predict = ensemble.predict
+    by_key = {
+        float(p.frames[:, 0].double().sum()): torch.from_numpy(item.phantom_probs)
+        for p, item in zip(prepared, items)
+    }
+    placed: dict[float, Any] = {}
+
+    def predict(frames: Any, **kwargs: Any) -> Any:
+        out = real_predict(frames, **kwargs)
+        key = float(frames[:, 0].double().sum())
+        if key not in placed:
+            placed[key] = by_key[key].to(out.device)
+        return placed[key]
+
+    ensemble.predict = predict
+
+
+def _forward_only_rate(
+    real_predict: Any, scorer: Any, prepared: list[Any], device: Any, repeats: int
+) -> float:
+    """Stacks/s of the ensemble's forward pass alone, with the scorer's settings."""
+    runs = max(repeats, len(prepared))
+    _sync(device)
+    t0 = time.perf_counter()
+    for i in range(runs):
+        real_predict(
+            prepared[i % len(prepared)].frames,
+            batch_size=scorer.batch_size,
+            amp_dtype=scorer.amp_dtype,
+            channels_last=scorer.channels_last,
+            output_device=None,
+        )
+    _sync(device)
+    return runs / (time.perf_counter() - t0)
+
+
+def _invoke_concurrently(service: Any, queue: list[dict[str, Any]], concurrency: int) -> list[dict[str, Any]]:
+    """The queued requests sent by ``concurrency`` client threads; the replies in the order they came."""
+    lock = threading.Lock()
+    replies: list[dict[str, Any]] = []
+
+    def client() -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                request = queue.pop(0)
+            reply = service.invoke(json.dumps(request).encode())
+            with lock:
+                replies.append(reply)
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return replies
+
+
+def _median_stages(replies: list[dict[str, Any]]) -> dict[str, float]:
+    """Median seconds per request of each stage the replies report."""
+    stages = {
+        k: _median([r["stacks"][0]["timings_s"].get(k, 0.0) for r in replies])
+        for k in ("preprocess", "forward", "features", "overlays")
+    }
+    stages["read"] = _median([r["timings_s"]["read"] for r in replies])
+    stages["accelerator_wait"] = _median([r["timings_s"]["accelerator_wait"] for r in replies])
+    stages["request_total"] = _median([r["timings_s"]["total"] for r in replies])
+    return stages
 
 
 # ------------------------------------------------------------------------------------------ the bench
