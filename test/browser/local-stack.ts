@@ -7,6 +7,7 @@ import "./handler-environment.js";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { type Browser, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll } from "vitest";
 import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
 import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
 import { maskObjectsClient, S3MaskObjects, S3ViewerObjects } from "../../lambdas/adapters/s3-mask-objects.js";
@@ -63,7 +64,7 @@ export interface LocalStackOptions {
 }
 
 /** Starts moto, the worklist server with the complete handler on it, and Chromium; stops what started if one fails. */
-export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const moto = await startMotoServer();
   let server: WorklistServer | undefined;
   try {
@@ -101,8 +102,21 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   }
 }
 
+/**
+ * The local stack for the calling test file: started before its tests, stopped after them. The parts are
+ * filled in once it started (in the file's own hooks and tests, not at import).
+ */
+export function useLocalStack(options: LocalStackOptions): LocalStack {
+  const parts: Partial<LocalStack> = {};
+  beforeAll(async () => {
+    Object.assign(parts, await startLocalStack(options));
+  });
+  afterAll(() => stopLocalStack(parts));
+  return parts as LocalStack;
+}
+
 /** Stops what started (any part may be missing after a failed start). */
-export async function stopLocalStack({ browser, server, moto }: Partial<LocalStack>): Promise<void> {
+async function stopLocalStack({ browser, server, moto }: Partial<LocalStack>): Promise<void> {
   await browser?.close();
   await server?.close();
   await moto?.stop();

@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import type { Page } from "playwright-core";
+import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { StackGeometry } from "../../lambdas/contracts/masks.js";
 import { recordKeys } from "../../lambdas/contracts/records-table.js";
@@ -33,16 +33,7 @@ import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
 import { decodeRuns } from "../../web/worklist/src/run-length.js";
 import { RecordingMailer } from "../support/in-memory-ports.js";
 import { AMY, pendingStack } from "../support/round-fixtures.js";
-import {
-  BUCKET,
-  chromiumMissing,
-  type LocalStack,
-  resetLocalStack,
-  signInAs,
-  startLocalStack,
-  stopLocalStack,
-  TABLE,
-} from "./local-stack.js";
+import { BUCKET, chromiumMissing, resetLocalStack, signInAs, TABLE, useLocalStack } from "./local-stack.js";
 
 const NO_CHROMIUM = chromiumMissing("viewer");
 
@@ -53,8 +44,7 @@ const IDLE_SECONDS = 2;
 /** ID tokens of the local sign-in last 8 s in this file: the page must renew them to finish a stack. */
 const TOKEN_SECONDS = 8;
 
-/** The local stack's parts (local-stack.ts), set in beforeAll. */
-let { moto, server, browser, store, dynamo, s3 } = {} as LocalStack;
+const local = useLocalStack({ label: "viewer", idleSeconds: IDLE_SECONDS, tokenLifetimeSeconds: TOKEN_SECONDS });
 let volumesDir: string;
 let geometry: StackGeometry;
 let truth: Uint8Array;
@@ -76,41 +66,38 @@ beforeAll(async () => {
   );
   geometry = JSON.parse(readFileSync(join(volumesDir, "geometry.json"), "utf8")) as StackGeometry;
   truth = new Uint8Array(readFileSync(join(volumesDir, "mask.bin")));
-  ({ moto, server, browser, store, dynamo, s3 } = await startLocalStack({
-    label: "viewer",
-    idleSeconds: IDLE_SECONDS,
-    tokenLifetimeSeconds: TOKEN_SECONDS,
-  }));
 });
 
 afterAll(async () => {
-  await stopLocalStack({ browser, server, moto });
   if (volumesDir !== undefined) rmSync(volumesDir, { recursive: true, force: true });
 });
 
 /** One scored stack with the phantom's grid, selected for AMY by the real selection and notify code; its volumes in S3. */
 beforeEach(async () => {
-  await resetLocalStack({ moto, dynamo, s3 });
-  expect(await store.createStack({ ...pendingStack(1, 600), stackId: STACK, geometry })).toBe(true);
+  await resetLocalStack(local);
+  expect(await local.store.createStack({ ...pendingStack(1, 600), stackId: STACK, geometry })).toBe(true);
   for (const name of ["ct", "heatmap", "js"]) {
     const body = readFileSync(join(volumesDir, `${name}.nii.gz`));
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `overlays/${STUDY}/stack-0-${name}.nii.gz`, Body: body }));
+    await local.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `overlays/${STUDY}/stack-0-${name}.nii.gz`, Body: body }));
   }
   const now = new Date().toISOString();
-  const round = await runSelectionRound(now, { records: store, settings: { budgetSeconds: 3600, resolutionSeconds: 1, timeZone: "UTC" } });
+  const round = await runSelectionRound(now, {
+    records: local.store,
+    settings: { budgetSeconds: 3600, resolutionSeconds: 1, timeZone: "UTC" },
+  });
   await notifyAnnotators(round.roundId, {
-    records: store,
+    records: local.store,
     mailer: new RecordingMailer(),
-    settings: { sender: "ich-al@example.org", annotators: [AMY], budgetSeconds: 3600, worklistUrl: server.url },
+    settings: { sender: "ich-al@example.org", annotators: [AMY], budgetSeconds: 3600, worklistUrl: local.server.url },
     clock: () => now,
     newToken: () => "t0",
   });
-  expect((await store.getStack(STACK))?.assignedTo).toBe(AMY);
+  expect((await local.store.getStack(STACK))?.assignedTo).toBe(AMY);
 });
 
 async function openPage(): Promise<{ page: Page; errors: string[] }> {
-  if (!browser) throw new Error("no browser");
-  const context = await browser.newContext({ viewport: { width: 1280, height: 1100 } });
+  if (!local.browser) throw new Error("no browser");
+  const context = await local.browser.newContext({ viewport: { width: 1280, height: 1100 } });
   const page = await context.newPage();
   const errors: string[] = [];
   page.on("pageerror", (error) => errors.push(error.message));
@@ -118,11 +105,11 @@ async function openPage(): Promise<{ page: Page; errors: string[] }> {
     if (message.type() === "error") errors.push(message.text());
   });
   page.on("request", (request) => {
-    if (!request.url().startsWith(server.url) && !request.url().startsWith("data:") && !request.url().startsWith("blob:")) {
+    if (!request.url().startsWith(local.server.url) && !request.url().startsWith("data:") && !request.url().startsWith("blob:")) {
       errors.push(`external request ${request.url()}`);
     }
   });
-  await page.goto(server.url);
+  await page.goto(local.server.url);
   await signInAs(page, AMY);
   await page.locator("article.stack").first().waitFor();
   return { page, errors };
@@ -141,13 +128,23 @@ async function openViewer(page: Page, start = true) {
 }
 
 async function storedMask(): Promise<Uint8Array> {
-  const stack = await store.getStack(STACK);
+  const stack = await local.store.getStack(STACK);
   const key = stack?.completion?.mask?.key;
   if (!key) throw new Error("no mask recorded");
-  const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  const object = await local.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
   const check = checkMask((await object.Body?.transformToByteArray()) ?? new Uint8Array(0), geometry);
   if (!check.ok) throw new Error(`stored mask refused: ${check.reason}`);
   return check.labels;
+}
+
+/** A six-step brush stroke across the canvas, from and to given as fractions of its box. */
+async function stroke(page: Page, canvas: Locator, from: [number, number], to: [number, number]): Promise<void> {
+  const box = await canvas.boundingBox();
+  if (!box) throw new Error("no canvas box");
+  await page.mouse.move(box.x + box.width * from[0], box.y + box.height * from[1]);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * to[0], box.y + box.height * to[1], { steps: 6 });
+  await page.mouse.up();
 }
 
 const labeled = (a: Uint8Array) => a.reduce((n, v) => n + (v !== 0 ? 1 : 0), 0);
@@ -179,9 +176,9 @@ const draftLabels = async (page: Page) => labeled(await draft(page));
 
 /** The stored mask object read by nibabel (Python), in [frame][row][column] order. */
 async function storedMaskByNibabel(): Promise<Uint8Array> {
-  const key = (await store.getStack(STACK))?.completion?.mask?.key;
+  const key = (await local.store.getStack(STACK))?.completion?.mask?.key;
   if (!key) throw new Error("no mask recorded");
-  const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  const object = await local.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
   const file = join(volumesDir, "stored.nii.gz");
   writeFileSync(file, (await object.Body?.transformToByteArray()) ?? new Uint8Array(0));
   const out = join(volumesDir, "stored.bin");
@@ -204,12 +201,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("CT viewer in headless Chromium (Corn
     const suggested = await draftLabels(page);
     expect(suggested).toBe(labeled(truth));
     // A stroke in the middle of the CT, then undo: the labels are the suggestion again; redo brings the stroke back.
-    const box = await canvas.boundingBox();
-    if (!box) throw new Error("no canvas box");
-    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.3);
-    await page.mouse.down();
-    await page.mouse.move(box.x + box.width * 0.35, box.y + box.height * 0.32, { steps: 6 });
-    await page.mouse.up();
+    await stroke(page, canvas, [0.3, 0.3], [0.35, 0.32]);
     const stroked = await draftLabels(page);
     expect(stroked).toBeGreaterThan(suggested);
     await card.getByRole("button", { name: "Undo" }).click();
@@ -219,7 +211,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("CT viewer in headless Chromium (Corn
     await card.getByRole("button", { name: "Undo" }).click();
     await card.getByRole("button", { name: "Finish" }).click();
     await expect.poll(() => card.locator(".message").textContent(), { timeout: 30_000 }).toContain("Recorded");
-    const stack = await store.getStack(STACK);
+    const stack = await local.store.getStack(STACK);
     expect(stack?.completion).toMatchObject({ source: "page", work: { startedFromSuggestion: true } });
     expect(stack?.completion?.work?.strokes).toBeGreaterThanOrEqual(1);
     expect(stack?.completion?.work?.edits).toBeGreaterThanOrEqual(4); // suggestion, undo, redo, undo
@@ -289,7 +281,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("CT viewer in headless Chromium (Corn
     expect(Math.abs(mean(rowOf) / rows - 0.3)).toBeLessThan(0.08);
     expect(Math.abs(mean(columnOf) / columns - 0.3)).toBeLessThan(0.08);
     // Active time: the drawing (and the Start before it) counted, the idle stretch beyond 2 s did not.
-    const active = (await store.getStack(STACK))?.completion?.activeSeconds ?? 0;
+    const active = (await local.store.getStack(STACK))?.completion?.activeSeconds ?? 0;
     expect(active).toBeGreaterThanOrEqual(Math.floor(drawSeconds));
     expect(active).toBeLessThanOrEqual(elapsed - 2);
     await page.context().close();
@@ -318,15 +310,10 @@ describe.skipIf(NO_CHROMIUM !== undefined)("CT viewer in headless Chromium (Corn
     await card.getByLabel("Label painted").selectOption({ label: "Subdural (SDH)" });
     const canvas = card.locator(".viewer-canvas canvas").first();
     await canvas.scrollIntoViewIfNeeded();
-    const box = await canvas.boundingBox();
-    if (!box) throw new Error("no canvas box");
-    await page.mouse.move(box.x + box.width * 0.4, box.y + box.height * 0.6);
-    await page.mouse.down();
-    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.62, { steps: 6 });
-    await page.mouse.up();
+    await stroke(page, canvas, [0.4, 0.6], [0.5, 0.62]);
     await card.getByRole("button", { name: "Finish" }).click();
     await expect.poll(() => card.locator(".message").textContent(), { timeout: 30_000 }).toContain("Recorded");
-    expect((await store.getStack(STACK))?.completion?.mask?.values).toEqual([0, 3]);
+    expect((await local.store.getStack(STACK))?.completion?.mask?.values).toEqual([0, 3]);
     expect(new Set(await storedMaskByNibabel())).toEqual(new Set([0, 3]));
     await page.context().close();
   });
@@ -349,10 +336,10 @@ describe.skipIf(NO_CHROMIUM !== undefined)("CT viewer in headless Chromium (Corn
   it("shows a 32 × 512² stack: time from Open viewer to its first frame (printed); screenshot with heatmap and a drawn mask", async () => {
     for (const name of ["ct", "heatmap", "js"]) {
       const body = readFileSync(join(volumesDir, "large", `${name}.nii.gz`));
-      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `overlays/${STUDY}/stack-0-${name}.nii.gz`, Body: body }));
+      await local.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `overlays/${STUDY}/stack-0-${name}.nii.gz`, Body: body }));
     }
     const large = JSON.parse(readFileSync(join(volumesDir, "large", "geometry.json"), "utf8")) as StackGeometry;
-    await DynamoDBDocumentClient.from(dynamo).send(
+    await DynamoDBDocumentClient.from(local.dynamo).send(
       new UpdateCommand({
         TableName: TABLE,
         Key: recordKeys.stack(STACK),

@@ -31,24 +31,14 @@ import { runRefit } from "../../lambdas/domain/refit.js";
 import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
 import { RecordingMailer } from "../support/in-memory-ports.js";
 import { AMY, FIXTURE_GEOMETRY, fixtureLabels, fixtureMaskBytes, parseMime, pendingStack, ZED } from "../support/round-fixtures.js";
-import {
-  BUCKET,
-  chromiumMissing,
-  type LocalStack,
-  resetLocalStack,
-  signInAs,
-  startLocalStack,
-  stopLocalStack,
-  TABLE,
-} from "./local-stack.js";
+import { BUCKET, chromiumMissing, resetLocalStack, signInAs, TABLE, useLocalStack } from "./local-stack.js";
 
 const NO_CHROMIUM = chromiumMissing("worklist");
 
 const STACKS = 8;
 const studyOf = (i: number) => `study-${String(i).padStart(3, "0")}`;
 
-/** The local stack's parts (local-stack.ts), set in beforeAll. */
-let { moto, server, browser, store, dynamo, s3 } = {} as LocalStack;
+const local = useLocalStack({ label: "worklist", overlays: true });
 let overlayDir: string;
 let roundId: string;
 let amy: AnnotatorShare;
@@ -67,43 +57,43 @@ beforeAll(async () => {
       stdio: ["ignore", "ignore", "inherit"],
     },
   );
-  ({ moto, server, browser, store, dynamo, s3 } = await startLocalStack({ label: "worklist", overlays: true }));
 });
 
 afterAll(async () => {
-  await stopLocalStack({ browser, server, moto });
   if (overlayDir !== undefined) rmSync(overlayDir, { recursive: true, force: true });
 });
 
 /** A fresh table and bucket: 8 scored stacks, this week's round selected and shared out by the real code, overlays in S3. */
 beforeEach(async () => {
-  await resetLocalStack({ moto, dynamo, s3 });
+  await resetLocalStack(local);
   for (let i = 0; i < STACKS; i++) {
     const base = pendingStack(i, 300 + 90 * i);
     const scores = { ...(base.scores as NonNullable<typeof base.scores>), stackScore: Math.min(0.99, 0.41 + 0.08 * i) };
     const stack = { ...base, stackId: `${studyOf(i)}-s0`, scores };
-    expect(await store.createStack(stack)).toBe(true);
+    expect(await local.store.createStack(stack)).toBe(true);
     const folder = (overlayKeyOf(stack.stackId) as string).replace(/[^/]+$/, "");
     for (const file of readdirSync(join(overlayDir, studyOf(i)))) {
-      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: folder + file, Body: readFileSync(join(overlayDir, studyOf(i), file)) }));
+      await local.s3.send(
+        new PutObjectCommand({ Bucket: BUCKET, Key: folder + file, Body: readFileSync(join(overlayDir, studyOf(i), file)) }),
+      );
     }
   }
   const now = new Date().toISOString();
   const round = await runSelectionRound(now, {
-    records: store,
+    records: local.store,
     settings: { budgetSeconds: 3 * 3600, resolutionSeconds: 1, timeZone: "UTC" },
   });
   roundId = round.roundId;
   let n = 0;
   mailer = new RecordingMailer();
   await notifyAnnotators(roundId, {
-    records: store,
+    records: local.store,
     mailer,
-    settings: { sender: "ich-al@example.org", annotators: [AMY, ZED], budgetSeconds: 3 * 3600, worklistUrl: server.url },
+    settings: { sender: "ich-al@example.org", annotators: [AMY, ZED], budgetSeconds: 3 * 3600, worklistUrl: local.server.url },
     clock: () => now,
     newToken: () => `t${n++}`,
   });
-  const shares = (await store.getRound(roundId))?.assignment?.annotators ?? [];
+  const shares = (await local.store.getRound(roundId))?.assignment?.annotators ?? [];
   amy = shares.find((s) => s.annotator === AMY) as AnnotatorShare;
   zed = shares.find((s) => s.annotator === ZED) as AnnotatorShare;
   expect(amy.stackIds.length).toBeGreaterThanOrEqual(2);
@@ -118,7 +108,7 @@ const attachMask = (c: ReturnType<typeof card>, bytes: Uint8Array) =>
   c.locator("input[type=file]").setInputFiles({ name: "mask.nii.gz", mimeType: "application/gzip", buffer: Buffer.from(bytes) });
 
 const api = (path: string, token: string | undefined, init: RequestInit = {}) =>
-  fetch(new URL(`api${path}`, server.url), {
+  fetch(new URL(`api${path}`, local.server.url), {
     ...init,
     headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers },
   });
@@ -127,7 +117,7 @@ describe("local API Gateway stand-in (no browser)", () => {
   it("401 without a token; the worklist, overlays and completions through the real handler; 403 for someone else's stack", async () => {
     expect((await api("/worklist", undefined)).status).toBe(401);
     expect((await api("/worklist", "made-up-token")).status).toBe(401);
-    const token = server.tokenFor(AMY);
+    const token = local.server.tokenFor(AMY);
     const worklist = WorklistResponseSchema.parse(await (await api("/worklist", token)).json());
     expect(worklist.roundId).toBe(roundId);
     expect(worklist.stacks.map((s) => s.stackId)).toEqual(amy.stackIds);
@@ -138,7 +128,7 @@ describe("local API Gateway stand-in (no browser)", () => {
     expect(body.keyFrames).toHaveLength(3);
     // Presigned GETs of the container's PNGs, passed through this origin's storage stand-in.
     const url = new URL(body.keyFrames[0]?.heatmapPng ?? "");
-    expect(`${url.origin}/`).toBe(server.url);
+    expect(`${url.origin}/`).toBe(local.server.url);
     expect(url.pathname).toMatch(/^\/storage\/studies\/overlays\/study-\d{3}\/stack-0-key-\d+-heatmap\.png$/);
     const png = Buffer.from(await (await fetch(url)).arrayBuffer());
     expect(png.subarray(1, 4).toString()).toBe("PNG");
@@ -153,7 +143,7 @@ describe("local API Gateway stand-in (no browser)", () => {
         body: JSON.stringify({ stackId, activeSeconds: 61, noHemorrhage: true }),
       });
     expect((await post(zed.stackIds[0] as string)).status).toBe(403);
-    expect((await store.getStack(zed.stackIds[0] as string))?.completion).toBeUndefined();
+    expect((await local.store.getStack(zed.stackIds[0] as string))?.completion).toBeUndefined();
     const first = await post(amy.stackIds[0] as string);
     const replay = await post(amy.stackIds[0] as string);
     expect([first.status, replay.status]).toEqual([200, 200]);
@@ -161,14 +151,14 @@ describe("local API Gateway stand-in (no browser)", () => {
   });
 
   it("serves the page with a CSP that allows nothing off this origin", async () => {
-    const page = await fetch(server.url);
+    const page = await fetch(local.server.url);
     expect(page.status).toBe(200);
     expect(page.headers.get("content-security-policy")).toMatch(/default-src 'none'.*connect-src 'self'/);
     const html = await page.text();
     expect(html).not.toMatch(/https?:\/\//);
     // The page's own code names no outside address. (The bundled viewer libraries carry documentation and
     // namespace URLs in strings; that nothing is requested off this origin is checked in every browser test.)
-    const app = await (await fetch(new URL("app.js", server.url))).text();
+    const app = await (await fetch(new URL("app.js", local.server.url))).text();
     expect(app.length).toBeGreaterThan(0);
     for (const file of readdirSync(resolve("web/worklist/src"))) {
       const code = readFileSync(resolve("web/worklist/src", file), "utf8").replace(/\/\*[\s\S]*?\*\/|(^|\s)\/\/.*$/gm, "");
@@ -182,13 +172,13 @@ describe("local API Gateway stand-in (no browser)", () => {
     const authorize = {
       client_id: "local-worklist",
       response_type: "code",
-      redirect_uri: server.url,
+      redirect_uri: local.server.url,
       state: "s-123",
       code_challenge: challenge,
       code_challenge_method: "S256",
       scope: "openid email",
     };
-    const form = await fetch(new URL(`oauth2/authorize?${new URLSearchParams(authorize)}`, server.url));
+    const form = await fetch(new URL(`oauth2/authorize?${new URLSearchParams(authorize)}`, local.server.url));
     expect(form.status).toBe(200);
     expect(await form.text()).toContain(`value="${challenge}"`);
     for (const [field, value] of [
@@ -198,12 +188,12 @@ describe("local API Gateway stand-in (no browser)", () => {
       ["response_type", "token"],
     ]) {
       const refused = await fetch(
-        new URL(`oauth2/authorize?${new URLSearchParams({ ...authorize, [field as string]: value as string })}`, server.url),
+        new URL(`oauth2/authorize?${new URLSearchParams({ ...authorize, [field as string]: value as string })}`, local.server.url),
       );
       expect(refused.status, field).toBe(400);
     }
     const signIn = (annotator: string) =>
-      fetch(new URL("oauth2/authorize", server.url), {
+      fetch(new URL("oauth2/authorize", local.server.url), {
         method: "POST",
         body: new URLSearchParams({ ...authorize, annotator }),
         redirect: "manual",
@@ -212,14 +202,19 @@ describe("local API Gateway stand-in (no browser)", () => {
     const answer = await signIn(AMY);
     expect(answer.status).toBe(302);
     const back = new URL(answer.headers.get("location") ?? "");
-    expect(`${back.origin}${back.pathname}`).toBe(server.url);
+    expect(`${back.origin}${back.pathname}`).toBe(local.server.url);
     expect(back.searchParams.get("state")).toBe("s-123");
     const code = back.searchParams.get("code") ?? "";
     const token = (body: Record<string, string>) =>
-      fetch(new URL("oauth2/token", server.url), {
+      fetch(new URL("oauth2/token", local.server.url), {
         method: "POST",
         headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams({ grant_type: "authorization_code", client_id: "local-worklist", redirect_uri: server.url, ...body }),
+        body: new URLSearchParams({
+          grant_type: "authorization_code",
+          client_id: "local-worklist",
+          redirect_uri: local.server.url,
+          ...body,
+        }),
       });
     // A wrong verifier spends the code: the right one cannot use it afterwards.
     const wrong = await token({ code, code_verifier: randomBytes(32).toString("base64url") });
@@ -234,12 +229,12 @@ describe("local API Gateway stand-in (no browser)", () => {
     expect((await token({ code: again, code_verifier: verifier })).status).toBe(400); // spent
 
     const logout = await fetch(
-      new URL(`logout?${new URLSearchParams({ client_id: "local-worklist", logout_uri: server.url })}`, server.url),
+      new URL(`logout?${new URLSearchParams({ client_id: "local-worklist", logout_uri: local.server.url })}`, local.server.url),
       {
         redirect: "manual",
       },
     );
-    expect([logout.status, logout.headers.get("location")]).toEqual([302, server.url]);
+    expect([logout.status, logout.headers.get("location")]).toEqual([302, local.server.url]);
   });
 });
 
@@ -255,16 +250,16 @@ async function closePage(page: Page) {
 }
 
 async function openPage(email = AMY, options: { viewport?: { width: number; height: number }; path?: string } = {}): Promise<Page> {
-  if (!browser) throw new Error("no browser");
-  const context = await browser.newContext({ viewport: options.viewport ?? { width: 1366, height: 768 } });
+  if (!local.browser) throw new Error("no browser");
+  const context = await local.browser.newContext({ viewport: options.viewport ?? { width: 1366, height: 768 } });
   const page = await context.newPage();
   const external: string[] = [];
   externalRequests.set(page, external);
   page.on("request", (r) => {
-    if (!r.url().startsWith(server.url) && !r.url().startsWith("data:")) external.push(r.url());
+    if (!r.url().startsWith(local.server.url) && !r.url().startsWith("data:")) external.push(r.url());
   });
   await page.clock.install({ time: T0 });
-  await page.goto(options.path ? new URL(options.path, server.url).toString() : server.url);
+  await page.goto(options.path ? new URL(options.path, local.server.url).toString() : local.server.url);
   await signInAs(page, email);
   await page.locator("article.stack").first().waitFor();
   return page;
@@ -296,7 +291,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     await expect
       .poll(() => page.locator("article.stack").evaluateAll((els) => els.map((e) => e.getAttribute("data-stack-id"))))
       .toEqual(amy.stackIds);
-    const records = await Promise.all(amy.stackIds.map((id) => store.getStack(id)));
+    const records = await Promise.all(amy.stackIds.map((id) => local.store.getStack(id)));
     const first = card(page, amy.stackIds[0] as string);
     await expect.poll(() => first.locator("dd").first().textContent()).toMatch(/min|s$/);
     expect(await first.textContent()).toContain((records[0]?.scores?.stackScore ?? 0).toFixed(2));
@@ -337,7 +332,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     await noHemorrhage(c);
     await c.getByRole("button", { name: "Finish" }).click();
     await expect.poll(() => c.locator(".message").textContent()).toContain("Recorded: 3 min");
-    const stored = await store.getStack(id);
+    const stored = await local.store.getStack(id);
     expect(stored?.status).toBe("labeled");
     expect(stored?.completion).toMatchObject({ activeSeconds: 180, annotator: AMY, noHemorrhage: true, source: "page" });
     expect(await c.locator(".outcome").textContent()).toMatch(/Predicted .* · actual 3 min/);
@@ -346,7 +341,10 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     expect(await page.locator("#total-done").textContent()).toBe(`1 of ${amy.stackIds.length}`);
     await closePage(page);
 
-    const refit = await runRefit(new Date().toISOString(), { records: store, timeModels: new DynamoTimeModelStore(dynamo, TABLE) });
+    const refit = await runRefit(new Date().toISOString(), {
+      records: local.store,
+      timeModels: new DynamoTimeModelStore(local.dynamo, TABLE),
+    });
     expect(refit.n).toBe(1);
     expect(refit.lastRound).toMatchObject({ roundId, stacks: 1, actualSeconds: 180 });
   });
@@ -382,7 +380,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     release();
     await expect.poll(() => c.locator(".message").textContent()).toMatch(/Not sent yet — network failure/);
     expect(JSON.parse((await outboxOf(page)) ?? "[]")).toEqual([{ stackId: id, activeSeconds: 42, noHemorrhage: true }]);
-    expect((await store.getStack(id))?.completion?.activeSeconds).toBe(42);
+    expect((await local.store.getStack(id))?.completion?.activeSeconds).toBe(42);
     await c.getByRole("button", { name: "Retry now" }).click();
     await expect.poll(() => c.locator(".message").textContent()).toContain("Recorded: 42 s");
     expect(await outboxOf(page)).toBeNull();
@@ -391,7 +389,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     await c.focus();
     await page.keyboard.press("f");
     expect(await c.locator(".message").textContent()).toContain("Already finished");
-    expect((await store.listByStatus("labeled")).map((s) => [s.stackId, s.completion?.activeSeconds])).toEqual([[id, 42]]);
+    expect((await local.store.listByStatus("labeled")).map((s) => [s.stackId, s.completion?.activeSeconds])).toEqual([[id, 42]]);
     await closePage(page);
   });
 
@@ -405,11 +403,11 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     await noHemorrhage(c);
     await c.getByRole("button", { name: "Finish" }).click();
     await expect.poll(() => c.locator(".badge").textContent()).toBe("Not sent yet");
-    expect((await store.getStack(id))?.status).toBe("selected");
+    expect((await local.store.getStack(id))?.status).toBe("selected");
     await page.unroute("**/api/completions");
     await page.reload();
     await expect.poll(() => card(page, id).locator(".badge").textContent()).toBe("Done");
-    expect((await store.getStack(id))?.completion?.activeSeconds).toBe(25);
+    expect((await local.store.getStack(id))?.completion?.activeSeconds).toBe(25);
     await closePage(page);
   });
 
@@ -432,7 +430,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     await expect.poll(() => c.locator(".message").textContent()).toContain("not assigned to you");
     expect(await c.locator(".message").getAttribute("data-tone")).toBe("error");
     expect(await outboxOf(page)).toBeNull();
-    const record = await store.getStack(foreign);
+    const record = await local.store.getStack(foreign);
     expect([record?.status, record?.completion]).toEqual(["selected", undefined]);
     await closePage(page);
   });
@@ -455,16 +453,16 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     const message = (await c.locator(".message").textContent()) ?? "";
     expect(message).toMatch(/MASK_REFUSED: .*8×6×3 voxels.*frames/);
     expect(await c.locator(".message").getAttribute("data-tone")).toBe("error");
-    expect((await store.getStack(id))?.status).toBe("selected");
-    expect((await store.listMaskRefusals(id)).map((r) => r.code)).toEqual(["GEOMETRY_MISMATCH"]);
+    expect((await local.store.getStack(id))?.status).toBe("selected");
+    expect((await local.store.listMaskRefusals(id)).map((r) => r.code)).toEqual(["GEOMETRY_MISMATCH"]);
     expect(await outboxOf(page)).toBeNull();
     // Fixed and finished again: the kept active time goes with it.
     await attachMask(c, fixtureMaskBytes());
     await c.getByRole("button", { name: "Finish" }).click();
     await expect.poll(() => c.locator(".message").textContent()).toContain("Recorded: 40 s");
-    const stored = await store.getStack(id);
+    const stored = await local.store.getStack(id);
     expect(stored?.completion).toMatchObject({ activeSeconds: 40, source: "external", mask: { labeledVoxels: 6, values: [0, 3] } });
-    const kept = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: stored?.completion?.mask?.key }));
+    const kept = await local.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: stored?.completion?.mask?.key }));
     const check = checkMask((await kept.Body?.transformToByteArray()) ?? new Uint8Array(0), FIXTURE_GEOMETRY);
     expect(check.ok && Buffer.from(check.labels).equals(Buffer.from(fixtureLabels()))).toBe(true);
     // Both uploads went through this origin's storage stand-in, one key each.
@@ -513,40 +511,40 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     const page = await openPage();
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByText("Signed out.").waitFor();
-    expect(new URL(page.url()).toString()).toBe(server.url);
+    expect(new URL(page.url()).toString()).toBe(local.server.url);
     expect(await page.evaluate<string | null>(`sessionStorage.getItem("ich-al.worklist.token")`)).toBeNull();
     await expect.poll(() => page.locator("article.stack").count()).toBe(0);
     await closePage(page);
   });
 
   it("refuses a sign-in answer that this tab did not ask for (foreign state), without calling the token endpoint", async () => {
-    if (!browser) throw new Error("no browser");
-    const context = await browser.newContext();
+    if (!local.browser) throw new Error("no browser");
+    const context = await local.browser.newContext();
     const page = await context.newPage();
     const tokenCalls: string[] = [];
     page.on("request", (r) => {
       if (r.url().includes("/oauth2/token")) tokenCalls.push(r.url());
     });
-    await page.goto(`${server.url}?code=stolen-code&state=not-mine`);
+    await page.goto(`${local.server.url}?code=stolen-code&state=not-mine`);
     await page.getByText("does not belong to a sign-in started in this tab").waitFor();
     expect(tokenCalls).toEqual([]);
-    expect(page.url()).toBe(server.url);
+    expect(page.url()).toBe(local.server.url);
     await context.close();
   });
 
   it("screenshot of the weekly e-mail's HTML part as a mail client shows it; its one link opens this page", async () => {
-    if (!browser) throw new Error("Chromium was found but did not start");
+    if (!local.browser) throw new Error("Chromium was found but did not start");
     const raw = mailer.sent.find((m) => m.to === AMY)?.raw ?? "";
     const [text, html] = parseMime(raw).parts.map((p) => p.body) as [string, string];
     expect(text).toContain(`Stack 1 of ${amy.stackIds.length} · `);
-    const context = await browser.newContext({ viewport: { width: 760, height: 600 }, javaScriptEnabled: false });
+    const context = await local.browser.newContext({ viewport: { width: 760, height: 600 }, javaScriptEnabled: false });
     const page = await context.newPage();
     await page.setContent(html);
     const links = await page.locator("a").all();
     expect(links).toHaveLength(1);
     const href = (await links[0]?.getAttribute("href")) ?? "";
     expect(new URL(href).searchParams.get("round")).toBe(roundId);
-    expect(href.startsWith(server.url)).toBe(true);
+    expect(href.startsWith(local.server.url)).toBe(true);
     expect(await page.locator("li").count()).toBe(amy.stackIds.length);
     const scratch = process.env.EMAIL_SCREENSHOT ? undefined : mkdtempSync(join(tmpdir(), "email-"));
     const out = scratch ? join(scratch, "email.png") : resolve(process.env.EMAIL_SCREENSHOT as string);
