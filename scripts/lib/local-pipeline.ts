@@ -68,10 +68,7 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     report(`      ensemble ${ensemble.cached ? "from cache" : "trained"}: ${ensemble.modelDir}`);
     timer.lap("train+pool");
     cleanups.push(() => model.stop());
-    const server = await model.start(ensemble.modelDir, modelServerSettings(options, aws, moto.endpoint));
-    report(
-      `      model server on ${server.endpoint} (async output ${aws.roles.scoringEndpoint.asyncOutput}, topics: success + error, ${aws.roles.scoringEndpoint.environment.ICHAL_CONCURRENT_REQUESTS ?? "default"} requests at a time)`,
-    );
+    const server = await startScoringModel(model, ensemble.modelDir, options, aws, moto.endpoint);
     const run = runContext(options, aws, cleanups, {
       awsEndpoint: moto.endpoint,
       writeLog: (line) => log.write(line),
@@ -99,11 +96,7 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     const emails = await deliverEmails(run, output.outboxDir);
     timer.lap("annotate+week2");
 
-    const records = await scanRecords(run.dynamo, run.roles.tableName);
-    const objectScan = await scanObjects(run.s3, pool.plantedName, {
-      bucket: run.roles.studiesBucket,
-      prefix: STUDIES_BUCKET.quarantinePrefix,
-    });
+    const { records, objectScan } = await readWhatRemains(run, pool.plantedName);
     await log.flush();
     const result = localRunResult({
       options,
@@ -205,6 +198,16 @@ class ModelService {
   }
 }
 
+/** The model server on the ensemble, as the stack's asynchronous endpoint configures it; reported. */
+async function startScoringModel(model: ModelService, modelDir: string, options: LocalRunOptions, aws: LocalAws, awsEndpoint: string) {
+  const server = await model.start(modelDir, modelServerSettings(options, aws, awsEndpoint));
+  const endpoint = aws.roles.scoringEndpoint;
+  options.report(
+    `      model server on ${server.endpoint} (async output ${endpoint.asyncOutput}, topics: success + error, ${endpoint.environment.ICHAL_CONCURRENT_REQUESTS ?? "default"} requests at a time)`,
+  );
+  return server;
+}
+
 /** The model container as the stack's asynchronous endpoint configures it, on the CPU. */
 function modelServerSettings(options: LocalRunOptions, aws: LocalAws, awsEndpoint: string): Omit<ModelServerOptions, "modelDir"> {
   const endpoint = aws.roles.scoringEndpoint;
@@ -238,6 +241,13 @@ async function prepareEnsembleAndPool(options: LocalRunOptions) {
   ]);
   const pool: PhantomPool = { phantoms, dir, plantedName, plantIndex, corruptIndex: 0 };
   return { ensemble, pool };
+}
+
+/** Every record, and the planted name searched for in every S3 object version (before moto stops). */
+async function readWhatRemains(run: RunContext, plantedName: string) {
+  const records = await scanRecords(run.dynamo, run.roles.tableName);
+  const objectScan = await scanObjects(run.s3, plantedName, { bucket: run.roles.studiesBucket, prefix: STUDIES_BUCKET.quarantinePrefix });
+  return { records, objectScan };
 }
 
 /** The e-mails SES accepted so far, written to the outbox. */
