@@ -4,6 +4,8 @@
  * Chromium (test/support/chromium.ts), skipped with the reason printed only where none can be found.
  */
 import "./handler-environment.js";
+import { execFileSync } from "node:child_process";
+import { resolve } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { type Browser, chromium, type Page } from "playwright-core";
@@ -127,6 +129,18 @@ export async function resetLocalStack({ moto, dynamo, s3 }: Pick<LocalStack, "mo
   await moto.reset();
   await createRecordsTable(dynamo, TABLE);
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+}
+
+/**
+ * Runs one of test/browser's Python scripts (which write the fixtures: volumes, overlays) with the model
+ * container's environment and package; its output is discarded, its errors shown.
+ */
+export function runFixtureScript(script: string, args: string[], options: { cwd?: string } = {}): void {
+  execFileSync(resolve("model-container/.venv/bin/python"), [resolve("test/browser", script), ...args], {
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    env: { ...process.env, PYTHONPATH: resolve("model-container") },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
 }
 
 /** The page's "Sign in" → the local authorization server's form → back on the page with a code (PKCE). */

@@ -17,10 +17,9 @@
  * screenshot (the 32 × 512² stack: CT, heatmap overlay, a drawn mask).
  */
 import "./handler-environment.js";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { Locator, Page } from "playwright-core";
@@ -33,7 +32,7 @@ import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
 import { decodeRuns } from "../../web/worklist/src/run-length.js";
 import { RecordingMailer } from "../support/in-memory-ports.js";
 import { AMY, pendingStack } from "../support/round-fixtures.js";
-import { BUCKET, chromiumMissing, resetLocalStack, signInAs, TABLE, useLocalStack } from "./local-stack.js";
+import { BUCKET, chromiumMissing, resetLocalStack, runFixtureScript, signInAs, TABLE, useLocalStack } from "./local-stack.js";
 
 const NO_CHROMIUM = chromiumMissing("viewer");
 
@@ -51,19 +50,8 @@ let truth: Uint8Array;
 
 beforeAll(async () => {
   volumesDir = mkdtempSync(join(tmpdir(), "viewer-volumes-"));
-  execFileSync(
-    resolve("model-container/.venv/bin/python"),
-    [resolve("test/browser/make-viewer-volumes.py"), volumesDir, "4", "64", "12", "exact"],
-    {
-      env: { ...process.env, PYTHONPATH: resolve("model-container") },
-      stdio: ["ignore", "ignore", "inherit"],
-    },
-  );
-  execFileSync(
-    resolve("model-container/.venv/bin/python"),
-    [resolve("test/browser/make-viewer-volumes.py"), join(volumesDir, "large"), "7", "512", "32", "smooth"],
-    { env: { ...process.env, PYTHONPATH: resolve("model-container") }, stdio: ["ignore", "ignore", "inherit"] },
-  );
+  runFixtureScript("make-viewer-volumes.py", [volumesDir, "4", "64", "12", "exact"]);
+  runFixtureScript("make-viewer-volumes.py", [join(volumesDir, "large"), "7", "512", "32", "smooth"]);
   geometry = JSON.parse(readFileSync(join(volumesDir, "geometry.json"), "utf8")) as StackGeometry;
   truth = new Uint8Array(readFileSync(join(volumesDir, "mask.bin")));
 });
@@ -182,10 +170,7 @@ async function storedMaskByNibabel(): Promise<Uint8Array> {
   const file = join(volumesDir, "stored.nii.gz");
   writeFileSync(file, (await object.Body?.transformToByteArray()) ?? new Uint8Array(0));
   const out = join(volumesDir, "stored.bin");
-  execFileSync(resolve("model-container/.venv/bin/python"), [resolve("test/browser/make-viewer-volumes.py"), "--decode", file, out], {
-    env: { ...process.env, PYTHONPATH: resolve("model-container") },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  runFixtureScript("make-viewer-volumes.py", ["--decode", file, out]);
   return new Uint8Array(readFileSync(out));
 }
 

@@ -13,7 +13,6 @@
  * (EMAIL_SCREENSHOT=docs/email.png the weekly e-mail's).
  */
 import "./handler-environment.js";
-import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,7 +30,7 @@ import { runRefit } from "../../lambdas/domain/refit.js";
 import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
 import { RecordingMailer } from "../support/in-memory-ports.js";
 import { AMY, FIXTURE_GEOMETRY, fixtureLabels, fixtureMaskBytes, parseMime, pendingStack, ZED } from "../support/round-fixtures.js";
-import { BUCKET, chromiumMissing, resetLocalStack, signInAs, TABLE, useLocalStack } from "./local-stack.js";
+import { BUCKET, chromiumMissing, resetLocalStack, runFixtureScript, signInAs, TABLE, useLocalStack } from "./local-stack.js";
 
 const NO_CHROMIUM = chromiumMissing("worklist");
 
@@ -48,15 +47,8 @@ let mailer: RecordingMailer;
 
 beforeAll(async () => {
   overlayDir = mkdtempSync(join(tmpdir(), "worklist-overlays-"));
-  execFileSync(
-    resolve("model-container/.venv/bin/python"),
-    [resolve("test/browser/make-overlays.py"), overlayDir, ...Array.from({ length: STACKS }, (_, i) => `${studyOf(i)}:${i + 11}`)],
-    {
-      cwd: resolve("model-container"),
-      env: { ...process.env, PYTHONPATH: resolve("model-container") },
-      stdio: ["ignore", "ignore", "inherit"],
-    },
-  );
+  const stacks = Array.from({ length: STACKS }, (_, i) => `${studyOf(i)}:${i + 11}`);
+  runFixtureScript("make-overlays.py", [overlayDir, ...stacks], { cwd: resolve("model-container") });
 });
 
 afterAll(async () => {
