@@ -18,7 +18,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import type { Page } from "playwright-core";
+import type { Page, Request } from "playwright-core";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { DynamoTimeModelStore } from "../../lambdas/adapters/dynamo-time-model-store.js";
 import { OverlayResponseSchema, WorklistResponseSchema } from "../../lambdas/contracts/completion-api.js";
@@ -245,16 +245,25 @@ async function openPage(email = AMY, options: { viewport?: { width: number; heig
   if (!local.browser) throw new Error("no browser");
   const context = await local.browser.newContext({ viewport: options.viewport ?? { width: 1366, height: 768 } });
   const page = await context.newPage();
-  const external: string[] = [];
+  const external = recordRequests(page, (r) =>
+    !r.url().startsWith(local.server.url) && !r.url().startsWith("data:") ? r.url() : undefined,
+  );
   externalRequests.set(page, external);
-  page.on("request", (r) => {
-    if (!r.url().startsWith(local.server.url) && !r.url().startsWith("data:")) external.push(r.url());
-  });
   await page.clock.install({ time: T0 });
   await page.goto(options.path ? new URL(options.path, local.server.url).toString() : local.server.url);
   await signInAs(page, email);
   await page.locator("article.stack").first().waitFor();
   return page;
+}
+
+/** What `pick` gives for each request the page sends from now on, in order (undefined: left out). */
+function recordRequests(page: Page, pick: (request: Request) => string | undefined): string[] {
+  const kept: string[] = [];
+  page.on("request", (r) => {
+    const value = pick(r);
+    if (value !== undefined) kept.push(value);
+  });
+  return kept;
 }
 
 const card = (page: Page, stackId: string) => page.locator(`article[data-stack-id="${stackId}"]`);
@@ -345,10 +354,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     const page = await openPage();
     const id = amy.stackIds[1] as string;
     const c = card(page, id);
-    const posts: string[] = [];
-    page.on("request", (r) => {
-      if (r.url().endsWith("/api/completions")) posts.push(r.postData() ?? "");
-    });
+    const posts = recordRequests(page, (r) => (r.url().endsWith("/api/completions") ? (r.postData() ?? "") : undefined));
     await c.getByRole("button", { name: "Start" }).click();
     await page.clock.runFor(42_000);
     await noHemorrhage(c);
@@ -431,10 +437,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     const page = await openPage();
     const id = amy.stackIds[0] as string;
     const c = card(page, id);
-    const puts: string[] = [];
-    page.on("request", (r) => {
-      if (r.method() === "PUT") puts.push(new URL(r.url()).pathname);
-    });
+    const puts = recordRequests(page, (r) => (r.method() === "PUT" ? new URL(r.url()).pathname : undefined));
     await c.getByRole("button", { name: "Start" }).click();
     await page.clock.runFor(40_000);
     const [frames, rows, columns] = FIXTURE_GEOMETRY.shape;
@@ -513,10 +516,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     if (!local.browser) throw new Error("no browser");
     const context = await local.browser.newContext();
     const page = await context.newPage();
-    const tokenCalls: string[] = [];
-    page.on("request", (r) => {
-      if (r.url().includes("/oauth2/token")) tokenCalls.push(r.url());
-    });
+    const tokenCalls = recordRequests(page, (r) => (r.url().includes("/oauth2/token") ? r.url() : undefined));
     await page.goto(`${local.server.url}?code=stolen-code&state=not-mine`);
     await page.getByText("does not belong to a sign-in started in this tab").waitFor();
     expect(tokenCalls).toEqual([]);
