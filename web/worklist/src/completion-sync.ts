@@ -12,6 +12,16 @@ import { showSignIn } from "./session.js";
 import { renderSummary, updateCard } from "./stack-cards.js";
 
 const RETRY_MS = 15_000;
+
+/** What the annotator is told when the API refuses a completion, by its code. */
+const REFUSALS: Record<string, string> = {
+  NOT_ASSIGNED: "Not recorded: this stack is not assigned to you. Nothing was saved for it.",
+  CONFLICT:
+    "Not recorded: this stack was already completed with different values (another tab or device?). The stored completion is shown.",
+  NOT_SELECTED: "Not recorded: this stack is no longer selected for labeling.",
+  NOT_FOUND: "Not recorded: the server does not know this stack.",
+  MASK_REFUSED: "Not recorded: the mask was refused. Fix it (or export it again on the stack's grid) and finish again.",
+};
 let retryTimer: number | undefined;
 
 /** Sends one completion unless it is already in flight, and says what the API answered. */
@@ -39,15 +49,7 @@ export async function send(pending: PendingCompletion): Promise<void> {
     renderSummary();
   } else if (verdict.kind === "refused") {
     outbox.remove(id);
-    const text: Record<string, string> = {
-      NOT_ASSIGNED: "Not recorded: this stack is not assigned to you. Nothing was saved for it.",
-      CONFLICT:
-        "Not recorded: this stack was already completed with different values (another tab or device?). The stored completion is shown.",
-      NOT_SELECTED: "Not recorded: this stack is no longer selected for labeling.",
-      NOT_FOUND: "Not recorded: the server does not know this stack.",
-      MASK_REFUSED: "Not recorded: the mask was refused. Fix it (or export it again on the stack's grid) and finish again.",
-    };
-    say(id, `${text[verdict.code] ?? "Not recorded."} (${verdict.code}: ${verdict.message})`, "error");
+    say(id, `${REFUSALS[verdict.code] ?? "Not recorded."} (${verdict.code}: ${verdict.message})`, "error");
     if (verdict.code === "CONFLICT") await refreshStack(id);
   } else {
     say(

@@ -99,6 +99,40 @@ function renderCard(stack: Stack, actions: CardActions): HTMLElement {
   const title = h("h2", { id: `title-${safe}` }, id);
   const badge = h("span", { class: "badge", "data-role": "status" });
   const clock = h("span", { class: "clock", "aria-label": "Active time" }, "00:00");
+  const { start, pause, finish, retry, mask, negative, controls } = cardControls(safe);
+  const message = h("p", { class: "message", role: "status", "aria-live": "polite" });
+  const outcome = h("p", { class: "outcome", hidden: true });
+  const thumbs = h(
+    "div",
+    { class: "thumbs", role: "group", "aria-label": `Key frames of ${id}` },
+    h("p", { class: "muted" }, "Loading overlays…"),
+  );
+  const viewer = new ViewerPanel(id, page.worklist?.annotator ?? "", () => page.api, h);
+  const root = h(
+    "article",
+    { class: "stack", id: `stack-${safe}`, "data-stack-id": id, tabindex: "-1", "aria-labelledby": `title-${safe}` },
+    h(
+      "div",
+      { class: "stack-info" },
+      h("header", { class: "stack-head" }, title, badge),
+      stackFacts(stack, clock),
+      controls,
+      outcome,
+      message,
+    ),
+    thumbs,
+    viewer.root,
+  );
+  start.addEventListener("click", () => actions.start(id));
+  pause.addEventListener("click", () => actions.pause(id));
+  finish.addEventListener("click", () => void actions.finish(id));
+  retry.addEventListener("click", () => void actions.retry(id));
+  page.cards.set(id, { root, badge, clock, start, pause, finish, retry, mask, negative, controls, message, outcome, thumbs, viewer });
+  return root;
+}
+
+/** The card's mask file, "no hemorrhage" box and buttons (their shortcuts in aria-keyshortcuts). */
+function cardControls(safe: string) {
   const start = h(
     "button",
     { type: "button", "data-action": "start", "aria-keyshortcuts": "s", "aria-describedby": `title-${safe}` },
@@ -125,14 +159,12 @@ function renderCard(stack: Stack, actions: CardActions): HTMLElement {
     h("label", { class: "check" }, negative, " No hemorrhage (finish without a mask)"),
     h("div", { class: "buttons" }, start, pause, finish, retry),
   );
-  const message = h("p", { class: "message", role: "status", "aria-live": "polite" });
-  const outcome = h("p", { class: "outcome", hidden: true });
-  const thumbs = h(
-    "div",
-    { class: "thumbs", role: "group", "aria-label": `Key frames of ${id}` },
-    h("p", { class: "muted" }, "Loading overlays…"),
-  );
-  const facts = h(
+  return { start, pause, finish, retry, mask, negative, controls };
+}
+
+/** Predicted time, stack score, uncertainty V and the active-time clock. */
+function stackFacts(stack: Stack, clock: HTMLElement): HTMLElement {
+  return h(
     "dl",
     { class: "facts compact" },
     h("div", { class: "fact" }, h("dt", {}, "Predicted"), h("dd", {}, formatDuration(stack.predictedSeconds))),
@@ -140,20 +172,6 @@ function renderCard(stack: Stack, actions: CardActions): HTMLElement {
     h("div", { class: "fact" }, h("dt", {}, "Uncertainty V"), h("dd", {}, stack.stackUncertainty.toFixed(4))),
     h("div", { class: "fact" }, h("dt", {}, "Active"), h("dd", {}, clock)),
   );
-  const viewer = new ViewerPanel(id, page.worklist?.annotator ?? "", () => page.api, h);
-  const root = h(
-    "article",
-    { class: "stack", id: `stack-${safe}`, "data-stack-id": id, tabindex: "-1", "aria-labelledby": `title-${safe}` },
-    h("div", { class: "stack-info" }, h("header", { class: "stack-head" }, title, badge), facts, controls, outcome, message),
-    thumbs,
-    viewer.root,
-  );
-  start.addEventListener("click", () => actions.start(id));
-  pause.addEventListener("click", () => actions.pause(id));
-  finish.addEventListener("click", () => void actions.finish(id));
-  retry.addEventListener("click", () => void actions.retry(id));
-  page.cards.set(id, { root, badge, clock, start, pause, finish, retry, mask, negative, controls, message, outcome, thumbs, viewer });
-  return root;
 }
 
 function statusOf(stack: Stack, t: number): { text: string; tone: string } {
