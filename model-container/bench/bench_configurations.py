@@ -257,10 +257,7 @@ def run_configurations(
     payload: dict[str, Any],
 ) -> None:
     """Each configuration in turn within the time budget, its result appended to ``payload["results"]`` and written."""
-    import torch
-
     results: list[dict[str, Any]] = payload["results"]
-    cuda = device.type == "cuda"
     log(
         f"\n{len(configs)} configuration(s), {args.repeats} timed run(s) each"
         + (f", time budget {args.time_budget:.0f} s" if args.time_budget else "")
@@ -283,35 +280,47 @@ def run_configurations(
         log(f"[{i}/{len(configs)}] {cfg.name} ...")
         try:
             r = _bench_config(cfg, ensemble, device, items, args, use_phantom)
-            s = r["per_stack_s"]
-            log(
-                f"    read {s['read']:.3f}  prep {s['preprocess']:.3f}  fwd {s['forward']:.3f}  feat "
-                f"{s['features']:.3f}  total {s['total']:.3f} s/stack | e2e {r['e2e_stacks_per_s']:.3g} "
-                f"vs fwd-only {r['forward_only_stacks_per_s']:.3g} stacks/s ({r['e2e_vs_forward_pct']:.0f} %)"
-                + (
-                    f" | pipelined {r['pipelined_stacks_per_s']:.3g} stacks/s "
-                    f"({r['pipelined_vs_forward_pct']:.0f} %)"
-                    if "pipelined_stacks_per_s" in r
-                    else ""
-                )
-            )
+            log(_result_line(r))
         except Exception as error:  # noqa: BLE001 -- report the configuration and go on
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            r = {
-                "name": cfg.name,
-                **asdict(cfg),
-                "status": "failed",
-                "error": f"{type(error).__name__}: {first}",
-            }
-            log(f"    FAILED: {r['error']}")
-            if args.verbose:
-                traceback.print_exc()
-            if cuda:
-                # A broken context fails the next configurations too; nothing more to clean up then.
-                with contextlib.suppress(Exception):
-                    torch.cuda.synchronize(device)
-                    torch.cuda.empty_cache()
+            r = _failed(cfg, error, args, device)
         r["wall_s"] = time.monotonic() - c0
         last_cost = r["wall_s"]
         results.append(r)
         write_json(args.out, payload)
+
+
+def _result_line(r: dict[str, Any]) -> str:
+    """A configuration's per-stack seconds and stacks/s, as printed after it ran."""
+    s = r["per_stack_s"]
+    return (
+        f"    read {s['read']:.3f}  prep {s['preprocess']:.3f}  fwd {s['forward']:.3f}  feat "
+        f"{s['features']:.3f}  total {s['total']:.3f} s/stack | e2e {r['e2e_stacks_per_s']:.3g} "
+        f"vs fwd-only {r['forward_only_stacks_per_s']:.3g} stacks/s ({r['e2e_vs_forward_pct']:.0f} %)"
+        + (
+            f" | pipelined {r['pipelined_stacks_per_s']:.3g} stacks/s ({r['pipelined_vs_forward_pct']:.0f} %)"
+            if "pipelined_stacks_per_s" in r
+            else ""
+        )
+    )
+
+
+def _failed(cfg: Config, error: Exception, args: argparse.Namespace, device: Any) -> dict[str, Any]:
+    """The failed configuration's result, reported; on CUDA the device synchronised and its cache emptied."""
+    import torch
+
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    r = {
+        "name": cfg.name,
+        **asdict(cfg),
+        "status": "failed",
+        "error": f"{type(error).__name__}: {first}",
+    }
+    log(f"    FAILED: {r['error']}")
+    if args.verbose:
+        traceback.print_exc()
+    if device.type == "cuda":
+        # A broken context fails the next configurations too; nothing more to clean up then.
+        with contextlib.suppress(Exception):
+            torch.cuda.synchronize(device)
+            torch.cuda.empty_cache()
+    return r

@@ -103,6 +103,16 @@ def _parser() -> argparse.ArgumentParser:
         "scoring path on phantom DICOM stacks. See the module docstring for details.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    _add_model_options(p)
+    _add_stack_options(p)
+    _add_configuration_options(p)
+    _add_container_options(p)
+    _add_run_options(p)
+    return p
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """The device and the ensemble timed."""
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available)")
     p.add_argument(
         "--quick",
@@ -116,6 +126,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=float, default=1.0, help="channel width multiplier of the random ensemble")
     p.add_argument("--arch", default="drn_d_38", help="architecture of the random ensemble")
     p.add_argument("--ensemble-size", type=int, default=4, help="models in the random ensemble")
+
+
+def _add_stack_options(p: argparse.ArgumentParser) -> None:
+    """The phantom stacks and how often each configuration runs."""
     p.add_argument(
         "--stacks",
         type=int,
@@ -130,6 +144,10 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="untimed runs per configuration first (CUDA: full stacks; CPU: one crop per model)",
     )
+
+
+def _add_configuration_options(p: argparse.ArgumentParser) -> None:
+    """The configurations: CUDA and CPU settings, what the features see, the pipelined run."""
     p.add_argument(
         "--batch-sizes", type=int, nargs="+", default=[64, 384], help="CUDA: crops per forward batch"
     )
@@ -172,6 +190,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--prefetch-workers", type=int, default=2, help="CUDA: read+preprocess threads when pipelined"
     )
+
+
+def _add_container_options(p: argparse.ArgumentParser) -> None:
+    """The container path."""
     p.add_argument(
         "--container-stacks",
         type=int,
@@ -192,6 +214,10 @@ def _parser() -> argparse.ArgumentParser:
         help="frames per stack in the container runs (>= 20, the readers' minimum)",
     )
     p.add_argument("--container-only", action="store_true", help="skip the per-stage configurations")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """Threads, time budget and output."""
     p.add_argument(
         "--cudnn-benchmark",
         action="store_true",
@@ -207,7 +233,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="also write the results as JSON to this file")
     p.add_argument("--verbose", action="store_true", help="print tracebacks of failed configurations")
-    return p
 
 
 def _cpu_name() -> str:
