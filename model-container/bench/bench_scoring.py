@@ -65,6 +65,10 @@ Run it::
     cd model-container && .venv/bin/python bench/bench_scoring.py --device cpu --width 0.125 \
         --container-only --container-stacks 3 --container-frames 20
 
+The parts: bench_common.py (the phantom stacks, the read and preprocess stages, helpers),
+bench_configurations.py (the configurations, timed stage by stage), bench_container.py (the container
+path); this file reads the options, runs them and reports.
+
 Any Python with CUDA PyTorch, numpy, scipy, scikit-image, pydicom and nibabel will do in place of
 ``.venv/bin/python``. Results are printed as a table and, with ``--out FILE``, written as JSON
 (rewritten after every configuration, so a run cut short still leaves what it measured).
@@ -73,38 +77,23 @@ Any Python with CUDA PyTorch, numpy, scipy, scikit-image, pydicom and nibabel wi
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import json
 import math
 import os
 import platform
-import statistics
 import sys
-import threading
 import time
-import traceback
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench_common import FULL_FRAMES, GRID, log, make_items, sync, write_json
+from bench_configurations import configurations_for, run_configurations
+from bench_container import run_container
 
 _ROOT = Path(__file__).resolve().parents[1]  # model-container/
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-FULL_FRAMES = 32
-GRID = 512
 PRECISIONS = ("tf32", "bf16", "fp16cl")
-QUICK_CUDA = (  # (precision, batch size, stride, features on): most informative first
-    ("fp16cl", 384, 80, "gpu"),
-    ("fp16cl", 384, 80, "cpu"),
-    ("fp16cl", 384, 160, "gpu"),
-    ("fp16cl", 64, 80, "gpu"),
-    ("bf16", 384, 80, "gpu"),
-    ("tf32", 384, 80, "gpu"),
-)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,6 +103,16 @@ def _parser() -> argparse.ArgumentParser:
         "scoring path on phantom DICOM stacks. See the module docstring for details.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    _add_model_options(p)
+    _add_stack_options(p)
+    _add_configuration_options(p)
+    _add_container_options(p)
+    _add_run_options(p)
+    return p
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """The device and the ensemble timed."""
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available)")
     p.add_argument(
         "--quick",
@@ -127,6 +126,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=float, default=1.0, help="channel width multiplier of the random ensemble")
     p.add_argument("--arch", default="drn_d_38", help="architecture of the random ensemble")
     p.add_argument("--ensemble-size", type=int, default=4, help="models in the random ensemble")
+
+
+def _add_stack_options(p: argparse.ArgumentParser) -> None:
+    """The phantom stacks and how often each configuration runs."""
     p.add_argument(
         "--stacks",
         type=int,
@@ -141,6 +144,10 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="untimed runs per configuration first (CUDA: full stacks; CPU: one crop per model)",
     )
+
+
+def _add_configuration_options(p: argparse.ArgumentParser) -> None:
+    """The configurations: CUDA and CPU settings, what the features see, the pipelined run."""
     p.add_argument(
         "--batch-sizes", type=int, nargs="+", default=[64, 384], help="CUDA: crops per forward batch"
     )
@@ -183,6 +190,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--prefetch-workers", type=int, default=2, help="CUDA: read+preprocess threads when pipelined"
     )
+
+
+def _add_container_options(p: argparse.ArgumentParser) -> None:
+    """The container path."""
     p.add_argument(
         "--container-stacks",
         type=int,
@@ -203,6 +214,10 @@ def _parser() -> argparse.ArgumentParser:
         help="frames per stack in the container runs (>= 20, the readers' minimum)",
     )
     p.add_argument("--container-only", action="store_true", help="skip the per-stage configurations")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """Threads, time budget and output."""
     p.add_argument(
         "--cudnn-benchmark",
         action="store_true",
@@ -218,23 +233,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="also write the results as JSON to this file")
     p.add_argument("--verbose", action="store_true", help="print tracebacks of failed configurations")
-    return p
-
-
-# ------------------------------------------------------------------------------------------ helpers
-def _log(msg: str = "") -> None:
-    print(msg, flush=True)
-
-
-def _median(xs: list[float]) -> float:
-    return float(statistics.median(xs)) if xs else float("nan")
-
-
-def _sync(device: Any) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _cpu_name() -> str:
@@ -245,449 +243,6 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-@dataclass(frozen=True)
-class Config:
-    device: str  # "cpu" | "cuda" | "cuda:N"
-    precision: str  # fp32 (CPU) | tf32 | bf16 | fp16cl
-    batch_size: int
-    stride: int
-    features_on: str  # "gpu" | "cpu"
-    frames: int  # frames forwarded per stack
-
-    @property
-    def name(self) -> str:
-        prec = {"fp16cl": "fp16+cl"}.get(self.precision, self.precision)
-        dev = "cuda" if self.device.startswith("cuda") else "cpu"
-        extra = f" {self.frames}/{FULL_FRAMES}fr" if self.frames != FULL_FRAMES else ""
-        return f"{dev} {prec} bs{self.batch_size} s{self.stride} feat={self.features_on}{extra}"
-
-
-@dataclass
-class Item:
-    """One phantom stack: its DICOM zip, and the synthetic probabilities for the features stage."""
-
-    seed: int
-    zip_bytes: bytes
-    phantom_probs: Any  # np.float32 [M, F, H, W] on the model grid
-    placed: dict[str, Any] = field(default_factory=dict)  # device string -> torch tensor
-
-
-def _phantom_probs(mask: Any, n_models: int, seed: int) -> Any:
-    """Probabilities a trained-looking ensemble might give: the exact mask, blurred differently
-    per model and scaled below 1, plus sparse low-amplitude background speckle."""
-    import numpy as np
-    from scipy import ndimage
-
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xBE7C4]))
-    base = mask.astype(np.float32)
-    out = np.empty((n_models, *base.shape), dtype=np.float32)
-    for m in range(n_models):
-        sigma = 1.0 + 0.6 * m
-        p = ndimage.gaussian_filter(base, sigma=(0, sigma, sigma)) * np.float32(rng.uniform(0.8, 0.98))
-        speckle = ndimage.gaussian_filter(rng.random(base.shape, dtype=np.float32), sigma=(0, 3, 3))
-        speckle = np.clip((speckle - 0.5) * 6.0, 0.0, 1.0) * np.float32(0.4)
-        out[m] = np.clip(np.maximum(p, speckle), 0.0, 1.0)
-    return out
-
-
-def _make_items(n: int, seed: int, n_models: int, frames: int = FULL_FRAMES) -> list[Item]:
-    from ichal.phantoms import generate_stack, write_dicom_zip
-    from ichal.preprocessing import mask_to_model_grid, to_model_grid
-
-    items = []
-    for i in range(n):
-        s = seed + i
-        stack = generate_stack(s, negative=False, size=GRID, frames=frames)
-        buffer = io.BytesIO()
-        write_dicom_zip(stack, buffer)
-        _, transform = to_model_grid(stack.hu, stack.pixel_spacing, GRID)
-        mask = mask_to_model_grid(stack.mask, transform)  # phantom frames are in ascending position
-        items.append(
-            Item(seed=s, zip_bytes=buffer.getvalue(), phantom_probs=_phantom_probs(mask, n_models, s))
-        )
-    return items
-
-
-# ---------------------------------------------------------------------------------------- the stages
-def _read(item: Item) -> Any:
-    from ichal.io import read_stacks
-
-    stacks = read_stacks(item.zip_bytes, name=f"phantom-{item.seed}.zip")
-    if len(stacks) != 1:
-        raise RuntimeError(f"expected one stack, read {len(stacks)}")
-    return stacks[0]
-
-
-def _preprocess(stack: Any) -> Any:
-    import torch
-
-    from ichal.preprocessing import to_model_grid, window_channels
-
-    grid, _ = to_model_grid(stack.hu, stack.pixel_spacing, GRID)
-    return torch.from_numpy(window_channels(grid))
-
-
-class Runner:
-    """Runs one configuration's stages on the ensemble."""
-
-    def __init__(self, cfg: Config, ensemble: Any, device: Any, args: argparse.Namespace, use_phantom: bool):
-        import torch
-
-        self.cfg, self.ensemble, self.device, self.args, self.use_phantom = (
-            cfg,
-            ensemble,
-            device,
-            args,
-            use_phantom,
-        )
-        self.amp_dtype = {"bf16": torch.bfloat16, "fp16cl": torch.float16}.get(cfg.precision)
-        self.channels_last = cfg.precision == "fp16cl"
-        self.output_device = None if cfg.features_on == "gpu" else "cpu"
-        self.backend = "torch" if cfg.features_on == "gpu" else "scipy"
-        first = (FULL_FRAMES - cfg.frames) // 2
-        self.frame_slice = slice(first, first + cfg.frames)
-        self.feature_device = device if cfg.features_on == "gpu" else torch.device("cpu")
-
-    def setup(self) -> None:
-        import torch
-
-        # predict_frames(channels_last=True) converts the models in place and leaves them so.
-        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        self.ensemble.to(memory_format=fmt)
-        self.ensemble.stride = self.cfg.stride
-
-    def feature_input(self, item: Item, probs: Any) -> Any:
-        import torch
-
-        if not self.use_phantom:
-            return probs
-        key = str(self.feature_device)
-        if key not in item.placed:
-            item.placed[key] = torch.from_numpy(item.phantom_probs).to(self.feature_device)
-        return item.placed[key]  # always the full stack: no scaling needed for the features
-
-    def forward(self, frames: Any) -> Any:
-        return self.ensemble.predict(
-            frames[self.frame_slice],
-            batch_size=self.cfg.batch_size,
-            amp_dtype=self.amp_dtype,
-            channels_last=self.channels_last,
-            output_device=self.output_device,
-        )
-
-    def features(self, probs: Any) -> Any:
-        from ichal.features.detection import DEFAULT_DETECTION_THRESHOLD
-        from ichal.features.morphology import DEFAULT_THRESHOLDS
-        from ichal.features.stack_features import stack_features
-        from ichal.features.uncertainty import DEFAULT_TOP_K
-
-        return stack_features(
-            probs,
-            top_k=DEFAULT_TOP_K,
-            crop=self.ensemble.crop,
-            stride=self.cfg.stride,
-            thresholds=DEFAULT_THRESHOLDS,
-            detection_threshold=DEFAULT_DETECTION_THRESHOLD,
-            backend=self.backend,
-        )
-
-    def run_once(self, item: Item) -> tuple[dict[str, float], dict[str, float]]:
-        """One stack, stage by stage, each stage synchronised and timed."""
-        t: dict[str, float] = {}
-        t0 = time.perf_counter()
-        stack = _read(item)
-        t["read"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        frames = _preprocess(stack)
-        t["preprocess"] = time.perf_counter() - t0
-        if frames.shape[0] != FULL_FRAMES:
-            raise RuntimeError(f"read {frames.shape[0]} frames, expected {FULL_FRAMES}")
-        _sync(self.device)
-        t0 = time.perf_counter()
-        probs = self.forward(frames)
-        _sync(self.device)
-        t["forward"] = time.perf_counter() - t0
-        fprobs = self.feature_input(item, probs)
-        _sync(self.device)
-        t0 = time.perf_counter()
-        feats = self.features(fprobs)
-        _sync(self.device)
-        t["features"] = time.perf_counter() - t0
-        return t, dict(feats.timings_s)
-
-    def warm_up_cpu(self, item: Item) -> None:
-        """One crop per model through the network and a one-crop feature pass (a full CPU stack
-        would cost minutes)."""
-        crop = self.ensemble.crop
-        frames = _preprocess(_read(item))[self.frame_slice][:1, :, :crop, :crop]
-        probs = self.ensemble.predict(
-            frames, batch_size=self.cfg.batch_size, output_device=self.output_device
-        )
-        self.features(probs)
-
-    def pipelined(self, items: list[Item], n: int, workers: int) -> float:
-        """Wall seconds for ``n`` stacks with read + preprocess prefetched on ``workers`` threads."""
-
-        def prep(i: int) -> Any:
-            return _preprocess(_read(items[i % len(items)]))
-
-        depth = workers + 1
-        _sync(self.device)
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            pending = deque(pool.submit(prep, i) for i in range(min(depth, n)))
-            submitted = len(pending)
-            done = 0
-            while pending:
-                frames = pending.popleft().result()
-                if submitted < n:
-                    pending.append(pool.submit(prep, submitted))
-                    submitted += 1
-                probs = self.forward(frames)
-                self.features(self.feature_input(items[done % len(items)], probs))
-                done += 1
-        _sync(self.device)
-        return time.perf_counter() - t0
-
-
-# ------------------------------------------------------------------------------- the container path
-class MemoryS3:
-    """The S3 calls the scorer makes for a versioned study and its overlays, in memory (bench only:
-    the container's own cost, without the network)."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], bytes] = {}
-        self.lock = threading.Lock()
-
-    def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
-        with self.lock:
-            self.objects[(Bucket, Key)] = bytes(Body)
-        return {"VersionId": "v1"}
-
-    def head_object(self, *, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
-        return {"ContentLength": len(self.objects[(Bucket, Key)])}
-
-    def get_object(self, *, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
-        return {"Body": io.BytesIO(self.objects[(Bucket, Key)])}
-
-
-def _container_items(args: argparse.Namespace, items: list[Item], n_models: int) -> list[Item]:
-    if args.container_frames == FULL_FRAMES:
-        return items
-    return _make_items(len(items), args.seed, n_models, args.container_frames)
-
-
-def _bench_container(
-    ensemble: Any, device: Any, items: list[Item], args: argparse.Namespace, use_phantom: bool
-) -> list[dict[str, Any]]:
-    """Requests through ScoringService → StackScorer.handle_request, 1..C at a time (module docstring)."""
-    import torch
-
-    from ichal.scoring import ScoringOptions, StackScorer
-    from ichal.serve.server import ScoringService
-
-    ensemble.stride = 80
-    ensemble.to(memory_format=torch.contiguous_format)
-    s3 = MemoryS3()
-    scorer = StackScorer(ensemble, ScoringOptions(grid_size=GRID), "bench", s3=s3, device=str(device))
-    requests = []
-    for i, item in enumerate(items):
-        s3.put_object(Bucket="studies", Key=f"uploads/{i}.zip", Body=item.zip_bytes)
-        requests.append(
-            {
-                "input": f"s3://studies/uploads/{i}.zip",
-                "versionId": "v1",
-                "overlayPrefix": f"s3://studies/overlays/{i}/",
-            }
-        )
-    prepared = [scorer.prepare_stack(_read(item)) for item in items]
-    real_predict = ensemble.predict
-    if use_phantom:
-        # The forward pass runs in full; the features then get the phantom probabilities of the same
-        # stack (random weights give noise heatmaps whose features cost nothing like a trained model's).
-        by_key = {
-            float(p.frames[:, 0].double().sum()): torch.from_numpy(item.phantom_probs)
-            for p, item in zip(prepared, items)
-        }
-        placed: dict[float, Any] = {}
-
-        def predict(frames: Any, **kwargs: Any) -> Any:
-            out = real_predict(frames, **kwargs)
-            key = float(frames[:, 0].double().sum())
-            if key not in placed:
-                placed[key] = by_key[key].to(out.device)
-            return placed[key]
-
-        ensemble.predict = predict
-
-    def forward_only() -> float:
-        runs = max(args.repeats, len(prepared))
-        _sync(device)
-        t0 = time.perf_counter()
-        for i in range(runs):
-            real_predict(
-                prepared[i % len(prepared)].frames,
-                batch_size=scorer.batch_size,
-                amp_dtype=scorer.amp_dtype,
-                channels_last=scorer.channels_last,
-                output_device=None,
-            )
-        _sync(device)
-        return runs / (time.perf_counter() - t0)
-
-    try:
-        for request in requests[: max(1, args.warmup)]:  # warm-up: kernels, allocator, readers
-            scorer.handle_request(request)
-        fwd = forward_only()
-        results = []
-        for concurrency in args.container_concurrency:
-            service = ScoringService(scorer=scorer.handle_request, s3=s3, concurrency=concurrency)
-            queue = [requests[i % len(requests)] for i in range(args.container_stacks)]
-            lock = threading.Lock()
-            replies: list[dict[str, Any]] = []
-
-            def client(
-                service: ScoringService = service,
-                queue: list[dict[str, Any]] = queue,
-                lock: threading.Lock = lock,
-                replies: list[dict[str, Any]] = replies,
-            ) -> None:
-                while True:
-                    with lock:
-                        if not queue:
-                            return
-                        request = queue.pop(0)
-                    reply = service.invoke(json.dumps(request).encode())
-                    with lock:
-                        replies.append(reply)
-
-            _sync(device)
-            t0 = time.perf_counter()
-            threads = [threading.Thread(target=client) for _ in range(concurrency)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            _sync(device)
-            wall = time.perf_counter() - t0
-            if len(replies) != args.container_stacks:
-                raise RuntimeError(f"{len(replies)} of {args.container_stacks} requests answered")
-            stages = {
-                k: _median([r["stacks"][0]["timings_s"].get(k, 0.0) for r in replies])
-                for k in ("preprocess", "forward", "features", "overlays")
-            }
-            stages["read"] = _median([r["timings_s"]["read"] for r in replies])
-            stages["accelerator_wait"] = _median([r["timings_s"]["accelerator_wait"] for r in replies])
-            stages["request_total"] = _median([r["timings_s"]["total"] for r in replies])
-            rate = args.container_stacks / wall
-            results.append(
-                {
-                    "name": f"container {device.type} c{concurrency}",
-                    "concurrency": concurrency,
-                    "stacks": args.container_stacks,
-                    "frames": args.container_frames,
-                    "wall_s": wall,
-                    "container_stacks_per_s": rate,
-                    "forward_only_stacks_per_s": fwd,
-                    "container_vs_forward_pct": 100.0 * rate / fwd,
-                    "median_stage_s": stages,
-                    "status": "ok",
-                }
-            )
-            _log(
-                f"    container, {concurrency} at a time: {rate:.3g} stacks/s vs forward-only {fwd:.3g} "
-                f"({100.0 * rate / fwd:.0f} %); median per request: "
-                + ", ".join(f"{k} {v:.3f}" for k, v in stages.items())
-                + " s"
-            )
-        return results
-    finally:
-        ensemble.__dict__.pop("predict", None)  # the class's own method again
-
-
-# ------------------------------------------------------------------------------------------ the bench
-def _configs(args: argparse.Namespace, device: Any) -> list[Config]:
-    dev = str(device)
-    if device.type == "cpu":
-        frames = max(1, min(args.cpu_frames, FULL_FRAMES))
-        return [Config(dev, "fp32", args.cpu_batch_size, s, "cpu", frames) for s in args.cpu_strides]
-    if args.quick:
-        return [Config(dev, p, b, s, f, FULL_FRAMES) for p, b, s, f in QUICK_CUDA]
-    return [
-        Config(dev, p, b, s, f, FULL_FRAMES)
-        for p in args.precisions
-        for b in args.batch_sizes
-        for s in args.strides
-        for f in args.features
-    ]
-
-
-def _crops_per_stack(stride: int, crop: int) -> int:
-    from ichal.windows import window_grid
-
-    return FULL_FRAMES * len(window_grid(GRID, GRID, crop, stride))
-
-
-def _bench_config(
-    cfg: Config, ensemble: Any, device: Any, items: list[Item], args: argparse.Namespace, use_phantom: bool
-) -> dict[str, Any]:
-    import torch
-
-    runner = Runner(cfg, ensemble, device, args, use_phantom)
-    runner.setup()
-    scale = FULL_FRAMES / cfg.frames  # forward (and features on the model's output) on cfg.frames frames
-    fscale = 1.0 if use_phantom else scale
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-        for i in range(args.warmup):
-            runner.run_once(items[i % len(items)])
-    else:
-        for _ in range(args.warmup):
-            runner.warm_up_cpu(items[0])
-    samples, subs = [], []
-    for r in range(args.repeats):
-        t, sub = runner.run_once(items[r % len(items)])
-        samples.append(t)
-        subs.append(sub)
-    measured = {k: _median([s[k] for s in samples]) for k in ("read", "preprocess", "forward", "features")}
-    per_stack = dict(measured)
-    per_stack["forward"] *= scale
-    per_stack["features"] *= fscale
-    totals = [s["read"] + s["preprocess"] + scale * s["forward"] + fscale * s["features"] for s in samples]
-    per_stack["total"] = _median(totals)
-    sub_keys = sorted({k for s in subs for k in s})
-    features_breakdown = {k: fscale * _median([s.get(k, 0.0) for s in subs]) for k in sub_keys}
-    e2e = 1.0 / per_stack["total"]
-    fwd = 1.0 / per_stack["forward"]
-    result: dict[str, Any] = {
-        "name": cfg.name,
-        **asdict(cfg),
-        "status": "ok",
-        "features_backend": runner.backend,
-        "features_input": "phantom" if use_phantom else "model",
-        "scale_forward": scale,
-        "scale_features": fscale,
-        "crops_per_stack": _crops_per_stack(cfg.stride, ensemble.crop),
-        "per_stack_s": per_stack,
-        "measured_s": measured,
-        "features_breakdown_s": features_breakdown,
-        "samples_s": samples,
-        "e2e_stacks_per_s": e2e,
-        "forward_only_stacks_per_s": fwd,
-        "e2e_vs_forward_pct": 100.0 * e2e / fwd,
-        "forward_crops_per_s": _crops_per_stack(cfg.stride, ensemble.crop) / per_stack["forward"],
-    }
-    n_pipe = args.pipeline_stacks
-    if device.type == "cuda" and n_pipe > 0:
-        wall = runner.pipelined(items, n_pipe, max(1, args.prefetch_workers))
-        result["pipelined_stacks_per_s"] = n_pipe / wall
-        result["pipelined_vs_forward_pct"] = 100.0 * (n_pipe / wall) / fwd
-    if device.type == "cuda":
-        result["peak_gpu_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
-    return result
 
 
 def _fmt(x: Any, spec: str = ".3f") -> str:
@@ -733,17 +288,6 @@ def _feature_ratios(results: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def _write_json(path: str | None, payload: dict[str, Any]) -> None:
-    if not path:
-        return
-    target = Path(path)
-    if target.parent and not target.parent.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    os.replace(tmp, target)
-
-
 def _resolve_device(args: argparse.Namespace) -> Any:
     """The torch device the bench runs on, or None (after saying why) when it cannot run there."""
     import torch
@@ -752,7 +296,7 @@ def _resolve_device(args: argparse.Namespace) -> Any:
     want = "cpu" if want == "auto" else want
     device = torch.device(want)
     if device.type == "cuda" and not torch.cuda.is_available():
-        _log(
+        log(
             "bench_scoring: --device cuda but torch.cuda.is_available() is False "
             f"(torch {torch.__version__}); use --device cpu"
         )
@@ -760,7 +304,7 @@ def _resolve_device(args: argparse.Namespace) -> Any:
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
     if device.type not in ("cpu", "cuda"):
-        _log(f"bench_scoring: unsupported device {device}")
+        log(f"bench_scoring: unsupported device {device}")
         return None
     return device
 
@@ -792,7 +336,7 @@ def _complete_args(args: argparse.Namespace, cuda: bool) -> bool:
     ]
     for failed, message in problems:
         if failed:
-            _log(f"bench_scoring: {message}")
+            log(f"bench_scoring: {message}")
             return False
     return True
 
@@ -818,7 +362,7 @@ def _device_meta(args: argparse.Namespace, device: Any) -> dict[str, Any]:
         except Exception as error:  # noqa: BLE001 -- report, never stop the bench for this
             tf32_state = {"error": str(error)}
         torch.zeros(1, device=device).add_(1)
-        _sync(device)
+        sync(device)
     dev_name = torch.cuda.get_device_name(device) if cuda else _cpu_name()
 
     meta: dict[str, Any] = {
@@ -835,8 +379,8 @@ def _device_meta(args: argparse.Namespace, device: Any) -> dict[str, Any]:
         "tf32": tf32_state or None,
         "args": vars(args),
     }
-    _log("bench_scoring: scoring path read -> preprocess -> forward -> features")
-    _log(
+    log("bench_scoring: scoring path read -> preprocess -> forward -> features")
+    log(
         f"  device {device} ({dev_name}); torch {torch.__version__}"
         + (f", CUDA {torch.version.cuda}, cuDNN {meta['cudnn']}" if cuda else "")
         + f"; torch threads {meta['torch_threads']}, CPU cores {meta['cpu_count']}"
@@ -870,7 +414,7 @@ def _load_model(args: argparse.Namespace, device: Any, meta: dict[str, Any]) -> 
             "build_s": time.perf_counter() - t0,
         }
     )
-    _log(
+    log(
         f"  model: {len(ensemble)} x {ensemble.arch} PatchFCN, width {ensemble.width}, "
         f"{n_params / 1e6:.1f} M parameters, crop {ensemble.crop}; {weights}"
     )
@@ -929,132 +473,28 @@ def _notes(args: argparse.Namespace, cuda: bool, use_phantom: bool) -> list[str]
     return notes
 
 
-def _run_container(
-    args: argparse.Namespace,
-    ensemble: Any,
-    device: Any,
-    items: list[Item],
-    use_phantom: bool,
-    meta: dict[str, Any],
-) -> list[dict[str, Any]]:
-    """The real serving code (ScoringService + StackScorer) against forward-only: the figure the acceptance asks for."""
-    container: list[dict[str, Any]] = []
-    _log(
-        f"\ncontainer path: {args.container_stacks} request(s) of {args.container_frames} x {GRID}^2 "
-        f"through ScoringService + StackScorer, {' / '.join(map(str, args.container_concurrency))} at a time"
-    )
-    c0 = time.monotonic()
-    try:
-        container.extend(
-            _bench_container(
-                ensemble, device, _container_items(args, items, len(ensemble)), args, use_phantom
-            )
-        )
-    except Exception as error:  # noqa: BLE001 -- report it and go on with the configurations
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        container.append(
-            {"name": "container", "status": "failed", "error": f"{type(error).__name__}: {first}"}
-        )
-        _log(f"    FAILED: {container[-1]['error']}")
-        if args.verbose:
-            traceback.print_exc()
-    meta["container_wall_s"] = time.monotonic() - c0
-    return container
-
-
-def _run_configs(
-    args: argparse.Namespace,
-    configs: list[Config],
-    ensemble: Any,
-    device: Any,
-    items: list[Item],
-    use_phantom: bool,
-    started: float,
-    payload: dict[str, Any],
-) -> None:
-    """Each configuration in turn within the time budget, its result appended to ``payload["results"]`` and written."""
-    import torch
-
-    results: list[dict[str, Any]] = payload["results"]
-    cuda = device.type == "cuda"
-    _log(
-        f"\n{len(configs)} configuration(s), {args.repeats} timed run(s) each"
-        + (f", time budget {args.time_budget:.0f} s" if args.time_budget else "")
-    )
-    last_cost = 0.0
-    for i, cfg in enumerate(configs, 1):
-        elapsed = time.monotonic() - started
-        if args.time_budget and elapsed + last_cost > args.time_budget:
-            results.append(
-                {
-                    "name": cfg.name,
-                    **asdict(cfg),
-                    "status": "skipped",
-                    "error": f"time budget {args.time_budget:.0f} s ({elapsed:.0f} s elapsed)",
-                }
-            )
-            _log(f"[{i}/{len(configs)}] {cfg.name}: SKIPPED (time budget)")
-            continue
-        c0 = time.monotonic()
-        _log(f"[{i}/{len(configs)}] {cfg.name} ...")
-        try:
-            r = _bench_config(cfg, ensemble, device, items, args, use_phantom)
-            s = r["per_stack_s"]
-            _log(
-                f"    read {s['read']:.3f}  prep {s['preprocess']:.3f}  fwd {s['forward']:.3f}  feat "
-                f"{s['features']:.3f}  total {s['total']:.3f} s/stack | e2e {r['e2e_stacks_per_s']:.3g} "
-                f"vs fwd-only {r['forward_only_stacks_per_s']:.3g} stacks/s ({r['e2e_vs_forward_pct']:.0f} %)"
-                + (
-                    f" | pipelined {r['pipelined_stacks_per_s']:.3g} stacks/s "
-                    f"({r['pipelined_vs_forward_pct']:.0f} %)"
-                    if "pipelined_stacks_per_s" in r
-                    else ""
-                )
-            )
-        except Exception as error:  # noqa: BLE001 -- report the configuration and go on
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            r = {
-                "name": cfg.name,
-                **asdict(cfg),
-                "status": "failed",
-                "error": f"{type(error).__name__}: {first}",
-            }
-            _log(f"    FAILED: {r['error']}")
-            if args.verbose:
-                traceback.print_exc()
-            if cuda:
-                # A broken context fails the next configurations too; nothing more to clean up then.
-                with contextlib.suppress(Exception):
-                    torch.cuda.synchronize(device)
-                    torch.cuda.empty_cache()
-        r["wall_s"] = time.monotonic() - c0
-        last_cost = r["wall_s"]
-        results.append(r)
-        _write_json(args.out, payload)
-
-
 def _report(payload: dict[str, Any]) -> None:
     """The results table, the container figures, the GPU-vs-CPU feature ratios and what did not run."""
     results, container = payload["results"], payload["container"]
     if results:
-        _log("\nResults (seconds per stack of 32 frames; stacks/s):")
-        _log(_table(results))
+        log("\nResults (seconds per stack of 32 frames; stacks/s):")
+        log(_table(results))
     for r in container:
         if r.get("status") == "ok":
-            _log(
+            log(
                 f"{r['name']}: {r['container_stacks_per_s']:.3g} stacks/s = {r['container_vs_forward_pct']:.0f} % "
                 f"of forward-only {r['forward_only_stacks_per_s']:.3g} ({r['stacks']} requests, {r['frames']} frames)"
             )
     ratios = _feature_ratios(results)
     if ratios:
-        _log("\nFeatures on the GPU vs on the CPU:")
+        log("\nFeatures on the GPU vs on the CPU:")
         for line in ratios:
-            _log(line)
+            log(line)
     failed = [r for r in results if r["status"] != "ok"]
     if failed:
-        _log("\nConfigurations that did not run:")
+        log("\nConfigurations that did not run:")
         for r in failed:
-            _log(f"  {r['name']}: {r['status']}: {r.get('error', '')}")
+            log(f"  {r['name']}: {r['status']}: {r.get('error', '')}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1065,13 +505,13 @@ def main(argv: list[str] | None = None) -> int:
 
         import ichal.model.ensemble
     except ImportError as error:
-        _log(f"bench_scoring: cannot import what the scoring path needs: {error}")
+        log(f"bench_scoring: cannot import what the scoring path needs: {error}")
         return 2
     try:
         import ichal.io
         import ichal.phantoms  # noqa: F401
     except ImportError as error:
-        _log(
+        log(
             f"bench_scoring: cannot import the readers/phantoms ({error}); they need pydicom and nibabel "
             "(pure Python: put them on PYTHONPATH, e.g. from model-container/.venv's site-packages)"
         )
@@ -1088,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
 
     use_phantom = args.feature_probs == "phantom" or (args.feature_probs == "auto" and not args.model_dir)
     t0 = time.perf_counter()
-    items = _make_items(args.stacks, args.seed, len(ensemble))
+    items = make_items(args.stacks, args.seed, len(ensemble))
     meta["phantoms"] = {
         "stacks": args.stacks,
         "frames": FULL_FRAMES,
@@ -1096,27 +536,27 @@ def main(argv: list[str] | None = None) -> int:
         "zip_mb": [round(len(i.zip_bytes) / 1e6, 2) for i in items],
         "setup_s": time.perf_counter() - t0,
     }
-    _log(
+    log(
         f"  phantoms: {args.stacks} synthetic stack(s) of {FULL_FRAMES} x {GRID}^2, DICOM zip in memory "
         f"({', '.join(f'{len(i.zip_bytes) / 1e6:.1f} MB' for i in items)}), read back through read_stacks"
     )
 
     notes = _notes(args, cuda, use_phantom)
     for n in notes:
-        _log(f"  note: {n}")
+        log(f"  note: {n}")
 
-    configs = [] if args.container_only else _configs(args, device)
+    configs = [] if args.container_only else configurations_for(args, device)
     payload: dict[str, Any] = {"meta": meta, "notes": notes, "container": [], "results": []}
     if args.container_stacks > 0:
-        payload["container"] = _run_container(args, ensemble, device, items, use_phantom, meta)
-        _write_json(args.out, payload)
-    _run_configs(args, configs, ensemble, device, items, use_phantom, started, payload)
+        payload["container"] = run_container(args, ensemble, device, items, use_phantom, meta)
+        write_json(args.out, payload)
+    run_configurations(args, configs, ensemble, device, items, use_phantom, started, payload)
     _report(payload)
     meta["wall_s"] = time.monotonic() - started
-    _log(f"\nTotal wall time {meta['wall_s']:.0f} s.")
-    _write_json(args.out, payload)
+    log(f"\nTotal wall time {meta['wall_s']:.0f} s.")
+    write_json(args.out, payload)
     if args.out:
-        _log(f"JSON written to {args.out}")
+        log(f"JSON written to {args.out}")
     return 0 if any(r["status"] == "ok" for r in payload["results"] + payload["container"]) else 1
 
 

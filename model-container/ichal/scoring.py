@@ -435,10 +435,10 @@ def score_local(stack_source: str | Path, scorer: StackScorer) -> dict[str, Any]
 __all__ = [
     "PreparedStack",
     "ScoringOptions",
-    "wire_form",
     "StackScorer",
     "encode_overlays",
     "overlay_arrays",
     "overlay_npz",
     "score_local",
+    "wire_form",
 ]

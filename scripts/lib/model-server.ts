@@ -10,7 +10,11 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { terminate } from "./child-process.js";
 import { LOCAL_AWS, PROJECT_ROOT } from "./moto-server.js";
+
+/** SIGTERM lets the server finish queued asynchronous invocations; SIGKILL after 5 s. */
+const STOP_GRACE_MS = 5000;
 
 export const MODEL_CONTAINER_DIR = resolve(PROJECT_ROOT, "model-container");
 export const MODEL_PYTHON = process.env.ICHAL_PYTHON ?? resolve(MODEL_CONTAINER_DIR, ".venv/bin/python");
@@ -101,13 +105,13 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       log: () => stderr,
       async stop() {
         process.off("exit", onExit);
-        await terminate(child);
+        await terminate(child, STOP_GRACE_MS);
         await rm(scratch, { recursive: true, force: true });
       },
     };
   } catch (error) {
     process.off("exit", onExit);
-    await terminate(child);
+    await terminate(child, STOP_GRACE_MS);
     await rm(scratch, { recursive: true, force: true });
     throw error;
   }
@@ -139,16 +143,6 @@ async function waitForPing(endpoint: string, child: ChildProcess, timeoutMs: num
     await sleep(100);
   }
   throw new Error(`model server on ${endpoint} did not answer GET /ping 200 within ${timeoutMs} ms: ${stderr()}`);
-}
-
-/** SIGTERM lets the server finish queued asynchronous invocations; SIGKILL after 5 s. */
-async function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-  await exited;
-  clearTimeout(timer);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -8,6 +8,10 @@ import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { terminate } from "./child-process.js";
+
+/** How long moto gets to exit after SIGTERM before SIGKILL. */
+const STOP_GRACE_MS = 3000;
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const MOTO_SERVER_BIN = process.env.MOTO_SERVER_BIN ?? resolve(PROJECT_ROOT, "model-container/.venv/bin/moto_server");
@@ -64,7 +68,7 @@ export async function startMotoServer(options: MotoServerOptions = {}): Promise<
       return motoHandle(endpoint, child);
     } catch (error) {
       lastError = error;
-      await terminate(child);
+      await terminate(child, STOP_GRACE_MS);
     }
   }
   throw lastError;
@@ -81,7 +85,7 @@ function motoHandle(endpoint: string, child: ChildProcess): MotoServer {
     },
     async stop() {
       process.off("exit", onExit);
-      await terminate(child);
+      await terminate(child, STOP_GRACE_MS);
     },
   };
 }
@@ -102,15 +106,6 @@ async function waitUntilAnswering(endpoint: string, child: ChildProcess, timeout
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`moto server did not answer on ${endpoint} within ${timeoutMs} ms: ${stderr()}`);
-}
-
-async function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-  await exited;
-  clearTimeout(timer);
 }
 
 function freePort(): Promise<number> {

@@ -16,51 +16,26 @@
  * VIEWER_SCREENSHOT=docs/annotate.png npx vitest run --project browser test/browser/viewer.test.ts   also writes the README
  * screenshot (the 32 × 512² stack: CT, heatmap overlay, a drawn mask).
  */
-import { execFileSync } from "node:child_process";
+import "./handler-environment.js";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  Object.assign(process.env, {
-    TABLE_NAME: "ich-al-records",
-    ANNOTATOR_DIRECTORY: JSON.stringify([{ sub: "hoisted-sub", email: "amy@example.org" }]),
-    SCHEDULE_TIMEZONE: "UTC",
-    STUDIES_BUCKET: "studies",
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "local",
-    AWS_SECRET_ACCESS_KEY: "local",
-  });
-});
-
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { join } from "node:path";
+import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { type Browser, chromium, type Page } from "playwright-core";
-import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
-import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
-import { maskObjectsClient, S3MaskObjects, S3ViewerObjects } from "../../lambdas/adapters/s3-mask-objects.js";
+import type { Locator, Page } from "playwright-core";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { StackGeometry } from "../../lambdas/contracts/masks.js";
 import { recordKeys } from "../../lambdas/contracts/records-table.js";
 import { checkMask } from "../../lambdas/domain/nifti-mask.js";
 import { notifyAnnotators } from "../../lambdas/domain/notify.js";
 import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
-import { createCompleteHandler } from "../../lambdas/handlers/complete-handler.js";
-import { lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
-import { LOCAL_AWS, type MotoServer, startMotoServer } from "../../scripts/lib/moto-server.js";
-import { type ProxyHandler, startWorklistServer, type WorklistServer } from "../../scripts/lib/worklist-server.js";
 import { decodeRuns } from "../../web/worklist/src/run-length.js";
-import { findChromium } from "../support/chromium.js";
 import { RecordingMailer } from "../support/in-memory-ports.js";
-import { AMY, ANNOTATOR_DIRECTORY, ANNOTATORS_BY_SUB, pendingStack } from "../support/round-fixtures.js";
+import { AMY, pendingStack } from "../support/round-fixtures.js";
+import { BUCKET, chromiumMissing, resetLocalStack, runFixtureScript, signInAs, TABLE, useLocalStack } from "./local-stack.js";
 
-const CHROMIUM = await findChromium();
-const NO_CHROMIUM = "missing" in CHROMIUM ? CHROMIUM.missing : undefined;
-if (NO_CHROMIUM) console.warn(`viewer browser tests skipped: ${NO_CHROMIUM}`);
+const NO_CHROMIUM = chromiumMissing("viewer");
 
-const TABLE = "ich-al-records";
-const BUCKET = "studies";
 const STUDY = "5e".repeat(16);
 const STACK = `${STUDY}-s0`;
 /** The page's idle limit in this file: active time stops 2 s after the last input. */
@@ -68,102 +43,49 @@ const IDLE_SECONDS = 2;
 /** ID tokens of the local sign-in last 8 s in this file: the page must renew them to finish a stack. */
 const TOKEN_SECONDS = 8;
 
-let moto: MotoServer;
-let server: WorklistServer;
-let browser: Browser | undefined;
-let store: DynamoRecordStore;
-let dynamo: DynamoDBClient;
-let s3: S3Client;
+const local = useLocalStack({ label: "viewer", idleSeconds: IDLE_SECONDS, tokenLifetimeSeconds: TOKEN_SECONDS });
 let volumesDir: string;
 let geometry: StackGeometry;
 let truth: Uint8Array;
 
 beforeAll(async () => {
-  moto = await startMotoServer();
-  dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: moto.endpoint });
-  s3 = new S3Client({ ...LOCAL_AWS, endpoint: moto.endpoint, forcePathStyle: true });
-  store = new DynamoRecordStore(dynamo, TABLE);
   volumesDir = mkdtempSync(join(tmpdir(), "viewer-volumes-"));
-  execFileSync(
-    resolve("model-container/.venv/bin/python"),
-    [resolve("test/browser/make-viewer-volumes.py"), volumesDir, "4", "64", "12", "exact"],
-    {
-      env: { ...process.env, PYTHONPATH: resolve("model-container") },
-      stdio: ["ignore", "ignore", "inherit"],
-    },
-  );
-  execFileSync(
-    resolve("model-container/.venv/bin/python"),
-    [resolve("test/browser/make-viewer-volumes.py"), join(volumesDir, "large"), "7", "512", "32", "smooth"],
-    { env: { ...process.env, PYTHONPATH: resolve("model-container") }, stdio: ["ignore", "ignore", "inherit"] },
-  );
+  runFixtureScript("make-viewer-volumes.py", [volumesDir, "4", "64", "12", "exact"]);
+  runFixtureScript("make-viewer-volumes.py", [join(volumesDir, "large"), "7", "512", "32", "smooth"]);
   geometry = JSON.parse(readFileSync(join(volumesDir, "geometry.json"), "utf8")) as StackGeometry;
   truth = new Uint8Array(readFileSync(join(volumesDir, "mask.bin")));
-  const client = maskObjectsClient({ ...LOCAL_AWS, endpoint: moto.endpoint, forcePathStyle: true });
-  const handler = createCompleteHandler({
-    records: store,
-    annotators: ANNOTATORS_BY_SUB,
-    clock: () => new Date().toISOString(),
-    timeZone: "UTC",
-    log: lambdaLogger("complete", () => {}),
-    masks: new S3MaskObjects(client, BUCKET),
-    viewer: new S3ViewerObjects(client, BUCKET),
-  });
-  server = await startWorklistServer({
-    handler: handler as unknown as ProxyHandler,
-    annotators: ANNOTATOR_DIRECTORY,
-    storageEndpoint: moto.endpoint,
-    idleSeconds: IDLE_SECONDS,
-    tokenLifetimeSeconds: TOKEN_SECONDS,
-  });
-  if ("executablePath" in CHROMIUM) {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM.executablePath,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-      headless: true,
-    });
-  }
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  await moto?.stop();
   if (volumesDir !== undefined) rmSync(volumesDir, { recursive: true, force: true });
 });
 
 /** One scored stack with the phantom's grid, selected for AMY by the real selection and notify code; its volumes in S3. */
 beforeEach(async () => {
-  await moto.reset();
-  await createRecordsTable(dynamo, TABLE);
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  expect(await store.createStack({ ...pendingStack(1, 600), stackId: STACK, geometry })).toBe(true);
+  await resetLocalStack(local);
+  expect(await local.store.createStack({ ...pendingStack(1, 600), stackId: STACK, geometry })).toBe(true);
   for (const name of ["ct", "heatmap", "js"]) {
     const body = readFileSync(join(volumesDir, `${name}.nii.gz`));
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `overlays/${STUDY}/stack-0-${name}.nii.gz`, Body: body }));
+    await local.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `overlays/${STUDY}/stack-0-${name}.nii.gz`, Body: body }));
   }
   const now = new Date().toISOString();
-  const round = await runSelectionRound(now, { records: store, settings: { budgetSeconds: 3600, resolutionSeconds: 1, timeZone: "UTC" } });
+  const round = await runSelectionRound(now, {
+    records: local.store,
+    settings: { budgetSeconds: 3600, resolutionSeconds: 1, timeZone: "UTC" },
+  });
   await notifyAnnotators(round.roundId, {
-    records: store,
+    records: local.store,
     mailer: new RecordingMailer(),
-    settings: { sender: "ich-al@example.org", annotators: [AMY], budgetSeconds: 3600, worklistUrl: server.url },
+    settings: { sender: "ich-al@example.org", annotators: [AMY], budgetSeconds: 3600, worklistUrl: local.server.url },
     clock: () => now,
     newToken: () => "t0",
   });
-  expect((await store.getStack(STACK))?.assignedTo).toBe(AMY);
+  expect((await local.store.getStack(STACK))?.assignedTo).toBe(AMY);
 });
 
 async function openPage(): Promise<{ page: Page; errors: string[] }> {
-  if (!browser) throw new Error("no browser");
-  const context = await browser.newContext({ viewport: { width: 1280, height: 1100 } });
+  if (!local.browser) throw new Error("no browser");
+  const context = await local.browser.newContext({ viewport: { width: 1280, height: 1100 } });
   const page = await context.newPage();
   const errors: string[] = [];
   page.on("pageerror", (error) => errors.push(error.message));
@@ -171,15 +93,12 @@ async function openPage(): Promise<{ page: Page; errors: string[] }> {
     if (message.type() === "error") errors.push(message.text());
   });
   page.on("request", (request) => {
-    if (!request.url().startsWith(server.url) && !request.url().startsWith("data:") && !request.url().startsWith("blob:")) {
+    if (!request.url().startsWith(local.server.url) && !request.url().startsWith("data:") && !request.url().startsWith("blob:")) {
       errors.push(`external request ${request.url()}`);
     }
   });
-  await page.goto(server.url);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(/\/oauth2\/authorize\?/);
-  await page.locator("#annotator").selectOption(AMY);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.goto(local.server.url);
+  await signInAs(page, AMY);
   await page.locator("article.stack").first().waitFor();
   return { page, errors };
 }
@@ -197,13 +116,23 @@ async function openViewer(page: Page, start = true) {
 }
 
 async function storedMask(): Promise<Uint8Array> {
-  const stack = await store.getStack(STACK);
+  const stack = await local.store.getStack(STACK);
   const key = stack?.completion?.mask?.key;
   if (!key) throw new Error("no mask recorded");
-  const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  const object = await local.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
   const check = checkMask((await object.Body?.transformToByteArray()) ?? new Uint8Array(0), geometry);
   if (!check.ok) throw new Error(`stored mask refused: ${check.reason}`);
   return check.labels;
+}
+
+/** A six-step brush stroke across the canvas, from and to given as fractions of its box. */
+async function stroke(page: Page, canvas: Locator, from: [number, number], to: [number, number]): Promise<void> {
+  const box = await canvas.boundingBox();
+  if (!box) throw new Error("no canvas box");
+  await page.mouse.move(box.x + box.width * from[0], box.y + box.height * from[1]);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * to[0], box.y + box.height * to[1], { steps: 6 });
+  await page.mouse.up();
 }
 
 const labeled = (a: Uint8Array) => a.reduce((n, v) => n + (v !== 0 ? 1 : 0), 0);
@@ -235,16 +164,13 @@ const draftLabels = async (page: Page) => labeled(await draft(page));
 
 /** The stored mask object read by nibabel (Python), in [frame][row][column] order. */
 async function storedMaskByNibabel(): Promise<Uint8Array> {
-  const key = (await store.getStack(STACK))?.completion?.mask?.key;
+  const key = (await local.store.getStack(STACK))?.completion?.mask?.key;
   if (!key) throw new Error("no mask recorded");
-  const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  const object = await local.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
   const file = join(volumesDir, "stored.nii.gz");
   writeFileSync(file, (await object.Body?.transformToByteArray()) ?? new Uint8Array(0));
   const out = join(volumesDir, "stored.bin");
-  execFileSync(resolve("model-container/.venv/bin/python"), [resolve("test/browser/make-viewer-volumes.py"), "--decode", file, out], {
-    env: { ...process.env, PYTHONPATH: resolve("model-container") },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  runFixtureScript("make-viewer-volumes.py", ["--decode", file, out]);
   return new Uint8Array(readFileSync(out));
 }
 
@@ -260,12 +186,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("CT viewer in headless Chromium (Corn
     const suggested = await draftLabels(page);
     expect(suggested).toBe(labeled(truth));
     // A stroke in the middle of the CT, then undo: the labels are the suggestion again; redo brings the stroke back.
-    const box = await canvas.boundingBox();
-    if (!box) throw new Error("no canvas box");
-    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.3);
-    await page.mouse.down();
-    await page.mouse.move(box.x + box.width * 0.35, box.y + box.height * 0.32, { steps: 6 });
-    await page.mouse.up();
+    await stroke(page, canvas, [0.3, 0.3], [0.35, 0.32]);
     const stroked = await draftLabels(page);
     expect(stroked).toBeGreaterThan(suggested);
     await card.getByRole("button", { name: "Undo" }).click();
@@ -275,7 +196,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("CT viewer in headless Chromium (Corn
     await card.getByRole("button", { name: "Undo" }).click();
     await card.getByRole("button", { name: "Finish" }).click();
     await expect.poll(() => card.locator(".message").textContent(), { timeout: 30_000 }).toContain("Recorded");
-    const stack = await store.getStack(STACK);
+    const stack = await local.store.getStack(STACK);
     expect(stack?.completion).toMatchObject({ source: "page", work: { startedFromSuggestion: true } });
     expect(stack?.completion?.work?.strokes).toBeGreaterThanOrEqual(1);
     expect(stack?.completion?.work?.edits).toBeGreaterThanOrEqual(4); // suggestion, undo, redo, undo
@@ -345,7 +266,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("CT viewer in headless Chromium (Corn
     expect(Math.abs(mean(rowOf) / rows - 0.3)).toBeLessThan(0.08);
     expect(Math.abs(mean(columnOf) / columns - 0.3)).toBeLessThan(0.08);
     // Active time: the drawing (and the Start before it) counted, the idle stretch beyond 2 s did not.
-    const active = (await store.getStack(STACK))?.completion?.activeSeconds ?? 0;
+    const active = (await local.store.getStack(STACK))?.completion?.activeSeconds ?? 0;
     expect(active).toBeGreaterThanOrEqual(Math.floor(drawSeconds));
     expect(active).toBeLessThanOrEqual(elapsed - 2);
     await page.context().close();
@@ -374,15 +295,10 @@ describe.skipIf(NO_CHROMIUM !== undefined)("CT viewer in headless Chromium (Corn
     await card.getByLabel("Label painted").selectOption({ label: "Subdural (SDH)" });
     const canvas = card.locator(".viewer-canvas canvas").first();
     await canvas.scrollIntoViewIfNeeded();
-    const box = await canvas.boundingBox();
-    if (!box) throw new Error("no canvas box");
-    await page.mouse.move(box.x + box.width * 0.4, box.y + box.height * 0.6);
-    await page.mouse.down();
-    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.62, { steps: 6 });
-    await page.mouse.up();
+    await stroke(page, canvas, [0.4, 0.6], [0.5, 0.62]);
     await card.getByRole("button", { name: "Finish" }).click();
     await expect.poll(() => card.locator(".message").textContent(), { timeout: 30_000 }).toContain("Recorded");
-    expect((await store.getStack(STACK))?.completion?.mask?.values).toEqual([0, 3]);
+    expect((await local.store.getStack(STACK))?.completion?.mask?.values).toEqual([0, 3]);
     expect(new Set(await storedMaskByNibabel())).toEqual(new Set([0, 3]));
     await page.context().close();
   });
@@ -405,10 +321,10 @@ describe.skipIf(NO_CHROMIUM !== undefined)("CT viewer in headless Chromium (Corn
   it("shows a 32 × 512² stack: time from Open viewer to its first frame (printed); screenshot with heatmap and a drawn mask", async () => {
     for (const name of ["ct", "heatmap", "js"]) {
       const body = readFileSync(join(volumesDir, "large", `${name}.nii.gz`));
-      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `overlays/${STUDY}/stack-0-${name}.nii.gz`, Body: body }));
+      await local.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `overlays/${STUDY}/stack-0-${name}.nii.gz`, Body: body }));
     }
     const large = JSON.parse(readFileSync(join(volumesDir, "large", "geometry.json"), "utf8")) as StackGeometry;
-    await DynamoDBDocumentClient.from(dynamo).send(
+    await DynamoDBDocumentClient.from(local.dynamo).send(
       new UpdateCommand({
         TableName: TABLE,
         Key: recordKeys.stack(STACK),

@@ -12,33 +12,15 @@
  * WORKLIST_SCREENSHOT=docs/worklist.png npx vitest run --project browser   also writes the README screenshot
  * (EMAIL_SCREENSHOT=docs/email.png the weekly e-mail's).
  */
-import { execFileSync } from "node:child_process";
+import "./handler-environment.js";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-
-vi.hoisted(() => {
-  Object.assign(process.env, {
-    TABLE_NAME: "ich-al-records",
-    ANNOTATOR_DIRECTORY: JSON.stringify([{ sub: "hoisted-sub", email: "amy@example.org" }]),
-    SCHEDULE_TIMEZONE: "UTC",
-    STUDIES_BUCKET: "studies",
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "local",
-    AWS_SECRET_ACCESS_KEY: "local",
-  });
-});
-
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { type Browser, chromium, type Page } from "playwright-core";
-import { DynamoRecordStore } from "../../lambdas/adapters/dynamo-record-store.js";
+import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import type { Page, Request } from "playwright-core";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { DynamoTimeModelStore } from "../../lambdas/adapters/dynamo-time-model-store.js";
-import { createRecordsTable } from "../../lambdas/adapters/records-table-setup.js";
-import { maskObjectsClient, S3MaskObjects, S3ViewerObjects } from "../../lambdas/adapters/s3-mask-objects.js";
-import { S3OverlayObjects } from "../../lambdas/adapters/s3-overlay-objects.js";
 import { OverlayResponseSchema, WorklistResponseSchema } from "../../lambdas/contracts/completion-api.js";
 import type { AnnotatorShare } from "../../lambdas/contracts/records.js";
 import { overlayKeyOf } from "../../lambdas/domain/completion.js";
@@ -46,47 +28,16 @@ import { checkMask, encodeMask } from "../../lambdas/domain/nifti-mask.js";
 import { notifyAnnotators } from "../../lambdas/domain/notify.js";
 import { runRefit } from "../../lambdas/domain/refit.js";
 import { runSelectionRound } from "../../lambdas/domain/selection-round.js";
-import { createCompleteHandler } from "../../lambdas/handlers/complete-handler.js";
-import { lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
-import { LOCAL_AWS, type MotoServer, startMotoServer } from "../../scripts/lib/moto-server.js";
-import { type ProxyHandler, startWorklistServer, type WorklistServer } from "../../scripts/lib/worklist-server.js";
-import { findChromium } from "../support/chromium.js";
 import { RecordingMailer } from "../support/in-memory-ports.js";
-import {
-  AMY,
-  ANNOTATOR_DIRECTORY,
-  ANNOTATORS_BY_SUB,
-  FIXTURE_GEOMETRY,
-  fixtureLabels,
-  fixtureMaskBytes,
-  parseMime,
-  pendingStack,
-  ZED,
-} from "../support/round-fixtures.js";
+import { AMY, FIXTURE_GEOMETRY, fixtureLabels, fixtureMaskBytes, parseMime, pendingStack, ZED } from "../support/round-fixtures.js";
+import { BUCKET, chromiumMissing, resetLocalStack, runFixtureScript, signInAs, TABLE, useLocalStack } from "./local-stack.js";
 
-const CHROMIUM = await findChromium();
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const NO_CHROMIUM = "missing" in CHROMIUM ? CHROMIUM.missing : undefined;
-if (NO_CHROMIUM) console.warn(`worklist browser tests skipped: ${NO_CHROMIUM}`);
+const NO_CHROMIUM = chromiumMissing("worklist");
 
-const TABLE = "ich-al-records";
-const BUCKET = "studies";
 const STACKS = 8;
 const studyOf = (i: number) => `study-${String(i).padStart(3, "0")}`;
 
-let moto: MotoServer;
-let server: WorklistServer;
-let browser: Browser | undefined;
-let store: DynamoRecordStore;
-let dynamo: DynamoDBClient;
-let s3: S3Client;
+const local = useLocalStack({ label: "worklist", overlays: true });
 let overlayDir: string;
 let roundId: string;
 let amy: AnnotatorShare;
@@ -95,79 +46,46 @@ let zed: AnnotatorShare;
 let mailer: RecordingMailer;
 
 beforeAll(async () => {
-  moto = await startMotoServer();
-  dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: moto.endpoint });
-  s3 = new S3Client({ ...LOCAL_AWS, endpoint: moto.endpoint, forcePathStyle: true });
-  store = new DynamoRecordStore(dynamo, TABLE);
   overlayDir = mkdtempSync(join(tmpdir(), "worklist-overlays-"));
-  execFileSync(
-    resolve("model-container/.venv/bin/python"),
-    [resolve("test/browser/make-overlays.py"), overlayDir, ...Array.from({ length: STACKS }, (_, i) => `${studyOf(i)}:${i + 11}`)],
-    {
-      cwd: resolve("model-container"),
-      env: { ...process.env, PYTHONPATH: resolve("model-container") },
-      stdio: ["ignore", "ignore", "inherit"],
-    },
-  );
-  const handler = createCompleteHandler({
-    records: store,
-    annotators: ANNOTATORS_BY_SUB,
-    clock: () => new Date().toISOString(),
-    timeZone: "UTC",
-    log: lambdaLogger("complete", () => {}),
-    overlays: new S3OverlayObjects(s3, BUCKET),
-    viewer: new S3ViewerObjects(maskObjectsClient({ ...LOCAL_AWS, endpoint: moto.endpoint, forcePathStyle: true }), BUCKET),
-    masks: new S3MaskObjects(maskObjectsClient({ ...LOCAL_AWS, endpoint: moto.endpoint, forcePathStyle: true }), BUCKET),
-  });
-  server = await startWorklistServer({
-    handler: handler as unknown as ProxyHandler,
-    annotators: ANNOTATOR_DIRECTORY,
-    storageEndpoint: moto.endpoint,
-  });
-  if ("executablePath" in CHROMIUM) {
-    browser = await chromium.launch({ executablePath: CHROMIUM.executablePath, args: CHROMIUM_ARGS, headless: true });
-    console.info(`worklist browser tests: Chromium ${browser.version()} (${CHROMIUM.source})`);
-  }
+  const stacks = Array.from({ length: STACKS }, (_, i) => `${studyOf(i)}:${i + 11}`);
+  runFixtureScript("make-overlays.py", [overlayDir, ...stacks], { cwd: resolve("model-container") });
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  await moto?.stop();
   if (overlayDir !== undefined) rmSync(overlayDir, { recursive: true, force: true });
 });
 
 /** A fresh table and bucket: 8 scored stacks, this week's round selected and shared out by the real code, overlays in S3. */
 beforeEach(async () => {
-  await moto.reset();
-  await createRecordsTable(dynamo, TABLE);
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await resetLocalStack(local);
   for (let i = 0; i < STACKS; i++) {
     const base = pendingStack(i, 300 + 90 * i);
     const scores = { ...(base.scores as NonNullable<typeof base.scores>), stackScore: Math.min(0.99, 0.41 + 0.08 * i) };
     const stack = { ...base, stackId: `${studyOf(i)}-s0`, scores };
-    expect(await store.createStack(stack)).toBe(true);
+    expect(await local.store.createStack(stack)).toBe(true);
     const folder = (overlayKeyOf(stack.stackId) as string).replace(/[^/]+$/, "");
     for (const file of readdirSync(join(overlayDir, studyOf(i)))) {
-      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: folder + file, Body: readFileSync(join(overlayDir, studyOf(i), file)) }));
+      await local.s3.send(
+        new PutObjectCommand({ Bucket: BUCKET, Key: folder + file, Body: readFileSync(join(overlayDir, studyOf(i), file)) }),
+      );
     }
   }
   const now = new Date().toISOString();
   const round = await runSelectionRound(now, {
-    records: store,
+    records: local.store,
     settings: { budgetSeconds: 3 * 3600, resolutionSeconds: 1, timeZone: "UTC" },
   });
   roundId = round.roundId;
   let n = 0;
   mailer = new RecordingMailer();
   await notifyAnnotators(roundId, {
-    records: store,
+    records: local.store,
     mailer,
-    settings: { sender: "ich-al@example.org", annotators: [AMY, ZED], budgetSeconds: 3 * 3600, worklistUrl: server.url },
+    settings: { sender: "ich-al@example.org", annotators: [AMY, ZED], budgetSeconds: 3 * 3600, worklistUrl: local.server.url },
     clock: () => now,
     newToken: () => `t${n++}`,
   });
-  const shares = (await store.getRound(roundId))?.assignment?.annotators ?? [];
+  const shares = (await local.store.getRound(roundId))?.assignment?.annotators ?? [];
   amy = shares.find((s) => s.annotator === AMY) as AnnotatorShare;
   zed = shares.find((s) => s.annotator === ZED) as AnnotatorShare;
   expect(amy.stackIds.length).toBeGreaterThanOrEqual(2);
@@ -182,7 +100,7 @@ const attachMask = (c: ReturnType<typeof card>, bytes: Uint8Array) =>
   c.locator("input[type=file]").setInputFiles({ name: "mask.nii.gz", mimeType: "application/gzip", buffer: Buffer.from(bytes) });
 
 const api = (path: string, token: string | undefined, init: RequestInit = {}) =>
-  fetch(new URL(`api${path}`, server.url), {
+  fetch(new URL(`api${path}`, local.server.url), {
     ...init,
     headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers },
   });
@@ -191,7 +109,7 @@ describe("local API Gateway stand-in (no browser)", () => {
   it("401 without a token; the worklist, overlays and completions through the real handler; 403 for someone else's stack", async () => {
     expect((await api("/worklist", undefined)).status).toBe(401);
     expect((await api("/worklist", "made-up-token")).status).toBe(401);
-    const token = server.tokenFor(AMY);
+    const token = local.server.tokenFor(AMY);
     const worklist = WorklistResponseSchema.parse(await (await api("/worklist", token)).json());
     expect(worklist.roundId).toBe(roundId);
     expect(worklist.stacks.map((s) => s.stackId)).toEqual(amy.stackIds);
@@ -202,7 +120,7 @@ describe("local API Gateway stand-in (no browser)", () => {
     expect(body.keyFrames).toHaveLength(3);
     // Presigned GETs of the container's PNGs, passed through this origin's storage stand-in.
     const url = new URL(body.keyFrames[0]?.heatmapPng ?? "");
-    expect(`${url.origin}/`).toBe(server.url);
+    expect(`${url.origin}/`).toBe(local.server.url);
     expect(url.pathname).toMatch(/^\/storage\/studies\/overlays\/study-\d{3}\/stack-0-key-\d+-heatmap\.png$/);
     const png = Buffer.from(await (await fetch(url)).arrayBuffer());
     expect(png.subarray(1, 4).toString()).toBe("PNG");
@@ -217,7 +135,7 @@ describe("local API Gateway stand-in (no browser)", () => {
         body: JSON.stringify({ stackId, activeSeconds: 61, noHemorrhage: true }),
       });
     expect((await post(zed.stackIds[0] as string)).status).toBe(403);
-    expect((await store.getStack(zed.stackIds[0] as string))?.completion).toBeUndefined();
+    expect((await local.store.getStack(zed.stackIds[0] as string))?.completion).toBeUndefined();
     const first = await post(amy.stackIds[0] as string);
     const replay = await post(amy.stackIds[0] as string);
     expect([first.status, replay.status]).toEqual([200, 200]);
@@ -225,14 +143,14 @@ describe("local API Gateway stand-in (no browser)", () => {
   });
 
   it("serves the page with a CSP that allows nothing off this origin", async () => {
-    const page = await fetch(server.url);
+    const page = await fetch(local.server.url);
     expect(page.status).toBe(200);
     expect(page.headers.get("content-security-policy")).toMatch(/default-src 'none'.*connect-src 'self'/);
     const html = await page.text();
     expect(html).not.toMatch(/https?:\/\//);
     // The page's own code names no outside address. (The bundled viewer libraries carry documentation and
     // namespace URLs in strings; that nothing is requested off this origin is checked in every browser test.)
-    const app = await (await fetch(new URL("app.js", server.url))).text();
+    const app = await (await fetch(new URL("app.js", local.server.url))).text();
     expect(app.length).toBeGreaterThan(0);
     for (const file of readdirSync(resolve("web/worklist/src"))) {
       const code = readFileSync(resolve("web/worklist/src", file), "utf8").replace(/\/\*[\s\S]*?\*\/|(^|\s)\/\/.*$/gm, "");
@@ -246,13 +164,13 @@ describe("local API Gateway stand-in (no browser)", () => {
     const authorize = {
       client_id: "local-worklist",
       response_type: "code",
-      redirect_uri: server.url,
+      redirect_uri: local.server.url,
       state: "s-123",
       code_challenge: challenge,
       code_challenge_method: "S256",
       scope: "openid email",
     };
-    const form = await fetch(new URL(`oauth2/authorize?${new URLSearchParams(authorize)}`, server.url));
+    const form = await fetch(new URL(`oauth2/authorize?${new URLSearchParams(authorize)}`, local.server.url));
     expect(form.status).toBe(200);
     expect(await form.text()).toContain(`value="${challenge}"`);
     for (const [field, value] of [
@@ -262,12 +180,12 @@ describe("local API Gateway stand-in (no browser)", () => {
       ["response_type", "token"],
     ]) {
       const refused = await fetch(
-        new URL(`oauth2/authorize?${new URLSearchParams({ ...authorize, [field as string]: value as string })}`, server.url),
+        new URL(`oauth2/authorize?${new URLSearchParams({ ...authorize, [field as string]: value as string })}`, local.server.url),
       );
       expect(refused.status, field).toBe(400);
     }
     const signIn = (annotator: string) =>
-      fetch(new URL("oauth2/authorize", server.url), {
+      fetch(new URL("oauth2/authorize", local.server.url), {
         method: "POST",
         body: new URLSearchParams({ ...authorize, annotator }),
         redirect: "manual",
@@ -276,14 +194,19 @@ describe("local API Gateway stand-in (no browser)", () => {
     const answer = await signIn(AMY);
     expect(answer.status).toBe(302);
     const back = new URL(answer.headers.get("location") ?? "");
-    expect(`${back.origin}${back.pathname}`).toBe(server.url);
+    expect(`${back.origin}${back.pathname}`).toBe(local.server.url);
     expect(back.searchParams.get("state")).toBe("s-123");
     const code = back.searchParams.get("code") ?? "";
     const token = (body: Record<string, string>) =>
-      fetch(new URL("oauth2/token", server.url), {
+      fetch(new URL("oauth2/token", local.server.url), {
         method: "POST",
         headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams({ grant_type: "authorization_code", client_id: "local-worklist", redirect_uri: server.url, ...body }),
+        body: new URLSearchParams({
+          grant_type: "authorization_code",
+          client_id: "local-worklist",
+          redirect_uri: local.server.url,
+          ...body,
+        }),
       });
     // A wrong verifier spends the code: the right one cannot use it afterwards.
     const wrong = await token({ code, code_verifier: randomBytes(32).toString("base64url") });
@@ -298,12 +221,12 @@ describe("local API Gateway stand-in (no browser)", () => {
     expect((await token({ code: again, code_verifier: verifier })).status).toBe(400); // spent
 
     const logout = await fetch(
-      new URL(`logout?${new URLSearchParams({ client_id: "local-worklist", logout_uri: server.url })}`, server.url),
+      new URL(`logout?${new URLSearchParams({ client_id: "local-worklist", logout_uri: local.server.url })}`, local.server.url),
       {
         redirect: "manual",
       },
     );
-    expect([logout.status, logout.headers.get("location")]).toEqual([302, server.url]);
+    expect([logout.status, logout.headers.get("location")]).toEqual([302, local.server.url]);
   });
 });
 
@@ -319,27 +242,28 @@ async function closePage(page: Page) {
 }
 
 async function openPage(email = AMY, options: { viewport?: { width: number; height: number }; path?: string } = {}): Promise<Page> {
-  if (!browser) throw new Error("no browser");
-  const context = await browser.newContext({ viewport: options.viewport ?? { width: 1366, height: 768 } });
+  if (!local.browser) throw new Error("no browser");
+  const context = await local.browser.newContext({ viewport: options.viewport ?? { width: 1366, height: 768 } });
   const page = await context.newPage();
-  const external: string[] = [];
+  const external = recordRequests(page, (r) =>
+    !r.url().startsWith(local.server.url) && !r.url().startsWith("data:") ? r.url() : undefined,
+  );
   externalRequests.set(page, external);
-  page.on("request", (r) => {
-    if (!r.url().startsWith(server.url) && !r.url().startsWith("data:")) external.push(r.url());
-  });
   await page.clock.install({ time: T0 });
-  await page.goto(options.path ? new URL(options.path, server.url).toString() : server.url);
+  await page.goto(options.path ? new URL(options.path, local.server.url).toString() : local.server.url);
   await signInAs(page, email);
   await page.locator("article.stack").first().waitFor();
   return page;
 }
 
-/** The page's "Sign in" → the local authorization server's form → back on the page with a code (PKCE). */
-async function signInAs(page: Page, email: string) {
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(/\/oauth2\/authorize\?/);
-  await page.locator("#annotator").selectOption(email);
-  await page.getByRole("button", { name: "Sign in" }).click();
+/** What `pick` gives for each request the page sends from now on, in order (undefined: left out). */
+function recordRequests(page: Page, pick: (request: Request) => string | undefined): string[] {
+  const kept: string[] = [];
+  page.on("request", (r) => {
+    const value = pick(r);
+    if (value !== undefined) kept.push(value);
+  });
+  return kept;
 }
 
 const card = (page: Page, stackId: string) => page.locator(`article[data-stack-id="${stackId}"]`);
@@ -368,7 +292,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     await expect
       .poll(() => page.locator("article.stack").evaluateAll((els) => els.map((e) => e.getAttribute("data-stack-id"))))
       .toEqual(amy.stackIds);
-    const records = await Promise.all(amy.stackIds.map((id) => store.getStack(id)));
+    const records = await Promise.all(amy.stackIds.map((id) => local.store.getStack(id)));
     const first = card(page, amy.stackIds[0] as string);
     await expect.poll(() => first.locator("dd").first().textContent()).toMatch(/min|s$/);
     expect(await first.textContent()).toContain((records[0]?.scores?.stackScore ?? 0).toFixed(2));
@@ -409,7 +333,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     await noHemorrhage(c);
     await c.getByRole("button", { name: "Finish" }).click();
     await expect.poll(() => c.locator(".message").textContent()).toContain("Recorded: 3 min");
-    const stored = await store.getStack(id);
+    const stored = await local.store.getStack(id);
     expect(stored?.status).toBe("labeled");
     expect(stored?.completion).toMatchObject({ activeSeconds: 180, annotator: AMY, noHemorrhage: true, source: "page" });
     expect(await c.locator(".outcome").textContent()).toMatch(/Predicted .* · actual 3 min/);
@@ -418,7 +342,10 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     expect(await page.locator("#total-done").textContent()).toBe(`1 of ${amy.stackIds.length}`);
     await closePage(page);
 
-    const refit = await runRefit(new Date().toISOString(), { records: store, timeModels: new DynamoTimeModelStore(dynamo, TABLE) });
+    const refit = await runRefit(new Date().toISOString(), {
+      records: local.store,
+      timeModels: new DynamoTimeModelStore(local.dynamo, TABLE),
+    });
     expect(refit.n).toBe(1);
     expect(refit.lastRound).toMatchObject({ roundId, stacks: 1, actualSeconds: 180 });
   });
@@ -427,10 +354,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     const page = await openPage();
     const id = amy.stackIds[1] as string;
     const c = card(page, id);
-    const posts: string[] = [];
-    page.on("request", (r) => {
-      if (r.url().endsWith("/api/completions")) posts.push(r.postData() ?? "");
-    });
+    const posts = recordRequests(page, (r) => (r.url().endsWith("/api/completions") ? (r.postData() ?? "") : undefined));
     await c.getByRole("button", { name: "Start" }).click();
     await page.clock.runFor(42_000);
     await noHemorrhage(c);
@@ -454,7 +378,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     release();
     await expect.poll(() => c.locator(".message").textContent()).toMatch(/Not sent yet — network failure/);
     expect(JSON.parse((await outboxOf(page)) ?? "[]")).toEqual([{ stackId: id, activeSeconds: 42, noHemorrhage: true }]);
-    expect((await store.getStack(id))?.completion?.activeSeconds).toBe(42);
+    expect((await local.store.getStack(id))?.completion?.activeSeconds).toBe(42);
     await c.getByRole("button", { name: "Retry now" }).click();
     await expect.poll(() => c.locator(".message").textContent()).toContain("Recorded: 42 s");
     expect(await outboxOf(page)).toBeNull();
@@ -463,7 +387,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     await c.focus();
     await page.keyboard.press("f");
     expect(await c.locator(".message").textContent()).toContain("Already finished");
-    expect((await store.listByStatus("labeled")).map((s) => [s.stackId, s.completion?.activeSeconds])).toEqual([[id, 42]]);
+    expect((await local.store.listByStatus("labeled")).map((s) => [s.stackId, s.completion?.activeSeconds])).toEqual([[id, 42]]);
     await closePage(page);
   });
 
@@ -477,11 +401,11 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     await noHemorrhage(c);
     await c.getByRole("button", { name: "Finish" }).click();
     await expect.poll(() => c.locator(".badge").textContent()).toBe("Not sent yet");
-    expect((await store.getStack(id))?.status).toBe("selected");
+    expect((await local.store.getStack(id))?.status).toBe("selected");
     await page.unroute("**/api/completions");
     await page.reload();
     await expect.poll(() => card(page, id).locator(".badge").textContent()).toBe("Done");
-    expect((await store.getStack(id))?.completion?.activeSeconds).toBe(25);
+    expect((await local.store.getStack(id))?.completion?.activeSeconds).toBe(25);
     await closePage(page);
   });
 
@@ -504,7 +428,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     await expect.poll(() => c.locator(".message").textContent()).toContain("not assigned to you");
     expect(await c.locator(".message").getAttribute("data-tone")).toBe("error");
     expect(await outboxOf(page)).toBeNull();
-    const record = await store.getStack(foreign);
+    const record = await local.store.getStack(foreign);
     expect([record?.status, record?.completion]).toEqual(["selected", undefined]);
     await closePage(page);
   });
@@ -513,10 +437,7 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     const page = await openPage();
     const id = amy.stackIds[0] as string;
     const c = card(page, id);
-    const puts: string[] = [];
-    page.on("request", (r) => {
-      if (r.method() === "PUT") puts.push(new URL(r.url()).pathname);
-    });
+    const puts = recordRequests(page, (r) => (r.method() === "PUT" ? new URL(r.url()).pathname : undefined));
     await c.getByRole("button", { name: "Start" }).click();
     await page.clock.runFor(40_000);
     const [frames, rows, columns] = FIXTURE_GEOMETRY.shape;
@@ -527,16 +448,16 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     const message = (await c.locator(".message").textContent()) ?? "";
     expect(message).toMatch(/MASK_REFUSED: .*8×6×3 voxels.*frames/);
     expect(await c.locator(".message").getAttribute("data-tone")).toBe("error");
-    expect((await store.getStack(id))?.status).toBe("selected");
-    expect((await store.listMaskRefusals(id)).map((r) => r.code)).toEqual(["GEOMETRY_MISMATCH"]);
+    expect((await local.store.getStack(id))?.status).toBe("selected");
+    expect((await local.store.listMaskRefusals(id)).map((r) => r.code)).toEqual(["GEOMETRY_MISMATCH"]);
     expect(await outboxOf(page)).toBeNull();
     // Fixed and finished again: the kept active time goes with it.
     await attachMask(c, fixtureMaskBytes());
     await c.getByRole("button", { name: "Finish" }).click();
     await expect.poll(() => c.locator(".message").textContent()).toContain("Recorded: 40 s");
-    const stored = await store.getStack(id);
+    const stored = await local.store.getStack(id);
     expect(stored?.completion).toMatchObject({ activeSeconds: 40, source: "external", mask: { labeledVoxels: 6, values: [0, 3] } });
-    const kept = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: stored?.completion?.mask?.key }));
+    const kept = await local.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: stored?.completion?.mask?.key }));
     const check = checkMask((await kept.Body?.transformToByteArray()) ?? new Uint8Array(0), FIXTURE_GEOMETRY);
     expect(check.ok && Buffer.from(check.labels).equals(Buffer.from(fixtureLabels()))).toBe(true);
     // Both uploads went through this origin's storage stand-in, one key each.
@@ -585,40 +506,37 @@ describe.skipIf(NO_CHROMIUM !== undefined)("worklist page in headless Chromium",
     const page = await openPage();
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByText("Signed out.").waitFor();
-    expect(new URL(page.url()).toString()).toBe(server.url);
+    expect(new URL(page.url()).toString()).toBe(local.server.url);
     expect(await page.evaluate<string | null>(`sessionStorage.getItem("ich-al.worklist.token")`)).toBeNull();
     await expect.poll(() => page.locator("article.stack").count()).toBe(0);
     await closePage(page);
   });
 
   it("refuses a sign-in answer that this tab did not ask for (foreign state), without calling the token endpoint", async () => {
-    if (!browser) throw new Error("no browser");
-    const context = await browser.newContext();
+    if (!local.browser) throw new Error("no browser");
+    const context = await local.browser.newContext();
     const page = await context.newPage();
-    const tokenCalls: string[] = [];
-    page.on("request", (r) => {
-      if (r.url().includes("/oauth2/token")) tokenCalls.push(r.url());
-    });
-    await page.goto(`${server.url}?code=stolen-code&state=not-mine`);
+    const tokenCalls = recordRequests(page, (r) => (r.url().includes("/oauth2/token") ? r.url() : undefined));
+    await page.goto(`${local.server.url}?code=stolen-code&state=not-mine`);
     await page.getByText("does not belong to a sign-in started in this tab").waitFor();
     expect(tokenCalls).toEqual([]);
-    expect(page.url()).toBe(server.url);
+    expect(page.url()).toBe(local.server.url);
     await context.close();
   });
 
   it("screenshot of the weekly e-mail's HTML part as a mail client shows it; its one link opens this page", async () => {
-    if (!browser) throw new Error("Chromium was found but did not start");
+    if (!local.browser) throw new Error("Chromium was found but did not start");
     const raw = mailer.sent.find((m) => m.to === AMY)?.raw ?? "";
     const [text, html] = parseMime(raw).parts.map((p) => p.body) as [string, string];
     expect(text).toContain(`Stack 1 of ${amy.stackIds.length} · `);
-    const context = await browser.newContext({ viewport: { width: 760, height: 600 }, javaScriptEnabled: false });
+    const context = await local.browser.newContext({ viewport: { width: 760, height: 600 }, javaScriptEnabled: false });
     const page = await context.newPage();
     await page.setContent(html);
     const links = await page.locator("a").all();
     expect(links).toHaveLength(1);
     const href = (await links[0]?.getAttribute("href")) ?? "";
     expect(new URL(href).searchParams.get("round")).toBe(roundId);
-    expect(href.startsWith(server.url)).toBe(true);
+    expect(href.startsWith(local.server.url)).toBe(true);
     expect(await page.locator("li").count()).toBe(amy.stackIds.length);
     const scratch = process.env.EMAIL_SCREENSHOT ? undefined : mkdtempSync(join(tmpdir(), "email-"));
     const out = scratch ? join(scratch, "email.png") : resolve(process.env.EMAIL_SCREENSHOT as string);
