@@ -11,6 +11,7 @@ import { createIngestHandler, handler, ingestDepsFromEnvironment } from "../../l
 import { InvalidInputError, lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
 import {
   CountingScoringEndpoint,
+  claimedStudy,
   InMemoryRecordStore,
   InMemoryStudyObjects,
   lambdaContext,
@@ -212,15 +213,8 @@ describe("ingest handler (fakes)", () => {
     const id = studyIdOf({ bucket: "studies", key: "uploads/a.zip", versionId: "v1" });
     const receivedAt = "2026-11-26T11:00:00.000Z";
     // The dead attempt created the record and took a claim that has since lapsed.
-    await t.records.createStack({
-      stackId: id,
-      kind: "study",
-      status: "received",
-      source: { bucket: "studies", key: "uploads/a.zip", versionId: "v1" },
-      receivedAt,
-      updatedAt: receivedAt,
-      invokeClaim: { token: "dead", expiresAt: "2026-11-26T11:15:00.000Z" },
-    });
+    const source = { bucket: "studies", key: "uploads/a.zip", versionId: "v1" };
+    await t.records.createStack(claimedStudy(id, source, receivedAt, { token: "dead", expiresAt: "2026-11-26T11:15:00.000Z" }));
     const body = s3EventBody("studies", "uploads/a.zip", "v1");
     expect((await t.invoke(sqsEvent([body]))).batchItemFailures).toEqual([]);
     expect((await t.invoke(sqsEvent([body]))).batchItemFailures).toEqual([]);
@@ -232,15 +226,8 @@ describe("ingest handler (fakes)", () => {
     t.objects.heads.set("uploads/a.zip@v1", { sizeBytes: 10, contentType: undefined });
     const id = studyIdOf({ bucket: "studies", key: "uploads/a.zip", versionId: "v1" });
     const at = "2026-11-26T11:59:00.000Z";
-    await t.records.createStack({
-      stackId: id,
-      kind: "study",
-      status: "received",
-      source: { bucket: "studies", key: "uploads/a.zip", versionId: "v1" },
-      receivedAt: at,
-      updatedAt: at,
-      invokeClaim: { token: "alive", expiresAt: "2026-11-26T12:10:00.000Z" },
-    });
+    const source = { bucket: "studies", key: "uploads/a.zip", versionId: "v1" };
+    await t.records.createStack(claimedStudy(id, source, at, { token: "alive", expiresAt: "2026-11-26T12:10:00.000Z" }));
     const response = await t.invoke(sqsEvent([s3EventBody("studies", "uploads/a.zip", "v1")]));
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: "m0" }]);
     expect(t.scoring.calls).toHaveLength(0);

@@ -25,7 +25,7 @@ import { S3StudyObjects } from "../../lambdas/adapters/s3-study-objects.js";
 import { studyIdOf } from "../../lambdas/domain/ingest.js";
 import { createIngestHandler, ingestDepsFromEnvironment } from "../../lambdas/handlers/ingest-handler.js";
 import { lambdaLogger } from "../../lambdas/handlers/shared/lambda-handler.js";
-import { CountingScoringEndpoint, lambdaContext, s3EventBody, sqsEvent } from "../support/in-memory-ports.js";
+import { CountingScoringEndpoint, claimedStudy, lambdaContext, s3EventBody, sqsEvent } from "../support/in-memory-ports.js";
 import { useLocalAws } from "../support/local-aws.js";
 
 const aws = useLocalAws();
@@ -254,15 +254,8 @@ describe("ingest handler on moto server (real SDK v3)", () => {
     const versionId = JSON.parse(body).Records[0].s3.object.versionId as string;
     const at = "2026-11-26T11:00:00.000Z";
     // What a delivery that died after the put and its claim leaves behind: received, no scoring, a lapsed claim.
-    await h.store.createStack({
-      stackId: studyId,
-      kind: "study",
-      status: "received",
-      source: { bucket: BUCKET, key: "uploads/crashed.zip", versionId },
-      receivedAt: at,
-      updatedAt: at,
-      invokeClaim: { token: "dead-delivery", expiresAt: "2026-11-26T11:05:00.000Z" },
-    });
+    const source = { bucket: BUCKET, key: "uploads/crashed.zip", versionId };
+    await h.store.createStack(claimedStudy(studyId, source, at, { token: "dead-delivery", expiresAt: "2026-11-26T11:05:00.000Z" }));
     const rounds = await Promise.all(Array.from({ length: 5 }, () => h.invoke([body])));
     expect(h.scoring.calls).toEqual([`s3://${BUCKET}/scoring-requests/${studyId}.json`]);
     const retried = rounds.filter((failed) => failed.length > 0).length;
@@ -277,15 +270,8 @@ describe("ingest handler on moto server (real SDK v3)", () => {
     const { body, studyId } = await h.upload("uploads/busy.zip", "zip");
     const versionId = JSON.parse(body).Records[0].s3.object.versionId as string;
     const now = new Date().toISOString();
-    await h.store.createStack({
-      stackId: studyId,
-      kind: "study",
-      status: "received",
-      source: { bucket: BUCKET, key: "uploads/busy.zip", versionId },
-      receivedAt: now,
-      updatedAt: now,
-      invokeClaim: { token: "live-delivery", expiresAt: new Date(Date.now() + 600_000).toISOString() },
-    });
+    const live = { token: "live-delivery", expiresAt: new Date(Date.now() + 600_000).toISOString() };
+    await h.store.createStack(claimedStudy(studyId, { bucket: BUCKET, key: "uploads/busy.zip", versionId }, now, live));
     expect(await h.invoke([body])).toEqual(["m0"]);
     expect(h.scoring.calls).toEqual([]);
     expect((await h.store.getStack(studyId))?.invokeClaim?.token).toBe("live-delivery");

@@ -308,6 +308,19 @@ export class InMemoryStudyObjects implements StudyObjects {
   }
 }
 
+/**
+ * A study record as a delivery that died after taking its invoke claim leaves it: `received`, not scored,
+ * holding the claim `token` until `expiresAt` (lapsed or live, as the test needs).
+ */
+export function claimedStudy(
+  stackId: string,
+  source: { bucket: string; key: string; versionId: string },
+  at: string,
+  claim: { token: string; expiresAt: string },
+): StackRecord {
+  return { stackId, kind: "study", status: "received", source, receivedAt: at, updatedAt: at, invokeClaim: claim };
+}
+
 /** A real S3 event notification body as AWS documents it (key encoded like S3: URL-encoding, `+` for space). */
 export function s3EventBody(bucket: string, key: string, versionId: string | undefined, size = 1): string {
   return JSON.stringify({
