@@ -282,7 +282,7 @@ def plot_gallery(items: dict[str, list[dict[str, Any]]], arrays: dict[str, np.nd
                 arrays[f"{name}_{i}_mask"], levels=[0.5], colors="lime", linewidths=0.6
             )
             axes[row][2 * i + 1].set_title(
-                f"V {item['uncertainty']:.1f}, {item['actual_seconds'] / 60:.1f} min, B {item['true_boundary_length']:.0f}",
+                f"V {item['uncertainty']:.3g}, {item['actual_seconds'] / 60:.1f} min, B {item['true_boundary_length']:.0f}",
                 fontsize=8,
             )
     _save(fig, path, "Fig. 6 analogue: top first-round picks of CAL and UAL (heatmap; green = true mask)")

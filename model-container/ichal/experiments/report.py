@@ -112,6 +112,16 @@ def plateau_curves(results: dict[str, Any]) -> dict[str, list[list[dict[str, flo
     }
 
 
+def plateau_status(curve: list[dict[str, float]], cfg: dict[str, Any]) -> str:
+    """Whether the plateau rule stopped the training or the cycle cap did."""
+    ap = [p["validation_pixel_ap"] for p in curve]
+    patience = cfg["plateau_patience"]
+    stale = len(ap) > patience and max(ap[-patience:]) < max(ap[:-patience]) + cfg["plateau_min_gain"]
+    rule = len(ap) < cfg["plateau_max_chunks"] or stale
+    how = "plateau rule" if rule else f"cycle cap ({cfg['plateau_max_chunks']} cycles), still gaining"
+    return f"{len(ap)} cycles, best {max(ap):.3f}, stopped by the {how}"
+
+
 def _ci(cell: dict[str, float], digits: int = 3) -> str:
     return f"{cell['mean']:.{digits}f} [{cell['low']:.{digits}f}, {cell['high']:.{digits}f}]"
 
@@ -229,6 +239,11 @@ def labeling_section(results: dict[str, Any]) -> str:
             "![labeling time](labeling_time.png)",
             "",
             "Seed committees (validation pixel AP after each cycle; the committee kept is the best one):",
+            "",
+            *[
+                f"- {name}: " + "; ".join(plateau_status(c, results["config"]) for c in curves)
+                for name, curves in plateau_curves(results).items()
+            ],
             "",
             "![plateau](plateau.png)",
         ]
