@@ -97,11 +97,16 @@ def plot_labeling_time(result: dict[str, Any], batches: list[dict[str, Any]], pa
         ax.scatter(b["actual_hours"], b["predicted_hours"], color=COLOURS.get(b["strategy"], "k"), s=16)
     for name in sorted({b["strategy"] for b in batches}):
         ax.scatter([], [], color=COLOURS.get(name, "k"), label=LABELS.get(name, name), s=16)
-    top = max([max(b["actual_hours"], b["predicted_hours"]) for b in batches] + [1e-3]) * 1.15
-    ax.plot([0, top], [0, top], color="k", lw=1)
-    ax.fill_between([0, top], [0, top * 0.9], [0, top * 1.1], color="k", alpha=0.08, label="±10 % (paper)")
-    ax.set_xlim(0, top)
-    ax.set_ylim(0, top)
+    values = [v for b in batches for v in (b["actual_hours"], b["predicted_hours"]) if v > 0] or [1.0]
+    lo, hi = min(values) / 1.5, max(values) * 1.5
+    ax.plot([lo, hi], [lo, hi], color="k", lw=1)
+    ax.fill_between(
+        [lo, hi], [0.9 * lo, 0.9 * hi], [1.1 * lo, 1.1 * hi], color="k", alpha=0.15, label="±10 % (paper)"
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
     ax.set_xlabel("simulated actual hours of a batch")
     ax.set_ylabel("predicted hours")
     ax.set_title("Batches: each round of each repeat, and the wild batch", fontsize=9)

@@ -164,7 +164,7 @@ def header(results: dict[str, Any], timings: dict[str, Any]) -> str:
         (
             f"Regenerate: `npm run experiments` (configuration `{cfg['name']}`; `-- --config gpu` for the larger one). "
             f"This run took **{timings['wall_seconds'] / 60:.1f} min** on {timings.get('cores', '?')} CPU cores with "
-            f"{timings['threads']} torch threads (load average {timings.get('load_average_start', float('nan')):.2f} at the start, "
+            f"{timings['threads']} torch thread(s) (load average {timings.get('load_average_start', float('nan')):.2f} at the start, "
             f"{timings.get('load_average_end', float('nan')):.2f} at the end; the machine is shared). The `gpu` configuration "
             "has not been run: no accelerator was available."
         ),
@@ -207,9 +207,8 @@ def claims_section(results: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     for c in results["claims"]:
-        lines.append(
-            f"| {c['statement']} | {c['source']} | {c['rule']} | **{c['verdict']}** | {c['observed']} |"
-        )
+        cells = [c["statement"], c["source"], c["rule"], f"**{c['verdict']}**", c["observed"]]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines)
 
 
