@@ -135,7 +135,7 @@ def train_to_plateau(
 ) -> tuple[Ensemble, list[dict[str, float]]]:
     """Cosine cycles of ``plateau_chunk`` steps (warm restarts, a new crop stream each) until the
     validation pixel AP has not gained ``plateau_min_gain`` over its best for ``plateau_patience``
-    cycles; returns the best committee and the validation curve."""
+    cycles; returns the last committee that gained that much, and the validation curve."""
     started = time.monotonic()
     ensemble: Ensemble | None = None
     best, best_ap, stale, curve = None, -1.0, 0, []

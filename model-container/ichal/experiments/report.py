@@ -115,11 +115,21 @@ def plateau_curves(results: dict[str, Any]) -> dict[str, list[list[dict[str, flo
 def plateau_status(curve: list[dict[str, float]], cfg: dict[str, Any]) -> str:
     """Whether the plateau rule stopped the training or the cycle cap did."""
     ap = [p["validation_pixel_ap"] for p in curve]
+    kept = kept_ap(ap, cfg["plateau_min_gain"])
     patience = cfg["plateau_patience"]
     stale = len(ap) > patience and max(ap[-patience:]) < max(ap[:-patience]) + cfg["plateau_min_gain"]
     rule = len(ap) < cfg["plateau_max_chunks"] or stale
     how = "plateau rule" if rule else f"cycle cap ({cfg['plateau_max_chunks']} cycles), still gaining"
-    return f"{len(ap)} cycles, best {max(ap):.3f}, stopped by the {how}"
+    return f"{len(ap)} cycles, kept {kept:.3f} (highest {max(ap):.3f}), stopped by the {how}"
+
+
+def kept_ap(ap: list[float], min_gain: float) -> float:
+    """Validation AP of the committee ``train_to_plateau`` keeps: the last one that gained ``min_gain``."""
+    kept = ap[0]
+    for value in ap[1:]:
+        if value >= kept + min_gain:
+            kept = value
+    return kept
 
 
 def _ci(cell: dict[str, float], digits: int = 3) -> str:
@@ -237,7 +247,10 @@ def labeling_section(results: dict[str, Any]) -> str:
             "",
             "![labeling time](labeling_time.png)",
             "",
-            "Seed committees (validation pixel AP after each cycle; the committee kept is the best one):",
+            (
+                "Seed committees (validation pixel AP after each cycle; the committee kept is the last one that gained "
+                f"≥ {results['config']['plateau_min_gain']}):"
+            ),
             "",
             *[
                 f"- {name}: " + "; ".join(plateau_status(c, results["config"]) for c in curves)
