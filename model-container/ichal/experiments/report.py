@@ -420,7 +420,7 @@ def deviations_section(results: dict[str, Any]) -> str:
             ),
             "- **Training**: "
             + (
-                f"one seed committee per repeat is trained to a validation plateau; each round then fine-tunes the previous "
+                f"one seed committee per experiment is trained to a validation plateau; each round then fine-tunes the previous "
                 f"round's committee for {cfg['finetune_iterations']} steps at learning rate {cfg['finetune_learning_rate']} with "
                 "the same member seeds for every strategy. The paper retrains from scratch each round; that remains the "
                 "option `warm_start=False`. Warm starting removes the round-to-round retraining noise that would otherwise be "
@@ -437,5 +437,11 @@ def deviations_section(results: dict[str, Any]) -> str:
                 "(as the deployed refit does), kept for both rounds."
             ),
             "- **Validation**: plateaus are decided on validation stacks; the test sets are used only for the reported AP.",
+            (
+                "- **Repeats**: the seed set and its committee are shared by all repeats (as the paper's error bars come "
+                "from initialisation and SGD); repeats vary the fine-tuning seeds and the random choices. The first-round "
+                "CAL and UAL batches are therefore the same in every repeat (zero-width intervals), and the paired tests "
+                "measure training noise for one seed set, not the variation between seed sets."
+            ),
         ]
     )
