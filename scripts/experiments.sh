@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The paper's active-learning experiments on phantoms → docs/experiments/ (README).
+# The paper's active-learning experiments on synthetic phantoms → docs/experiments/ (README, plots, results.json); prints its run time.
 # Installs what it needs first; options go to `python -m ichal experiments` (--config cpu|gpu, --seeds N, --seed S, --out DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."

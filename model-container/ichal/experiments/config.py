@@ -1,8 +1,8 @@
 """Sizes of the experiments: ``cpu`` (default, ~20 min on 2 cores), ``gpu`` (closer to the paper), ``tiny`` (tests).
 
-Every number that shapes a result is here, so the README of a run can print the configuration it
-used. The paper's scale for comparison: 934 train/val stacks, 313 test stacks, 27–38 frames of 512²,
-N = 4 DRN-D-38 PatchFCNs trained on 160² crops, K = 200, 61 stacks to fit the time model.
+Every number that shapes a result is here and fixed before a run, so the README of a run prints the
+configuration it used. The paper's scale: 934 train/val and 313 test stacks, 27–38 frames of 512²,
+N = 4 DRN-D-38 PatchFCNs on 160² crops, K = 200, 61 stacks to fit the time model.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from ..train.hyperparameters import Hyperparameters
 class LabelingTimeTruth:
     """The simulated annotator: log t = α log(1+B) + β log(1+M) + γ + σ ε, ε ~ N(0, 1) (paper eq. 2).
 
-    B and M are computed from the *true* mask on the model grid with the project's features code.
-    e^γ = 30 s is the time to review a stack with nothing to draw; with B up to ~2,000 px and M up
-    to ~50 on a 96–128² grid, times span about three orders of magnitude (15 s to ~3 h), as in Fig. 3.
+    B and M come from the *true* mask on the model grid (the project's features code); e^γ = 30 s
+    is the time to review a stack with nothing to draw.
     """
 
     alpha: float = 0.55
@@ -31,57 +30,73 @@ class LabelingTimeTruth:
 @dataclass(frozen=True)
 class ExperimentConfig:
     name: str
-    # data
+    # data: the seed domain S, a second domain U with only faint bleeds, and held-out sets
     grid_size: int
-    """Phantoms are generated at grid_size² and used on the same model grid."""
     frames: int | None
     """Frames per stack; None draws 27–38 like the paper's scans."""
     pool_size: int
-    """Training pool (the paper's S_trainval). A power of two keeps the core-set rounds exact."""
+    """Training pool S (the paper's S_trainval)."""
     test_size: int
-    """Held-out test stacks (the paper's S_test)."""
+    validation_size: int
+    """Stacks of each domain used to decide when the seed committee has plateaued (never the test set)."""
     timing_fit_size: int
-    """Simulated completions used to fit the time model (the paper: 61)."""
     negative_fraction: float
+    u_train_size: int
+    u_test_size: int
+    wild_size: int
+    """Unlabeled U-domain stacks for the 'AL in the wild' batch."""
+    wild_budget_share: float
+    """The wild batch's budget as a share of that pool's predicted total hours."""
     # model and training (ichal.train.trainer)
+    arch: str
     ensemble_size: int
     width: float
     crop: int
     stride: int
-    iterations: int
     batch_size: int
     learning_rate: float
     hemorrhage_weight: float
-    """Cross-entropy weight of the hemorrhage class: 4 lets a short schedule learn to draw bleeds
-    (with 1 and 150 steps the committee predicted no hemorrhage at all on phantoms)."""
     top_k: int
+    plateau_chunk: int
+    """Steps per model of one cosine cycle; validation pixel AP is measured after each."""
+    plateau_max_chunks: int
+    plateau_patience: int
+    """Stop after this many cycles without a gain of plateau_min_gain over the best."""
+    plateau_min_gain: float
+    finetune_iterations: int
+    finetune_learning_rate: float
+    warm_start: bool
+    """True: each round fine-tunes the previous round's committee; False: the paper's retraining
+    from scratch (to a validation plateau) on the grown labeled set."""
     # experiments
-    cost_repeats: int
-    """Repeats of the cost-sensitive experiment (seed set, initialisation and random choices vary)."""
+    repeats: int
+    """Paired repeats: a repeat fixes the seed set, the seed committee and every training seed, and
+    all strategies share them."""
     cost_rounds: int
-    """Rounds of +cost_increment of the pool's total labeling time (the paper: 2, i.e. +10 %, +20 %)."""
     cost_increment: float
-    core_full_reference: bool
-    """Also train on the whole pool (the paper's S1 line in Fig. 4)."""
+    """Round budget as a share of the unlabeled pool's predicted total hours."""
+    core_seed_size: int
     selection_cost_sizes: tuple[int, ...]
-    """Synthetic pool sizes for the selection-cost table (QBC vs QBC + similarity)."""
     selection_cost_dims: int
+    threads: int | None = None
+    """Torch threads (None: the cores this process may use)."""
     truth: LabelingTimeTruth = LabelingTimeTruth()
 
-    def hyperparameters(self, seed: int) -> Hyperparameters:
+    def hyperparameters(self, seed: int, iterations: int, learning_rate: float) -> Hyperparameters:
         return Hyperparameters(
+            arch=self.arch,
             ensemble_size=self.ensemble_size,
             width=self.width,
             crop=self.crop,
             stride=self.stride,
             grid_size=self.grid_size,
-            iterations=self.iterations,
+            iterations=iterations,
             batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
+            learning_rate=learning_rate,
             hemorrhage_weight=self.hemorrhage_weight,
             top_k=self.top_k,
             seed=seed,
-            log_every=max(1, self.iterations // 2),
+            log_every=max(1, iterations),
         )
 
     def with_overrides(self, **changes) -> ExperimentConfig:
@@ -95,84 +110,111 @@ class ExperimentConfig:
 
 CPU = ExperimentConfig(
     name="cpu",
-    grid_size=128,
-    frames=None,
-    pool_size=64,
-    test_size=12,
+    grid_size=64,
+    frames=8,
+    pool_size=128,
+    test_size=40,
+    validation_size=16,
     timing_fit_size=60,
     negative_fraction=0.3,
+    u_train_size=64,
+    u_test_size=40,
+    wild_size=160,
+    wild_budget_share=0.5,
+    arch="drn_d_22",
     ensemble_size=2,
     width=0.125,
-    crop=64,
-    stride=32,
-    iterations=200,
+    crop=48,
+    stride=16,
     batch_size=8,
     learning_rate=0.003,
     hemorrhage_weight=4.0,
-    top_k=50,
-    cost_repeats=2,
+    top_k=30,
+    plateau_chunk=100,
+    plateau_max_chunks=16,
+    plateau_patience=2,
+    plateau_min_gain=0.01,
+    finetune_iterations=50,
+    finetune_learning_rate=0.001,
+    warm_start=True,
+    repeats=5,
     cost_rounds=2,
     cost_increment=0.10,
-    core_full_reference=False,
+    core_seed_size=8,
     selection_cost_sizes=(500, 1000, 2000, 4000, 8000),
     selection_cost_dims=64,
+    threads=1,
 )
-"""~20 min on 2 idle CPU cores. Two models per committee (not the paper's four), a 128² grid, 200
-steps per model, two repeats of the cost-sensitive experiment (``--seeds 3`` or more for steadier
-error bars) and no whole-pool (S1) reference, to fit the budget."""
+"""~20 min on the shared 2-core machine: 64² grid, 8 frames, 2 × DRN-D-22 at width 0.125, one torch
+thread (with other jobs running, two threads contended: 127 against 51 ms per training step)."""
 
-GPU = ExperimentConfig(
+GPU = dataclasses.replace(
+    CPU,
     name="gpu",
     grid_size=256,
     frames=None,
-    pool_size=256,
-    test_size=64,
+    pool_size=512,
+    test_size=128,
+    validation_size=48,
     timing_fit_size=61,
-    negative_fraction=0.3,
+    u_train_size=192,
+    u_test_size=128,
+    wild_size=400,
+    arch="drn_d_38",
     ensemble_size=4,
     width=0.5,
     crop=96,
     stride=48,
-    iterations=1500,
     batch_size=16,
     learning_rate=0.002,
-    hemorrhage_weight=4.0,
     top_k=100,
-    cost_repeats=5,
-    cost_rounds=2,
-    cost_increment=0.10,
-    core_full_reference=True,
+    plateau_chunk=400,
+    plateau_max_chunks=12,
+    finetune_iterations=300,
+    finetune_learning_rate=0.0007,
+    repeats=8,
+    core_seed_size=16,
     selection_cost_sizes=(1000, 2000, 4000, 8000, 16000),
     selection_cost_dims=128,
+    threads=None,
 )
-"""The paper's N = 4 committee on larger pools and frames; a few hours on one GPU (not yet measured)."""
+"""The paper's N = 4 DRN-D-38 committee on larger pools and frames; hours on one GPU (not yet run)."""
 
 TINY = ExperimentConfig(
     name="tiny",
     grid_size=64,
-    frames=6,
-    pool_size=8,
-    test_size=2,
+    frames=4,
+    pool_size=16,
+    test_size=3,
+    validation_size=2,
     timing_fit_size=8,
     negative_fraction=0.25,
+    u_train_size=4,
+    u_test_size=2,
+    wild_size=6,
+    wild_budget_share=0.5,
+    arch="drn_d_22",
     ensemble_size=2,
     width=0.0625,
     crop=32,
     stride=32,
-    iterations=4,
     batch_size=2,
     learning_rate=0.002,
     hemorrhage_weight=4.0,
     top_k=4,
-    cost_repeats=2,
+    plateau_chunk=2,
+    plateau_max_chunks=2,
+    plateau_patience=1,
+    plateau_min_gain=0.01,
+    finetune_iterations=2,
+    finetune_learning_rate=0.001,
+    warm_start=True,
+    repeats=2,
     cost_rounds=2,
-    cost_increment=0.75,
-    core_full_reference=False,
+    cost_increment=0.3,
+    core_seed_size=4,
     selection_cost_sizes=(32,),
     selection_cost_dims=8,
-    # Review time dominates, so that the untrained committee's predicted T stays within a round's
-    # budget and the budget checks of the tests see stacks chosen.
-    truth=LabelingTimeTruth(alpha=0.1, beta=0.1, gamma=6.0, sigma=0.1),
 )
 """Seconds on a CPU: checks invariants in the test suite, says nothing about accuracy."""
 

@@ -1,18 +1,18 @@
 """Experiment 2 — core-set active learning (paper §5.1, Fig. 4).
 
-The seed set is 1/32 of the training pool; each round doubles the labeled set by adding as many
-stacks as it already holds, chosen by
+The seed set is ``core_seed_size`` stacks of the training pool; each round doubles the labeled set
+by adding as many stacks as it already holds, chosen by
   (a) ``qbc``: the highest stack uncertainty V (``ich-al select --strategy uniform``, unit costs);
   (b) ``qbc_similarity``: suggestive annotation (``selection.suggestive_annotation``);
   (c) ``random``: ``ich-al select --strategy random`` with unit costs;
-until half the pool (the paper's S2); a committee is trained on each labeled set and AP is measured
-on the held-out test set. Every strategy starts from the same seed set and seed committee, and the
-committee of round r is initialised with the same seeds for every strategy, so the curves differ by
-the data chosen. Optionally the whole pool (S1) is trained as the reference line.
+until half the pool (the paper's S2); after each round the strategy's committee is updated
+(``data.update_committee``) and AP is measured on the held-out test set. In a repeat every strategy
+starts from the same seed set and seed committee and trains with the same seeds, so the curves
+differ by the data chosen. The seed set and its committee (trained to a validation plateau) are
+shared by all repeats; repeats vary the fine-tuning seeds and the random choices.
 
-Selection cost: the seconds each selection takes in the experiment (timings), and on synthetic
-feature sets of growing size (``selection_cost``), where QBC is a linear pass and the similarity
-step builds a 2k × n matrix with k ∝ n.
+Selection cost: seconds to choose on synthetic feature sets of growing size (``selection_cost``),
+where QBC is a linear pass and the similarity step builds a 2k × n matrix with k ∝ n.
 """
 
 from __future__ import annotations
@@ -22,133 +22,196 @@ from typing import Any
 
 import numpy as np
 
+from ..model.ensemble import Ensemble
 from .config import ExperimentConfig
-from .data import PoolStack, Progress, embed_only, evaluate, score, seed_subset, train
+from .data import (
+    METRICS,
+    PoolStack,
+    Progress,
+    StackScore,
+    embed_only,
+    evaluate,
+    score,
+    seed_subset,
+    train_to_plateau,
+    update_committee,
+)
+from .paired import interval, paired
 from .selection import IchAl, coverage_greedy, suggestive_annotation
 
 STRATEGIES = ("qbc", "qbc_similarity", "random")
+PAIRS = (("qbc", "random"), ("qbc", "qbc_similarity"), ("qbc_similarity", "random"))
+
+
+def round_sizes(pool: int, seed_count: int) -> list[int]:
+    """Labeled-set sizes: the seed, doubled while it stays within half the pool."""
+    sizes = [seed_count]
+    while sizes[-1] * 2 <= pool // 2:
+        sizes.append(sizes[-1] * 2)
+    return sizes
+
+
+def training_seed(seed: int, repeat: int, round_index: int) -> int:
+    """Seed of the committee trained in a round: the same for every strategy of a repeat."""
+    return seed * 1000 + 100 + repeat * 50 + round_index * 10
 
 
 def core_set_experiment(
     config: ExperimentConfig,
     ich_al: IchAl,
     pool: list[PoolStack],
+    validation: list[PoolStack],
     test: list[PoolStack],
     seed: int,
     progress: Progress,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Returns (results, timings); results depend only on the configuration and seed."""
-    n = len(pool)
-    seed_count = max(1, n // 32)
-    by_id = {s.id: s for s in pool}
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
-    seed_ids = [pool[i].id for i in seed_subset(pool, seed_count, rng)]
-    sizes = [seed_count]
-    while sizes[-1] * 2 <= n // 2:
-        sizes.append(sizes[-1] * 2)
+) -> dict[str, Any]:
+    sizes = round_sizes(len(pool), config.core_seed_size)
     progress(
-        f"core-set: pool {n}, seed {seed_count} (1/32), rounds {' → '.join(map(str, sizes))}, strategies {', '.join(STRATEGIES)}"
+        f"core-set: pool {len(pool)}, rounds {' → '.join(map(str, sizes))}, {config.repeats} repeats, "
+        f"strategies {', '.join(STRATEGIES)}"
     )
-
-    def model_seed(round_index: int) -> int:
-        return seed * 1000 + 100 + round_index * 10
-
-    seed_ensemble = train(
-        config, [by_id[i] for i in seed_ids], model_seed(0), progress, f"core-set seed ({seed_count})"
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
+    seed_ids = [pool[i].id for i in seed_subset(pool, sizes[0], rng)]
+    committee, curve = train_to_plateau(
+        config,
+        [s for s in pool if s.id in set(seed_ids)],
+        validation,
+        training_seed(seed, 0, 0),
+        progress,
+        "core-set seed committee",
     )
-    seed_metrics = evaluate(config, seed_ensemble, test)
-    seed_scores = score(
-        config, seed_ensemble, [s for s in pool if s.id not in set(seed_ids)], with_embedding=True
-    )
-    seed_scores.update(embed_only(seed_ensemble, [by_id[i] for i in seed_ids]))
-    progress("  seed: " + ", ".join(f"{k} {v:.3f}" for k, v in seed_metrics.items()))
-
-    results: dict[str, Any] = {"pool": n, "seed_count": seed_count, "sizes": sizes, "strategies": {}}
-    timings: dict[str, Any] = {"selection_seconds": {s: [] for s in STRATEGIES}}
-    for strategy in STRATEGIES:
-        labeled = list(seed_ids)
-        ensemble, scores = seed_ensemble, seed_scores
-        rounds = [
-            {
-                "round": 0,
-                "labeled": len(labeled),
-                "fraction": len(labeled) / n,
-                "metrics": seed_metrics,
-                "added": [],
+    start = {"ids": seed_ids, "committee": committee, "metrics": evaluate(config, committee, test)}
+    repeats = [
+        run_repeat(config, ich_al, pool, validation, test, seed, repeat, sizes, start, progress)
+        for repeat in range(config.repeats)
+    ]
+    return {
+        "pool": len(pool),
+        "seed_count": config.core_seed_size,
+        "seed_ids": sorted(seed_ids),
+        "seed_curve": curve,
+        "sizes": sizes,
+        "repeats": repeats,
+        "summary": {
+            name: [
+                {m: interval([rep["strategies"][name][r]["metrics"][m] for rep in repeats]) for m in METRICS}
+                for r in range(len(sizes))
+            ]
+            for name in STRATEGIES
+        },
+        "paired": {
+            f"{a}-{b}": {
+                str(r): {
+                    m: paired(
+                        [rep["strategies"][a][r]["metrics"][m] for rep in repeats],
+                        [rep["strategies"][b][r]["metrics"][m] for rep in repeats],
+                    )
+                    for m in METRICS
+                }
+                for r in range(1, len(sizes))
             }
-        ]
+            for a, b in PAIRS
+        },
+    }
+
+
+def run_repeat(
+    config: ExperimentConfig,
+    ich_al: IchAl,
+    pool: list[PoolStack],
+    validation: list[PoolStack],
+    test: list[PoolStack],
+    seed: int,
+    repeat: int,
+    sizes: list[int],
+    start: dict[str, Any],
+    progress: Progress,
+) -> dict[str, Any]:
+    """Every strategy from the shared seed committee, with this repeat's training and random seeds."""
+    by_id = {s.id: s for s in pool}
+    seed_ids, committee, seed_metrics = start["ids"], start["committee"], start["metrics"]
+    strategies = {}
+    for name in STRATEGIES:
+        labeled = list(seed_ids)
+        current = committee
+        rows = [{"round": 0, "labeled": len(labeled), "metrics": seed_metrics, "added": []}]
         for r, target in enumerate(sizes[1:], start=1):
-            k = target - len(labeled)
-            labeled_set = set(labeled)
-            unlabeled = [s for s in pool if s.id not in labeled_set]
-            ids = [s.id for s in unlabeled]
-            started = time.perf_counter()
-            candidates: list[str] = []
-            if strategy == "qbc":
-                added = ich_al.select_count(ids, [scores[i].uncertainty for i in ids], k, strategy="uniform")
-            elif strategy == "qbc_similarity":
-                feats = np.stack([scores[i].embedding for i in ids])
-                pool_feats = np.stack([scores[s.id].embedding for s in pool])
-                labeled_feats = np.stack([scores[i].embedding for i in labeled])
-                added, candidates = suggestive_annotation(
-                    ich_al,
-                    ids,
-                    [scores[i].uncertainty for i in ids],
-                    feats,
-                    k,
-                    pool_features=pool_feats,
-                    labeled_features=labeled_feats,
-                )
-            else:
-                added = ich_al.select_count(ids, None, k, strategy="random", seed=seed * 1000 + r)
-            timings["selection_seconds"][strategy].append(time.perf_counter() - started)
-            if len(added) != k or len(set(added)) != k or labeled_set.intersection(added):
-                raise AssertionError(
-                    f"{strategy} round {r}: selected {len(added)} stacks, expected {k} new ones"
-                )
-            labeled += added
-            ensemble = train(
+            added, candidates = choose(
+                ich_al,
+                name,
+                current,
                 config,
-                [by_id[i] for i in labeled],
-                model_seed(r),
-                progress,
-                f"core-set {strategy} round {r} ({len(labeled)})",
+                pool,
+                labeled,
+                target - len(labeled),
+                seed * 1000 + repeat * 10 + r,
             )
-            metrics = evaluate(config, ensemble, test)
-            rounds.append(
+            labeled += added
+            current = update_committee(
+                config,
+                current,
+                [by_id[i] for i in labeled],
+                validation,
+                training_seed(seed, repeat, r),
+                progress,
+                f"core-set {name} round {r} ({len(labeled)})",
+            )
+            metrics = evaluate(config, current, test)
+            rows.append(
                 {
                     "round": r,
                     "labeled": len(labeled),
-                    "fraction": len(labeled) / n,
                     "metrics": metrics,
                     "added": sorted(added),
                     "candidates": sorted(candidates),
                     "added_positive": sum(by_id[i].positive for i in added),
                 }
             )
-            progress(
-                f"  {strategy} round {r}: {len(labeled)}/{n} labeled  "
-                + ", ".join(f"{k_} {v:.3f}" for k_, v in metrics.items())
-            )
-            if target != sizes[-1] and strategy != "random":
-                similarity = strategy == "qbc_similarity"
-                scores = score(
-                    config,
-                    ensemble,
-                    [by_id[i] for i in ids if i not in set(added)],
-                    with_embedding=similarity,
-                )
-                if similarity:
-                    scores.update(embed_only(ensemble, [by_id[i] for i in labeled]))
-        results["strategies"][strategy] = rounds
-    if config.core_full_reference:
-        full = train(config, pool, model_seed(len(sizes)), progress, f"core-set full pool ({n})")
-        results["full_pool"] = {"labeled": n, "fraction": 1.0, "metrics": evaluate(config, full, test)}
+        strategies[name] = rows
         progress(
-            "  full pool (S1): "
-            + ", ".join(f"{k} {v:.3f}" for k, v in results["full_pool"]["metrics"].items())
+            f"  core-set repeat {repeat + 1} {name} at {len(labeled)}: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in rows[-1]["metrics"].items())
         )
-    return results, timings
+    return {"repeat": repeat, "strategies": strategies}
+
+
+def choose(
+    ich_al: IchAl,
+    name: str,
+    committee: Ensemble,
+    config: ExperimentConfig,
+    pool: list[PoolStack],
+    labeled: list[str],
+    k: int,
+    random_seed: int,
+) -> tuple[list[str], list[str]]:
+    """k new stacks by strategy ``name`` (and, for QBC + similarity, its 2k candidates)."""
+    labeled_set = set(labeled)
+    unlabeled = [s for s in pool if s.id not in labeled_set]
+    ids = [s.id for s in unlabeled]
+    candidates: list[str] = []
+    if name == "random":
+        added = ich_al.select_count(ids, None, k, strategy="random", seed=random_seed)
+    else:
+        similarity = name == "qbc_similarity"
+        scores: dict[str, StackScore] = score(config, committee, unlabeled, with_embedding=similarity)
+        uncertainty = [scores[i].uncertainty for i in ids]
+        if similarity:
+            scores.update(embed_only(committee, [s for s in pool if s.id in labeled_set]))
+            added, candidates = suggestive_annotation(
+                ich_al,
+                ids,
+                uncertainty,
+                np.stack([scores[i].embedding for i in ids]),
+                k,
+                pool_features=np.stack([scores[s.id].embedding for s in pool]),
+                labeled_features=np.stack([scores[i].embedding for i in labeled]),
+            )
+        else:
+            added = ich_al.select_count(ids, uncertainty, k, strategy="uniform")
+    if len(added) != k or len(set(added)) != k or labeled_set.intersection(added):
+        raise AssertionError(f"{name}: selected {len(added)} stacks, expected {k} new ones")
+    return list(added), candidates
 
 
 def selection_cost(

@@ -8,6 +8,7 @@ AP at pixel, region, frame and stack level (``ichal.features.metrics.DetectionEv
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -73,9 +74,15 @@ def simulated_seconds(
 
 
 def build_pool(
-    config: ExperimentConfig, count: int, seed: int, prefix: str, progress: Progress | None = None
+    config: ExperimentConfig,
+    count: int,
+    seed: int,
+    prefix: str,
+    progress: Progress | None = None,
+    lesion_contrast: str = "drawn",
 ) -> list[PoolStack]:
-    """``count`` phantoms (pool seed ``seed``), mapped onto the model grid, with true B, M and time."""
+    """``count`` phantoms (pool seed ``seed``), mapped onto the model grid, with true B, M and time;
+    ``lesion_contrast="faint"`` gives the U domain (every bleed faint)."""
     noise = np.random.default_rng(np.random.SeedSequence([seed, 7919])).standard_normal(count)
     stacks = []
     for i, phantom in enumerate(
@@ -85,6 +92,7 @@ def build_pool(
             negative_fraction=config.negative_fraction,
             size=config.grid_size,
             frames=config.frames,
+            lesion_contrast=lesion_contrast,
         )
     ):
         training = to_training_stack(
@@ -100,17 +108,74 @@ def build_pool(
     return stacks
 
 
-def train(
-    config: ExperimentConfig, stacks: Sequence[PoolStack], seed: int, progress: Progress, label: str
+def _fit(
+    config: ExperimentConfig,
+    stacks: Sequence[PoolStack],
+    seed: int,
+    iterations: int,
+    learning_rate: float,
+    initial: Ensemble | None,
 ) -> Ensemble:
-    started = time.monotonic()
-    quiet: Progress = lambda line: None
+    """One cosine cycle of ``iterations`` steps per model; ``initial`` is copied, never changed."""
+    hp = config.hyperparameters(seed, iterations, learning_rate)
+    start = copy.deepcopy(initial) if initial is not None else None
     ensemble, _ = train_ensemble(
-        [s.training for s in stacks], config.hyperparameters(seed), device=DEVICE, progress=quiet
+        [s.training for s in stacks], hp, device=DEVICE, progress=lambda line: None, initial=start
     )
+    return ensemble
+
+
+def train_to_plateau(
+    config: ExperimentConfig,
+    stacks: Sequence[PoolStack],
+    validation: Sequence[PoolStack],
+    seed: int,
+    progress: Progress,
+    label: str,
+) -> tuple[Ensemble, list[dict[str, float]]]:
+    """Cosine cycles of ``plateau_chunk`` steps (warm restarts, a new crop stream each) until the
+    validation pixel AP has not gained ``plateau_min_gain`` over its best for ``plateau_patience``
+    cycles; returns the last committee that gained that much, and the validation curve."""
+    started = time.monotonic()
+    ensemble: Ensemble | None = None
+    best, best_ap, stale, curve = None, -1.0, 0, []
+    for cycle in range(1, config.plateau_max_chunks + 1):
+        ensemble = _fit(
+            config, stacks, seed + 100 * (cycle - 1), config.plateau_chunk, config.learning_rate, ensemble
+        )
+        ap = evaluate(config, ensemble, validation)["pixel_ap"]
+        curve.append({"steps": cycle * config.plateau_chunk, "validation_pixel_ap": ap})
+        if ap >= best_ap + config.plateau_min_gain or best is None:
+            best, best_ap, stale = copy.deepcopy(ensemble), max(ap, best_ap), 0
+        else:
+            stale += 1
+            if stale >= config.plateau_patience:
+                break
     progress(
-        f"  trained {label}: {len(ensemble)} models on {len(stacks)} stacks ({sum(s.positive for s in stacks)} positive) in {time.monotonic() - started:.0f}s"
+        f"  trained {label} on {len(stacks)} stacks ({sum(s.positive for s in stacks)} positive) to a validation "
+        f"plateau: {len(curve)} cycles, best pixel AP {best_ap:.3f}, {time.monotonic() - started:.0f}s"
     )
+    assert best is not None
+    return best, curve
+
+
+def update_committee(
+    config: ExperimentConfig,
+    previous: Ensemble,
+    stacks: Sequence[PoolStack],
+    validation: Sequence[PoolStack],
+    seed: int,
+    progress: Progress,
+    label: str,
+) -> Ensemble:
+    """The next round's committee on the grown labeled set: ``previous`` fine-tuned for a fixed
+    schedule (same member seeds for every strategy), or, without ``warm_start``, a fresh committee
+    trained to a validation plateau (the paper's retraining)."""
+    if not config.warm_start:
+        return train_to_plateau(config, stacks, validation, seed, progress, label)[0]
+    started = time.monotonic()
+    ensemble = _fit(config, stacks, seed, config.finetune_iterations, config.finetune_learning_rate, previous)
+    progress(f"  fine-tuned {label} on {len(stacks)} stacks in {time.monotonic() - started:.0f}s")
     return ensemble
 
 
@@ -173,6 +238,13 @@ def evaluate(config: ExperimentConfig, ensemble: Ensemble, test: Sequence[PoolSt
         evaluator.add(probs.mean(0), stack.training.mask)
     result = evaluator.result()
     return {k: float(result[k]) for k in METRICS}
+
+
+@torch.no_grad()
+def mean_heatmap(ensemble: Ensemble, stack: PoolStack) -> np.ndarray:
+    """The committee's mean hemorrhage probability [F, H, W] (for the gallery)."""
+    ensemble.to(DEVICE).eval()
+    return ensemble.predict(_frames(stack)).mean(0).numpy()
 
 
 def seed_subset(stacks: Sequence[PoolStack], count: int, rng: np.random.Generator) -> list[int]:

@@ -1,9 +1,9 @@
-"""Runs the three experiments and writes README.md, the PNG plots, results.json and timings.json.
+"""Runs the experiments and writes README.md, the PNG plots, results.json, timings.json and gallery.npz.
 
     python -m ichal experiments [--out DIR] [--config cpu|gpu] [--seeds N] [--seed S] [--threads T] [--report-only]
 
-``results.json`` depends only on the configuration, the seed and the torch thread count (CPU);
-wall-clock measurements go to ``timings.json``.
+``results.json`` depends only on the configuration, the seed and the torch thread count (CPU), except
+the selection-cost seconds and the claim decided from them; run times go to ``timings.json``.
 """
 
 from __future__ import annotations
@@ -20,31 +20,33 @@ from typing import Any
 import numpy as np
 import torch
 
+from .claims import CLAIMS, evaluate_claims
 from .config import CONFIGS, GPU, ExperimentConfig
 from .core_set import core_set_experiment, selection_cost
 from .cost_sensitive import cost_sensitive_experiment
-from .data import build_pool
+from .data import PoolStack, build_pool
+from .domain import domain_experiment
 from .labeling_time import labeling_time_experiment
-from .report import (
-    plot_core_set,
-    plot_cost_sensitive,
-    plot_counts,
-    plot_labeling_time,
-    plot_selection_cost,
-    write_readme,
-)
+from .report import write_report
 from .selection import REPO_ROOT, IchAl
 
 OUTPUTS = (
     "README.md",
     "results.json",
     "timings.json",
+    "gallery.npz",
     "labeling_time.png",
+    "plateau.png",
     "core_set.png",
+    "core_set_paired.png",
     "cost_sensitive.png",
+    "cost_sensitive_paired.png",
     "cost_sensitive_counts.png",
     "selection_cost.png",
+    "table1.png",
+    "gallery.png",
 )
+GALLERY_KEYS = ("hu", "mask", "heatmap")
 
 
 def _clean(value: Any) -> Any:
@@ -56,9 +58,32 @@ def _clean(value: Any) -> Any:
     if isinstance(value, (np.floating, float)):
         v = float(value)
         return None if math.isnan(v) else v
-    if isinstance(value, np.integer):
-        return int(value)
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
     return value
+
+
+def build_sets(config: ExperimentConfig, seed: int, progress) -> dict[str, list[PoolStack]]:
+    """Every phantom set of a run, each from its own seed; the U sets have only faint bleeds."""
+    plan = (
+        ("pool", config.pool_size, "drawn"),
+        ("test", config.test_size, "drawn"),
+        ("validation", config.validation_size, "drawn"),
+        ("completions", config.timing_fit_size, "drawn"),
+        ("u_train", config.u_train_size, "faint"),
+        ("u_validation", config.validation_size, "faint"),
+        ("u_test", config.u_test_size, "faint"),
+        ("wild", config.wild_size, "faint"),
+    )
+    seeds = np.random.SeedSequence([seed, 1]).generate_state(len(plan))
+    return {
+        name: build_pool(config, count, int(s), f"{name}-", progress, lesion_contrast=contrast)
+        for (name, count, contrast), s in zip(plan, seeds)
+    }
+
+
+def _load() -> float:
+    return os.getloadavg()[0]
 
 
 def run_experiments(
@@ -70,8 +95,8 @@ def run_experiments(
     ich_al: IchAl | None = None,
     report: bool = True,
 ) -> dict[str, Any]:
-    """All three experiments; writes results.json and timings.json (and, with ``report``, the PNGs and
-    README.md) into ``out``; returns the results."""
+    """All experiments; writes results.json, timings.json and gallery.npz (and, with ``report``, the
+    PNGs and README.md) into ``out``; returns the results."""
     started = time.monotonic()
     if progress is None:
 
@@ -82,41 +107,28 @@ def run_experiments(
     ich_al = ich_al or IchAl()
     out.mkdir(parents=True, exist_ok=True)
     threads = torch.get_num_threads()
-    progress(f"experiments, config {config.name}, seed {seed}, {threads} torch thread(s), output {out}")
-    pool_seed, test_seed, fit_seed = (int(x) for x in np.random.SeedSequence([seed, 1]).generate_state(3))
-    pool = build_pool(config, config.pool_size, pool_seed, "pool-", progress)
-    test = build_pool(config, config.test_size, test_seed, "test-", progress)
-    completions = build_pool(config, config.timing_fit_size, fit_seed, "completed-", progress)
+    load_start = _load()
+    progress(
+        f"experiments, config {config.name}, seed {seed}, {threads} torch thread(s), load {load_start:.2f}, output {out}"
+    )
+    sets = build_sets(config, seed, progress)
     phase: dict[str, float] = {}
 
-    t0 = time.monotonic()
-    fit, labeling = labeling_time_experiment(config, ich_al, completions)
-    progress(
-        f"labeling time: ich-al fit-time on {fit.n} stacks: α {fit.alpha:.3f}, β {fit.beta:.3f}, γ {fit.gamma:.2f}, R² {fit.r2:.3f}; "
-        f"times span {labeling['orders_of_magnitude']:.1f} orders of magnitude"
+    def timed(name: str, job):
+        t0 = time.monotonic()
+        value = job()
+        phase[name] = time.monotonic() - t0
+        progress(f"{name} done in {phase[name] / 60:.1f} min")
+        return value
+
+    fit, labeling = timed(
+        "labeling_time", lambda: labeling_time_experiment(config, ich_al, sets["completions"])
     )
-    phase["labeling_time"] = time.monotonic() - t0
-
-    t0 = time.monotonic()
-    progress("selection cost on synthetic feature sets")
-    cost_rows = selection_cost(config, ich_al, seed, progress)
-    phase["selection_cost"] = time.monotonic() - t0
-
-    t0 = time.monotonic()
-    cost = cost_sensitive_experiment(config, ich_al, fit, pool, test, seed, progress)
-    cost["batches"] = [
-        {"repeat": rep["repeat"], "strategy": name, "round": row["round"], **row["batch_time"]}
-        for rep in cost["repeats"]
-        for name, rows in rep["strategies"].items()
-        for row in rows[1:]
-        if row.get("batch_time")
-    ]
-    phase["cost_sensitive"] = time.monotonic() - t0
-
-    t0 = time.monotonic()
-    core, core_timings = core_set_experiment(config, ich_al, pool, test, seed, progress)
-    phase["core_set"] = time.monotonic() - t0
-
+    cost_rows = timed("selection_cost", lambda: selection_cost(config, ich_al, seed, progress))
+    args = (sets["pool"], sets["validation"], sets["test"], seed, progress)
+    cost, gallery = timed("cost_sensitive", lambda: cost_sensitive_experiment(config, ich_al, fit, *args))
+    core = timed("core_set", lambda: core_set_experiment(config, ich_al, *args))
+    domain = timed("domain", lambda: domain_experiment(config, ich_al, fit, sets, seed, progress))
     results = _clean(
         {
             "note": "synthetic phantoms and a simulated annotator: not clinical results",
@@ -125,42 +137,49 @@ def run_experiments(
             "config": config.to_json(),
             "gpu_config": GPU.to_json(),
             "labeling_time": labeling,
+            "selection_cost": cost_rows,
             "cost_sensitive": cost,
             "core_set": core,
+            "domain": domain,
+            "gallery": {
+                name: [{k: v for k, v in item.items() if k not in GALLERY_KEYS} for item in items]
+                for name, items in gallery.items()
+            },
         }
     )
-    timings = _clean(
-        {
-            "wall_seconds": time.monotonic() - started,
-            "threads": threads,
-            "phases_seconds": phase,
-            "selection_cost": cost_rows,
-            "core_set": core_timings,
-            "ich_al_calls": ich_al.calls,
-            "ich_al_seconds": ich_al.seconds,
-        }
+    results["claims_checked"] = [c.to_json() for c in CLAIMS]
+    results["claims"] = _clean(evaluate_claims(results))
+    for claim in results["claims"]:
+        progress(f"claim {claim['id']}: {claim['verdict']} — {claim['observed']}")
+    np.savez_compressed(
+        out / "gallery.npz",
+        **{
+            f"{name}_{i}_{k}": item[k]
+            for name, items in gallery.items()
+            for i, item in enumerate(items)
+            for k in GALLERY_KEYS
+        },
     )
-    progress("writing plots and README")
+    timings = {
+        "wall_seconds": time.monotonic() - started,
+        "threads": threads,
+        "cores": core_count(),
+        "load_average_start": load_start,
+        "load_average_end": _load(),
+        "phases_seconds": phase,
+        "ich_al_calls": ich_al.calls,
+        "ich_al_seconds": ich_al.seconds,
+    }
     (out / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-    timings["wall_seconds"] = time.monotonic() - started
-    (out / "timings.json").write_text(json.dumps(timings, indent=1, sort_keys=True) + "\n")
+    (out / "timings.json").write_text(json.dumps(_clean(timings), indent=1, sort_keys=True) + "\n")
     if report:
+        progress("writing plots and README")
         write_report(out, results, timings)
-    progress(f"done in {timings['wall_seconds'] / 60:.1f} min: {', '.join(OUTPUTS)} in {out}")
-    return results
-
-
-def write_report(out: Path, results: dict[str, Any], timings: dict[str, Any]) -> None:
-    """The PNGs and README.md from the results and timings (also ``--report-only``)."""
-    plot_labeling_time(
-        results["labeling_time"], results["cost_sensitive"]["batches"], out / "labeling_time.png"
+    progress(
+        f"done in {timings['wall_seconds'] / 60:.1f} min (load average {load_start:.2f} at the start, "
+        f"{timings['load_average_end']:.2f} at the end, {core_count()} cores): {', '.join(OUTPUTS)} in {out}"
     )
-    plot_core_set(results["core_set"], out / "core_set.png")
-    increment = results["config"]["cost_increment"]
-    plot_cost_sensitive(results["cost_sensitive"], out / "cost_sensitive.png", increment)
-    plot_counts(results["cost_sensitive"], out / "cost_sensitive_counts.png", increment)
-    plot_selection_cost(timings["selection_cost"], out / "selection_cost.png")
-    write_readme(out / "README.md", results, timings)
+    return results
 
 
 def core_count() -> int:
@@ -187,13 +206,16 @@ def main(argv: list[str] | None = None) -> int:
         "--seeds",
         type=int,
         default=None,
-        help="repeats of the cost-sensitive experiment (default: the config's)",
+        help="paired repeats of the core-set and cost-sensitive experiments (default: the config's)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of pools, selections and initialisation (default 0)"
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: the cores this process may use)"
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: the configuration's, else the cores this process may use)",
     )
     parser.add_argument(
         "--report-only",
@@ -210,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.seeds is not None and args.seeds < 1:
         parser.error("--seeds must be ≥ 1")
-    torch.set_num_threads(args.threads or core_count())
-    config = CONFIGS[args.config].with_overrides(cost_repeats=args.seeds)
+    config = CONFIGS[args.config].with_overrides(repeats=args.seeds)
+    torch.set_num_threads(args.threads or config.threads or core_count())
     run_experiments(config, args.out, seed=args.seed)
     return 0
