@@ -29,7 +29,7 @@ import type { MaskRefusalCode } from "../contracts/masks.js";
 import { completeStack, type OverlayObjects, overlaysOf, type ViewerObjects, viewerOf, worklistOf } from "../domain/completion.js";
 import { type MaskObjects, startMaskUpload } from "../domain/masks.js";
 import type { RecordStore } from "../domain/record-store.js";
-import { type Logger, lambdaHandler, lambdaLogger } from "./shared/lambda-handler.js";
+import { type LineSink, type Logger, lambdaHandler, lambdaLogger } from "./shared/lambda-handler.js";
 
 export interface CompleteHandlerDeps {
   readonly records: RecordStore;
@@ -178,7 +178,7 @@ export function createCompleteHandler(deps: CompleteHandlerDeps) {
 }
 
 /** Composition root: environment parsed and clients created once per execution environment. */
-export function completeDepsFromEnvironment(env: Record<string, string | undefined>): CompleteHandlerDeps {
+export function completeDepsFromEnvironment(env: Record<string, string | undefined>, sink?: LineSink): CompleteHandlerDeps {
   const config = parseEnvironment("complete", CompleteEnvSchema, env);
   const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
   return {
@@ -187,7 +187,7 @@ export function completeDepsFromEnvironment(env: Record<string, string | undefin
     clock: () => new Date().toISOString(),
     timeZone: config.SCHEDULE_TIMEZONE,
     maxActiveSeconds: config.MAX_ACTIVE_SECONDS,
-    log: lambdaLogger("complete"),
+    log: lambdaLogger("complete", sink),
     overlays: new S3OverlayObjects(new S3Client({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) }), config.STUDIES_BUCKET),
     masks: new S3MaskObjects(maskObjectsClient({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) }), config.STUDIES_BUCKET),
     viewer: new S3ViewerObjects(

@@ -9,7 +9,7 @@ import type { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { deployCandidate } from "../adapters/sagemaker-learning.js";
 import { DeployCandidateEnvSchema, parseEnvironment } from "../contracts/env.js";
 import { DeployInputSchema, type Deployment } from "../contracts/learning.js";
-import { type Logger, lambdaHandler, lambdaLogger } from "./shared/lambda-handler.js";
+import { type LineSink, type Logger, lambdaHandler, lambdaLogger } from "./shared/lambda-handler.js";
 import { sagemakerClient } from "./shared/learning-ports.js";
 
 export function createDeployCandidateHandler(deps: { sagemaker: SageMakerClient; endpointName: string; log: Logger }) {
@@ -20,12 +20,12 @@ export function createDeployCandidateHandler(deps: { sagemaker: SageMakerClient;
   });
 }
 
-export function deployCandidateDepsFromEnvironment(env: Record<string, string | undefined>) {
+export function deployCandidateDepsFromEnvironment(env: Record<string, string | undefined>, sink?: LineSink) {
   const config = parseEnvironment("deploy-candidate", DeployCandidateEnvSchema, env);
   return {
     sagemaker: sagemakerClient(config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {}),
     endpointName: config.SCORING_ENDPOINT_NAME,
-    log: lambdaLogger("deploy-candidate"),
+    log: lambdaLogger("deploy-candidate", sink),
   };
 }
 

@@ -9,7 +9,7 @@ import type { Metrics } from "@aws-lambda-powertools/metrics";
 import { IngestEnvSchema, parseEnvironment } from "../contracts/env.js";
 import type { SqsMessage } from "../contracts/events.js";
 import { type Delivery, type IngestDeps, ingestMessage, MalformedMessageError } from "../domain/ingest.js";
-import { type Logger, lambdaLogger, sqsBatchHandler } from "./shared/lambda-handler.js";
+import { type LineSink, type Logger, lambdaLogger, sqsBatchHandler } from "./shared/lambda-handler.js";
 import { scoringRequestDeps } from "./shared/scoring-request.js";
 
 export type IngestHandlerDeps = Omit<IngestDeps, "log"> & { log: Logger; metrics?: Metrics };
@@ -28,9 +28,9 @@ function deliveryOf(message: SqsMessage): Delivery {
 }
 
 /** Composition root: environment parsed and clients created once per execution environment. */
-export function ingestDepsFromEnvironment(env: Record<string, string | undefined>): IngestHandlerDeps {
+export function ingestDepsFromEnvironment(env: Record<string, string | undefined>, sink?: LineSink): IngestHandlerDeps {
   const config = parseEnvironment("ingest", IngestEnvSchema, env);
-  const shared = scoringRequestDeps(config);
+  const shared = scoringRequestDeps(config, sink);
   return {
     ...shared,
     config: {
@@ -41,7 +41,7 @@ export function ingestDepsFromEnvironment(env: Record<string, string | undefined
     },
     now: () => new Date().toISOString(),
     newToken: randomUUID,
-    log: lambdaLogger("ingest"),
+    log: lambdaLogger("ingest", sink),
   };
 }
 

@@ -10,7 +10,7 @@ import { JudgeCandidateEnvSchema, parseEnvironment } from "../contracts/env.js";
 import { JudgeInputSchema, type Judgement } from "../contracts/learning.js";
 import { LEARNING_METRICS } from "../contracts/metrics.js";
 import { type JudgeDeps, judgeCandidate } from "../domain/learning.js";
-import { type Logger, lambdaHandler, type MetricsWriter } from "./shared/lambda-handler.js";
+import { type LineSink, type Logger, lambdaHandler, type MetricsWriter } from "./shared/lambda-handler.js";
 import { learningPorts, sagemakerClient, trainingObjects } from "./shared/learning-ports.js";
 
 export type JudgeCandidateHandlerDeps = Omit<JudgeDeps, "log"> & { log: Logger; metrics?: Metrics; count?: MetricsWriter };
@@ -27,9 +27,9 @@ export function createJudgeCandidateHandler(deps: JudgeCandidateHandlerDeps) {
   });
 }
 
-export function judgeCandidateDepsFromEnvironment(env: Record<string, string | undefined>): JudgeCandidateHandlerDeps {
+export function judgeCandidateDepsFromEnvironment(env: Record<string, string | undefined>, sink?: LineSink): JudgeCandidateHandlerDeps {
   const config = parseEnvironment("judge-candidate", JudgeCandidateEnvSchema, env);
-  const { endpoint, ...ports } = learningPorts("judge-candidate", config);
+  const { endpoint, ...ports } = learningPorts("judge-candidate", config, sink);
   return {
     ...ports,
     objects: trainingObjects(endpoint, config.STUDIES_BUCKET),

@@ -13,7 +13,7 @@ import { SesMailer } from "../adapters/ses-mailer.js";
 import { NotifyEnvSchema, parseEnvironment } from "../contracts/env.js";
 import { NotifyInputSchema } from "../contracts/weekly-workflow.js";
 import { type NotifyDeps, type NotifyOutput, notifyAnnotators } from "../domain/notify.js";
-import { type Logger, lambdaHandler, lambdaLogger } from "./shared/lambda-handler.js";
+import { type LineSink, type Logger, lambdaHandler, lambdaLogger } from "./shared/lambda-handler.js";
 
 export type NotifyHandlerDeps = Omit<NotifyDeps, "log"> & { readonly log: Logger };
 
@@ -26,7 +26,7 @@ export function createNotifyHandler(deps: NotifyHandlerDeps) {
 }
 
 /** Composition root: environment parsed and clients created once per execution environment. */
-export function notifyDepsFromEnvironment(env: Record<string, string | undefined>): NotifyHandlerDeps {
+export function notifyDepsFromEnvironment(env: Record<string, string | undefined>, sink?: LineSink): NotifyHandlerDeps {
   const config = parseEnvironment("notify", NotifyEnvSchema, env);
   const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
   const dynamo = new DynamoDBClient(endpoint);
@@ -42,7 +42,7 @@ export function notifyDepsFromEnvironment(env: Record<string, string | undefined
     },
     clock: () => new Date().toISOString(),
     newToken: randomUUID,
-    log: lambdaLogger("notify"),
+    log: lambdaLogger("notify", sink),
   };
 }
 

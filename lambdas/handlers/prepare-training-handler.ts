@@ -9,7 +9,7 @@ import { PrepareTrainingEnvSchema, parseEnvironment } from "../contracts/env.js"
 import type { TrainingPlan } from "../contracts/learning.js";
 import { LEARNING_METRICS } from "../contracts/metrics.js";
 import { type PrepareDeps, prepareTraining } from "../domain/learning.js";
-import { type Logger, lambdaHandler, type MetricsWriter } from "./shared/lambda-handler.js";
+import { type LineSink, type Logger, lambdaHandler, type MetricsWriter } from "./shared/lambda-handler.js";
 import { learningPorts, trainingObjects } from "./shared/learning-ports.js";
 
 export const PrepareTrainingInputSchema = z.object({ now: z.iso.datetime({ offset: true }), execution: z.string().min(1) });
@@ -25,9 +25,9 @@ export function createPrepareTrainingHandler(deps: PrepareTrainingHandlerDeps) {
   });
 }
 
-export function prepareTrainingDepsFromEnvironment(env: Record<string, string | undefined>): PrepareTrainingHandlerDeps {
+export function prepareTrainingDepsFromEnvironment(env: Record<string, string | undefined>, sink?: LineSink): PrepareTrainingHandlerDeps {
   const config = parseEnvironment("prepare-training", PrepareTrainingEnvSchema, env);
-  const { endpoint, ...ports } = learningPorts("prepare-training", config);
+  const { endpoint, ...ports } = learningPorts("prepare-training", config, sink);
   return {
     ...ports,
     objects: trainingObjects(endpoint, config.STUDIES_BUCKET),

@@ -8,7 +8,7 @@ import { PutInServiceEnvSchema, parseEnvironment } from "../contracts/env.js";
 import { PutInServiceInputSchema } from "../contracts/learning.js";
 import { LEARNING_METRICS } from "../contracts/metrics.js";
 import { type PutInServiceDeps, putInService } from "../domain/learning.js";
-import { type Logger, lambdaHandler, type MetricsWriter } from "./shared/lambda-handler.js";
+import { type LineSink, type Logger, lambdaHandler, type MetricsWriter } from "./shared/lambda-handler.js";
 import { learningPorts } from "./shared/learning-ports.js";
 
 export type PutInServiceHandlerDeps = PutInServiceDeps & { log: Logger; metrics?: Metrics; count?: MetricsWriter };
@@ -22,8 +22,8 @@ export function createPutInServiceHandler(deps: PutInServiceHandlerDeps) {
   });
 }
 
-export function putInServiceDepsFromEnvironment(env: Record<string, string | undefined>): PutInServiceHandlerDeps {
-  const { endpoint: _, ...ports } = learningPorts("put-in-service", parseEnvironment("put-in-service", PutInServiceEnvSchema, env));
+export function putInServiceDepsFromEnvironment(env: Record<string, string | undefined>, sink?: LineSink): PutInServiceHandlerDeps {
+  const { endpoint: _, ...ports } = learningPorts("put-in-service", parseEnvironment("put-in-service", PutInServiceEnvSchema, env), sink);
   return ports;
 }
 

@@ -12,7 +12,15 @@ import { DynamoTimeModelStore } from "../adapters/dynamo-time-model-store.js";
 import { S3StudyObjects } from "../adapters/s3-study-objects.js";
 import { parseEnvironment, RecordScoreEnvSchema } from "../contracts/env.js";
 import { MalformedNotificationError, type RecordScoreDeps, recordScoreMessage } from "../domain/record-score.js";
-import { intakeCounter, type Logger, lambdaLogger, lambdaMetrics, metricsWriter, sqsBatchHandler } from "./shared/lambda-handler.js";
+import {
+  intakeCounter,
+  type LineSink,
+  type Logger,
+  lambdaLogger,
+  lambdaMetrics,
+  metricsWriter,
+  sqsBatchHandler,
+} from "./shared/lambda-handler.js";
 
 export type RecordScoreHandlerDeps = Omit<RecordScoreDeps, "log"> & { log: Logger; metrics?: Metrics };
 
@@ -24,12 +32,12 @@ export function createRecordScoreHandler(deps: RecordScoreHandlerDeps) {
 }
 
 /** Composition root: environment parsed and clients created once per execution environment. */
-export function recordScoreDepsFromEnvironment(env: Record<string, string | undefined>): RecordScoreHandlerDeps {
+export function recordScoreDepsFromEnvironment(env: Record<string, string | undefined>, sink?: LineSink): RecordScoreHandlerDeps {
   const config = parseEnvironment("record-score", RecordScoreEnvSchema, env);
   const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
   const dynamo = new DynamoDBClient(endpoint);
   const objects = new S3StudyObjects(new S3Client({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) }));
-  const metrics = lambdaMetrics(config.METRICS_NAMESPACE);
+  const metrics = lambdaMetrics(config.METRICS_NAMESPACE, sink);
   return {
     records: new DynamoRecordStore(dynamo, config.TABLE_NAME),
     timeModels: new DynamoTimeModelStore(dynamo, config.TABLE_NAME),
@@ -37,7 +45,7 @@ export function recordScoreDepsFromEnvironment(env: Record<string, string | unde
     objects,
     config: { studiesBucket: config.STUDIES_BUCKET, timePrior: config.TIME_MODEL_PRIOR },
     now: () => new Date().toISOString(),
-    log: lambdaLogger("record-score"),
+    log: lambdaLogger("record-score", sink),
     metrics,
     count: intakeCounter(metricsWriter(metrics)),
   };

@@ -14,7 +14,15 @@ import { WeeklyExecutionInputSchema } from "../contracts/weekly-workflow.js";
 import type { RecordStore } from "../domain/record-store.js";
 import { type RefitOutput, type RefitSettings, runRefit } from "../domain/refit.js";
 import type { TimeModelRegistry } from "../domain/time-model-store.js";
-import { type Logger, lambdaHandler, lambdaLogger, lambdaMetrics, type MetricsWriter, metricsWriter } from "./shared/lambda-handler.js";
+import {
+  type LineSink,
+  type Logger,
+  lambdaHandler,
+  lambdaLogger,
+  lambdaMetrics,
+  type MetricsWriter,
+  metricsWriter,
+} from "./shared/lambda-handler.js";
 
 export interface RefitHandlerDeps {
   readonly records: RecordStore;
@@ -72,14 +80,14 @@ export function createRefitHandler(deps: RefitHandlerDeps) {
 }
 
 /** Composition root: environment parsed and clients created once per execution environment. */
-export function refitDepsFromEnvironment(env: Record<string, string | undefined>): RefitHandlerDeps {
+export function refitDepsFromEnvironment(env: Record<string, string | undefined>, sink?: LineSink): RefitHandlerDeps {
   const config = parseEnvironment("refit", RefitEnvSchema, env);
   const dynamo = new DynamoDBClient(config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {});
-  const metrics = lambdaMetrics(config.METRICS_NAMESPACE);
+  const metrics = lambdaMetrics(config.METRICS_NAMESPACE, sink);
   return {
     records: new DynamoRecordStore(dynamo, config.TABLE_NAME),
     timeModels: new DynamoTimeModelStore(dynamo, config.TABLE_NAME),
-    log: lambdaLogger("refit"),
+    log: lambdaLogger("refit", sink),
     settings: { prior: config.TIME_MODEL_PRIOR, maxActiveSeconds: config.MAX_ACTIVE_SECONDS, calibrationBand: config.CALIBRATION_BAND },
     metrics,
     count: metricsWriter(metrics),

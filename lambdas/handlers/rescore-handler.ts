@@ -6,7 +6,7 @@
 import type { Metrics } from "@aws-lambda-powertools/metrics";
 import { parseEnvironment, RescoreEnvSchema } from "../contracts/env.js";
 import { type RescoreDeps, type RescoreOutput, requestRescoring } from "../domain/rescore.js";
-import { type Logger, lambdaHandler, lambdaLogger } from "./shared/lambda-handler.js";
+import { type LineSink, type Logger, lambdaHandler, lambdaLogger } from "./shared/lambda-handler.js";
 import { scoringRequestDeps } from "./shared/scoring-request.js";
 
 export interface RescoreHandlerDeps extends Omit<RescoreDeps, "log"> {
@@ -24,9 +24,9 @@ export function createRescoreHandler(deps: RescoreHandlerDeps) {
 }
 
 /** Composition root: environment parsed and clients created once per execution environment. */
-export function rescoreDepsFromEnvironment(env: Record<string, string | undefined>): RescoreHandlerDeps {
+export function rescoreDepsFromEnvironment(env: Record<string, string | undefined>, sink?: LineSink): RescoreHandlerDeps {
   const config = parseEnvironment("rescore", RescoreEnvSchema, env);
-  return { ...scoringRequestDeps(config), log: lambdaLogger("rescore") };
+  return { ...scoringRequestDeps(config, sink), log: lambdaLogger("rescore", sink) };
 }
 
 export const handler = createRescoreHandler(rescoreDepsFromEnvironment(process.env));

@@ -9,7 +9,7 @@ import { parseEnvironment, RoundFailureEnvSchema } from "../contracts/env.js";
 import { RoundFailureInputSchema } from "../contracts/weekly-workflow.js";
 import type { RecordStore } from "../domain/record-store.js";
 import { type RoundFailureOutput, recordRoundFailure } from "../domain/round-failure.js";
-import { type Logger, lambdaHandler, lambdaLogger } from "./shared/lambda-handler.js";
+import { type LineSink, type Logger, lambdaHandler, lambdaLogger } from "./shared/lambda-handler.js";
 
 export interface RoundFailureHandlerDeps {
   readonly records: RecordStore;
@@ -33,14 +33,14 @@ export function createRoundFailureHandler(deps: RoundFailureHandlerDeps) {
 }
 
 /** Composition root: environment parsed and clients created once per execution environment. */
-export function roundFailureDepsFromEnvironment(env: Record<string, string | undefined>): RoundFailureHandlerDeps {
+export function roundFailureDepsFromEnvironment(env: Record<string, string | undefined>, sink?: LineSink): RoundFailureHandlerDeps {
   const config = parseEnvironment("round-failure", RoundFailureEnvSchema, env);
   const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
   return {
     records: new DynamoRecordStore(new DynamoDBClient(endpoint), config.TABLE_NAME),
     clock: () => new Date().toISOString(),
     timeZone: config.SCHEDULE_TIMEZONE,
-    log: lambdaLogger("round-failure"),
+    log: lambdaLogger("round-failure", sink),
   };
 }
 

@@ -12,7 +12,7 @@ import type { TimePrior } from "../domain/labeling-time-model.js";
 import type { RecordStore } from "../domain/record-store.js";
 import { type RoundSettings, runSelectionRound, type SelectOutput } from "../domain/selection-round.js";
 import type { TimeModelStore } from "../domain/time-model-store.js";
-import { type Logger, lambdaHandler, lambdaLogger } from "./shared/lambda-handler.js";
+import { type LineSink, type Logger, lambdaHandler, lambdaLogger } from "./shared/lambda-handler.js";
 
 export const SelectInputSchema = z.object({ now: z.iso.datetime({ offset: true }) });
 export type SelectInput = z.infer<typeof SelectInputSchema>;
@@ -46,7 +46,7 @@ export function createSelectHandler(deps: SelectHandlerDeps) {
 }
 
 /** Composition root: environment parsed and clients created once per execution environment. */
-export function selectDepsFromEnvironment(env: Record<string, string | undefined>): SelectHandlerDeps {
+export function selectDepsFromEnvironment(env: Record<string, string | undefined>, sink?: LineSink): SelectHandlerDeps {
   const config = parseEnvironment("select", SelectEnvSchema, env);
   const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
   const dynamo = new DynamoDBClient(endpoint);
@@ -59,7 +59,7 @@ export function selectDepsFromEnvironment(env: Record<string, string | undefined
       resolutionSeconds: config.RESOLUTION_SECONDS,
       timeZone: config.SCHEDULE_TIMEZONE,
     },
-    log: lambdaLogger("select"),
+    log: lambdaLogger("select", sink),
   };
 }
 

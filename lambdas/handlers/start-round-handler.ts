@@ -8,7 +8,7 @@ import { z } from "zod";
 import { SfnWorkflowStarter } from "../adapters/sfn-workflow-starter.js";
 import { parseEnvironment, StartRoundEnvSchema } from "../contracts/env.js";
 import { type WorkflowStart, type WorkflowStarter, weeklyExecution } from "../domain/workflow-starter.js";
-import { type Logger, lambdaHandler, lambdaLogger } from "./shared/lambda-handler.js";
+import { type LineSink, type Logger, lambdaHandler, lambdaLogger } from "./shared/lambda-handler.js";
 
 /** The scheduler's input: the invocation's scheduled time (`<aws.scheduler.scheduled-time>`). */
 export const StartRoundEventSchema = z.object({ scheduledTime: z.iso.datetime({ offset: true }) });
@@ -33,13 +33,13 @@ export function createStartRoundHandler(deps: StartRoundHandlerDeps) {
 }
 
 /** Composition root: environment parsed and the client created once per execution environment. */
-export function startRoundDepsFromEnvironment(env: Record<string, string | undefined>): StartRoundHandlerDeps {
+export function startRoundDepsFromEnvironment(env: Record<string, string | undefined>, sink?: LineSink): StartRoundHandlerDeps {
   const config = parseEnvironment("start-round", StartRoundEnvSchema, env);
   const sfn = new SFNClient(config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {});
   return {
     workflow: new SfnWorkflowStarter(sfn, config.STATE_MACHINE_ARN),
     timeZone: config.SCHEDULE_TIMEZONE,
-    log: lambdaLogger("start-round"),
+    log: lambdaLogger("start-round", sink),
   };
 }
 

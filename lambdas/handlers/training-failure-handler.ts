@@ -11,7 +11,7 @@ import { rejectModelPackage } from "../adapters/sagemaker-learning.js";
 import { parseEnvironment, TrainingFailureEnvSchema } from "../contracts/env.js";
 import { LEARNING_METRICS } from "../contracts/metrics.js";
 import { type FailureDeps, recordTrainingFailure } from "../domain/learning.js";
-import { type Logger, lambdaHandler, type MetricsWriter } from "./shared/lambda-handler.js";
+import { type LineSink, type Logger, lambdaHandler, type MetricsWriter } from "./shared/lambda-handler.js";
 import { learningPorts, sagemakerClient } from "./shared/learning-ports.js";
 
 export const TrainingFailureStateSchema = z.object({
@@ -39,9 +39,9 @@ export function createTrainingFailureHandler(deps: TrainingFailureHandlerDeps) {
   });
 }
 
-export function trainingFailureDepsFromEnvironment(env: Record<string, string | undefined>): TrainingFailureHandlerDeps {
+export function trainingFailureDepsFromEnvironment(env: Record<string, string | undefined>, sink?: LineSink): TrainingFailureHandlerDeps {
   const config = parseEnvironment("training-failure", TrainingFailureEnvSchema, env);
-  const { endpoint, records: _, ...ports } = learningPorts("training-failure", config);
+  const { endpoint, records: _, ...ports } = learningPorts("training-failure", config, sink);
   const sagemaker = sagemakerClient(endpoint);
   return { ...ports, registry: { reject: (arn: string, reason: string) => rejectModelPackage(sagemaker, arn, reason) } };
 }

@@ -1,18 +1,17 @@
 /**
  * The real handlers, created in-process from their own composition roots (`xDepsFromEnvironment`)
  * with the environment the synthesized template gives their Lambda function, plus AWS_ENDPOINT_URL
- * pointing every SDK client at the local emulator. Two dependencies are swapped, both for real ones:
- * each handler's logger writes its JSON lines to the run's log file instead of stdout, and ingest's
- * SageMaker runtime client talks to the local model container instead of the emulator (moto's
+ * pointing every SDK client at the local emulator, and the run's log file as the sink of their Powertools
+ * log and metric lines (stdout in Lambda). One dependency is swapped, for a real one: ingest's and
+ * rescore's SageMaker runtime client talks to the local model container instead of the emulator (moto's
  * SageMaker runtime only returns canned answers). No handler logic is repeated here.
  *
  * A handler module builds `handler` from `process.env` when imported (as in Lambda), so each module is
  * imported with its function's environment in place; the runner then creates its own instance with
- * `createXHandler(xDepsFromEnvironment(env))`.
+ * `createXHandler(xDepsFromEnvironment(env, sink))`.
  */
 import { SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
 import { SageMakerScoringEndpoint } from "../../lambdas/adapters/sagemaker-scoring-endpoint.js";
-import { intakeCounter, lambdaLogger, lambdaMetrics, metricsWriter } from "../../lambdas/handlers/shared/lambda-handler.js";
 import type { LambdaHandler } from "./lambda-runtime.js";
 import { LOCAL_AWS } from "./moto-server.js";
 
@@ -76,12 +75,8 @@ export async function bindHandler(kind: HandlerKind, environment: Record<string,
   if (typeof create !== "function" || typeof depsFromEnvironment !== "function") {
     throw new HandlerBindingError(`lambdas/handlers/${spec.file} must export ${spec.create} and ${spec.deps}`);
   }
-  const deps = { ...(depsFromEnvironment(env) as Record<string, unknown>) };
-  // The handler's own Powertools logger and metrics, their lines in the run's log file (in AWS: the function's log group).
-  if ("log" in deps) deps.log = lambdaLogger(kebab(kind), options.writeLog);
-  const metrics = lambdaMetrics(String(env.METRICS_NAMESPACE ?? "IchAl/local"), options.writeLog);
-  if ("metrics" in deps) deps.metrics = metrics;
-  if ("count" in deps) deps.count = kind === "refit" ? metricsWriter(metrics) : intakeCounter(metricsWriter(metrics));
+  // The handler's own Powertools log and metric lines go to the run's log file (in AWS: the function's log group).
+  const deps = { ...(depsFromEnvironment(env, options.writeLog) as Record<string, unknown>) };
   if (kind === "ingest" || kind === "rescore") {
     if (!options.modelServerEndpoint) throw new HandlerBindingError(`${kind} needs the model server endpoint`);
     const endpointName = env.SCORING_ENDPOINT_NAME;
@@ -93,8 +88,4 @@ export async function bindHandler(kind: HandlerKind, environment: Record<string,
   }
   const handler = (create as (deps: unknown) => (event: unknown, context: unknown) => Promise<unknown>)(deps);
   return (event, context) => handler(event, context);
-}
-
-function kebab(kind: string): string {
-  return kind.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }

@@ -8,7 +8,7 @@ import { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { DynamoRecordStore } from "../../adapters/dynamo-record-store.js";
 import { DynamoTrainingLedger } from "../../adapters/dynamo-training-ledger.js";
 import { S3TrainingObjects } from "../../adapters/s3-training-objects.js";
-import { lambdaLogger, lambdaMetrics, metricsWriter } from "./lambda-handler.js";
+import { type LineSink, lambdaLogger, lambdaMetrics, metricsWriter } from "./lambda-handler.js";
 
 interface LearningEnv {
   readonly TABLE_NAME: string;
@@ -17,15 +17,15 @@ interface LearningEnv {
 }
 
 /** Records, the training ledger, logger and metrics of one learning Lambda. */
-export function learningPorts(lambda: string, config: LearningEnv) {
+export function learningPorts(lambda: string, config: LearningEnv, sink?: LineSink) {
   const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
   const dynamo = new DynamoDBClient(endpoint);
-  const metrics = lambdaMetrics(config.METRICS_NAMESPACE);
+  const metrics = lambdaMetrics(config.METRICS_NAMESPACE, sink);
   return {
     endpoint,
     records: new DynamoRecordStore(dynamo, config.TABLE_NAME),
     ledger: new DynamoTrainingLedger(dynamo, config.TABLE_NAME),
-    log: lambdaLogger(lambda),
+    log: lambdaLogger(lambda, sink),
     metrics,
     count: metricsWriter(metrics),
   };

@@ -9,11 +9,11 @@ import { DynamoRecordStore } from "../../adapters/dynamo-record-store.js";
 import { S3StudyObjects } from "../../adapters/s3-study-objects.js";
 import { SageMakerScoringEndpoint } from "../../adapters/sagemaker-scoring-endpoint.js";
 import type { RescoreEnv } from "../../contracts/env.js";
-import { intakeCounter, lambdaMetrics, metricsWriter } from "./lambda-handler.js";
+import { intakeCounter, type LineSink, lambdaMetrics, metricsWriter } from "./lambda-handler.js";
 
-export function scoringRequestDeps(config: RescoreEnv) {
+export function scoringRequestDeps(config: RescoreEnv, sink?: LineSink) {
   const endpoint = config.AWS_ENDPOINT_URL ? { endpoint: config.AWS_ENDPOINT_URL } : {};
-  const metrics = lambdaMetrics(config.METRICS_NAMESPACE);
+  const metrics = lambdaMetrics(config.METRICS_NAMESPACE, sink);
   return {
     records: new DynamoRecordStore(new DynamoDBClient(endpoint), config.TABLE_NAME),
     objects: new S3StudyObjects(new S3Client({ ...endpoint, forcePathStyle: Boolean(config.AWS_ENDPOINT_URL) })),
